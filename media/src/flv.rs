@@ -1,1 +1,0 @@
-//! flv (under construction)

@@ -1,1 +1,0 @@
-//! rtmp (under construction)

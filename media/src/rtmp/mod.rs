@@ -1,0 +1,218 @@
+//! The RTMP ingest server: accepts an encoder's publish (OBS, ffmpeg) on one application name,
+//! asks a [`PublishHandler`] whether the stream key may publish, and turns the stream into
+//! [`IngestEvent`]s on the handler's bounded channel.
+//!
+//! Handshake, chunk stream and AMF0 are implemented here so that every limit is ours: handshake
+//! and idle timeouts, chunk size and message length caps, bounded per-connection state, and a
+//! per-source limit on failed publishes. Malformed input closes that connection only.
+//! The stream key is never logged nor put in an error.
+
+mod amf0;
+mod chunk;
+mod handshake;
+mod limiter;
+mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::flv;
+
+/// Limits and names of the RTMP server. `Default` suits a public server.
+#[derive(Debug, Clone)]
+pub struct RtmpConfig {
+    /// The application name encoders publish to: `rtmp://host/{app}` (e.g. `live`).
+    pub app: String,
+    /// Handshake and `connect` must complete within this time.
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// A SetChunkSize from the peer above this closes the connection.
+    pub max_chunk_size: u32,
+    /// A message longer than this (e.g. a huge keyframe) closes the connection.
+    pub max_message_len: u32,
+    /// After this many failed publishes (bad key, unknown app) from one source within
+    /// `failed_publish_window`, that source's connections are closed on accept until the
+    /// window ends. 0 disables. IPv6 sources count per /64.
+    pub max_failed_publishes_per_ip: u32,
+    pub failed_publish_window: Duration,
+    /// Time the [`PublishHandler`] has to decide; the attempt fails after it.
+    pub publish_decision_timeout: Duration,
+    /// Connections served at once; more are closed on accept.
+    pub max_connections: usize,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        Self {
+            app: "live".to_owned(),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_chunk_size: 64 * 1024,
+            max_message_len: 8 * 1024 * 1024,
+            max_failed_publishes_per_ip: 5,
+            failed_publish_window: Duration::from_secs(60),
+            publish_decision_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Decides who may publish. Implemented by the platform (key lookup in constant time, one live
+/// broadcast per channel), and by fakes in tests.
+pub trait PublishHandler: Send + Sync + 'static {
+    /// Decide whether this key may publish. Called once per publish command.
+    fn publish(
+        &self,
+        req: PublishRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<PublishGrant, PublishRejected>> + Send>>;
+}
+
+/// One publish attempt. `Debug` does not show the key.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// The stream name from `publish`, with any `?query` suffix removed.
+    pub stream_key: SecretString,
+    pub peer: SocketAddr,
+    /// The encoder's `flashVer` from `connect`, if sent (at most 256 characters).
+    pub encoder: Option<String>,
+}
+
+/// Permission to publish: where the stream goes and how to stop it.
+#[derive(Debug, Clone)]
+pub struct PublishGrant {
+    /// Bounded; the connection waits on it (backpressure onto TCP), and closes when the
+    /// receiver is gone. Dropped when the publish ends: `recv()` then returns `None`.
+    pub sink: mpsc::Sender<IngestEvent>,
+    /// When cancelled, the server closes this publisher's connection (a newer publisher
+    /// replaced it, or an admin stopped the stream).
+    pub kick: CancellationToken,
+}
+
+/// Why a publish was refused. The encoder is told `NetStream.Publish.BadName` in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PublishRejected {
+    /// Unknown or revoked key; counts towards the per-source failure limit.
+    #[error("invalid stream key")]
+    BadKey,
+    /// The channel is live from another connection and this one may not replace it.
+    #[error("stream already live")]
+    Busy,
+    #[error("internal error")]
+    Internal,
+}
+
+/// What a publishing connection delivers, in arrival order.
+#[derive(Debug, Clone)]
+pub enum IngestEvent {
+    /// Parsed from `@setDataFrame`/`onMetaData`; also delivered as a script [`flv::FlvTag`]
+    /// (`onMetaData` + the encoder's array) so an FLV writer can pass it on.
+    Metadata(flv::StreamMetadata),
+    Tag(flv::FlvTag),
+}
+
+/// Accept connections until `shutdown` is cancelled. One task per connection. Returns once
+/// every connection task has ended (they watch `shutdown` too).
+pub async fn serve(
+    listener: TcpListener,
+    cfg: RtmpConfig,
+    handler: Arc<dyn PublishHandler>,
+    shutdown: CancellationToken,
+) {
+    let limiter = limiter::FailureLimiter::new(
+        cfg.max_failed_publishes_per_ip,
+        cfg.failed_publish_window,
+        limiter::MAX_TRACKED_SOURCES,
+    );
+    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let shared = Arc::new(session::Shared {
+        cfg,
+        handler,
+        limiter,
+        epoch: Instant::now(),
+    });
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(e) = done {
+                    warn!(error = %e, "rtmp connection task failed");
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if shared.limiter.is_blocked(peer.ip(), Instant::now()) {
+                        debug!(%peer, "rtmp connection refused: too many failed publishes");
+                        continue;
+                    }
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        warn!(%peer, "rtmp connection refused: connection limit reached");
+                        continue;
+                    };
+                    // Latency over throughput for the few control messages we send.
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    let shutdown = shutdown.clone();
+                    tasks.spawn(async move {
+                        session::run(stream, peer, shared, shutdown).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    warn!(error = %e, "rtmp accept failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+            },
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Encoders may append `?query` (tokens, options) to the stream name or the app; it is not
+/// part of the name.
+fn strip_query(name: &str) -> &str {
+    name.split_once('?').map_or(name, |(before, _)| before)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn query_suffix_is_stripped() {
+        assert_eq!(strip_query("sk_live_abc123"), "sk_live_abc123");
+        assert_eq!(
+            strip_query("sk_live_abc123?bandwidthtest=true"),
+            "sk_live_abc123"
+        );
+        assert_eq!(strip_query("key?a=1?b=2"), "key");
+        assert_eq!(strip_query("?only=query"), "");
+        assert_eq!(strip_query(""), "");
+    }
+
+    #[test]
+    fn request_debug_hides_the_key() {
+        let req = PublishRequest {
+            stream_key: SecretString::from("sk_live_secret".to_owned()),
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            encoder: None,
+        };
+        assert!(!format!("{req:?}").contains("sk_live_secret"));
+    }
+}
