@@ -1,1 +1,6 @@
-//! streamhall
+//! streamhall: the binary's library half (configuration, telemetry, wiring), kept in a
+//! library so integration tests boot exactly what `streamhall serve` boots.
+
+pub mod config;
+pub mod startup;
+pub mod telemetry;

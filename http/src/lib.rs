@@ -1,1 +1,91 @@
-//! streamhall-http
+//! streamhall-http: the actix-web side of the platform. REST under `/api/v1` (see
+//! [`api::ROUTES`]), operational endpoints, and the middleware every request passes through.
+//!
+//! The binary builds one [`state::AppState`] and calls [`configure`] inside
+//! `HttpServer::new` for each worker.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod ratelimit;
+pub mod state;
+pub mod system;
+pub mod validate;
+
+use actix_cors::Cors;
+use actix_web::{
+    App, Error,
+    body::MessageBody,
+    dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    http::{Method, header},
+    middleware::from_fn,
+    web,
+};
+use tracing_actix_web::TracingLogger;
+
+use crate::{error::ApiError, state::AppState};
+
+/// The whole application for one worker.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let hsts = state.public_url.starts_with("https://");
+    let json = web::JsonConfig::default()
+        .limit(state.http.max_body_bytes)
+        .error_handler(error::json_error);
+    App::new()
+        .app_data(state.clone())
+        .app_data(json)
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .wrap(middleware::security_headers(hsts))
+        .wrap(cors(&state))
+        .wrap(from_fn(middleware::request_context))
+        .wrap(TracingLogger::default())
+        .route("/healthz", web::get().to(system::healthz))
+        .route("/readyz", web::get().to(system::readyz))
+        .route("/metrics", web::get().to(system::metrics))
+        .service(
+            web::scope("/api/v1")
+                .route("/openapi.json", web::get().to(system::openapi_json))
+                .configure(api::configure)
+                .default_service(web::to(|| async {
+                    Err::<String, _>(ApiError::NotFound("route"))
+                })),
+        )
+}
+
+fn cors(state: &AppState) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(600)
+        .allowed_origin(&state.public_url);
+    for origin in &state.http.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}

@@ -1,1 +1,18 @@
-//! streamhall-migration
+//! streamhall-migration: the schema, as sea-orm migrations that run up and down on SQLite
+//! and PostgreSQL.
+//!
+//! Each later capability adds its own migration file; a migration once released is never
+//! edited.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_accounts_and_channels;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_accounts_and_channels::Migration)]
+    }
+}

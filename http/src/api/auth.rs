@@ -1,0 +1,270 @@
+//! `/api/v1/auth/*`: register, login, refresh (rotating), logout.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use std::time::Duration;
+use streamhall_entities::{RefreshToken, User, refresh_token, secret, user};
+
+use crate::{
+    auth::{client_ip, hash_password, verify_password},
+    dto::{AuthResponse, LoginRequest, Me, RefreshRequest, RegisterRequest},
+    error::{ApiError, ApiResult, ErrorBody},
+    state::AppState,
+    validate,
+};
+
+/// Creates an account and signs it in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = AuthResponse), (status = 409, description = "username or email taken", body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RegisterRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    validate::username(&body.username)?;
+    validate::email(body.email.trim())?;
+    validate::password("password", &body.password)?;
+
+    let t = &state.auth.throttle;
+    let ip_key = format!(
+        "register:ip:{}",
+        client_ip(&req, state.http.trust_proxy_headers)
+    );
+    let count = state
+        .limiter
+        .hit(&ip_key, Duration::from_secs(t.register_window_secs))
+        .await;
+    if count.hits > t.registrations_per_ip {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: count.resets_in.as_secs() + 1,
+        });
+    }
+
+    let username_key = body.username.to_lowercase();
+    let email = body.email.trim().to_lowercase();
+    if User::find()
+        .filter(user::Column::UsernameKey.eq(&username_key))
+        .one(&state.db)
+        .await?
+        .is_some()
+    {
+        return Err(taken("username"));
+    }
+    if User::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(&state.db)
+        .await?
+        .is_some()
+    {
+        return Err(taken("email"));
+    }
+    let password_hash = hash_password(body.password).await?;
+    let now = Utc::now();
+    let created = user::ActiveModel {
+        username: Set(body.username.clone()),
+        username_key: Set(username_key),
+        email: Set(email),
+        display_name: Set(body.username),
+        bio: Set(String::new()),
+        password_hash: Set(password_hash),
+        role: Set(user::ROLE_USER.into()),
+        token_version: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await
+    .map_err(|e| unique_to_conflict(e, "username"))?;
+    tracing::info!(user_id = created.id, "account registered");
+    let response = sign_in(&state, &created, None).await?;
+    Ok(HttpResponse::Created().json(response))
+}
+
+/// Signs in with a username or email and a password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, description = "wrong login or password", body = ErrorBody),
+        (status = 429, description = "too many failed attempts; see Retry-After", body = ErrorBody)))]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let login = body.login.trim().to_lowercase();
+    if login.is_empty() || login.len() > 254 || body.password.chars().count() > 128 {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let ip = client_ip(&req, state.http.trust_proxy_headers);
+    let t = &state.auth.throttle;
+    let keys = [
+        (
+            format!("login:ip:{ip}"),
+            t.login_failures_per_ip,
+            t.ip_window_secs,
+        ),
+        (
+            format!("login:acct-ip:{login}:{ip}"),
+            t.login_failures_per_account_ip,
+            t.account_ip_window_secs,
+        ),
+        (
+            format!("login:acct:{login}"),
+            t.login_failures_per_account,
+            t.account_window_secs,
+        ),
+    ];
+    let mut retry_after = 0;
+    for (key, limit, _) in &keys {
+        let count = state.limiter.peek(key).await;
+        if count.hits >= *limit {
+            retry_after = retry_after.max(count.resets_in.as_secs() + 1);
+        }
+    }
+    if retry_after > 0 {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: retry_after,
+        });
+    }
+
+    let column = if login.contains('@') {
+        user::Column::Email
+    } else {
+        user::Column::UsernameKey
+    };
+    let found = User::find()
+        .filter(column.eq(&login))
+        .one(&state.db)
+        .await?;
+    let ok = verify_password(
+        body.password,
+        found.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
+    let Some(account) = found.filter(|_| ok) else {
+        for (key, _, window) in &keys {
+            state.limiter.hit(key, Duration::from_secs(*window)).await;
+        }
+        return Err(ApiError::InvalidCredentials);
+    };
+    state.limiter.reset(&keys[1].0).await;
+    Ok(HttpResponse::Ok().json(sign_in(&state, &account, None).await?))
+}
+
+/// Exchanges a refresh token for a new access and refresh token. Each refresh token works
+/// once: presenting a used one again revokes every token of that sign-in.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody)))]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> ApiResult<HttpResponse> {
+    let hash = secret::sha256_hex(&body.refresh_token);
+    let token = RefreshToken::find()
+        .filter(refresh_token::Column::TokenHash.eq(&hash))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let now = Utc::now();
+    if token.revoked_at.is_some() || token.expires_at <= now {
+        return Err(ApiError::Unauthorized);
+    }
+    // Claim the token; if another request got there first, this is a replay.
+    let claimed = RefreshToken::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::Id.eq(token.id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(&state.db)
+        .await?;
+    if claimed.rows_affected != 1 {
+        revoke_family(&state, &token.family).await?;
+        tracing::warn!(
+            user_id = token.user_id,
+            "refresh token reused: sign-in revoked"
+        );
+        return Err(ApiError::Unauthorized);
+    }
+    let account = User::find_by_id(token.user_id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(HttpResponse::Ok().json(sign_in(&state, &account, Some(token.family)).await?))
+}
+
+/// Ends a sign-in: its refresh token (and every token rotated from it) stops working.
+/// Always 204, whether or not the token was valid.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204, description = "signed out")))]
+pub async fn logout(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> ApiResult<HttpResponse> {
+    let hash = secret::sha256_hex(&body.refresh_token);
+    if let Some(token) = RefreshToken::find()
+        .filter(refresh_token::Column::TokenHash.eq(&hash))
+        .one(&state.db)
+        .await?
+    {
+        revoke_family(&state, &token.family).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Issues an access token and a new refresh token (in `family`, or a new one).
+pub async fn sign_in(
+    state: &AppState,
+    account: &user::Model,
+    family: Option<String>,
+) -> ApiResult<AuthResponse> {
+    let refresh = secret::generate_token("rt_", 32)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    let now = Utc::now();
+    let ttl = chrono::Duration::from_std(state.refresh_ttl()).map_err(ApiError::internal)?;
+    refresh_token::ActiveModel {
+        user_id: Set(account.id),
+        family: Set(family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
+        token_hash: Set(secret::sha256_hex(&refresh)),
+        created_at: Set(now),
+        expires_at: Set(now + ttl),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    Ok(AuthResponse {
+        user: Me::from(account),
+        access_token: state.tokens.issue(account)?,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl_secs(),
+        refresh_token: refresh,
+    })
+}
+
+async fn revoke_family(state: &AppState, family: &str) -> ApiResult<()> {
+    RefreshToken::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::Family.eq(family))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(&state.db)
+        .await?;
+    Ok(())
+}
+
+fn taken(field: &'static str) -> ApiError {
+    ApiError::Conflict {
+        field,
+        message: format!("that {field} is already taken"),
+    }
+}
+
+/// A unique-index violation on insert (a race with another request) is a 409, not a 500.
+pub fn unique_to_conflict(err: sea_orm::DbErr, field: &'static str) -> ApiError {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => taken(field),
+        _ => err.into(),
+    }
+}

@@ -1,0 +1,37 @@
+//! The REST API under `/api/v1`. [`ROUTES`] is the one list of routes: the app is built from
+//! it and a test checks each entry against the OpenAPI document.
+
+pub mod auth;
+pub mod channels;
+pub mod users;
+
+use actix_web::web;
+
+macro_rules! api_routes {
+    ($( $method:ident $path:literal => $handler:path ),* $(,)?) => {
+        /// Every API route as (method, path below `/api/v1`).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// Registers every route in [`ROUTES`].
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::$method().to($handler)); )*
+        }
+    };
+}
+
+api_routes! {
+    post "/auth/register" => auth::register,
+    post "/auth/login" => auth::login,
+    post "/auth/refresh" => auth::refresh,
+    post "/auth/logout" => auth::logout,
+    get "/users/me" => users::me,
+    patch "/users/me" => users::update_me,
+    put "/users/me/password" => users::change_password,
+    get "/users/me/channels" => users::my_channels,
+    post "/channels" => channels::create,
+    get "/channels" => channels::list,
+    get "/channels/{slug}" => channels::get,
+    patch "/channels/{slug}" => channels::update,
+    delete "/channels/{slug}" => channels::delete,
+    post "/channels/{slug}/stream-key" => channels::rotate_key,
+}

@@ -1,0 +1,107 @@
+//! `/api/v1/users/me*`: the signed-in user's account.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    TransactionTrait, sea_query::Expr,
+};
+use streamhall_entities::{Channel, RefreshToken, channel, refresh_token, user};
+
+use crate::{
+    api::auth::{sign_in, unique_to_conflict},
+    auth::{AuthUser, hash_password, verify_password},
+    dto::{AuthResponse, ChangePassword, ChannelDto, Me, UpdateMe},
+    error::{ApiError, ApiResult, ErrorBody},
+    state::AppState,
+    validate,
+};
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(AuthUser(u): AuthUser) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(Me::from(&u)))
+}
+
+/// Updates display name, bio or email.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe,
+    responses((status = 200, body = Me), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    body: web::Json<UpdateMe>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let mut model = u.into_active_model();
+    if let Some(name) = body.display_name {
+        model.display_name = Set(validate::text("display_name", &name, 1, 64)?);
+    }
+    if let Some(bio) = body.bio {
+        model.bio = Set(validate::text("bio", &bio, 0, 1000)?);
+    }
+    if let Some(email) = body.email {
+        let email = email.trim().to_lowercase();
+        validate::email(&email)?;
+        model.email = Set(email);
+    }
+    model.updated_at = Set(Utc::now());
+    let updated = model
+        .update(&state.db)
+        .await
+        .map_err(|e| unique_to_conflict(e, "email"))?;
+    Ok(HttpResponse::Ok().json(Me::from(&updated)))
+}
+
+/// Changes the password. Every other sign-in of this user ends: all refresh tokens are
+/// revoked and all access tokens stop working. Returns a fresh pair for this client.
+#[utoipa::path(put, path = "/api/v1/users/me/password", tag = "users", security(("bearer" = [])), request_body = ChangePassword,
+    responses((status = 200, body = AuthResponse), (status = 401, description = "current password wrong", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    body: web::Json<ChangePassword>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    validate::password("new_password", &body.new_password)?;
+    if !verify_password(body.current_password, Some(u.password_hash.clone())).await? {
+        return Err(ApiError::invalid(
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    let hash = hash_password(body.new_password).await?;
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    let mut model = u.clone().into_active_model();
+    model.password_hash = Set(hash);
+    model.token_version = Set(u.token_version + 1);
+    model.updated_at = Set(now);
+    let updated: user::Model = model.update(&txn).await?;
+    RefreshToken::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::UserId.eq(u.id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    tracing::info!(user_id = u.id, "password changed; sessions revoked");
+    Ok(HttpResponse::Ok().json(sign_in(&state, &updated, None).await?))
+}
+
+/// The signed-in user's channels.
+#[utoipa::path(get, path = "/api/v1/users/me/channels", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ChannelDto>), (status = 401, body = ErrorBody)))]
+pub async fn my_channels(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+) -> ApiResult<HttpResponse> {
+    let channels = Channel::find()
+        .filter(channel::Column::OwnerId.eq(u.id))
+        .order_by_asc(channel::Column::Id)
+        .all(&state.db)
+        .await?;
+    let items: Vec<ChannelDto> = channels.iter().map(|c| ChannelDto::new(c, &u)).collect();
+    Ok(HttpResponse::Ok().json(items))
+}

@@ -1,0 +1,205 @@
+//! Passwords, tokens and the authenticated-user extractor.
+//!
+//! - Passwords: argon2id with OWASP's parameters (m = 19456 KiB, t = 2, p = 1), hashed off
+//!   the async workers.
+//! - Access tokens: HS256 JWTs, 15 minutes, with `iss`, `aud`, `exp`, `nbf`, `iat`, `jti`,
+//!   `typ = "access"` and `ver`, the user's token version: bumping it (password change)
+//!   revokes every outstanding access token at once.
+//! - Refresh tokens: opaque random strings, stored hashed, rotated on use (see `entities`).
+
+use std::{future::Future, pin::Pin};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+};
+use chrono::Utc;
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::EntityTrait;
+use serde::{Deserialize, Serialize};
+use streamhall_entities::{User, user};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+fn argon2() -> ApiResult<Argon2<'static>> {
+    let params =
+        Params::new(19_456, 2, 1, None).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes a password into a PHC string, on the blocking pool.
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    web::block(move || -> ApiResult<String> {
+        let hash = argon2()?
+            .hash_password(password.as_bytes())
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("argon2: {e}")))?;
+        Ok(hash.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// A valid hash of a random password, verified against when the account does not exist so
+/// that a login takes as long either way.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3RyZWFtaGFsbGR1bW15$9mJtvZ3sMVTRqglPxGYnsxf6cq7nVzfNFrYC6YNE+9o";
+
+/// Checks a password against a stored hash (or the dummy hash), on the blocking pool.
+pub async fn verify_password(password: String, stored: Option<String>) -> ApiResult<bool> {
+    web::block(move || -> ApiResult<bool> {
+        let real = stored.is_some();
+        let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let parsed = PasswordHash::new(&stored)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored hash: {e}")))?;
+        let ok = argon2()?
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(ok && real)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+pub const ACCESS_TYPE: &str = "access";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub typ: String,
+    pub ver: i32,
+}
+
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], issuer: &str, audience: &str, ttl_secs: u64) -> Self {
+        // HS256 only: a token naming any other algorithm (or `none`) fails validation.
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_secs: ttl_secs as i64,
+        }
+    }
+
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    pub fn issue(&self, user: &user::Model) -> ApiResult<String> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.id.to_string(),
+            exp: now + self.ttl_secs,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            typ: ACCESS_TYPE.into(),
+            ver: user.token_version,
+        };
+        jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )
+        .map_err(ApiError::internal)
+    }
+
+    /// Validates signature, algorithm, issuer, audience, times and type.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::Unauthorized)?;
+        if data.claims.typ != ACCESS_TYPE {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// The user a valid access token belongs to. Rejects with 401 when the header is missing,
+/// the token fails validation, the user is gone, or the token's version is stale.
+pub struct AuthUser(pub user::Model);
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+            let token = token.ok_or(ApiError::Unauthorized)?;
+            let claims = state.tokens.verify(&token)?;
+            let id: i64 = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
+            let user = User::find_by_id(id)
+                .one(&state.db)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            if user.token_version != claims.ver {
+                return Err(ApiError::Unauthorized);
+            }
+            Ok(AuthUser(user))
+        })
+    }
+}
+
+/// Like [`AuthUser`] but optional: no header is `None`; a bad token is still 401.
+pub struct MaybeUser(pub Option<user::Model>);
+
+impl FromRequest for MaybeUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if req.headers().get(header::AUTHORIZATION).is_none() {
+            return Box::pin(async { Ok(MaybeUser(None)) });
+        }
+        let fut = AuthUser::from_request(req, payload);
+        Box::pin(async move { fut.await.map(|u| MaybeUser(Some(u.0))) })
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+/// The client address used for rate limits.
+pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
+    if trust_proxy && let Some(ip) = req.connection_info().realip_remote_addr() {
+        return ip.to_owned();
+    }
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

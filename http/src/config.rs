@@ -1,0 +1,100 @@
+//! The `[http]` and `[auth]` sections of the config file. Defaults run with nothing else
+//! installed; every field can be overridden by `STREAMHALL_HTTP__…` / `STREAMHALL_AUTH__…`.
+
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the HTTP server binds (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Origins allowed to call the API from a browser (CORS), e.g. `https://watch.example.com`.
+    /// The server's own `public_url` is always allowed.
+    pub cors_origins: Vec<String>,
+    /// Largest JSON request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Worker threads; 0 = one per CPU core.
+    pub workers: usize,
+    /// Take the client address from `X-Forwarded-For` / `Forwarded` (only behind a proxy you
+    /// run: otherwise clients can pick their own address for rate limits).
+    pub trust_proxy_headers: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cors_origins: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            workers: 0,
+            trust_proxy_headers: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 signing secret (at least 32 bytes). Empty: generated once and kept in
+    /// `{data_dir}/jwt_secret`. Every node of a cluster needs the same secret.
+    pub jwt_secret: Option<SecretString>,
+    /// Access token lifetime in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in days.
+    pub refresh_token_ttl_days: u64,
+    /// The `iss` and `aud` claims.
+    pub issuer: String,
+    pub audience: String,
+    pub throttle: ThrottleConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            issuer: "streamhall".into(),
+            audience: "streamhall-api".into(),
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+/// Failed-login and registration limits. A window is fixed: its counter resets when it ends,
+/// so a lockout never lasts longer than one window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Failed logins from one client address, per `ip_window_secs`.
+    pub login_failures_per_ip: u32,
+    pub ip_window_secs: u64,
+    /// Failed logins for one account from one address, per `account_ip_window_secs`.
+    pub login_failures_per_account_ip: u32,
+    pub account_ip_window_secs: u64,
+    /// Failed logins for one account from all addresses, per `account_window_secs`. Kept
+    /// short so an attacker cannot keep a victim out for long.
+    pub login_failures_per_account: u32,
+    pub account_window_secs: u64,
+    /// Registrations from one client address, per `register_window_secs`.
+    pub registrations_per_ip: u32,
+    pub register_window_secs: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            login_failures_per_ip: 30,
+            ip_window_secs: 300,
+            login_failures_per_account_ip: 5,
+            account_ip_window_secs: 300,
+            login_failures_per_account: 20,
+            account_window_secs: 60,
+            registrations_per_ip: 20,
+            register_window_secs: 600,
+        }
+    }
+}

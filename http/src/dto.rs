@@ -1,0 +1,178 @@
+//! The JSON shapes of the REST API. Each derives `ToSchema` for the OpenAPI document.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use streamhall_entities::{channel, user};
+use utoipa::ToSchema;
+
+/// A user as anyone may see them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicUser {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+}
+
+impl From<&user::Model> for PublicUser {
+    fn from(u: &user::Model) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+        }
+    }
+}
+
+/// The signed-in user's own account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub bio: String,
+    /// `user` or `admin`.
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&user::Model> for Me {
+    fn from(u: &user::Model) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            email: u.email.clone(),
+            bio: u.bio.clone(),
+            role: u.role.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username or email.
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Returned by register, login and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: Me,
+    /// Bearer token for `Authorization`, valid `expires_in` seconds.
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    /// Single use: exchange it at `/auth/refresh` for a new pair.
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// A channel as listed and shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelDto {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub is_live: bool,
+    pub owner: PublicUser,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ChannelDto {
+    pub fn new(c: &channel::Model, owner: &user::Model) -> Self {
+        Self {
+            id: c.id,
+            slug: c.slug.clone(),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            category: c.category.clone(),
+            is_live: c.is_live,
+            owner: PublicUser::from(owner),
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    pub slug: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+}
+
+/// A new channel with its stream key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedChannel {
+    pub channel: ChannelDto,
+    pub stream_key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamKey {
+    /// Paste into the encoder's "Stream Key" field. Shown only now.
+    pub stream_key: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelQuery {
+    /// Only live channels.
+    pub live: Option<bool>,
+    /// Search in slug and title.
+    pub q: Option<String>,
+    pub category: Option<String>,
+    /// 1 to 100, default 24.
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// One page of a list; `next_offset` is absent on the last page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelPage {
+    pub items: Vec<ChannelDto>,
+    pub next_offset: Option<u64>,
+}

@@ -1,0 +1,207 @@
+//! The API's one error type. Every failure a handler can return maps to a status and a
+//! stable snake_case code; the JSON shape is `{ "error": code, "message": text }` plus
+//! `field` for validation errors and `request_id` for internal errors. Internal error text
+//! is logged, never sent.
+
+use std::fmt;
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::middleware::current_request_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The error body, as documented in the OpenAPI spec.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code, e.g. `invalid_field`, `unauthorized`, `not_found`.
+    pub error: &'static str,
+    /// Human-readable explanation, safe to show to the user.
+    pub message: String,
+    /// The request field that failed validation, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// For internal errors: quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::MalformedJson(_) => "malformed_json",
+            Self::Invalid { .. } => "invalid_field",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict { .. } => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::TooManyRequests { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (field, request_id) = match self {
+            Self::Invalid { field, .. } | Self::Conflict { field, .. } => (Some(*field), None),
+            Self::Internal(err) => {
+                let id = current_request_id();
+                tracing::error!(request_id = id.as_deref(), error = ?err, "internal error");
+                (None, id)
+            }
+            _ => (None, None),
+        };
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            field,
+            request_id,
+        };
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            res.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
+        }
+        if matches!(self, Self::Unauthorized | Self::InvalidCredentials) {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.json(body)
+    }
+}
+
+/// Turns actix's JSON extractor failures into our shape: syntax errors are 400
+/// `malformed_json`, well-formed JSON of the wrong shape is 422 `invalid_field`.
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let api = match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+        E::ContentType => ApiError::BadRequest("expected Content-Type: application/json".into()),
+        E::Deserialize(e) if e.is_data() => ApiError::invalid(field_of(&e), e.to_string()),
+        E::Deserialize(e) => ApiError::MalformedJson(e.to_string()),
+        other => ApiError::BadRequest(other.to_string()),
+    };
+    api.into()
+}
+
+/// Query-string failures are 400 with the parser's explanation.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid query string: {err}")).into()
+}
+
+/// Path parameter failures (e.g. a non-numeric id) are 404: no such resource.
+pub fn path_error(
+    _err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::NotFound("resource").into()
+}
+
+/// serde_json names a missing field in its message (`missing field `x``); a type error does
+/// not, so the field is `body`.
+fn field_of(err: &serde_json::Error) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "username",
+        "email",
+        "password",
+        "login",
+        "refresh_token",
+        "current_password",
+        "new_password",
+        "slug",
+        "title",
+        "description",
+        "category",
+        "display_name",
+        "bio",
+    ];
+    let text = err.to_string();
+    KNOWN
+        .iter()
+        .find(|f| text.contains(&format!("`{f}`")))
+        .copied()
+        .unwrap_or("body")
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error, self.message)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,41 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and
+//! served at `/api/v1/openapi.json`.
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::{api, dto, error};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "streamhall API", description = "REST API of a streamhall server. Errors are `{ error, message }` with a stable snake_case `error` code."),
+    paths(
+        api::auth::register, api::auth::login, api::auth::refresh, api::auth::logout,
+        api::users::me, api::users::update_me, api::users::change_password, api::users::my_channels,
+        api::channels::create, api::channels::list, api::channels::get, api::channels::update,
+        api::channels::delete, api::channels::rotate_key,
+    ),
+    components(schemas(error::ErrorBody, dto::PublicUser, dto::Me, dto::ChannelDto)),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "users"), (name = "channels")),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! What every handler can reach: the database, token keys, the rate limiter, metrics and
+//! the settings. Built once by the binary and shared by all workers.
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::TokenKeys,
+    config::{AuthConfig, HttpConfig},
+    metrics::Metrics,
+    ratelimit::RateLimiter,
+};
+
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub redis: Option<deadpool_redis::Pool>,
+    pub tokens: TokenKeys,
+    pub limiter: RateLimiter,
+    pub metrics: Metrics,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    /// The URL users open, without a trailing slash (e.g. `http://127.0.0.1:8080`).
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn refresh_ttl(&self) -> Duration {
+        Duration::from_secs(self.auth.refresh_token_ttl_days * 24 * 3600)
+    }
+}

@@ -1,0 +1,67 @@
+//! Operational endpoints outside the API: `/healthz` (the process answers), `/readyz`
+//! (database and, when configured, Redis reachable), `/metrics` (Prometheus),
+//! `/api/v1/openapi.json`.
+
+use actix_web::{HttpResponse, web};
+use deadpool_redis::redis;
+use sea_orm::{ConnectionTrait, DbBackend};
+use serde_json::json;
+use utoipa::OpenApi;
+
+use crate::{openapi::ApiDoc, state::AppState};
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let db_ok = state.db.execute_unprepared("SELECT 1").await.is_ok();
+    let redis_ok = match &state.redis {
+        None => None,
+        Some(pool) => Some(match pool.get().await {
+            Ok(mut conn) => redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }),
+    };
+    let ready = db_ok && redis_ok != Some(false);
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": if db_ok { "ok" } else { "unreachable" },
+        "redis": match redis_ok { None => "not configured", Some(true) => "ok", Some(false) => "unreachable" },
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // The getters panic on the other backend, so branch on the backend first.
+    match state.db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = state.db.get_sqlite_connection_pool();
+            set_pool(&state, pool.size() as i64, pool.num_idle() as i64);
+        }
+        DbBackend::Postgres => {
+            let pool = state.db.get_postgres_connection_pool();
+            set_pool(&state, pool.size() as i64, pool.num_idle() as i64);
+        }
+        _ => {}
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+fn set_pool(state: &AppState, size: i64, idle: i64) {
+    state.metrics.db_pool.with_label_values(&["open"]).set(size);
+    state.metrics.db_pool.with_label_values(&["idle"]).set(idle);
+}
+
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,1 +1,0 @@
-//! hls (under construction)

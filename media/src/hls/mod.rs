@@ -1,0 +1,21 @@
+//! HLS for viewers: the in-memory live window and the playlists rendered from it.
+//!
+//! ffmpeg writes segments into a working directory; [`OutputWatcher`] loads each finished one
+//! and deletes the file; [`LiveWindow`] keeps the last few per rendition and renders our own
+//! master and media playlists. Segment names (`seg-{seq}.ts`) and sequence numbers belong to
+//! the window, so they stay monotonic across ffmpeg restarts and source reconnects.
+//!
+//! - [`m3u8`]: parsing ffmpeg's media playlists.
+//! - [`window`]: [`LiveWindow`], the playlists and [`WindowStats`].
+//! - [`watcher`]: [`OutputWatcher`].
+
+pub mod m3u8;
+pub mod watcher;
+pub mod window;
+
+pub use m3u8::{MediaPlaylist, PlaylistEntry, PlaylistError, parse_media_playlist};
+pub use watcher::{FinishedSegment, OutputWatcher};
+pub use window::{
+    DEFAULT_WINDOW, LiveWindow, RETAINED_AFTER_WINDOW, RenditionStats, SegmentRef, WindowStats,
+    segment_name,
+};

@@ -1,1 +1,0 @@
-//! transcode (under construction)

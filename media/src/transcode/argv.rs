@@ -1,0 +1,272 @@
+//! The ffmpeg command line for one stream: FLV on stdin, one HLS output per rendition.
+//!
+//! One output per rendition (rather than a single HLS muxer with `-var_stream_map`): both give
+//! the same segmentation (measured with ffmpeg 5.1: 1.000 s transcoded segments, the copied
+//! source cut at its own keyframes), but per-output options need no stream specifiers, so each
+//! rendition reads as one self-contained block and the golden files stay reviewable.
+//!
+//! Deliberately absent:
+//! - `-fflags nobuffer`: ffmpeg then discards the packets it read while probing the input,
+//!   which loses the first GOP of the copied source (8 s with OBS defaults; measured).
+//! - `-tune zerolatency`: it turns off B-frames, lookahead and mb-tree, costing noticeable
+//!   quality per bit, to save roughly the x264 lookahead (~10 frames at `veryfast`), which is
+//!   small next to the segment duration that dominates HLS latency.
+//! - `-flush_packets`: segments become visible only when renamed into place (`temp_file`),
+//!   so flushing earlier buys nothing.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::ladder::{LadderConfig, PlannedRendition, h264_level_idc};
+
+/// Where ffmpeg writes one rendition: `out_dir/{name}/`.
+pub fn rendition_dir(out_dir: &Path, rendition: &str) -> PathBuf {
+    out_dir.join(rendition)
+}
+
+/// ffmpeg's own playlist for one rendition, which the watcher reads.
+pub fn playlist_path(out_dir: &Path, rendition: &str) -> PathBuf {
+    rendition_dir(out_dir, rendition).join("index.m3u8")
+}
+
+/// ffmpeg's segment file name pattern; `%d` is ffmpeg's sequence number, restarting at 0 with
+/// every ffmpeg run (viewers never see these names).
+pub const SEGMENT_PATTERN: &str = "seg-%d.ts";
+
+/// How the configured encoder is driven; only `libx264` is exercised by the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderFamily {
+    X264,
+    Nvenc,
+    /// Needs frames uploaded to the GPU (`format=nv12,hwupload`) and `-vaapi_device`.
+    Vaapi,
+    /// Anything else (e.g. `h264_qsv`, `h264_v4l2m2m`): generic options only.
+    Other,
+}
+
+impl EncoderFamily {
+    pub fn of(encoder: &str) -> Self {
+        match encoder {
+            "libx264" => Self::X264,
+            e if e.ends_with("_nvenc") => Self::Nvenc,
+            e if e.ends_with("_vaapi") => Self::Vaapi,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Builds the complete ffmpeg argument list (without the program name) for `plan`.
+///
+/// Call [`LadderConfig::validate`] first: names are used as directory names unchecked.
+pub fn build_argv(cfg: &LadderConfig, plan: &[PlannedRendition], out_dir: &Path) -> Vec<OsString> {
+    let family = EncoderFamily::of(&cfg.video_encoder);
+    let n = cfg.segment_seconds.max(1);
+    let mut a = Args::default();
+
+    a.push_all([
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "warning",
+        "-nostats",
+    ]);
+    // key=value progress blocks once a second on stdout (stdout carries nothing else).
+    a.push_all(["-progress", "pipe:1", "-stats_period", "1"]);
+    if family == EncoderFamily::Vaapi {
+        a.push("-vaapi_device");
+        a.push(cfg.vaapi_device.as_os_str());
+    }
+    a.push_all(["-f", "flv", "-i", "pipe:0"]);
+
+    let encoded: Vec<&PlannedRendition> = plan.iter().filter(|p| !p.copy).collect();
+    if !encoded.is_empty() {
+        a.push("-filter_complex");
+        a.push(filter_graph(&encoded, family));
+    }
+
+    let mut label = 0;
+    for p in plan {
+        if p.copy {
+            a.push_all(["-map", "0:v:0", "-c:v", "copy"]);
+        } else {
+            a.push_all(["-map", &format!("[v{label}]")]);
+            label += 1;
+            push_video_encoder(&mut a, cfg, family, p, n);
+        }
+        if p.audio {
+            a.push_all(["-map", "0:a:0?"]);
+            if p.audio_copy {
+                a.push_all(["-c:a", "copy"]);
+            } else {
+                let b = format!("{}k", p.audio_bitrate_kbps);
+                a.push_all(["-c:a", "aac", "-b:a", &b, "-ac", "2"]);
+            }
+        }
+        let dir = rendition_dir(out_dir, &p.name);
+        a.push_all(["-f", "hls", "-hls_time", &n.to_string()]);
+        a.push_all(["-hls_list_size", &cfg.ffmpeg_list_size.to_string()]);
+        a.push_all(["-hls_flags", "temp_file+independent_segments"]);
+        a.push_all(["-hls_segment_type", "mpegts", "-hls_segment_filename"]);
+        a.push(dir.join(SEGMENT_PATTERN).into_os_string());
+        a.push(playlist_path(out_dir, &p.name).into_os_string());
+    }
+    a.0
+}
+
+/// `[0:v:0]split=3[s0][s1][s2];[s0]scale=1280:720[v0];...`: one decode, one branch per
+/// encoded rendition, the frame rate capped before scaling.
+fn filter_graph(encoded: &[&PlannedRendition], family: EncoderFamily) -> String {
+    let mut g = String::new();
+    let inputs: Vec<String> = if encoded.len() == 1 {
+        vec!["0:v:0".to_owned()]
+    } else {
+        g.push_str(&format!("[0:v:0]split={}", encoded.len()));
+        for i in 0..encoded.len() {
+            g.push_str(&format!("[s{i}]"));
+        }
+        g.push(';');
+        (0..encoded.len()).map(|i| format!("s{i}")).collect()
+    };
+    for (i, (p, input)) in encoded.iter().zip(&inputs).enumerate() {
+        if i > 0 {
+            g.push(';');
+        }
+        g.push_str(&format!("[{input}]"));
+        if let Some(fps) = p.fps_cap {
+            g.push_str(&format!("fps={fps},"));
+        }
+        g.push_str(&format!("scale={}:{}", p.width, p.height));
+        if family == EncoderFamily::Vaapi {
+            g.push_str(",format=nv12,hwupload");
+        }
+        g.push_str(&format!("[v{i}]"));
+    }
+    g
+}
+
+fn push_video_encoder(
+    a: &mut Args,
+    cfg: &LadderConfig,
+    family: EncoderFamily,
+    p: &PlannedRendition,
+    n: u32,
+) {
+    a.push_all(["-c:v", &cfg.video_encoder]);
+    let level = h264_level_idc(p.width, p.height, p.fps);
+    let level = format!("{}.{}", level / 10, level % 10);
+    match family {
+        EncoderFamily::X264 => {
+            a.push_all([
+                "-preset",
+                &cfg.x264_preset,
+                "-profile:v",
+                "high",
+                "-level:v",
+                &level,
+            ]);
+        }
+        EncoderFamily::Nvenc => {
+            a.push_all(["-preset", "p4", "-profile:v", "high", "-level:v", &level]);
+        }
+        EncoderFamily::Vaapi => a.push_all(["-profile:v", "high", "-level:v", &level]),
+        EncoderFamily::Other => a.push_all(["-profile:v", "high"]),
+    }
+    if family != EncoderFamily::Vaapi {
+        a.push_all(["-pix_fmt", "yuv420p"]);
+    }
+    // A one-second VBV buffer at the average rate keeps every segment close to the average,
+    // which is what the master playlist's BANDWIDTH promises.
+    let rate = format!("{}k", p.video_bitrate_kbps);
+    a.push_all(["-b:v", &rate, "-maxrate", &rate, "-bufsize", &rate]);
+    // Keyframes exactly every `n` seconds of media time in every rendition, so segments are
+    // `n` s and aligned across renditions whatever the source GOP; `-g` is the same interval
+    // in frames, the fallback for encoders that ignore forced keyframes; no scene-cut extras.
+    let gop = ((f64::from(n) * p.fps).round() as u32).max(1);
+    a.push_all(["-g", &gop.to_string(), "-sc_threshold", "0"]);
+    a.push_all(["-force_key_frames", &format!("expr:gte(t,n_forced*{n})")]);
+}
+
+#[derive(Default)]
+struct Args(Vec<OsString>);
+
+impl Args {
+    fn push(&mut self, s: impl Into<OsString>) {
+        self.0.push(s.into());
+    }
+
+    fn push_all<'a>(&mut self, items: impl IntoIterator<Item = &'a str>) {
+        self.0.extend(items.into_iter().map(OsString::from));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::transcode::{SourceInfo, plan_ladder};
+
+    fn info(width: u32, height: u32) -> SourceInfo {
+        SourceInfo {
+            width,
+            height,
+            fps: Some(30.0),
+            video_bitrate_kbps: None,
+            audio: false,
+            audio_aac: false,
+            video_codec: None,
+        }
+    }
+
+    #[test]
+    fn one_encoded_rendition_needs_no_split() {
+        let cfg = LadderConfig {
+            renditions: vec![crate::transcode::Rendition::new("360p", 360, 800)],
+            passthrough: false,
+            ..LadderConfig::default()
+        };
+        let plan = plan_ladder(&cfg, &info(1280, 720));
+        let argv = build_argv(&cfg, &plan, Path::new("/o"));
+        let graph = argv.iter().position(|a| a == "-filter_complex").unwrap() + 1;
+        assert_eq!(argv[graph], "[0:v:0]scale=640:360[v0]");
+        assert!(
+            !argv.iter().any(|a| a == "0:a:0?"),
+            "no audio mapped for a silent source"
+        );
+    }
+
+    #[test]
+    fn passthrough_only_has_no_filter_graph() {
+        let cfg = LadderConfig {
+            renditions: vec![],
+            ..LadderConfig::default()
+        };
+        let plan = plan_ladder(&cfg, &info(1280, 720));
+        let argv = build_argv(&cfg, &plan, Path::new("/o"));
+        assert!(!argv.iter().any(|a| a == "-filter_complex"));
+        assert!(argv.iter().any(|a| a == "copy"));
+        assert_eq!(argv.last().unwrap(), "/o/source/index.m3u8");
+    }
+
+    #[test]
+    fn vaapi_uploads_frames_and_names_its_device() {
+        let cfg = LadderConfig {
+            video_encoder: "h264_vaapi".into(),
+            ..LadderConfig::default()
+        };
+        let plan = plan_ladder(&cfg, &info(1280, 720));
+        let argv = build_argv(&cfg, &plan, Path::new("/o"));
+        let s: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            s.windows(2)
+                .any(|w| w == ["-vaapi_device", "/dev/dri/renderD128"])
+        );
+        assert!(
+            s.iter()
+                .any(|a| a.contains("scale=640:360,format=nv12,hwupload[v2]"))
+        );
+        assert!(!s.iter().any(|a| a == "-preset" || a == "yuv420p"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then environment
+//! variables `STREAMHALL_SECTION__KEY` (e.g. `STREAMHALL_HTTP__LISTEN=127.0.0.1:0`,
+//! `STREAMHALL_DATA_DIR=/tmp/x`). Unknown keys are errors. Secrets are `SecretString`s, so
+//! `Debug` never prints them. `streamhall.example.toml` documents every key.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use streamhall_http::config::{AuthConfig, HttpConfig};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database, the generated JWT secret and objects live.
+    pub data_dir: PathBuf,
+    /// The URL people open (used in links and CORS). Default: `http://{http.listen}`.
+    pub public_url: Option<String>,
+    pub http: HttpConfig,
+    pub rtmp: RtmpConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            http: HttpConfig::default(),
+            rtmp: RtmpConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpConfig {
+    /// Where encoders (OBS, ffmpeg) push: `rtmp://HOST:PORT/live` + the stream key.
+    pub listen: SocketAddr,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER:PASSWORD@HOST/DB`. Default: SQLite at
+    /// `{data_dir}/streamhall.db`.
+    pub url: Option<SecretString>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://HOST:PORT/DB`. Unset: rate limits (and later chat and presence) stay in this
+    /// process, which is right for a single node.
+    pub url: Option<SecretString>,
+    /// Prefix of every key this deployment writes.
+    pub key_prefix: String,
+    pub pool_size: usize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "streamhall:".into(),
+            pool_size: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,streamhall_http=debug`. `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given, it must exist; otherwise `./streamhall.toml` if present),
+    /// then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file("streamhall.toml")),
+        }
+        Self::from_figment(figment.merge(env()))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, Box<figment::Error>> {
+        figment.extract().map_err(Box::new)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("streamhall.db").display()
+            ),
+        }
+    }
+
+    /// `public_url` without a trailing slash; derived from `http.listen` when unset.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+/// `STREAMHALL_*` variables, minus the ones that are not config keys (`STREAMHALL_CONFIG`
+/// names the file; `STREAMHALL_TEST_*` belong to the test suite).
+fn env() -> Env {
+    Env::prefixed("STREAMHALL_")
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && !key.starts_with("test_")
+        })
+        .split("__")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_file_then_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "streamhall.toml",
+                r#"
+                data_dir = "/srv/streamhall"
+                [http]
+                listen = "0.0.0.0:9000"
+                [database]
+                url = "postgres://u:hunter2@db/streamhall"
+                "#,
+            )?;
+            jail.set_env("STREAMHALL_HTTP__LISTEN", "127.0.0.1:0");
+            jail.set_env("STREAMHALL_LOG__FORMAT", "json");
+            jail.set_env("STREAMHALL_TEST_POSTGRES", "ignored");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.data_dir, PathBuf::from("/srv/streamhall"));
+            assert_eq!(config.http.listen, "127.0.0.1:0".parse().unwrap());
+            assert_eq!(config.log.format, LogFormat::Json);
+            assert_eq!(config.rtmp.listen, "0.0.0.0:1935".parse().unwrap());
+            assert_eq!(config.database_url(), "postgres://u:hunter2@db/streamhall");
+            assert!(
+                !format!("{config:?}").contains("hunter2"),
+                "secrets must not print"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("streamhall.toml", "[http]\nlisten_addr = \"x\"\n")?;
+            let err = Config::load(None).unwrap_err();
+            assert!(err.to_string().contains("listen_addr"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn default_database_is_sqlite_under_data_dir() {
+        let config = Config {
+            data_dir: PathBuf::from("/tmp/x"),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.database_url(),
+            "sqlite:///tmp/x/streamhall.db?mode=rwc"
+        );
+        assert_eq!(config.http.listen, "127.0.0.1:8080".parse().unwrap());
+    }
+}

@@ -1,0 +1,261 @@
+//! Wiring: connect storage, migrate, make sure there is an admin and a signing secret, bind
+//! the listeners, and run until told to stop.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::Path,
+    time::Duration,
+};
+
+use actix_web::{HttpServer, dev::Server, web};
+use anyhow::Context;
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
+    Set,
+};
+use sea_orm_migration::MigratorTrait;
+use secrecy::{ExposeSecret, SecretString};
+use streamhall_entities::{User, user};
+use streamhall_http::{auth::TokenKeys, metrics::Metrics, ratelimit::RateLimiter, state::AppState};
+use streamhall_migration::Migrator;
+
+use crate::config::Config;
+
+/// A running server: its bound address and the future that drives it.
+pub struct Application {
+    http_addr: SocketAddr,
+    public_url: String,
+    server: Server,
+    db: DatabaseConnection,
+    /// Set when this start created the first admin account: shown once, then dropped.
+    pub first_admin: Option<FirstAdmin>,
+}
+
+pub struct FirstAdmin {
+    pub username: String,
+    pub password: SecretString,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let db = connect(&config).await?;
+        Migrator::up(&db, None)
+            .await
+            .context("running migrations")?;
+        let first_admin = ensure_admin(&db).await?;
+        let secret = jwt_secret(&config)?;
+
+        let redis = match &config.redis.url {
+            None => None,
+            Some(url) => Some(redis_pool(url, config.redis.pool_size).await?),
+        };
+        let limiter = match &redis {
+            Some(pool) => RateLimiter::redis(pool.clone(), config.redis.key_prefix.clone()),
+            None => RateLimiter::memory(),
+        };
+
+        let listener = TcpListener::bind(config.http.listen)
+            .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
+        let http_addr = listener.local_addr()?;
+        let public_url = config.public_url(http_addr);
+
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            redis,
+            tokens: TokenKeys::new(
+                secret.expose_secret().as_bytes(),
+                &config.auth.issuer,
+                &config.auth.audience,
+                config.auth.access_token_ttl_secs,
+            ),
+            limiter,
+            metrics: Metrics::new()?,
+            http: config.http.clone(),
+            auth: config.auth.clone(),
+            public_url: public_url.clone(),
+        });
+        let workers = match config.http.workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        };
+        let server = HttpServer::new(move || streamhall_http::app(state.clone()))
+            .listen(listener)?
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(30)
+            .run();
+        tracing::info!(http = %http_addr, %public_url, database = backend_name(&db), redis = config.redis.url.is_some(), "listening");
+        Ok(Self {
+            http_addr,
+            public_url,
+            server,
+            db,
+            first_admin,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// A handle to stop the server (gracefully or not) from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until the server is stopped, then closes the database pool.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        self.db.close().await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url();
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .max_connections(config.database.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .context("connecting to the database")?;
+    if url.starts_with("sqlite:") {
+        use sea_orm::ConnectionTrait;
+        // WAL lets readers run beside the writer; foreign keys make deletes cascade.
+        for pragma in [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=5000",
+        ] {
+            db.execute_unprepared(pragma).await?;
+        }
+    }
+    Ok(db)
+}
+
+fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => "sqlite",
+        sea_orm::DbBackend::Postgres => "postgres",
+        _ => "other",
+    }
+}
+
+async fn redis_pool(url: &SecretString, size: usize) -> anyhow::Result<deadpool_redis::Pool> {
+    let mut cfg = deadpool_redis::Config::from_url(url.expose_secret());
+    cfg.pool = Some(deadpool_redis::PoolConfig::new(size));
+    let pool = cfg
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .context("creating the Redis pool")?;
+    let mut conn = pool.get().await.context("connecting to Redis")?;
+    deadpool_redis::redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .context("pinging Redis")?;
+    Ok(pool)
+}
+
+/// The configured secret, or the one generated on first start under the data directory.
+fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
+    if let Some(secret) = &config.auth.jwt_secret {
+        anyhow::ensure!(
+            secret.expose_secret().len() >= 32,
+            "auth.jwt_secret must be at least 32 bytes"
+        );
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("jwt_secret");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(SecretString::from(text.trim().to_owned()));
+    }
+    let secret = random_hex(32)?;
+    write_private(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated a JWT signing secret");
+    Ok(SecretString::from(secret))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    Ok(hex::encode(buf))
+}
+
+/// On an empty database, creates `admin` with a random password, returned to be shown once.
+async fn ensure_admin(db: &DatabaseConnection) -> anyhow::Result<Option<FirstAdmin>> {
+    if User::find().count(db).await? > 0 {
+        return Ok(None);
+    }
+    let password = random_hex(12)?;
+    create_user(db, "admin", "admin@streamhall.invalid", &password, true).await?;
+    Ok(Some(FirstAdmin {
+        username: "admin".into(),
+        password: SecretString::from(password),
+    }))
+}
+
+pub async fn create_user(
+    db: &DatabaseConnection,
+    username: &str,
+    email: &str,
+    password: &str,
+    admin: bool,
+) -> anyhow::Result<user::Model> {
+    streamhall_http::validate::username(username).map_err(|e| anyhow::anyhow!("{e}"))?;
+    streamhall_http::validate::email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    streamhall_http::validate::password("password", password)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = streamhall_http::auth::hash_password(password.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = Utc::now();
+    let model = user::ActiveModel {
+        username: Set(username.to_owned()),
+        username_key: Set(username.to_lowercase()),
+        email: Set(email.to_lowercase()),
+        display_name: Set(username.to_owned()),
+        bio: Set(String::new()),
+        password_hash: Set(hash),
+        role: Set(if admin {
+            user::ROLE_ADMIN
+        } else {
+            user::ROLE_USER
+        }
+        .to_owned()),
+        token_version: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(model)
+}
