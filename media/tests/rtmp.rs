@@ -58,7 +58,11 @@ impl PublishHandler for TestHandler {
             let (sink, rx) = mpsc::channel(64);
             let kick = CancellationToken::new();
             granted
-                .send(Granted { rx, kick: kick.clone(), encoder: req.encoder })
+                .send(Granted {
+                    rx,
+                    kick: kick.clone(),
+                    encoder: req.encoder,
+                })
                 .await
                 .map_err(|_| PublishRejected::Internal)?;
             Ok(PublishGrant { sink, kick })
@@ -85,8 +89,19 @@ async fn spawn_server(cfg: RtmpConfig) -> TestServer {
         granted: granted_tx,
     });
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(rtmp::serve(listener, cfg, handler.clone(), shutdown.clone()));
-    TestServer { addr, handler, granted, shutdown, task }
+    let task = tokio::spawn(rtmp::serve(
+        listener,
+        cfg,
+        handler.clone(),
+        shutdown.clone(),
+    ));
+    TestServer {
+        addr,
+        handler,
+        granted,
+        shutdown,
+        task,
+    }
 }
 
 impl TestServer {
@@ -95,7 +110,10 @@ impl TestServer {
     }
 
     async fn next_grant(&mut self) -> Granted {
-        timeout(WAIT, self.granted.recv()).await.expect("no publish granted in time").unwrap()
+        timeout(WAIT, self.granted.recv())
+            .await
+            .expect("no publish granted in time")
+            .unwrap()
     }
 }
 
@@ -109,7 +127,10 @@ fn require_tools() {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok, "`{tool}` is not on PATH: the RTMP integration tests need it (apt-get install ffmpeg)");
+        assert!(
+            ok,
+            "`{tool}` is not on PATH: the RTMP integration tests need it (apt-get install ffmpeg)"
+        );
     }
 }
 
@@ -119,7 +140,16 @@ fn ffmpeg_publish(url: &str, seconds: u32) -> Child {
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .args(["-g", "30", "-c:a", "aac", "-b:a", "128k"])
         .args(["-t", &seconds.to_string(), "-f", "flv", url])
         .stdin(Stdio::null())
@@ -131,7 +161,10 @@ fn ffmpeg_publish(url: &str, seconds: u32) -> Child {
 }
 
 async fn wait_exit(child: &mut Child) -> ExitStatus {
-    timeout(WAIT, child.wait()).await.expect("ffmpeg did not exit in time").unwrap()
+    timeout(WAIT, child.wait())
+        .await
+        .expect("ffmpeg did not exit in time")
+        .unwrap()
 }
 
 async fn stderr_of(child: &mut Child) -> String {
@@ -153,7 +186,10 @@ struct Collected {
 }
 
 /// Drains a grant's channel until the sink is dropped; `progress` counts tags as they come.
-fn collect(mut rx: mpsc::Receiver<IngestEvent>, progress: Arc<AtomicUsize>) -> JoinHandle<Collected> {
+fn collect(
+    mut rx: mpsc::Receiver<IngestEvent>,
+    progress: Arc<AtomicUsize>,
+) -> JoinHandle<Collected> {
     tokio::spawn(async move {
         let mut c = Collected::default();
         while let Some(event) = rx.recv().await {
@@ -174,7 +210,8 @@ fn collect(mut rx: mpsc::Receiver<IngestEvent>, progress: Arc<AtomicUsize>) -> J
 
 impl Collected {
     fn snapshot(&self) -> IngestSnapshot {
-        self.stats.snapshot(self.last_arrival.expect("no tags arrived"))
+        self.stats
+            .snapshot(self.last_arrival.expect("no tags arrived"))
     }
 }
 
@@ -190,10 +227,17 @@ async fn wait_for_progress(progress: &AtomicUsize, at_least: usize) {
 
 fn assert_healthy_720p30(snap: &IngestSnapshot) {
     let video = snap.video.as_ref().expect("no video codec info");
-    assert!(video.codec.starts_with("avc1."), "video codec {}", video.codec);
+    assert!(
+        video.codec.starts_with("avc1."),
+        "video codec {}",
+        video.codec
+    );
     assert_eq!((video.width, video.height), (1280, 720));
     let audio = snap.audio.as_ref().expect("no audio codec info");
-    assert_eq!((audio.codec.as_str(), audio.sample_rate), ("mp4a.40.2", 48000));
+    assert_eq!(
+        (audio.codec.as_str(), audio.sample_rate),
+        ("mp4a.40.2", 48000)
+    );
     assert!((24.0..=36.0).contains(&snap.fps), "fps {}", snap.fps);
     let gop = snap.keyframe_interval_s.expect("no keyframe interval");
     assert!((0.9..=1.1).contains(&gop), "keyframe interval {gop}");
@@ -208,7 +252,10 @@ async fn raw_handshake(addr: SocketAddr) -> TcpStream {
     c0c1.extend(std::iter::repeat_n(0x5A, 1536));
     s.write_all(&c0c1).await.unwrap();
     let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
-    timeout(WAIT, s.read_exact(&mut s0s1s2)).await.unwrap().unwrap();
+    timeout(WAIT, s.read_exact(&mut s0s1s2))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s0s1s2[0], 3);
     s.write_all(&s0s1s2[1..1 + 1536]).await.unwrap();
     s
@@ -251,7 +298,10 @@ async fn expect_closed(s: &mut TcpStream, within: Duration) -> (Duration, usize)
         }
     })
     .await;
-    assert!(closed.is_ok(), "server kept the connection open for {within:?}");
+    assert!(
+        closed.is_ok(),
+        "server kept the connection open for {within:?}"
+    );
     (start.elapsed(), total)
 }
 
@@ -274,23 +324,52 @@ async fn ffmpeg_publish_delivers_a_healthy_stream_that_ffprobe_reads() {
     // Encoders may append a query to the key; the handler sees the bare key.
     let mut ffmpeg = ffmpeg_publish(&server.url(&format!("{KEY}?token=abc")), 4);
     let granted = server.next_grant().await;
-    assert!(granted.encoder.as_deref().is_some_and(|e| e.starts_with("FMLE/")), "{:?}", granted.encoder);
+    assert!(
+        granted
+            .encoder
+            .as_deref()
+            .is_some_and(|e| e.starts_with("FMLE/")),
+        "{:?}",
+        granted.encoder
+    );
     let collector = collect(granted.rx, Arc::default());
 
     let status = wait_exit(&mut ffmpeg).await;
-    assert!(status.success(), "ffmpeg failed: {}", stderr_of(&mut ffmpeg).await);
+    assert!(
+        status.success(),
+        "ffmpeg failed: {}",
+        stderr_of(&mut ffmpeg).await
+    );
     // The sink closes when the publisher is done.
-    let collected = timeout(WAIT, collector).await.expect("sink did not close after ffmpeg ended").unwrap();
+    let collected = timeout(WAIT, collector)
+        .await
+        .expect("sink did not close after ffmpeg ended")
+        .unwrap();
     assert_eq!(server.handler.keys_seen.lock().unwrap().as_slice(), [KEY]);
 
     assert!(!collected.metadata.is_empty(), "no onMetaData");
     assert_eq!(collected.metadata[0].width, Some(1280.0));
     let snap = collected.snapshot();
     assert_healthy_720p30(&snap);
-    assert!((100..=125).contains(&snap.video_frames), "video frames {}", snap.video_frames);
-    assert!(snap.audio_frames > 150, "audio frames {}", snap.audio_frames);
+    assert!(
+        (100..=125).contains(&snap.video_frames),
+        "video frames {}",
+        snap.video_frames
+    );
+    assert!(
+        snap.audio_frames > 150,
+        "audio frames {}",
+        snap.audio_frames
+    );
     assert!(collected.tags.iter().any(FlvTag::is_sequence_header));
-    assert!(collected.tags.iter().filter(|t| t.is_video_keyframe()).count() >= 4);
+    assert!(
+        collected
+            .tags
+            .iter()
+            .filter(|t| t.is_video_keyframe())
+            .count()
+            >= 4
+    );
 
     // file_header + the tags as delivered is an FLV file ffprobe understands.
     let mut file = BytesMut::from(&flv::file_header(true, true)[..]);
@@ -298,20 +377,46 @@ async fn ffmpeg_publish_delivers_a_healthy_stream_that_ffprobe_reads() {
         tag.encode(&mut file);
     }
     assert!(collected.tags.iter().any(|t| t.kind == TagKind::Script));
-    let path = std::env::temp_dir().join(format!("streamhall-rtmp-test-{}.flv", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("streamhall-rtmp-test-{}.flv", std::process::id()));
     std::fs::write(&path, &file).unwrap();
-    let probe = Command::new("ffprobe").args(["-v", "error", "-show_streams"]).arg(&path).output().await.unwrap();
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams"])
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
     let _ = std::fs::remove_file(&path);
     let out = String::from_utf8_lossy(&probe.stdout);
-    assert!(probe.status.success(), "ffprobe: {}", String::from_utf8_lossy(&probe.stderr));
-    assert!(probe.stderr.is_empty(), "ffprobe complained: {}", String::from_utf8_lossy(&probe.stderr));
-    for line in ["codec_name=h264", "width=1280", "height=720", "codec_name=aac", "sample_rate=48000"] {
-        assert!(out.lines().any(|l| l == line), "ffprobe output lacks {line}:\n{out}");
+    assert!(
+        probe.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(
+        probe.stderr.is_empty(),
+        "ffprobe complained: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    for line in [
+        "codec_name=h264",
+        "width=1280",
+        "height=720",
+        "codec_name=aac",
+        "sample_rate=48000",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "ffprobe output lacks {line}:\n{out}"
+        );
     }
 
     // serve returns once shut down.
     server.shutdown.cancel();
-    timeout(WAIT, server.task).await.expect("serve did not return after shutdown").unwrap();
+    timeout(WAIT, server.task)
+        .await
+        .expect("serve did not return after shutdown")
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +426,10 @@ async fn wrong_key_makes_ffmpeg_fail_and_nothing_is_granted() {
     let status = wait_exit(&mut ffmpeg).await;
     assert!(!status.success(), "ffmpeg succeeded with a wrong key");
     assert_eq!(server.handler.attempts.load(Ordering::SeqCst), 1);
-    assert!(server.granted.try_recv().is_err(), "a sink was handed out for a wrong key");
+    assert!(
+        server.granted.try_recv().is_err(),
+        "a sink was handed out for a wrong key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +442,10 @@ async fn kick_closes_the_publishers_connection() {
     wait_for_progress(&progress, 30).await;
 
     granted.kick.cancel();
-    let collected = timeout(WAIT, collector).await.expect("sink did not close after kick").unwrap();
+    let collected = timeout(WAIT, collector)
+        .await
+        .expect("sink did not close after kick")
+        .unwrap();
     let status = wait_exit(&mut ffmpeg).await;
     assert!(!status.success(), "ffmpeg exited cleanly although kicked");
     assert!(collected.tags.len() < 60 * 80, "ffmpeg kept publishing");
@@ -386,7 +497,10 @@ async fn hostile_clients_are_closed_while_a_publisher_keeps_going() {
             partial.extend(std::iter::repeat_n(0u8, 768));
             s.write_all(&partial).await.unwrap();
             let (took, got) = expect_closed(&mut s, quick).await;
-            assert!(took >= Duration::from_millis(1500), "closed after {took:?}, before the timeout");
+            assert!(
+                took >= Duration::from_millis(1500),
+                "closed after {took:?}, before the timeout"
+            );
             assert_eq!(got, 0, "server answered a truncated handshake");
         }),
         // SetChunkSize above the cap (idle timeout is 30 s, so only the cap can close it).
@@ -401,7 +515,9 @@ async fn hostile_clients_are_closed_while_a_publisher_keeps_going() {
         // A message header announcing 16 MiB.
         tokio::spawn(async move {
             let mut s = raw_connected(addr).await;
-            s.write_all(&[0x04, 0, 0, 0, 0xFF, 0xFF, 0xFF, 9, 1, 0, 0, 0]).await.unwrap();
+            s.write_all(&[0x04, 0, 0, 0, 0xFF, 0xFF, 0xFF, 9, 1, 0, 0, 0])
+                .await
+                .unwrap();
             expect_closed(&mut s, quick).await;
         }),
     ];
@@ -412,7 +528,10 @@ async fn hostile_clients_are_closed_while_a_publisher_keeps_going() {
     fine.write_all(&msg).await.unwrap();
     let mut buf = [0u8; 64];
     let open = timeout(Duration::from_secs(1), fine.read(&mut buf)).await;
-    assert!(open.is_err(), "an allowed SetChunkSize closed the connection: {open:?}");
+    assert!(
+        open.is_err(),
+        "an allowed SetChunkSize closed the connection: {open:?}"
+    );
 
     for h in hostile {
         h.await.unwrap();
@@ -422,11 +541,22 @@ async fn hostile_clients_are_closed_while_a_publisher_keeps_going() {
     let before = progress.load(Ordering::SeqCst);
     wait_for_progress(&progress, before + 30).await;
     let status = wait_exit(&mut ffmpeg).await;
-    assert!(status.success(), "publisher failed: {}", stderr_of(&mut ffmpeg).await);
-    let collected = timeout(WAIT, collector).await.expect("sink did not close").unwrap();
+    assert!(
+        status.success(),
+        "publisher failed: {}",
+        stderr_of(&mut ffmpeg).await
+    );
+    let collected = timeout(WAIT, collector)
+        .await
+        .expect("sink did not close")
+        .unwrap();
     let snap = collected.snapshot();
     assert_healthy_720p30(&snap);
-    assert!((190..=215).contains(&snap.video_frames), "video frames {}", snap.video_frames);
+    assert!(
+        (190..=215).contains(&snap.video_frames),
+        "video frames {}",
+        snap.video_frames
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
