@@ -5,9 +5,9 @@
 //! master and media playlists. Segment names (`seg-{seq}.ts`) and sequence numbers belong to
 //! the window, so they stay monotonic across ffmpeg restarts and source reconnects.
 //!
-//! - [`m3u8`]: parsing ffmpeg's media playlists.
-//! - [`window`]: [`LiveWindow`], the playlists and [`WindowStats`].
-//! - [`watcher`]: [`OutputWatcher`].
+//! - [`m3u8`] parses ffmpeg's media playlists.
+//! - [`window`] holds [`LiveWindow`], our playlists and [`WindowStats`].
+//! - [`watcher`] holds [`OutputWatcher`].
 
 pub mod m3u8;
 pub mod watcher;
