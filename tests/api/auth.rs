@@ -1,0 +1,382 @@
+//! Register, login, refresh, logout, password change, throttling.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    both_backends,
+    helpers::{Backend, eventually, expect_error, spawn_app, spawn_app_with},
+};
+
+both_backends!(
+    register_then_me,
+    duplicate_username_and_email_conflict,
+    invalid_fields_are_422_naming_the_field,
+    malformed_json_is_400,
+    login_by_username_or_email_and_uniform_failures,
+    refresh_rotates_and_reuse_revokes_the_family,
+    logout_revokes_refresh,
+    password_change_revokes_everything,
+    failed_logins_are_throttled,
+    throttle_on_one_address_does_not_lock_out_another,
+    profile_update,
+);
+
+async fn register_then_me(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("alice").await;
+    let res = app.get_auth("/users/me", &s.access).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["username"], "alice");
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["role"], "user");
+    assert!(me.get("password_hash").is_none());
+    // No token: 401 with the shared error shape.
+    let res = app.client.get(app.api("/users/me")).send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+async fn duplicate_username_and_email_conflict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("bob").await;
+    let res = app
+        .post_json(
+            "/auth/register",
+            &json!({"username": "BOB", "email": "other@example.com", "password": "long enough"}),
+            None,
+        )
+        .await;
+    let body = expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(body["field"], "username");
+    let res = app
+        .post_json(
+            "/auth/register",
+            &json!({"username": "bobby", "email": "Bob@Example.com", "password": "long enough"}),
+            None,
+        )
+        .await;
+    let body = expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(body["field"], "email");
+}
+
+async fn invalid_fields_are_422_naming_the_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cases = [
+        (
+            json!({"username": "a!", "email": "a@example.com", "password": "long enough"}),
+            "username",
+        ),
+        (
+            json!({"username": "carol", "email": "not-an-email", "password": "long enough"}),
+            "email",
+        ),
+        (
+            json!({"username": "carol", "email": "c@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "carol", "email": "c@example.com", "password": "x".repeat(129)}),
+            "password",
+        ),
+        (
+            json!({"username": "carol", "email": "c@example.com"}),
+            "password",
+        ),
+    ];
+    for (body, field) in cases {
+        let res = app.post_json("/auth/register", &body, None).await;
+        let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        assert_eq!(err["field"], field, "for {body}");
+    }
+    // 128 characters of a multi-byte letter is fine: counted in characters, not truncated.
+    let long = "é".repeat(128);
+    let res = app
+        .post_json(
+            "/auth/register",
+            &json!({"username": "carol", "email": "c@example.com", "password": long}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(app.login("carol", &long).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("carol", &"é".repeat(127)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn malformed_json_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .client
+        .post(app.api("/auth/register"))
+        .header("content-type", "application/json")
+        .body("{\"username\": ")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "malformed_json").await;
+    let res = app
+        .client
+        .post(app.api("/auth/login"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"login\": \"{}\"}}", "x".repeat(200_000)))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+async fn login_by_username_or_email_and_uniform_failures(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("dave").await;
+    assert_eq!(
+        app.login("dave", &s.password).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("DAVE@example.com", &s.password).await.status(),
+        StatusCode::OK
+    );
+    let wrong = expect_error(
+        app.login("dave", "wrong password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let missing = expect_error(
+        app.login("nobody", "wrong password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(
+        wrong, missing,
+        "login failures must not reveal whether the account exists"
+    );
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("erin").await;
+    let res = app
+        .post_json("/auth/refresh", &json!({"refresh_token": s.refresh}), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, s.refresh);
+    assert_eq!(
+        app.get_auth("/users/me", body["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Replaying the first token is theft: it fails, and so does the one rotated from it.
+    let res = app
+        .post_json("/auth/refresh", &json!({"refresh_token": s.refresh}), None)
+        .await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = app
+        .post_json("/auth/refresh", &json!({"refresh_token": second}), None)
+        .await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // Another sign-in of the same user is unaffected.
+    let other: Value = app.login("erin", &s.password).await.json().await.unwrap();
+    let res = app
+        .post_json(
+            "/auth/refresh",
+            &json!({"refresh_token": other["refresh_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn logout_revokes_refresh(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("frank").await;
+    let res = app
+        .post_json("/auth/logout", &json!({"refresh_token": s.refresh}), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app
+        .post_json("/auth/refresh", &json!({"refresh_token": s.refresh}), None)
+        .await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Unknown tokens log out silently too.
+    let res = app
+        .post_json(
+            "/auth/logout",
+            &json!({"refresh_token": "rt_nothing"}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+async fn password_change_revokes_everything(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("grace").await;
+    let other: Value = app.login("grace", &s.password).await.json().await.unwrap();
+
+    let res = app
+        .client
+        .put(app.api("/users/me/password"))
+        .bearer_auth(&s.access)
+        .json(&json!({"current_password": "not it at all", "new_password": "a new password"}))
+        .send()
+        .await
+        .unwrap();
+    let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert_eq!(err["field"], "current_password");
+
+    let res = app
+        .client
+        .put(app.api("/users/me/password"))
+        .bearer_auth(&s.access)
+        .json(&json!({"current_password": s.password, "new_password": "a new password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let fresh: Value = res.json().await.unwrap();
+
+    // Every earlier token, access or refresh, of every sign-in, is dead.
+    for access in [&s.access, other["access_token"].as_str().unwrap()] {
+        expect_error(
+            app.get_auth("/users/me", access).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    for refresh in [s.refresh.as_str(), other["refresh_token"].as_str().unwrap()] {
+        let res = app
+            .post_json("/auth/refresh", &json!({"refresh_token": refresh}), None)
+            .await;
+        expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    assert_eq!(
+        app.get_auth("/users/me", fresh["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("grace", &s.password).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("grace", "a new password").await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn failed_logins_are_throttled(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.auth.throttle.login_failures_per_account_ip = 3;
+        c.auth.throttle.account_ip_window_secs = 2;
+    })
+    .await;
+    let s = app.register("heidi").await;
+    for _ in 0..3 {
+        expect_error(
+            app.login("heidi", "wrong password").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    let res = app.login("heidi", &s.password).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&retry), "retry-after {retry}");
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // The lockout ends with its window.
+    eventually(Duration::from_secs(5), "the lockout to end", || async {
+        app.login("heidi", &s.password).await.status() == StatusCode::OK
+    })
+    .await;
+}
+
+async fn throttle_on_one_address_does_not_lock_out_another(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.http.trust_proxy_headers = true;
+        c.auth.throttle.login_failures_per_account_ip = 2;
+    })
+    .await;
+    let s = app.register("ivan").await;
+    let attempt = |ip: &'static str, password: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.api("/auth/login"))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"login": "ivan", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            attempt("203.0.113.9", "guess".into()).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt("203.0.113.9", s.password.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        attempt("198.51.100.7", s.password.clone()).await,
+        StatusCode::OK
+    );
+}
+
+async fn profile_update(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("judy").await;
+    app.register("mallory").await;
+    let patch = |body: Value| {
+        let app = &app;
+        let token = s.access.clone();
+        async move {
+            app.client
+                .patch(app.api("/users/me"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = patch(json!({"display_name": "Judy J", "bio": "hello"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["display_name"], "Judy J");
+    assert_eq!(me["bio"], "hello");
+    expect_error(
+        patch(json!({"email": "mallory@example.com"})).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    let err = expect_error(
+        patch(json!({"display_name": ""})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(err["field"], "display_name");
+}

@@ -1,0 +1,309 @@
+//! Channels: create, list and filter, show, edit, delete, stream keys, ownership.
+
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::{
+    both_backends,
+    helpers::{Backend, expect_error, spawn_app},
+};
+
+both_backends!(
+    create_show_and_key_stored_hashed,
+    invalid_and_duplicate_slugs,
+    only_owner_or_admin_may_change,
+    rotation_replaces_the_key,
+    list_filters_and_pages,
+    delete_removes,
+);
+
+/// The stored hash of a channel's stream key, read straight from the database.
+async fn stored_hash(app: &crate::helpers::TestApp, slug: &str) -> String {
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT stream_key_hash FROM channels WHERE slug = '{slug}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<String>("", "stream_key_hash").unwrap()
+}
+
+fn sha256_hex(s: &str) -> String {
+    streamhall_entities::secret::sha256_hex(s)
+}
+
+async fn create_show_and_key_stored_hashed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("streamer").await;
+    let created = app.create_channel(&s.access, "my-show").await;
+    let key = created["stream_key"].as_str().unwrap();
+    assert!(
+        key.starts_with("live_") && key.len() == 37,
+        "128-bit key: {key}"
+    );
+    assert_eq!(created["channel"]["slug"], "my-show");
+    assert_eq!(created["channel"]["is_live"], false);
+    assert_eq!(created["channel"]["owner"]["username"], "streamer");
+
+    // Only the hash is stored, and nothing else returns the key.
+    assert_eq!(stored_hash(&app, "my-show").await, sha256_hex(key));
+    let shown: Value = app
+        .client
+        .get(app.api("/channels/my-show"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!shown.to_string().contains(key));
+    assert_eq!(shown["title"], "my-show live");
+    let mine: Value = app
+        .get_auth("/users/me/channels", &s.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert!(!mine.to_string().contains(key));
+
+    let res = app
+        .client
+        .get(app.api("/channels/nope"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .post_json("/channels", &json!({"slug": "anon", "title": "x"}), None)
+        .await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+async fn invalid_and_duplicate_slugs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("slugger").await;
+    for slug in [
+        "ab",
+        "Has-Caps",
+        "spaces here",
+        "toolong-toolong-toolong-toolong-x",
+        "émoji",
+    ] {
+        let res = app
+            .post_json(
+                "/channels",
+                &json!({"slug": slug, "title": "t"}),
+                Some(&s.access),
+            )
+            .await;
+        let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        assert_eq!(err["field"], "slug", "{slug}");
+    }
+    let res = app
+        .post_json(
+            "/channels",
+            &json!({"slug": "okay", "title": "  "}),
+            Some(&s.access),
+        )
+        .await;
+    let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert_eq!(err["field"], "title");
+    app.create_channel(&s.access, "taken").await;
+    let other = app.register("other").await;
+    let res = app
+        .post_json(
+            "/channels",
+            &json!({"slug": "taken", "title": "t"}),
+            Some(&other.access),
+        )
+        .await;
+    let err = expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(err["field"], "slug");
+}
+
+async fn only_owner_or_admin_may_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let owner = app.register("owner").await;
+    let intruder = app.register("intruder").await;
+    app.create_channel(&owner.access, "owned").await;
+
+    let patch = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            app.client
+                .patch(app.api("/channels/owned"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    expect_error(
+        patch(intruder.access.clone(), json!({"title": "pwned"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let res = app
+        .post_json(
+            "/channels/owned/stream-key",
+            &json!({}),
+            Some(&intruder.access),
+        )
+        .await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app
+        .client
+        .delete(app.api("/channels/owned"))
+        .bearer_auth(&intruder.access)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let res = patch(
+        owner.access.clone(),
+        json!({"title": "New title", "category": "Music"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["title"], "New title");
+    assert_eq!(body["category"], "Music");
+
+    // The first-start admin may change anyone's channel.
+    let (admin, password) = app
+        .first_admin
+        .clone()
+        .expect("first start created an admin");
+    let admin_session: Value = app.login(&admin, &password).await.json().await.unwrap();
+    assert_eq!(admin_session["user"]["role"], "admin");
+    let res = patch(
+        admin_session["access_token"].as_str().unwrap().to_owned(),
+        json!({"title": "Moderated"}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn rotation_replaces_the_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("rotator").await;
+    let created = app.create_channel(&s.access, "rotating").await;
+    let old = created["stream_key"].as_str().unwrap().to_owned();
+    let res = app
+        .post_json("/channels/rotating/stream-key", &json!({}), Some(&s.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let new = res.json::<Value>().await.unwrap()["stream_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(old, new);
+    let stored = stored_hash(&app, "rotating").await;
+    assert_eq!(stored, sha256_hex(&new));
+    assert_ne!(stored, sha256_hex(&old));
+}
+
+async fn list_filters_and_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("lister").await;
+    for (slug, category) in [
+        ("alpha", "Games"),
+        ("beta", "Music"),
+        ("gamma", "Games"),
+        ("delta_x", "Art"),
+    ] {
+        app.create_channel(&s.access, slug).await;
+        let res = app
+            .client
+            .patch(app.api(&format!("/channels/{slug}")))
+            .bearer_auth(&s.access)
+            .json(&json!({"category": category}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // Mark one live straight in the database (going live is the ingest's job).
+    app.db
+        .execute_unprepared("UPDATE channels SET is_live = true WHERE slug = 'beta'")
+        .await
+        .unwrap();
+
+    let list = |query: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .get(app.api(&format!("/channels{query}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{query}");
+            let body: Value = res.json().await.unwrap();
+            let slugs: Vec<String> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["slug"].as_str().unwrap().to_owned())
+                .collect();
+            (slugs, body["next_offset"].clone())
+        }
+    };
+    let (all, next) = list("").await;
+    assert_eq!(
+        all,
+        ["beta", "delta_x", "gamma", "alpha"],
+        "live first, then newest"
+    );
+    assert!(next.is_null());
+    assert_eq!(list("?live=true").await.0, ["beta"]);
+    assert_eq!(list("?category=Games").await.0, ["gamma", "alpha"]);
+    assert_eq!(list("?q=ALP").await.0, ["alpha"]);
+    assert_eq!(
+        list("?q=_").await.0,
+        ["delta_x"],
+        "LIKE wildcards are escaped"
+    );
+    let (page, next) = list("?limit=3").await;
+    assert_eq!(page.len(), 3);
+    assert_eq!(next, json!(3));
+    let (page, next) = list("?limit=3&offset=3").await;
+    assert_eq!(page, ["alpha"]);
+    assert!(next.is_null());
+    let res = app
+        .client
+        .get(app.api("/channels?limit=abc"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+}
+
+async fn delete_removes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("deleter").await;
+    app.create_channel(&s.access, "doomed").await;
+    let res = app
+        .client
+        .delete(app.api("/channels/doomed"))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app
+        .client
+        .get(app.api("/channels/doomed"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}

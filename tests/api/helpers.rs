@@ -1,0 +1,336 @@
+//! `spawn_app()`: boots the real server on port 0 with its own database (a fresh SQLite file,
+//! or a new PostgreSQL database dropped afterwards) and, for PostgreSQL runs, Redis with its
+//! own key prefix. The PostgreSQL+Redis variant needs `STREAMHALL_TEST_POSTGRES` (a server
+//! URL without database, e.g. `postgres://postgres@127.0.0.1:5432`) and
+//! `STREAMHALL_TEST_REDIS`; `./dev test` sets both.
+
+use std::time::Duration;
+
+use reqwest::{Client, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use streamhall::{config::Config, startup::Application};
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: SQLite file, in-process rate limits.
+    Sqlite,
+    /// PostgreSQL and Redis.
+    Postgres,
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub client: Client,
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    pub first_admin: Option<(String, String)>,
+    pub config: Config,
+    handle: actix_web::dev::ServerHandle,
+    cleanup: Option<Cleanup>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+struct Cleanup {
+    pg_admin: Option<String>,
+    pg_database: Option<String>,
+    redis: Option<(String, String)>,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("STREAMHALL_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!("STREAMHALL_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432): run ./dev test")
+    })
+}
+
+pub fn redis_url() -> String {
+    std::env::var("STREAMHALL_TEST_REDIS").unwrap_or_else(|_| {
+        panic!("STREAMHALL_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379): run ./dev test")
+    })
+}
+
+/// A fresh, empty database for `backend`: its URL, and what to drop afterwards.
+pub async fn fresh_database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> (String, Option<(String, String)>) {
+    match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}?mode=rwc", dir.join("streamhall.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let admin = postgres_url().trim_end_matches('/').to_owned();
+            let name = format!("streamhall_test_{}", uuid::Uuid::new_v4().simple());
+            let conn = Database::connect(format!("{admin}/postgres"))
+                .await
+                .expect("connect to PostgreSQL");
+            conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create database");
+            conn.close().await.ok();
+            (format!("{admin}/{name}"), Some((admin, name)))
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db_url, pg) = fresh_database(backend, dir.path()).await;
+    let mut config = Config::default();
+    config.data_dir = dir.path().to_owned();
+    config.http.listen = "127.0.0.1:0".parse().expect("addr");
+    config.http.workers = 1;
+    config.database.url = Some(SecretString::from(db_url.clone()));
+    config.database.max_connections = 4;
+    config.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
+    let mut redis = None;
+    if backend == Backend::Postgres {
+        let prefix = format!("streamhall_test:{}:", uuid::Uuid::new_v4().simple());
+        config.redis.url = Some(SecretString::from(redis_url()));
+        config.redis.key_prefix = prefix.clone();
+        config.redis.pool_size = 4;
+        redis = Some((redis_url(), prefix));
+    }
+    tweak(&mut config);
+    start(
+        config,
+        backend,
+        Some(dir),
+        Cleanup {
+            pg_admin: pg.as_ref().map(|p| p.0.clone()),
+            pg_database: pg.map(|p| p.1),
+            redis,
+        },
+    )
+    .await
+}
+
+/// Boots another server on the same config (same database), e.g. to check a restart.
+pub async fn restart(app: &TestApp) -> TestApp {
+    start(
+        app.config.clone(),
+        app.backend,
+        None,
+        Cleanup {
+            pg_admin: None,
+            pg_database: None,
+            redis: None,
+        },
+    )
+    .await
+}
+
+async fn start(
+    config: Config,
+    backend: Backend,
+    dir: Option<tempfile::TempDir>,
+    cleanup: Cleanup,
+) -> TestApp {
+    let mut app = Application::build(config.clone())
+        .await
+        .expect("build application");
+    let first_admin = app.first_admin.take().map(|a| {
+        use secrecy::ExposeSecret;
+        (a.username, a.password.expose_secret().to_owned())
+    });
+    let url = format!("http://{}", app.http_addr());
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let db = Database::connect(config.database_url())
+        .await
+        .expect("test db connection");
+    TestApp {
+        url,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        db,
+        backend,
+        first_admin,
+        config,
+        handle,
+        cleanup: Some(cleanup),
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.handle.stop(false);
+        let Some(cleanup) = self.cleanup.take() else {
+            return;
+        };
+        if cleanup.pg_database.is_none() && cleanup.redis.is_none() {
+            return;
+        }
+        // Drop runs outside async context: clean up on a thread with its own runtime.
+        let joined = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let (Some(admin), Some(name)) = (cleanup.pg_admin, cleanup.pg_database) {
+                    if let Ok(conn) = Database::connect(format!("{admin}/postgres")).await {
+                        let _ = conn
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = conn.close().await;
+                    }
+                }
+                if let Some((url, prefix)) = cleanup.redis {
+                    let cfg = deadpool_redis::Config::from_url(url);
+                    if let Ok(pool) = cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1)) {
+                        if let Ok(mut conn) = pool.get().await {
+                            let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
+                                .arg(format!("{prefix}*"))
+                                .query_async(&mut conn)
+                                .await
+                                .unwrap_or_default();
+                            if !keys.is_empty() {
+                                let _: Result<(), _> = deadpool_redis::redis::cmd("DEL")
+                                    .arg(keys)
+                                    .query_async(&mut conn)
+                                    .await;
+                            }
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+        let _ = joined;
+    }
+}
+
+/// A signed-up user's tokens.
+pub struct Session {
+    pub user_id: i64,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.url, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut req = self.client.post(self.api(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.api(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, username: &str) -> Session {
+        let password = format!("pw-{username}-secret");
+        let res = self
+            .post_json(
+                "/auth/register",
+                &json!({"username": username, "email": format!("{username}@example.com"), "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        let body: Value = res.json().await.expect("json");
+        session(&body, username, &password)
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/login",
+            &json!({"login": login, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    /// Creates a channel; returns the response body (`channel`, `stream_key`).
+    pub async fn create_channel(&self, token: &str, slug: &str) -> Value {
+        let res = self
+            .post_json(
+                "/channels",
+                &json!({"slug": slug, "title": format!("{slug} live")}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "create channel {slug}");
+        res.json().await.expect("json")
+    }
+}
+
+pub fn session(body: &Value, username: &str, password: &str) -> Session {
+    Session {
+        user_id: body["user"]["id"].as_i64().expect("user id"),
+        password: password.to_owned(),
+        access: body["access_token"].as_str().expect("access").to_owned(),
+        refresh: body["refresh_token"].as_str().expect("refresh").to_owned(),
+    }
+}
+
+/// Asserts the status and the stable error code; returns the body.
+pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert_eq!(body["error"], code, "error code in {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    body
+}
+
+/// Polls `check` until it returns true or the deadline passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs an async test body against each backend: `sqlite` (embedded defaults) and
+/// `postgres` (PostgreSQL + Redis).
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() { super::$name($crate::helpers::Backend::Sqlite).await }
+            #[actix_web::test]
+            async fn postgres() { super::$name($crate::helpers::Backend::Postgres).await }
+        }
+    )* };
+}

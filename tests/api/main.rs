@@ -1,0 +1,10 @@
+//! Integration tests: the real server on port 0, driven over HTTP as a client would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod channels;
+mod jwt;
+mod migrations;
+mod system;

@@ -1,0 +1,166 @@
+//! Conventions every route shares: health, readiness, metrics, headers, CORS, OpenAPI
+//! coverage, 404s and 500s.
+
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::Value;
+
+use crate::{
+    both_backends,
+    helpers::{Backend, expect_error, spawn_app, spawn_app_with},
+};
+
+both_backends!(
+    health_ready_and_metrics,
+    every_route_is_in_openapi,
+    internal_errors_hide_details,
+    cors_allowlist
+);
+
+async fn health_ready_and_metrics(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for header in [
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-request-id",
+    ] {
+        assert!(res.headers().contains_key(header), "missing {header}");
+    }
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+
+    let ready: Value = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["database"], "ok");
+    let redis = if backend == Backend::Postgres {
+        "ok"
+    } else {
+        "not configured"
+    };
+    assert_eq!(ready["redis"], redis);
+
+    app.client.get(app.api("/channels")).send().await.unwrap();
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"streamhall_http_requests_total{method="GET",route="/api/v1/channels",status="200"} 1"#), "{metrics}");
+    assert!(metrics.contains("streamhall_http_request_duration_seconds_bucket"));
+    assert!(metrics.contains("streamhall_db_pool_connections"));
+
+    let res = app
+        .client
+        .get(app.api("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+async fn every_route_is_in_openapi(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc: Value = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in streamhall_http::api::ROUTES {
+        let full = format!("/api/v1{path}");
+        assert!(
+            paths.get(&full).and_then(|p| p.get(*method)).is_some(),
+            "{method} {full} is not in the OpenAPI document"
+        );
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        streamhall_http::api::ROUTES.len(),
+        "the document lists a route the server does not serve"
+    );
+}
+
+async fn internal_errors_hide_details(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.db
+        .execute_unprepared("DROP TABLE broadcasts")
+        .await
+        .unwrap();
+    app.db
+        .execute_unprepared("DROP TABLE channels")
+        .await
+        .unwrap();
+    let res = app.client.get(app.api("/channels")).send().await.unwrap();
+    let header_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = expect_error(res, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    assert_eq!(body["request_id"], header_id.as_str());
+    let text = body.to_string().to_lowercase();
+    assert!(
+        !text.contains("channels") && !text.contains("table") && !text.contains("sql"),
+        "{text}"
+    );
+}
+
+async fn cors_allowlist(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.http.cors_origins = vec!["https://watch.example.com".into()]
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .request(reqwest::Method::OPTIONS, app.api("/channels"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = preflight("https://watch.example.com").await;
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").unwrap(),
+        "https://watch.example.com"
+    );
+    let refused = preflight("https://evil.example.net").await;
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
