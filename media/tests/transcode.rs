@@ -201,6 +201,13 @@ async fn transcode(
         "ffmpeg failed ({status}): {:?}",
         proc.stderr_tail()
     );
+    // Progress came through `-progress pipe:1`, ending with `progress=end`.
+    let progress = proc.progress().borrow().clone();
+    assert!(progress.ended && progress.frame >= 100, "{progress:?}");
+    eprintln!(
+        "last progress: {progress:?}; stderr: {:?}",
+        proc.stderr_tail()
+    );
     feeder.await.unwrap().unwrap();
     // ffmpeg wrote its last segments before exiting.
     collect(watcher, window);

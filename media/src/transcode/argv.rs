@@ -8,9 +8,12 @@
 //! Deliberately absent:
 //! - `-fflags nobuffer`: ffmpeg then discards the packets it read while probing the input,
 //!   which loses the first GOP of the copied source (8 s with OBS defaults; measured).
-//! - `-tune zerolatency`: it turns off B-frames, lookahead and mb-tree, costing noticeable
-//!   quality per bit, to save roughly the x264 lookahead (~10 frames at `veryfast`), which is
-//!   small next to the segment duration that dominates HLS latency.
+//! - `-tune zerolatency`: it turns off B-frames, lookahead and mb-tree. Measured on this
+//!   ladder at real-time pace (720p/480p/360p, 2 cores): segments are ready 0.12 s after their
+//!   last frame instead of 0.57 s, but SSIM drops by 1 dB at the same bitrate (roughly 20%
+//!   more bits for the same picture). With 1 s segments and players sitting ~3 segments
+//!   behind the edge, 0.45 s is not worth that. We take the free part instead:
+//!   `sync-lookahead=0` (0.75 s -> 0.57 s, same SSIM, same CPU).
 //! - `-flush_packets`: segments become visible only when renamed into place (`temp_file`),
 //!   so flushing earlier buys nothing.
 
@@ -164,6 +167,9 @@ fn push_video_encoder(
                 "-level:v",
                 &level,
             ]);
+            // No extra buffer between the lookahead thread and the encoder: less delay, same
+            // output (see the module notes).
+            a.push_all(["-x264-params", "sync-lookahead=0"]);
         }
         EncoderFamily::Nvenc => {
             a.push_all(["-preset", "p4", "-profile:v", "high", "-level:v", &level]);
