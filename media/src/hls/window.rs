@@ -235,6 +235,16 @@ impl LiveWindow {
         }
     }
 
+    /// Every rendition of the current ladder lists at least `min_segments` segments: the point
+    /// to announce the stream (players given an empty live playlist retry or give up).
+    pub fn is_ready(&self, min_segments: usize) -> bool {
+        let listed = |r: &RenditionWindow| r.segments.len().min(self.window);
+        self.renditions
+            .iter()
+            .filter(|r| r.active)
+            .all(|r| listed(r) >= min_segments.min(self.window))
+    }
+
     /// `master.m3u8`: one `#EXT-X-STREAM-INF` per rendition of the current ladder, plan order.
     pub fn master_playlist(&self) -> Bytes {
         self.master.clone()
@@ -540,6 +550,22 @@ mod tests {
             "4"
         );
         assert_eq!(w.snapshot().renditions[1].target_duration, 1);
+    }
+
+    #[test]
+    fn ready_once_every_rendition_lists_enough() {
+        let mut w = LiveWindow::new(plan(854, 480), 2, 1);
+        assert!(!w.is_ready(1));
+        for name in ["source", "480p", "360p"] {
+            w.push_segment(name, 1.0, at(0), Bytes::new());
+        }
+        assert!(w.is_ready(1) && !w.is_ready(2));
+        w.push_segment("source", 1.0, at(1), Bytes::new());
+        w.push_segment("480p", 1.0, at(1), Bytes::new());
+        assert!(!w.is_ready(2), "360p has one");
+        w.push_segment("360p", 1.0, at(1), Bytes::new());
+        // Asking for more than the window holds means "a full window".
+        assert!(w.is_ready(2) && w.is_ready(5));
     }
 
     #[test]
