@@ -220,6 +220,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("streamhall.example.toml");
+        let config = Config::from_figment(Figment::new().merge(Toml::file_exact(path))).unwrap();
+        let defaults = Config::default();
+        assert_eq!(config.http.listen, defaults.http.listen);
+        assert_eq!(config.rtmp.listen, defaults.rtmp.listen);
+        assert_eq!(
+            config.auth.throttle.login_failures_per_account,
+            defaults.auth.throttle.login_failures_per_account
+        );
+        assert_eq!(config.data_dir, defaults.data_dir);
+    }
+
+    #[test]
     fn default_database_is_sqlite_under_data_dir() {
         let config = Config {
             data_dir: PathBuf::from("/tmp/x"),
