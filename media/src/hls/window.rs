@@ -101,6 +101,8 @@ pub struct LiveWindow {
     target_duration_hint: u32,
     ended: bool,
     master: Bytes,
+    /// Sequence number of each rendition's first segment.
+    first_sequence: u64,
 }
 
 impl LiveWindow {
@@ -117,7 +119,24 @@ impl LiveWindow {
             target_duration_hint: target_duration_hint.max(1),
             ended: false,
             master: Bytes::new(),
+            first_sequence: 0,
         };
+        w.set_renditions(renditions);
+        w
+    }
+
+    /// Like [`LiveWindow::new`], numbering segments from `first_sequence`. A broadcast that
+    /// starts at a number no earlier broadcast of the channel reached (e.g. its start time in
+    /// seconds times 1000) gets segment URLs that never repeat, so they can be cached as
+    /// immutable.
+    pub fn starting_at(
+        renditions: Vec<PlannedRendition>,
+        window: usize,
+        target_duration_hint: u32,
+        first_sequence: u64,
+    ) -> Self {
+        let mut w = Self::new(Vec::new(), window, target_duration_hint);
+        w.first_sequence = first_sequence;
         w.set_renditions(renditions);
         w
     }
@@ -172,7 +191,7 @@ impl LiveWindow {
     /// `#EXT-X-DISCONTINUITY` (source interrupted, ffmpeg restarted).
     pub fn mark_discontinuity(&mut self) {
         for r in &mut self.renditions {
-            if r.next_seq > 0 {
+            if r.produced > 0 {
                 r.pending_discontinuity = true;
             }
         }
@@ -198,7 +217,7 @@ impl LiveWindow {
                 Some(i) => {
                     let r = &mut self.renditions[i];
                     // A retired rendition coming back has a gap in its timeline.
-                    if !was_active.get(i).copied().unwrap_or(true) && r.next_seq > 0 {
+                    if !was_active.get(i).copied().unwrap_or(true) && r.produced > 0 {
                         r.pending_discontinuity = true;
                     }
                     r.plan = plan;
@@ -208,7 +227,7 @@ impl LiveWindow {
                     plan,
                     active: true,
                     segments: VecDeque::with_capacity(self.window + RETAINED_AFTER_WINDOW),
-                    next_seq: 0,
+                    next_seq: self.first_sequence,
                     pending_discontinuity: false,
                     discontinuities_dropped: 0,
                     target_duration: self.target_duration_hint,
@@ -461,6 +480,31 @@ mod tests {
             assert_eq!(w.segment("720p", bad), None, "{bad}");
         }
         assert_eq!(w.media_playlist("1080p"), None);
+    }
+
+    #[test]
+    fn numbering_can_start_anywhere_and_discontinuities_still_need_a_segment() {
+        let mut w = LiveWindow::starting_at(plan(1280, 720), 3, 1, 1_795_000_000_000);
+        w.mark_discontinuity();
+        w.push_segment("360p", 1.0, at(0), Bytes::from_static(b"a"));
+        let p = text(w.media_playlist("360p"));
+        assert_eq!(tag(&p, "#EXT-X-MEDIA-SEQUENCE"), "1795000000000");
+        assert_eq!(uris(&p), ["seg-1795000000000.ts"]);
+        assert!(
+            !p.contains("#EXT-X-DISCONTINUITY\n"),
+            "nothing was interrupted yet: {p}"
+        );
+        w.mark_discontinuity();
+        w.push_segment("360p", 1.0, at(1), Bytes::from_static(b"b"));
+        let p = text(w.media_playlist("360p"));
+        assert!(
+            p.contains("#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME"),
+            "{p}"
+        );
+        assert_eq!(
+            w.segment("360p", "seg-1795000000001.ts").unwrap(),
+            Bytes::from_static(b"b")
+        );
     }
 
     #[test]
