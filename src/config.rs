@@ -25,6 +25,7 @@ pub struct Config {
     pub public_url: Option<String>,
     pub http: HttpConfig,
     pub rtmp: RtmpConfig,
+    pub live: LiveSection,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub auth: AuthConfig,
@@ -38,6 +39,7 @@ impl Default for Config {
             public_url: None,
             http: HttpConfig::default(),
             rtmp: RtmpConfig::default(),
+            live: LiveSection::default(),
             database: DatabaseConfig::default(),
             redis: RedisConfig::default(),
             auth: AuthConfig::default(),
@@ -57,6 +59,31 @@ impl Default for RtmpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+        }
+    }
+}
+
+/// How live streams are kept and transcoded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveSection {
+    /// Seconds a dropped publisher may take to come back and continue the same broadcast.
+    pub grace_secs: u64,
+    /// Seconds between thumbnails.
+    pub thumbnail_interval_secs: u64,
+    /// Segments per media playlist.
+    pub hls_window: usize,
+    /// The ABR ladder: segment length, renditions, encoder.
+    pub ladder: streamhall_media::transcode::LadderConfig,
+}
+
+impl Default for LiveSection {
+    fn default() -> Self {
+        Self {
+            grace_secs: 30,
+            thumbnail_interval_secs: 10,
+            hls_window: 10,
+            ladder: streamhall_media::transcode::LadderConfig::default(),
         }
     }
 }
@@ -231,6 +258,8 @@ mod tests {
             defaults.auth.throttle.login_failures_per_account
         );
         assert_eq!(config.data_dir, defaults.data_dir);
+        assert_eq!(config.live.ladder, defaults.live.ladder);
+        assert_eq!(config.live.grace_secs, defaults.live.grace_secs);
     }
 
     #[test]

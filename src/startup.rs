@@ -17,7 +17,10 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use secrecy::{ExposeSecret, SecretString};
 use streamhall_entities::{User, user};
-use streamhall_http::{auth::TokenKeys, metrics::Metrics, ratelimit::RateLimiter, state::AppState};
+use streamhall_http::{
+    auth::TokenKeys, cache::ResponseCache, metrics::Metrics, ratelimit::RateLimiter,
+    state::AppState,
+};
 use streamhall_migration::Migrator;
 
 use crate::config::Config;
@@ -73,6 +76,7 @@ impl Application {
             ),
             limiter,
             metrics: Metrics::new()?,
+            cache: ResponseCache::new(Duration::from_secs(1), 4096),
             http: config.http.clone(),
             auth: config.auth.clone(),
             public_url: public_url.clone(),

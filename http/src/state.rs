@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::TokenKeys,
+    cache::ResponseCache,
     config::{AuthConfig, HttpConfig},
     metrics::Metrics,
     ratelimit::RateLimiter,
@@ -18,6 +19,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
+    /// Public channel reads, reused for a second.
+    pub cache: ResponseCache,
     pub http: HttpConfig,
     pub auth: AuthConfig,
     /// The URL users open, without a trailing slash (e.g. `http://127.0.0.1:8080`).

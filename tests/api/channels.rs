@@ -16,6 +16,7 @@ both_backends!(
     rotation_replaces_the_key,
     list_filters_and_pages,
     delete_removes,
+    writes_show_at_once_despite_the_read_cache,
 );
 
 /// The stored hash of a channel's stream key, read straight from the database.
@@ -306,4 +307,46 @@ async fn delete_removes(backend: Backend) {
         .await
         .unwrap();
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+async fn writes_show_at_once_despite_the_read_cache(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("cached").await;
+    app.create_channel(&s.access, "first").await;
+    let get = |path: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.api(path))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(get("/channels").await["items"].as_array().unwrap().len(), 1);
+    assert_eq!(get("/channels/first").await["title"], "first live");
+    app.create_channel(&s.access, "second").await;
+    assert_eq!(
+        get("/channels").await["items"].as_array().unwrap().len(),
+        2,
+        "create invalidates"
+    );
+    assert_eq!(get("/channels/first").await["title"], "first live");
+    let res = app
+        .client
+        .patch(app.api("/channels/first"))
+        .bearer_auth(&s.access)
+        .json(&json!({"title": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        get("/channels/first").await["title"],
+        "Renamed",
+        "update invalidates"
+    );
 }

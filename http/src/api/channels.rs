@@ -1,7 +1,12 @@
 //! `/api/v1/channels*`: create, list, show, edit, delete, rotate the stream key.
 //! Only the owner or an admin may change a channel.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::header::{self, ContentType},
+    web,
+};
+use bytes::Bytes;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
@@ -69,6 +74,7 @@ pub async fn create(
     .insert(&state.db)
     .await
     .map_err(|e| unique_to_conflict(e, "slug"))?;
+    state.cache.invalidate();
     tracing::info!(channel = %created.slug, user_id = owner.id, "channel created");
     Ok(HttpResponse::Created().json(CreatedChannel {
         channel: ChannelDto::new(&created, &owner),
@@ -81,8 +87,13 @@ pub async fn create(
     responses((status = 200, body = ChannelPage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<ChannelQuery>,
 ) -> ApiResult<HttpResponse> {
+    let cache_key = cacheable(&req).then(|| format!("list?{}", req.query_string()));
+    if let Some(body) = cache_key.as_deref().and_then(|k| state.cache.get(k)) {
+        return Ok(json_bytes(body));
+    }
     let query = query.into_inner();
     let limit = query.limit.unwrap_or(24).clamp(1, 100);
     let offset = query.offset.unwrap_or(0);
@@ -123,18 +134,50 @@ pub async fn list(
         .take(limit as usize)
         .filter_map(|(c, owner)| owner.as_ref().map(|o| ChannelDto::new(c, o)))
         .collect();
-    Ok(HttpResponse::Ok().json(ChannelPage {
+    let page = ChannelPage {
         items,
         next_offset: more.then_some(offset + limit),
-    }))
+    };
+    respond_cached(&state, cache_key, &page)
 }
 
 /// One channel.
 #[utoipa::path(get, path = "/api/v1/channels/{slug}", tag = "channels", params(("slug" = String, Path)),
     responses((status = 200, body = ChannelDto), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, slug: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let cache_key = cacheable(&req).then(|| format!("get/{slug}"));
+    if let Some(body) = cache_key.as_deref().and_then(|k| state.cache.get(k)) {
+        return Ok(json_bytes(body));
+    }
     let (c, owner) = find(&state, &slug).await?;
-    Ok(HttpResponse::Ok().json(ChannelDto::new(&c, &owner)))
+    respond_cached(&state, cache_key, &ChannelDto::new(&c, &owner))
+}
+
+/// Anonymous reads share cached responses; signed-in ones are always fresh.
+fn cacheable(req: &HttpRequest) -> bool {
+    !req.headers().contains_key(header::AUTHORIZATION)
+}
+
+fn respond_cached<T: serde::Serialize>(
+    state: &AppState,
+    key: Option<String>,
+    value: &T,
+) -> ApiResult<HttpResponse> {
+    let body = Bytes::from(serde_json::to_vec(value).map_err(ApiError::internal)?);
+    if let Some(key) = key {
+        state.cache.put(key, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body)
 }
 
 /// Edits title, description or category.
@@ -163,6 +206,7 @@ pub async fn update(
     }
     model.updated_at = Set(Utc::now());
     let updated = model.update(&state.db).await?;
+    state.cache.invalidate();
     Ok(HttpResponse::Ok().json(ChannelDto::new(&updated, &owner)))
 }
 
@@ -178,6 +222,7 @@ pub async fn delete(
     let (c, _) = find(&state, &slug).await?;
     may_change(&caller, &c)?;
     Channel::delete_by_id(c.id).exec(&state.db).await?;
+    state.cache.invalidate();
     tracing::info!(channel = %c.slug, user_id = caller.id, "channel deleted");
     Ok(HttpResponse::NoContent().finish())
 }

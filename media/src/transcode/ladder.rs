@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// One configured transcoded rendition, e.g. 720p30 at 3000 kb/s.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rendition {
     /// Directory and URL component, e.g. `"720p"`: ASCII letters, digits, `_` and `-` only.
     pub name: String,
@@ -12,8 +13,18 @@ pub struct Rendition {
     pub height: u32,
     pub video_bitrate_kbps: u32,
     /// Frame rate cap; a faster source is reduced to this.
+    #[serde(default = "default_max_fps")]
     pub max_fps: u32,
+    #[serde(default = "default_audio_kbps")]
     pub audio_bitrate_kbps: u32,
+}
+
+fn default_max_fps() -> u32 {
+    30
+}
+
+fn default_audio_kbps() -> u32 {
+    128
 }
 
 impl Rendition {
@@ -22,14 +33,15 @@ impl Rendition {
             name: name.to_owned(),
             height,
             video_bitrate_kbps,
-            max_fps: 30,
-            audio_bitrate_kbps: 128,
+            max_fps: default_max_fps(),
+            audio_bitrate_kbps: default_audio_kbps(),
         }
     }
 }
 
-/// The ABR ladder as configured for the whole server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The ABR ladder as configured for the whole server (the `[live.ladder]` config section).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LadderConfig {
     /// Transcoded renditions; those taller than the source are skipped.
     pub renditions: Vec<Rendition>,

@@ -1,0 +1,155 @@
+//! `/api/v1/admin/*`: the live actor tree and stream control, for site administrators.
+
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, StreamHandler, WrapFuture};
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web_actors::ws;
+use serde::Deserialize;
+
+use crate::{
+    auth::{AuthUser, TokenKeys},
+    error::{ApiError, ApiResult, ErrorBody},
+    state::AppState,
+};
+
+/// The whole supervision tree: every actor's state, uptime, restarts, last error and queue
+/// depth; per stream its ingest and ffmpeg health.
+#[utoipa::path(get, path = "/api/v1/admin/health", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "the actor tree", body = Object), (status = 403, body = ErrorBody)))]
+pub async fn health(state: web::Data<AppState>, AuthUser(u): AuthUser) -> ApiResult<HttpResponse> {
+    admin_only(&u)?;
+    Ok(HttpResponse::Ok().json(state.live.health().await))
+}
+
+/// Ends a broadcast now (no reconnect grace): the publisher is disconnected.
+#[utoipa::path(post, path = "/api/v1/admin/streams/{slug}/stop", tag = "admin", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 204, description = "stopped"), (status = 403, body = ErrorBody),
+        (status = 404, description = "not live on this node", body = ErrorBody)))]
+pub async fn stop_stream(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    admin_only(&u)?;
+    if state.live.stop_stream(&slug).await {
+        tracing::info!(channel = %slug, admin = u.id, "stream stopped by an admin");
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("live stream"))
+    }
+}
+
+/// `WS /api/v1/admin/health/ws`: the tree every second. Browsers cannot set headers on a
+/// WebSocket and tokens do not belong in URLs, so the first message authenticates:
+/// `{"type":"auth","token":"<access token>"}` within 5 s, or the socket closes.
+#[utoipa::path(get, path = "/api/v1/admin/health/ws", tag = "admin",
+    responses((status = 101, description = "WebSocket; send {\"type\":\"auth\",\"token\":…} first, then receive the tree every second")))]
+pub async fn health_ws(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    stream: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    ws::WsResponseBuilder::new(HealthSession { state, admin: None, opened: Instant::now() }, &req, stream)
+        .frame_size(4096)
+        .start()
+}
+
+fn admin_only(u: &streamhall_entities::user::Model) -> ApiResult<()> {
+    if u.is_admin() { Ok(()) } else { Err(ApiError::Forbidden("administrators only")) }
+}
+
+const PUSH_EVERY: Duration = Duration::from_secs(1);
+const AUTH_WITHIN: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMsg {
+    Auth { token: String },
+}
+
+struct HealthSession {
+    state: web::Data<AppState>,
+    admin: Option<i64>,
+    opened: Instant,
+}
+
+impl Actor for HealthSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(PUSH_EVERY, |act, ctx| {
+            if act.admin.is_none() {
+                if act.opened.elapsed() > AUTH_WITHIN {
+                    close(ctx, ws::CloseCode::Policy, "authenticate first");
+                }
+                return;
+            }
+            act.push(ctx);
+        });
+    }
+}
+
+impl HealthSession {
+    fn push(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        let state = self.state.clone();
+        ctx.spawn(
+            async move { serde_json::to_string(&state.live.health().await) }
+                .into_actor(self)
+                .map(|json, _, ctx| {
+                    if let Ok(json) = json {
+                        ctx.text(json);
+                    }
+                }),
+        );
+    }
+
+    fn authenticate(&mut self, token: String, ctx: &mut ws::WebsocketContext<Self>) {
+        let state = self.state.clone();
+        ctx.wait(
+            async move { verify_admin(&state, &state.tokens, &token).await }.into_actor(self).map(
+                |result, act, ctx| match result {
+                    Some(id) => {
+                        act.admin = Some(id);
+                        act.push(ctx);
+                    }
+                    None => close(ctx, ws::CloseCode::Policy, "administrators only"),
+                },
+            ),
+        );
+    }
+}
+
+async fn verify_admin(state: &AppState, tokens: &TokenKeys, token: &str) -> Option<i64> {
+    use sea_orm::EntityTrait;
+    let claims = tokens.verify(token).ok()?;
+    let id: i64 = claims.sub.parse().ok()?;
+    let user = streamhall_entities::User::find_by_id(id).one(&state.db).await.ok()??;
+    (user.token_version == claims.ver && user.is_admin()).then_some(id)
+}
+
+fn close(ctx: &mut ws::WebsocketContext<HealthSession>, code: ws::CloseCode, why: &str) {
+    ctx.close(Some(ws::CloseReason { code, description: Some(why.into()) }));
+    ctx.stop();
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for HealthSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        match msg {
+            Ok(ws::Message::Text(text)) if self.admin.is_none() => {
+                match serde_json::from_str::<ClientMsg>(&text) {
+                    Ok(ClientMsg::Auth { token }) => self.authenticate(token, ctx),
+                    Err(_) => close(ctx, ws::CloseCode::Policy, "expected {\"type\":\"auth\"}"),
+                }
+            }
+            Ok(ws::Message::Ping(p)) => ctx.pong(&p),
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(_) => {}
+            Err(_) => ctx.stop(),
+        }
+    }
+}
