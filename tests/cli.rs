@@ -1,0 +1,177 @@
+//! The `streamhall` binary as an operator runs it: `--help`, first start on an empty data
+//! directory (prints the URL and the admin password once), JSON logs, SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_streamhall");
+
+#[test]
+fn help_explains_commands_and_options() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "serve",
+        "migrate",
+        "user",
+        "--config",
+        "STREAMHALL_SECTION__KEY",
+    ] {
+        assert!(text.contains(word), "--help should mention {word}:\n{text}");
+    }
+    let out = Command::new(BIN)
+        .args(["user", "create", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("--admin") && text.contains("--password-stdin"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_config_key_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("streamhall.toml");
+    std::fs::write(&file, "[http]\nlisten_on = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config"])
+        .arg(&file)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("listen_on"), "{err}");
+}
+
+#[test]
+fn first_start_prints_url_and_admin_once_and_sigterm_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .env("STREAMHALL_DATA_DIR", dir.path())
+            .env("STREAMHALL_HTTP__LISTEN", "127.0.0.1:0")
+            .env("STREAMHALL_RTMP__LISTEN", "127.0.0.1:0")
+            .env("STREAMHALL_LOG__FORMAT", "json")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (etx, erx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let _ = etx.send(line.unwrap());
+            }
+        });
+        (child, rx, erx)
+    };
+
+    let (mut child, out, err) = start();
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l: &String| l.contains("password:")) {
+        lines.push(
+            out.recv_timeout(Duration::from_secs(30))
+                .expect("first-start banner"),
+        );
+    }
+    let text = lines.join("\n");
+    assert!(
+        text.contains("streamhall is ready at http://127.0.0.1:"),
+        "{text}"
+    );
+    let password = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap()
+        .to_owned();
+    let url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("streamhall is ready at "))
+        .unwrap()
+        .to_owned();
+
+    // The admin can sign in with it.
+    let body = format!(r#"{{"login":"admin","password":"{password}"}}"#);
+    let res = http_post(&url, "/api/v1/auth/login", &body);
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+
+    stop(&mut child);
+    let logs: Vec<String> = err.try_iter().collect();
+    assert!(
+        logs.iter().all(|l| l.starts_with('{')),
+        "json logs: {logs:?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.contains(&password)),
+        "the password must never reach the log"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("\"listening\"") || l.contains("listening")),
+        "{logs:?}"
+    );
+
+    // A second start shows no password.
+    let (mut child, out, _err) = start();
+    let line = out.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(line.contains("streamhall is ready at"), "{line}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!out.try_iter().any(|l| l.contains("password")));
+    stop(&mut child);
+}
+
+fn stop(child: &mut std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "graceful stop exits 0, got {status}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A minimal HTTP/1.1 POST over a plain socket (keeps this test free of an async runtime).
+fn http_post(base: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
