@@ -84,8 +84,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let (db_url, pg) = fresh_database(backend, dir.path()).await;
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_owned();
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
     config.http.listen = "127.0.0.1:0".parse().expect("addr");
     config.http.workers = 1;
     config.database.url = Some(SecretString::from(db_url.clone()));
@@ -165,7 +167,7 @@ async fn start(
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.handle.stop(false);
+        drop(self.handle.stop(false));
         let Some(cleanup) = self.cleanup.take() else {
             return;
         };
@@ -179,32 +181,28 @@ impl Drop for TestApp {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                if let (Some(admin), Some(name)) = (cleanup.pg_admin, cleanup.pg_database) {
-                    if let Ok(conn) = Database::connect(format!("{admin}/postgres")).await {
-                        let _ = conn
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
-                        let _ = conn.close().await;
-                    }
+                if let (Some(admin), Some(name)) = (cleanup.pg_admin, cleanup.pg_database)
+                    && let Ok(conn) = Database::connect(format!("{admin}/postgres")).await
+                {
+                    let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = conn.execute_unprepared(&drop).await;
+                    let _ = conn.close().await;
                 }
-                if let Some((url, prefix)) = cleanup.redis {
-                    let cfg = deadpool_redis::Config::from_url(url);
-                    if let Ok(pool) = cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1)) {
-                        if let Ok(mut conn) = pool.get().await {
-                            let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
-                                .arg(format!("{prefix}*"))
-                                .query_async(&mut conn)
-                                .await
-                                .unwrap_or_default();
-                            if !keys.is_empty() {
-                                let _: Result<(), _> = deadpool_redis::redis::cmd("DEL")
-                                    .arg(keys)
-                                    .query_async(&mut conn)
-                                    .await;
-                            }
-                        }
+                if let Some((url, prefix)) = cleanup.redis
+                    && let Ok(pool) = deadpool_redis::Config::from_url(url)
+                        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+                    && let Ok(mut conn) = pool.get().await
+                {
+                    let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
+                        .arg(format!("{prefix}*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: Result<(), _> = deadpool_redis::redis::cmd("DEL")
+                            .arg(keys)
+                            .query_async(&mut conn)
+                            .await;
                     }
                 }
             });
@@ -255,7 +253,7 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
         let body: Value = res.json().await.expect("json");
-        session(&body, username, &password)
+        session(&body, &password)
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Response {
@@ -281,7 +279,7 @@ impl TestApp {
     }
 }
 
-pub fn session(body: &Value, username: &str, password: &str) -> Session {
+pub fn session(body: &Value, password: &str) -> Session {
     Session {
         user_id: body["user"]["id"].as_i64().expect("user id"),
         password: password.to_owned(),
