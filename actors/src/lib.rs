@@ -1,1 +1,191 @@
-//! streamhall-actors
+//! streamhall-actors: the live supervision tree (actix).
+//!
+//! ```text
+//! Registry ─┬─ StreamActor (one per live broadcast) ─┬─ Ingest     publisher events -> session queue
+//!           │                                         ├─ Transcode  one ffmpeg run
+//!           │                                         ├─ Segment    ffmpeg output -> LiveWindow
+//!           │                                         └─ Thumbnail  a JPEG every few seconds
+//!           └─ Presence   viewer counts, peaks (Redis across nodes)
+//! ```
+//!
+//! [`Live::start`] builds it; HTTP reads [`HlsDirectory`] and [`PresenceHandle`] directly, the
+//! RTMP server calls [`Live::ingest_gate`], and anything may [`Bus::subscribe`].
+//! Restart policy lives in [`supervision`]; logic lives in plain cores ([`StreamCore`],
+//! [`RegistryCore`], [`PresenceCore`]) with unit tests.
+
+pub mod bus;
+pub mod db;
+pub mod directory;
+pub mod gate;
+pub mod health;
+pub mod presence;
+pub mod registry;
+pub mod stream;
+pub mod supervision;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use sea_orm::DatabaseConnection;
+use streamhall_media::objects::ObjectStore;
+use streamhall_media::rtmp::PublishHandler;
+use streamhall_media::transcode::{LadderConfig, Transcoder};
+
+pub use bus::{Bus, BusEvent};
+pub use directory::{HlsDirectory, LiveInfo, RenditionInfo};
+pub use gate::IngestGate;
+pub use health::{ActorHealth, HealthTree, StreamHealth};
+pub use presence::{Presence, PresenceCore, PresenceHandle, RedisPresence};
+pub use registry::{GetHealth, Registry, RegistryCore, Shutdown, StopStream};
+pub use stream::{StreamActor, StreamCore};
+pub use supervision::{Backoff, ChildExited, ChildKind};
+
+/// Settings of the live tree.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// A broadcast survives its publisher dropping for this long.
+    pub grace: Duration,
+    pub thumbnail_interval: Duration,
+    /// Segments per media playlist.
+    pub hls_window: usize,
+    pub ladder: LadderConfig,
+    /// ffmpeg's output goes under `{work_dir}/{channel}/{broadcast_id}`, removed at the end.
+    pub work_dir: PathBuf,
+    /// Ended playlists (with ENDLIST) stay served this long.
+    pub ended_retention: Duration,
+    /// This node's name in Redis presence.
+    pub node_id: String,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(30),
+            thumbnail_interval: Duration::from_secs(10),
+            hls_window: streamhall_media::hls::DEFAULT_WINDOW,
+            ladder: LadderConfig::default(),
+            work_dir: std::env::temp_dir().join("streamhall-live"),
+            ended_retention: Duration::from_secs(60),
+            node_id: format!("node-{}", std::process::id()),
+        }
+    }
+}
+
+/// What every stream needs, shared.
+pub(crate) struct LiveDeps {
+    pub cfg: LiveConfig,
+    pub db: DatabaseConnection,
+    pub transcoder: Arc<dyn Transcoder>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub bus: Bus,
+    pub presence: PresenceHandle,
+    pub hls: HlsDirectory,
+}
+
+/// The running live tree.
+#[derive(Clone)]
+pub struct Live {
+    pub registry: Addr<Registry>,
+    pub hls: HlsDirectory,
+    pub presence: PresenceHandle,
+    pub bus: Bus,
+    db: DatabaseConnection,
+}
+
+impl Live {
+    /// Must be called inside a running actix System (the binary uses actix_web::rt::System,
+    /// tests `#[actix_web::test]`). Closes broadcasts a crash left open first.
+    pub async fn start(
+        db: DatabaseConnection,
+        cfg: LiveConfig,
+        transcoder: Arc<dyn Transcoder>,
+        objects: Arc<dyn ObjectStore>,
+        redis: Option<(deadpool_redis::Pool, String)>,
+    ) -> anyhow::Result<Live> {
+        cfg.ladder
+            .validate()
+            .map_err(|e| anyhow::anyhow!("live.ladder: {e}"))?;
+        let (channels, broadcasts) = db::repair(&db).await?;
+        if channels + broadcasts > 0 {
+            tracing::warn!(
+                channels,
+                broadcasts,
+                "closed broadcasts left open by an unclean stop"
+            );
+        }
+        std::fs::create_dir_all(&cfg.work_dir)?;
+        let hls = HlsDirectory::new();
+        let bus = Bus::new();
+        let presence = PresenceHandle::new(redis.is_some());
+        let redis =
+            redis.map(|(pool, prefix)| RedisPresence::new(pool, prefix, cfg.node_id.clone()));
+        let presence_actor =
+            Presence::new(presence.clone(), hls.clone(), db.clone(), redis).start();
+        let deps = Arc::new(LiveDeps {
+            cfg,
+            db: db.clone(),
+            transcoder,
+            objects,
+            bus: bus.clone(),
+            presence: presence.clone(),
+            hls: hls.clone(),
+        });
+        let registry = Registry::new(deps, presence_actor).start();
+        Ok(Live {
+            registry,
+            hls,
+            presence,
+            bus,
+            db,
+        })
+    }
+
+    /// The RTMP server's publish handler.
+    pub fn ingest_gate(&self) -> Arc<dyn PublishHandler> {
+        Arc::new(IngestGate::new(self.db.clone(), self.registry.clone()))
+    }
+
+    pub async fn health(&self) -> HealthTree {
+        match self.registry.send(GetHealth).await {
+            Ok(tree) => tree,
+            Err(e) => HealthTree {
+                registry: ActorHealth {
+                    kind: "registry".into(),
+                    id: "registry".into(),
+                    state: "unresponsive".into(),
+                    uptime_s: 0.0,
+                    restarts: 0,
+                    last_error: Some(e.to_string()),
+                    mailbox: None,
+                },
+                streams: Vec::new(),
+                presence: ActorHealth {
+                    kind: "presence".into(),
+                    id: "presence".into(),
+                    state: "unknown".into(),
+                    uptime_s: 0.0,
+                    restarts: 0,
+                    last_error: None,
+                    mailbox: None,
+                },
+            },
+        }
+    }
+
+    /// Admin: kick the publisher and end the broadcast now. `false` if the channel was not live.
+    pub async fn stop_stream(&self, slug: &str) -> bool {
+        self.registry
+            .send(StopStream {
+                slug: slug.to_owned(),
+            })
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Ends every broadcast cleanly (ENDLIST, rows closed, ffmpeg killed, work dirs removed).
+    pub async fn shutdown(&self) {
+        let _ = self.registry.send(Shutdown).await;
+    }
+}

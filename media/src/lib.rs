@@ -8,5 +8,6 @@
 
 pub mod flv;
 pub mod hls;
+pub mod objects;
 pub mod rtmp;
 pub mod transcode;

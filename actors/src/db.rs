@@ -1,0 +1,74 @@
+//! The rows the live tree writes: a broadcast opens and closes, a channel goes live and
+//! offline, and startup closes what a crash left open.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
+use streamhall_entities::{Broadcast, Channel, broadcast, channel};
+
+/// Creates the broadcast row (the channel's title as of now) and marks the channel live.
+pub async fn open_broadcast(
+    db: &DatabaseConnection,
+    ch: &channel::Model,
+) -> Result<broadcast::Model, DbErr> {
+    let b = broadcast::ActiveModel {
+        channel_id: Set(ch.id),
+        started_at: Set(Utc::now()),
+        ended_at: Set(None),
+        title: Set(ch.title.clone()),
+        peak_viewers: Set(0),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    set_live(db, ch.id, true).await?;
+    Ok(b)
+}
+
+/// Sets `ended_at`, the final peak, and marks the channel offline.
+pub async fn close_broadcast(
+    db: &DatabaseConnection,
+    channel_id: i64,
+    broadcast_id: i64,
+    peak: Option<u64>,
+) -> Result<(), DbErr> {
+    broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::EndedAt, Expr::value(Utc::now()))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .filter(broadcast::Column::EndedAt.is_null())
+        .exec(db)
+        .await?;
+    if let Some(peak) = peak {
+        crate::presence::save_peak(db, broadcast_id, peak).await?;
+    }
+    set_live(db, channel_id, false).await
+}
+
+async fn set_live(db: &DatabaseConnection, channel_id: i64, live: bool) -> Result<(), DbErr> {
+    Channel::update_many()
+        .col_expr(channel::Column::IsLive, Expr::value(live))
+        .filter(channel::Column::Id.eq(channel_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// After a crash: no channel is live and no broadcast is open. Returns (channels, broadcasts)
+/// repaired.
+pub async fn repair(db: &DatabaseConnection) -> Result<(u64, u64), DbErr> {
+    let channels = Channel::update_many()
+        .col_expr(channel::Column::IsLive, Expr::value(false))
+        .filter(channel::Column::IsLive.eq(true))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let broadcasts = Broadcast::update_many()
+        .col_expr(broadcast::Column::EndedAt, Expr::value(Utc::now()))
+        .filter(broadcast::Column::EndedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok((channels, broadcasts))
+}

@@ -1,0 +1,170 @@
+//! [`HlsDirectory`]: what HTTP handlers read to serve HLS, without going through a mailbox.
+//!
+//! One [`StreamEntry`] per channel with a live (or recently ended) broadcast: the
+//! [`LiveWindow`] the stream's Segment actor writes, the broadcast's [`LiveInfo`], the newest
+//! segment of the lowest rendition (the thumbnail source) and the last thumbnail. Reads take a
+//! short read lock and clone `Bytes`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use streamhall_media::hls::LiveWindow;
+use streamhall_media::transcode::PlannedRendition;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenditionInfo {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Peak bits per second, as in the master playlist.
+    pub bandwidth: u64,
+}
+
+/// What a page needs to know about a channel's broadcast.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveInfo {
+    pub broadcast_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub renditions: Vec<RenditionInfo>,
+    /// The broadcast is over; the playlists carry `#EXT-X-ENDLIST` for a little while.
+    pub ended: bool,
+    pub target_duration: u32,
+}
+
+/// One channel's HLS state.
+pub struct StreamEntry {
+    pub(crate) window: RwLock<LiveWindow>,
+    pub(crate) info: RwLock<LiveInfo>,
+    pub(crate) thumbnail: RwLock<Option<Bytes>>,
+    /// Newest segment of the lowest rendition, for the thumbnail.
+    pub(crate) latest_low_segment: Mutex<Option<Bytes>>,
+}
+
+impl StreamEntry {
+    pub(crate) fn new(broadcast_id: i64, started_at: DateTime<Utc>, window: LiveWindow) -> Self {
+        Self {
+            window: RwLock::new(window),
+            info: RwLock::new(LiveInfo {
+                broadcast_id,
+                started_at,
+                renditions: Vec::new(),
+                ended: false,
+                target_duration: 1,
+            }),
+            thumbnail: RwLock::new(None),
+            latest_low_segment: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn broadcast_id(&self) -> i64 {
+        read(&self.info).broadcast_id
+    }
+
+    pub(crate) fn set_plan(&self, plan: &[PlannedRendition]) {
+        write(&self.info).renditions = plan
+            .iter()
+            .map(|p| RenditionInfo {
+                name: p.name.clone(),
+                width: p.width,
+                height: p.height,
+                bandwidth: p.peak_bandwidth_bps(),
+            })
+            .collect();
+    }
+
+    pub(crate) fn end(&self) {
+        write(&self.window).end();
+        write(&self.info).ended = true;
+    }
+}
+
+/// Shared, cheap to clone; `Send + Sync`.
+#[derive(Clone, Default)]
+pub struct HlsDirectory {
+    streams: Arc<RwLock<HashMap<String, Arc<StreamEntry>>>>,
+}
+
+impl HlsDirectory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entry(&self, slug: &str) -> Option<Arc<StreamEntry>> {
+        read(&self.streams).get(slug).cloned()
+    }
+
+    pub fn master(&self, slug: &str) -> Option<Bytes> {
+        let e = self.entry(slug)?;
+        // Nothing to list until the ladder is planned from the source.
+        if read(&e.info).renditions.is_empty() {
+            return None;
+        }
+        Some(read(&e.window).master_playlist())
+    }
+
+    pub fn media_playlist(&self, slug: &str, rendition: &str) -> Option<Bytes> {
+        let e = self.entry(slug)?;
+        let p = read(&e.window).media_playlist(rendition)?;
+        (!p.is_empty()).then_some(p)
+    }
+
+    pub fn segment(&self, slug: &str, rendition: &str, name: &str) -> Option<Bytes> {
+        let e = self.entry(slug)?;
+        read(&e.window).segment(rendition, name)
+    }
+
+    pub fn live_info(&self, slug: &str) -> Option<LiveInfo> {
+        let e = self.entry(slug)?;
+        let mut info = read(&e.info).clone();
+        let stats = read(&e.window).snapshot();
+        info.target_duration = stats
+            .renditions
+            .iter()
+            .filter(|r| r.active)
+            .map(|r| r.target_duration)
+            .max()
+            .unwrap_or(info.target_duration);
+        Some(info)
+    }
+
+    pub fn thumbnail(&self, slug: &str) -> Option<Bytes> {
+        let e = self.entry(slug)?;
+        read(&e.thumbnail).clone()
+    }
+
+    /// Slugs with an entry (live or recently ended).
+    pub fn slugs(&self) -> Vec<String> {
+        read(&self.streams).keys().cloned().collect()
+    }
+
+    pub(crate) fn insert(&self, slug: &str, entry: Arc<StreamEntry>) {
+        write(&self.streams).insert(slug.to_owned(), entry);
+    }
+
+    /// Removes the entry if it still belongs to `broadcast_id` (a newer broadcast may have
+    /// taken the slug since).
+    pub(crate) fn remove_if(&self, slug: &str, broadcast_id: i64) {
+        let mut map = write(&self.streams);
+        if map
+            .get(slug)
+            .is_some_and(|e| e.broadcast_id() == broadcast_id)
+        {
+            map.remove(slug);
+        }
+    }
+}

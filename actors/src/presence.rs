@@ -1,0 +1,617 @@
+//! Presence: who is watching which channel, and each broadcast's peak.
+//!
+//! Parent: none (started by [`Live::start`](crate::Live::start) beside the registry; it holds no
+//! children). Messages in: a 1 s tick (its own), [`GetPresenceHealth`]. Out: peak updates to
+//! `broadcasts.peak_viewers` (when a peak rises, at most every [`PEAK_SAVE_EVERY`]), and with
+//! Redis this node's counts to `{prefix}presence:{slug}`.
+//!
+//! The hot path is [`PresenceHandle::touch`], called synchronously by the HLS handler on every
+//! playlist request: a sharded mutex map, bounded per channel ([`MAX_VIEWERS_PER_CHANNEL`]).
+//! A viewer expires after two target durations (at least [`MIN_VIEWER_TTL`]) without a playlist
+//! request. [`PresenceHandle::count`] is synchronous too: it reads the total computed each
+//! second (the sum over nodes with Redis, the local count without).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use streamhall_entities::broadcast;
+
+use crate::directory::{HlsDirectory, lock, read, write};
+use crate::health::ActorHealth;
+
+/// Viewers stored per channel; beyond it viewers are estimated, not stored.
+pub const MAX_VIEWERS_PER_CHANNEL: usize = 200_000;
+/// Shortest time a viewer counts after a playlist request.
+pub const MIN_VIEWER_TTL: Duration = Duration::from_secs(4);
+/// A rising peak is written to the database at most this often (and once at the end).
+pub const PEAK_SAVE_EVERY: Duration = Duration::from_secs(5);
+/// A node's Redis count older than this is ignored (the node is gone or stuck).
+pub const REDIS_FRESH_MS: u64 = 3_000;
+/// Channels asked about through `count` are refreshed from Redis for this long.
+const INTEREST_TTL: Duration = Duration::from_secs(60);
+const MAX_INTEREST: usize = 10_000;
+const SHARDS: usize = 16;
+const TICK: Duration = Duration::from_secs(1);
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+/// The presence actor's own health.
+#[derive(Message)]
+#[rtype(result = "ActorHealth")]
+pub struct GetPresenceHealth;
+
+/// Internal: the Redis round of one tick finished.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RedisSynced(Result<HashMap<String, u64>, String>);
+
+// ---------------------------------------------------------------------------------------------
+// Plain logic
+
+/// The viewers of the channels in one shard.
+#[derive(Debug, Default)]
+pub struct PresenceCore {
+    channels: HashMap<String, ChannelViewers>,
+    max_per_channel: usize,
+}
+
+#[derive(Debug, Default)]
+struct ChannelViewers {
+    seen: HashMap<String, Instant>,
+    /// Requests from viewers not stored (channel full) in the current period...
+    overflow_touches: u64,
+    overflow_since: Option<Instant>,
+    /// ...and the estimate from the last complete period.
+    overflow_estimate: u64,
+}
+
+impl PresenceCore {
+    pub fn new(max_per_channel: usize) -> Self {
+        Self {
+            channels: HashMap::new(),
+            max_per_channel,
+        }
+    }
+
+    /// A viewer fetched a playlist.
+    pub fn touch(&mut self, slug: &str, viewer: &str, now: Instant) {
+        let ch = match self.channels.get_mut(slug) {
+            Some(ch) => ch,
+            None => self.channels.entry(slug.to_owned()).or_default(),
+        };
+        if let Some(t) = ch.seen.get_mut(viewer) {
+            *t = now;
+        } else if ch.seen.len() < self.max_per_channel {
+            ch.seen.insert(viewer.to_owned(), now);
+        } else {
+            ch.overflow_touches += 1;
+            ch.overflow_since.get_or_insert(now);
+        }
+    }
+
+    /// Drops viewers silent for longer than `ttl(slug)`; returns the remaining count per
+    /// channel (channels left empty are forgotten).
+    pub fn expire(&mut self, now: Instant, ttl: impl Fn(&str) -> Duration) -> HashMap<String, u64> {
+        let mut counts = HashMap::new();
+        self.channels.retain(|slug, ch| {
+            let ttl = ttl(slug);
+            ch.seen
+                .retain(|_, t| now.saturating_duration_since(*t) <= ttl);
+            if let Some(since) = ch.overflow_since
+                && now.saturating_duration_since(since) >= ttl
+            {
+                // A watching player asks about twice per TTL (two target durations).
+                ch.overflow_estimate = ch.overflow_touches.div_ceil(2);
+                ch.overflow_touches = 0;
+                ch.overflow_since = Some(now);
+            }
+            if ch.overflow_touches == 0 && ch.seen.len() < self.max_per_channel {
+                ch.overflow_estimate = 0;
+                ch.overflow_since = None;
+            }
+            let n = ch.seen.len() as u64 + ch.overflow_estimate;
+            if n == 0 && ch.overflow_touches == 0 {
+                return false;
+            }
+            counts.insert(slug.clone(), n);
+            true
+        });
+        counts
+    }
+
+    pub fn count(&self, slug: &str) -> u64 {
+        self.channels
+            .get(slug)
+            .map_or(0, |ch| ch.seen.len() as u64 + ch.overflow_estimate)
+    }
+}
+
+/// Peaks of the running broadcasts.
+#[derive(Debug, Default)]
+pub struct PeakTracker {
+    broadcasts: HashMap<String, Peak>,
+}
+
+#[derive(Debug, Clone)]
+struct Peak {
+    broadcast_id: i64,
+    peak: u64,
+    saved: u64,
+    last_save: Option<Instant>,
+}
+
+impl PeakTracker {
+    pub fn begin(&mut self, slug: &str, broadcast_id: i64) {
+        let same = self
+            .broadcasts
+            .get(slug)
+            .is_some_and(|p| p.broadcast_id == broadcast_id);
+        if !same {
+            self.broadcasts.insert(
+                slug.to_owned(),
+                Peak {
+                    broadcast_id,
+                    peak: 0,
+                    saved: 0,
+                    last_save: None,
+                },
+            );
+        }
+    }
+
+    /// Records the current viewer count of every tracked broadcast; returns the
+    /// `(broadcast_id, peak)` pairs to save now.
+    pub fn observe(&mut self, count: impl Fn(&str) -> u64, now: Instant) -> Vec<(i64, u64)> {
+        let mut save = Vec::new();
+        for (slug, p) in &mut self.broadcasts {
+            p.peak = p.peak.max(count(slug));
+            let due = p
+                .last_save
+                .is_none_or(|t| now.saturating_duration_since(t) >= PEAK_SAVE_EVERY);
+            if p.peak > p.saved && due {
+                p.saved = p.peak;
+                p.last_save = Some(now);
+                save.push((p.broadcast_id, p.peak));
+            }
+        }
+        save
+    }
+
+    /// The broadcast is over: its final `(broadcast_id, peak)`.
+    pub fn end(&mut self, slug: &str) -> Option<(i64, u64)> {
+        self.broadcasts
+            .remove(slug)
+            .map(|p| (p.broadcast_id, p.peak))
+    }
+
+    pub fn peak(&self, slug: &str) -> Option<u64> {
+        self.broadcasts.get(slug).map(|p| p.peak)
+    }
+}
+
+/// This node's counts in Redis, and the sum over nodes.
+///
+/// Layout: hash `{prefix}presence:{slug}`, field `{node_id}`, value `{count}:{unix_ms}`; the
+/// key expires 10 s after the last write. Fields older than [`REDIS_FRESH_MS`] are ignored.
+#[derive(Clone)]
+pub struct RedisPresence {
+    pool: deadpool_redis::Pool,
+    prefix: String,
+    node_id: String,
+}
+
+impl RedisPresence {
+    pub fn new(pool: deadpool_redis::Pool, prefix: String, node_id: String) -> Self {
+        Self {
+            pool,
+            prefix,
+            node_id,
+        }
+    }
+
+    pub fn key(&self, slug: &str) -> String {
+        format!("{}presence:{slug}", self.prefix)
+    }
+
+    /// Writes `local` (and removes this node's field for `gone`), then returns the fresh sum
+    /// over all nodes for every slug in `local` and `interest`.
+    pub async fn sync(
+        &self,
+        local: &HashMap<String, u64>,
+        gone: &[String],
+        interest: &[String],
+        now_ms: u64,
+    ) -> Result<HashMap<String, u64>, String> {
+        use deadpool_redis::redis;
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let mut pipe = redis::pipe();
+        for (slug, n) in local {
+            let key = self.key(slug);
+            pipe.hset(&key, &self.node_id, format!("{n}:{now_ms}"))
+                .ignore()
+                .expire(&key, 10)
+                .ignore();
+        }
+        for slug in gone {
+            pipe.hdel(self.key(slug), &self.node_id).ignore();
+        }
+        let mut slugs: Vec<&String> = local.keys().chain(interest.iter()).collect();
+        slugs.sort();
+        slugs.dedup();
+        for slug in &slugs {
+            pipe.hgetall(self.key(slug));
+        }
+        let fields: Vec<HashMap<String, String>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut totals = HashMap::new();
+        for (slug, f) in slugs.into_iter().zip(fields) {
+            totals.insert(slug.clone(), sum_fresh(&f, now_ms));
+        }
+        Ok(totals)
+    }
+}
+
+/// The sum of the `{count}:{unix_ms}` values not older than [`REDIS_FRESH_MS`].
+pub fn sum_fresh(fields: &HashMap<String, String>, now_ms: u64) -> u64 {
+    fields
+        .values()
+        .filter_map(|v| {
+            let (n, at) = v.split_once(':')?;
+            let (n, at): (u64, u64) = (n.parse().ok()?, at.parse().ok()?);
+            (now_ms.saturating_sub(at) <= REDIS_FRESH_MS).then_some(n)
+        })
+        .sum()
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The handle
+
+struct PresenceShared {
+    shards: Vec<Mutex<PresenceCore>>,
+    /// Totals as of the last tick (summed over nodes with Redis).
+    totals: RwLock<HashMap<String, u64>>,
+    /// Channels asked about recently, refreshed from Redis.
+    interest: Mutex<HashMap<String, Instant>>,
+    peaks: Mutex<PeakTracker>,
+    clustered: bool,
+}
+
+/// Cheap to clone, `Send + Sync`; `touch` and `count` never wait on anything but a short lock.
+#[derive(Clone)]
+pub struct PresenceHandle {
+    shared: Arc<PresenceShared>,
+}
+
+impl PresenceHandle {
+    pub fn new(clustered: bool) -> Self {
+        Self::with_capacity(clustered, MAX_VIEWERS_PER_CHANNEL)
+    }
+
+    pub fn with_capacity(clustered: bool, max_per_channel: usize) -> Self {
+        Self {
+            shared: Arc::new(PresenceShared {
+                shards: (0..SHARDS)
+                    .map(|_| Mutex::new(PresenceCore::new(max_per_channel)))
+                    .collect(),
+                totals: RwLock::new(HashMap::new()),
+                interest: Mutex::new(HashMap::new()),
+                peaks: Mutex::new(PeakTracker::default()),
+                clustered,
+            }),
+        }
+    }
+
+    fn shard(&self, slug: &str) -> &Mutex<PresenceCore> {
+        let mut h = DefaultHasher::new();
+        slug.hash(&mut h);
+        &self.shared.shards[(h.finish() as usize) % self.shared.shards.len()]
+    }
+
+    /// A viewer (a session or address hash chosen by the caller) fetched a playlist.
+    pub fn touch(&self, slug: &str, viewer_key: &str) {
+        lock(self.shard(slug)).touch(slug, viewer_key, Instant::now());
+    }
+
+    /// Viewers of `slug`: over all nodes with Redis (as of the last second), else this node's.
+    pub fn count(&self, slug: &str) -> u64 {
+        if let Some(n) = read(&self.shared.totals).get(slug) {
+            return *n;
+        }
+        if self.shared.clustered {
+            let mut interest = lock(&self.shared.interest);
+            if interest.len() < MAX_INTEREST || interest.contains_key(slug) {
+                interest.insert(slug.to_owned(), Instant::now());
+            }
+        }
+        lock(self.shard(slug)).count(slug)
+    }
+
+    /// Starts tracking the peak of a broadcast.
+    pub(crate) fn begin_broadcast(&self, slug: &str, broadcast_id: i64) {
+        lock(&self.shared.peaks).begin(slug, broadcast_id);
+    }
+
+    /// Stops tracking; the final peak.
+    pub(crate) fn end_broadcast(&self, slug: &str) -> Option<(i64, u64)> {
+        lock(&self.shared.peaks).end(slug)
+    }
+
+    /// The peak so far of the channel's broadcast.
+    pub fn peak(&self, slug: &str) -> Option<u64> {
+        lock(&self.shared.peaks).peak(slug)
+    }
+
+    fn expire_all(&self, ttl: impl Fn(&str) -> Duration) -> HashMap<String, u64> {
+        let now = Instant::now();
+        let mut all = HashMap::new();
+        for shard in &self.shared.shards {
+            all.extend(lock(shard).expire(now, &ttl));
+        }
+        all
+    }
+
+    fn interest(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut interest = lock(&self.shared.interest);
+        interest.retain(|_, t| now.saturating_duration_since(*t) < INTEREST_TTL);
+        interest.keys().cloned().collect()
+    }
+
+    fn set_totals(&self, totals: HashMap<String, u64>) {
+        *write(&self.shared.totals) = totals;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The actor
+
+pub struct Presence {
+    handle: PresenceHandle,
+    hls: HlsDirectory,
+    db: DatabaseConnection,
+    redis: Option<RedisPresence>,
+    redis_in_flight: bool,
+    written: HashSet<String>,
+    local: HashMap<String, u64>,
+    started: Instant,
+    last_error: Option<String>,
+    redis_failures: u32,
+}
+
+impl Presence {
+    pub fn new(
+        handle: PresenceHandle,
+        hls: HlsDirectory,
+        db: DatabaseConnection,
+        redis: Option<RedisPresence>,
+    ) -> Self {
+        Self {
+            handle,
+            hls,
+            db,
+            redis,
+            redis_in_flight: false,
+            written: HashSet::new(),
+            local: HashMap::new(),
+            started: Instant::now(),
+            last_error: None,
+            redis_failures: 0,
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let hls = self.hls.clone();
+        self.local = self.handle.expire_all(|slug| {
+            let td = hls.live_info(slug).map_or(1, |i| i.target_duration);
+            (Duration::from_secs(u64::from(td)) * 2).max(MIN_VIEWER_TTL)
+        });
+        match self.redis.clone() {
+            None => {
+                self.handle.set_totals(self.local.clone());
+                self.observe_peaks();
+            }
+            Some(redis) if !self.redis_in_flight => {
+                self.redis_in_flight = true;
+                let local = self.local.clone();
+                let gone: Vec<String> = self
+                    .written
+                    .iter()
+                    .filter(|s| !local.contains_key(*s))
+                    .cloned()
+                    .collect();
+                self.written = local.keys().cloned().collect();
+                let interest = self.handle.interest();
+                let addr = ctx.address();
+                tokio::spawn(async move {
+                    let res = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        redis.sync(&local, &gone, &interest, unix_ms()),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err("redis timed out".to_owned()));
+                    let _ = addr.try_send(RedisSynced(res));
+                });
+            }
+            Some(_) => tracing::debug!("presence: previous Redis round still running"),
+        }
+    }
+
+    fn observe_peaks(&mut self) {
+        let handle = self.handle.clone();
+        let save = lock(&handle.shared.peaks).observe(|slug| handle.count(slug), Instant::now());
+        for (broadcast_id, peak) in save {
+            let db = self.db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = save_peak(&db, broadcast_id, peak).await {
+                    tracing::warn!(broadcast_id, error = %e, "saving peak viewers failed");
+                }
+            });
+        }
+    }
+}
+
+/// Raises `broadcasts.peak_viewers` to `peak` (never lowers it).
+pub(crate) async fn save_peak(
+    db: &DatabaseConnection,
+    broadcast_id: i64,
+    peak: u64,
+) -> Result<(), sea_orm::DbErr> {
+    let peak = i32::try_from(peak).unwrap_or(i32::MAX);
+    broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::PeakViewers, Expr::value(peak))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .filter(broadcast::Column::PeakViewers.lt(peak))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+impl Actor for Presence {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(clustered = self.redis.is_some(), "presence started");
+        ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+    }
+}
+
+impl Handler<RedisSynced> for Presence {
+    type Result = ();
+
+    fn handle(&mut self, msg: RedisSynced, _ctx: &mut Self::Context) {
+        self.redis_in_flight = false;
+        match msg.0 {
+            Ok(totals) => {
+                self.redis_failures = 0;
+                self.handle.set_totals(totals);
+            }
+            Err(e) => {
+                // Fall back to this node's counts rather than showing stale sums.
+                self.redis_failures += 1;
+                if self.redis_failures == 1 || self.redis_failures % 60 == 0 {
+                    tracing::warn!(error = %e, failures = self.redis_failures, "presence: Redis sync failed");
+                }
+                self.last_error = Some(e);
+                self.handle.set_totals(self.local.clone());
+            }
+        }
+        self.observe_peaks();
+    }
+}
+
+impl Handler<GetPresenceHealth> for Presence {
+    type Result = MessageResult<GetPresenceHealth>;
+
+    fn handle(&mut self, _: GetPresenceHealth, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(ActorHealth {
+            kind: "presence".into(),
+            id: "presence".into(),
+            state: "running".into(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
+            restarts: 0,
+            last_error: self.last_error.clone(),
+            mailbox: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(4);
+
+    #[test]
+    fn viewers_expire_after_the_ttl() {
+        let t0 = Instant::now();
+        let mut core = PresenceCore::new(100);
+        core.touch("a", "v1", t0);
+        core.touch("a", "v2", t0);
+        core.touch("a", "v1", t0 + Duration::from_secs(3));
+        core.touch("b", "v1", t0);
+        assert_eq!(core.count("a"), 2);
+        let counts = core.expire(t0 + Duration::from_secs(5), |_| TTL);
+        assert_eq!(counts.get("a"), Some(&1));
+        assert_eq!(counts.get("b"), None, "empty channels are forgotten");
+        assert_eq!(core.count("b"), 0);
+        let counts = core.expire(t0 + Duration::from_secs(8), |_| TTL);
+        assert!(counts.is_empty());
+    }
+
+    #[test]
+    fn a_full_channel_estimates_instead_of_storing() {
+        let t0 = Instant::now();
+        let mut core = PresenceCore::new(2);
+        for v in ["v1", "v2", "v3", "v4"] {
+            core.touch("a", v, t0);
+            core.touch("a", v, t0 + Duration::from_secs(2));
+        }
+        assert_eq!(core.channels["a"].seen.len(), 2);
+        let counts = core.expire(t0 + Duration::from_secs(4), |_| TTL);
+        // Two stored, and four overflow requests from two players asking twice.
+        assert_eq!(counts["a"], 4);
+    }
+
+    #[test]
+    fn peaks_rise_are_saved_at_most_every_few_seconds_and_end() {
+        let t0 = Instant::now();
+        let mut peaks = PeakTracker::default();
+        peaks.begin("a", 7);
+        assert_eq!(peaks.observe(|_| 3, t0), [(7, 3)]);
+        assert!(peaks.observe(|_| 5, t0 + Duration::from_secs(1)).is_empty());
+        assert!(peaks.observe(|_| 1, t0 + Duration::from_secs(2)).is_empty());
+        assert_eq!(peaks.observe(|_| 1, t0 + Duration::from_secs(6)), [(7, 5)]);
+        assert!(
+            peaks
+                .observe(|_| 2, t0 + Duration::from_secs(12))
+                .is_empty()
+        );
+        // The same broadcast resuming keeps its peak; a new one starts over.
+        peaks.begin("a", 7);
+        assert_eq!(peaks.peak("a"), Some(5));
+        assert_eq!(peaks.end("a"), Some((7, 5)));
+        peaks.begin("a", 8);
+        assert_eq!(peaks.peak("a"), Some(0));
+    }
+
+    #[test]
+    fn handle_counts_locally_without_redis() {
+        let h = PresenceHandle::new(false);
+        h.touch("a", "v1");
+        h.touch("a", "v2");
+        h.touch("a", "v2");
+        assert_eq!(h.count("a"), 2);
+        let local = h.expire_all(|_| TTL);
+        h.set_totals(local);
+        assert_eq!(h.count("a"), 2);
+        assert_eq!(h.count("nobody"), 0);
+    }
+
+    #[test]
+    fn stale_node_counts_are_ignored() {
+        let f: HashMap<String, String> = [
+            ("n1".to_owned(), "3:10000".to_owned()),
+            ("n2".to_owned(), "4:8000".to_owned()),
+            ("n3".to_owned(), "100:1000".to_owned()),
+            ("n4".to_owned(), "junk".to_owned()),
+        ]
+        .into();
+        assert_eq!(sum_fresh(&f, 10_500), 7);
+    }
+}

@@ -1,0 +1,867 @@
+//! StreamActor: one live broadcast of one channel, from the first publish to the end of the
+//! grace window.
+//!
+//! Parent: [`Registry`](crate::Registry), seen as a `Recipient<StreamStopped>`.
+//! Children (restarted here with backoff, see [`StreamCore`]):
+//! - [`Ingest`]: the current publisher's events -> [`IngestSession`] (stats, headers, queue);
+//! - [`Transcode`]: one ffmpeg run reading the session's queue;
+//! - [`Segment`]: ffmpeg's output -> the channel's live window;
+//! - [`Thumbnail`]: a JPEG of the newest low-rendition segment.
+//!
+//! In: [`AttachPublisher`] (a publish for this channel: first, reconnect within the grace
+//! window, or replacement of a half-open connection), [`EndStream`], [`GetStreamHealth`],
+//! [`ChildExited`], its own 100 ms tick (grace expiry, delayed restarts, planning the ladder
+//! once the source is known, CPU sampling).
+//! Out: [`StreamStopped`] to the registry; `StreamWentOffline` on the bus; the broadcast row
+//! closed; the live window ended (kept for `ended_retention`, then dropped).
+
+pub mod ingest;
+pub mod segment;
+pub mod session;
+pub mod thumbnail;
+pub mod transcode;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use streamhall_media::rtmp::IngestEvent;
+use streamhall_media::transcode::{PlannedRendition, build_argv, plan_ladder, process_cpu_seconds};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use ingest::{Ingest, StopIngest};
+pub use segment::{FinishSegments, PrepareRun, Segment};
+pub use session::{IngestSession, TagQueue, source_warnings};
+pub use thumbnail::Thumbnail;
+pub use transcode::{RunClock, StopTranscode, Transcode, TranscodeRun, TranscodeStats};
+
+use crate::LiveDeps;
+use crate::bus::BusEvent;
+use crate::directory::{StreamEntry, write};
+use crate::health::{ActorHealth, StreamHealth};
+use crate::registry::StreamStopped;
+use crate::supervision::{ChildExited, ChildKind, ChildRecord};
+
+const TICK: Duration = Duration::from_millis(100);
+const CPU_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+/// A publisher for this channel was accepted by the registry. Refused (the events and kick
+/// token handed back) only when the broadcast is already ending.
+#[derive(Message)]
+#[rtype(result = "Result<(), Refused>")]
+pub struct AttachPublisher {
+    pub events: mpsc::Receiver<IngestEvent>,
+    pub kick: CancellationToken,
+}
+
+/// The stream is ending and cannot take a publisher; the registry starts a new broadcast.
+pub struct Refused(pub AttachPublisher);
+
+/// Why a broadcast ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    GraceExpired,
+    Admin,
+    Shutdown,
+}
+
+/// End the broadcast now (no grace). Answered once the rows are closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndStream {
+    pub reason: EndReason,
+}
+
+#[derive(Message)]
+#[rtype(result = "StreamHealth")]
+pub struct GetStreamHealth;
+
+/// Stop a Segment or Thumbnail child (the stream ends).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopChild;
+
+// ---------------------------------------------------------------------------------------------
+// Plain logic
+
+/// The publisher as the stream sees it.
+#[derive(Debug)]
+pub enum Publisher {
+    Connected {
+        session: u64,
+        kick: CancellationToken,
+    },
+    /// Dropped at `since`; the broadcast continues if one comes back within the grace window.
+    Gone {
+        since: Instant,
+    },
+    Ended,
+}
+
+/// How a publisher joined the broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    First,
+    /// Came back within the grace window.
+    Resumed,
+    /// Replaced a publisher still connected (whose kick token was cancelled).
+    Replaced,
+}
+
+/// What to do about a child that exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitAction {
+    /// A report from an incarnation already replaced or retired.
+    Ignore,
+    /// The current publisher left: the grace window starts.
+    PublisherGone,
+    /// Start it again after this delay (counted as a restart).
+    Restart(Duration),
+    /// Not needed until something changes (ffmpeg finished after the publisher left).
+    Idle,
+}
+
+/// Publisher state, grace window and restart policy of one stream.
+#[derive(Debug)]
+pub struct StreamCore {
+    grace: Duration,
+    publisher: Publisher,
+    sessions: u64,
+    children: HashMap<ChildKind, ChildRecord>,
+}
+
+impl StreamCore {
+    pub fn new(grace: Duration, id: &str) -> Self {
+        Self {
+            grace,
+            publisher: Publisher::Gone {
+                since: Instant::now(),
+            },
+            sessions: 0,
+            children: ChildKind::ALL
+                .iter()
+                .map(|k| (*k, ChildRecord::new(*k, format!("{id}/{}", k.as_str()))))
+                .collect(),
+        }
+    }
+
+    /// A publisher arrives. Returns the new session id and how it joined; `Err` once ended.
+    pub fn attach(&mut self, kick: CancellationToken) -> Result<(u64, Attached), ()> {
+        let how = match &self.publisher {
+            Publisher::Ended => return Err(()),
+            Publisher::Connected { kick: old, .. } => {
+                // OBS reconnecting over a half-open socket: the newer connection wins.
+                old.cancel();
+                Attached::Replaced
+            }
+            Publisher::Gone { .. } if self.sessions == 0 => Attached::First,
+            Publisher::Gone { .. } => Attached::Resumed,
+        };
+        self.sessions += 1;
+        self.publisher = Publisher::Connected {
+            session: self.sessions,
+            kick,
+        };
+        Ok((self.sessions, how))
+    }
+
+    pub fn publisher_connected(&self) -> bool {
+        matches!(self.publisher, Publisher::Connected { .. })
+    }
+
+    pub fn is_ended(&self) -> bool {
+        matches!(self.publisher, Publisher::Ended)
+    }
+
+    /// No publisher for longer than the grace window.
+    pub fn grace_expired(&self, now: Instant) -> bool {
+        matches!(self.publisher, Publisher::Gone { since } if now.saturating_duration_since(since) >= self.grace)
+    }
+
+    /// The broadcast ends: kicks the publisher; `false` if it had already ended.
+    pub fn end(&mut self) -> bool {
+        match std::mem::replace(&mut self.publisher, Publisher::Ended) {
+            Publisher::Ended => false,
+            Publisher::Connected { kick, .. } => {
+                kick.cancel();
+                true
+            }
+            Publisher::Gone { .. } => true,
+        }
+    }
+
+    pub fn record(&mut self, kind: ChildKind) -> &mut ChildRecord {
+        self.children
+            .entry(kind)
+            .or_insert_with(|| ChildRecord::new(kind, kind.as_str().to_owned()))
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = &ChildRecord> {
+        ChildKind::ALL.iter().filter_map(|k| self.children.get(k))
+    }
+
+    /// A child reported its exit.
+    pub fn child_exited(
+        &mut self,
+        kind: ChildKind,
+        generation: u64,
+        reason: &str,
+        now: Instant,
+    ) -> ExitAction {
+        let ended = self.is_ended();
+        let connected = self.publisher_connected();
+        let rec = self.record(kind);
+        let Some(ran) = rec.exited(generation, reason, now) else {
+            return ExitAction::Ignore;
+        };
+        if ended {
+            return ExitAction::Ignore;
+        }
+        match kind {
+            ChildKind::Ingest => {
+                self.publisher = Publisher::Gone { since: now };
+                ExitAction::PublisherGone
+            }
+            ChildKind::Transcode if !connected => ExitAction::Idle,
+            _ => ExitAction::Restart(rec.schedule_restart(ran)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+/// Who the stream is.
+#[derive(Debug, Clone)]
+pub struct StreamSpec {
+    pub channel_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub broadcast_id: i64,
+    pub started_at: DateTime<Utc>,
+}
+
+pub struct StreamActor {
+    spec: StreamSpec,
+    deps: Arc<LiveDeps>,
+    entry: Arc<StreamEntry>,
+    parent: Recipient<StreamStopped>,
+    core: StreamCore,
+    span: tracing::Span,
+    started: Instant,
+    work_dir: PathBuf,
+    first_publisher: Option<AttachPublisher>,
+    session: Option<Arc<IngestSession>>,
+    session_had_run: bool,
+    ingest: Option<Addr<Ingest>>,
+    transcode: Option<Addr<Transcode>>,
+    segment: Option<Addr<Segment>>,
+    thumbnail: Option<Addr<Thumbnail>>,
+    restart_at: HashMap<ChildKind, Instant>,
+    preparing: bool,
+    runs: u64,
+    plan: Vec<PlannedRendition>,
+    transcode_stats: Arc<TranscodeStats>,
+    produced: Arc<AtomicU64>,
+    cpu_sample: Option<(Instant, u32, f64)>,
+    cpu_percent: Option<f64>,
+    warned_keyframes: bool,
+    ending: bool,
+}
+
+impl StreamActor {
+    pub(crate) fn new(
+        spec: StreamSpec,
+        deps: Arc<LiveDeps>,
+        entry: Arc<StreamEntry>,
+        parent: Recipient<StreamStopped>,
+        first: AttachPublisher,
+    ) -> Self {
+        let span =
+            tracing::info_span!("stream", channel = %spec.slug, broadcast_id = spec.broadcast_id);
+        let work_dir = deps
+            .cfg
+            .work_dir
+            .join(&spec.slug)
+            .join(spec.broadcast_id.to_string());
+        let id = format!("{}/{}", spec.slug, spec.broadcast_id);
+        Self {
+            core: StreamCore::new(deps.cfg.grace, &id),
+            spec,
+            deps,
+            entry,
+            parent,
+            span,
+            started: Instant::now(),
+            work_dir,
+            first_publisher: Some(first),
+            session: None,
+            session_had_run: false,
+            ingest: None,
+            transcode: None,
+            segment: None,
+            thumbnail: None,
+            restart_at: HashMap::new(),
+            preparing: false,
+            runs: 0,
+            plan: Vec::new(),
+            transcode_stats: Arc::default(),
+            produced: Arc::default(),
+            cpu_sample: None,
+            cpu_percent: None,
+            warned_keyframes: false,
+            ending: false,
+        }
+    }
+
+    fn attach(&mut self, msg: AttachPublisher, ctx: &mut Context<Self>) -> Result<(), Refused> {
+        let _g = self.span.clone().entered();
+        if self.ending {
+            return Err(Refused(msg));
+        }
+        let Ok((session_id, how)) = self.core.attach(msg.kick.clone()) else {
+            return Err(Refused(msg));
+        };
+        tracing::info!(?how, session = session_id, "publisher attached");
+        if let Some(old) = self.ingest.take() {
+            old.do_send(StopIngest);
+        }
+        if let Some(old) = self.session.take() {
+            old.queue.close();
+        }
+        self.retire_transcode();
+        if how != Attached::First {
+            // Viewers keep their players; the next segments follow a discontinuity.
+            write(&self.entry.window).mark_discontinuity();
+        }
+        let now = Instant::now();
+        let session = Arc::new(IngestSession::new(session_id, now));
+        let generation = self.core.record(ChildKind::Ingest).starting(now);
+        let ingest = Ingest::new(
+            generation,
+            Arc::clone(&session),
+            msg.events,
+            msg.kick,
+            ctx.address().recipient(),
+        );
+        self.ingest = Some(ingest.start());
+        self.session = Some(session);
+        self.session_had_run = false;
+        self.restart_at.remove(&ChildKind::Transcode);
+        Ok(())
+    }
+
+    /// Stops the running ffmpeg without it counting as a crash.
+    fn retire_transcode(&mut self) {
+        if let Some(t) = self.transcode.take() {
+            let rec = self.core.record(ChildKind::Transcode);
+            rec.running = false;
+            t.do_send(StopTranscode);
+        }
+    }
+
+    fn start_segment(&mut self, ctx: &mut Context<Self>) {
+        let generation = self
+            .core
+            .record(ChildKind::Segment)
+            .starting(Instant::now());
+        let seg = Segment::new(
+            generation,
+            Arc::clone(&self.entry),
+            Arc::clone(&self.produced),
+            ctx.address().recipient(),
+        );
+        self.segment = Some(seg.start());
+    }
+
+    fn start_thumbnail(&mut self, ctx: &mut Context<Self>) {
+        let generation = self
+            .core
+            .record(ChildKind::Thumbnail)
+            .starting(Instant::now());
+        let t = Thumbnail::new(
+            generation,
+            self.spec.slug.clone(),
+            Arc::clone(&self.entry),
+            Arc::clone(&self.deps.objects),
+            self.deps.cfg.ladder.ffmpeg_path.clone(),
+            self.deps.cfg.thumbnail_interval,
+            ctx.address().recipient(),
+        );
+        self.thumbnail = Some(t.start());
+    }
+
+    fn restart_due(&self, kind: ChildKind, now: Instant) -> bool {
+        self.restart_at.get(&kind).is_none_or(|at| now >= *at)
+    }
+
+    /// Starts an ffmpeg run once the source is known, a publisher is there and no run is.
+    fn maybe_start_run(&mut self, ctx: &mut Context<Self>, now: Instant) {
+        if self.ending
+            || self.preparing
+            || self.transcode.is_some()
+            || !self.core.publisher_connected()
+            || !self.restart_due(ChildKind::Transcode, now)
+        {
+            return;
+        }
+        let (Some(session), Some(segment)) = (self.session.clone(), self.segment.clone()) else {
+            return;
+        };
+        let Some(info) = session.source_info(now) else {
+            return;
+        };
+        let plan = plan_ladder(&self.deps.cfg.ladder, &info);
+        if plan.is_empty() {
+            return;
+        }
+        if self.session_had_run {
+            // A restart mid-session: drop the backlog and begin at a keyframe.
+            session.queue.resync();
+        }
+        self.session_had_run = true;
+        self.runs += 1;
+        let out_dir = self.work_dir.join(format!("run-{}", self.runs));
+        let argv = build_argv(&self.deps.cfg.ladder, &plan, &out_dir);
+        let clock = RunClock::default();
+        let audio = info.audio;
+        self.preparing = true;
+        let prepare = PrepareRun {
+            out_dir: out_dir.clone(),
+            plan: plan.clone(),
+            clock: clock.clone(),
+        };
+        ctx.spawn(segment.send(prepare).into_actor(self).map(
+            move |res, act, ctx| {
+                act.preparing = false;
+                let _g = act.span.clone().entered();
+                let still_current = act.session.as_ref().is_some_and(|s| s.id == session.id);
+                if !still_current || act.ending || !act.core.publisher_connected() {
+                    return;
+                }
+                match res {
+                    Ok(Ok(())) => {
+                        tracing::info!(
+                            renditions = ?plan.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+                            width = info.width, height = info.height, "starting ffmpeg"
+                        );
+                        let generation = act.core.record(ChildKind::Transcode).starting(Instant::now());
+                        let run = TranscodeRun {
+                            argv,
+                            cwd: out_dir,
+                            audio,
+                            clock,
+                        };
+                        let t = Transcode::new(
+                            generation,
+                            Arc::clone(&act.deps.transcoder),
+                            run,
+                            session,
+                            Arc::clone(&act.transcode_stats),
+                            ctx.address().recipient(),
+                        );
+                        act.transcode = Some(t.start());
+                        act.plan = plan;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "preparing the ffmpeg output failed");
+                        act.restart_at
+                            .insert(ChildKind::Transcode, Instant::now() + Duration::from_secs(1));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "segment actor unavailable");
+                        act.restart_at
+                            .insert(ChildKind::Transcode, Instant::now() + Duration::from_secs(1));
+                    }
+                }
+            },
+        ));
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        let now = Instant::now();
+        if self.core.grace_expired(now) {
+            let _g = self.span.clone().entered();
+            tracing::info!("no publisher for the grace window: ending the broadcast");
+            let end = self.end(EndReason::GraceExpired);
+            ctx.wait(end);
+            return;
+        }
+        if self.segment.is_none() && self.restart_due(ChildKind::Segment, now) {
+            self.start_segment(ctx);
+        }
+        if self.thumbnail.is_none() && self.restart_due(ChildKind::Thumbnail, now) {
+            self.start_thumbnail(ctx);
+        }
+        self.maybe_start_run(ctx, now);
+        self.sample_cpu(now);
+        if !self.warned_keyframes
+            && let Some(s) = &self.session
+        {
+            let warnings = source_warnings(&s.snapshot(now));
+            if let Some(w) = warnings.first() {
+                let _g = self.span.clone().entered();
+                tracing::warn!("{w}");
+                self.warned_keyframes = true;
+            }
+        }
+    }
+
+    fn sample_cpu(&mut self, now: Instant) {
+        let Some(pid) = self.transcode_stats.pid() else {
+            self.cpu_sample = None;
+            self.cpu_percent = None;
+            return;
+        };
+        if let Some((at, p, _)) = self.cpu_sample
+            && p == pid
+            && now.saturating_duration_since(at) < CPU_SAMPLE_EVERY
+        {
+            return;
+        }
+        let Some(secs) = process_cpu_seconds(pid) else {
+            return;
+        };
+        if let Some((at, p, prev)) = self.cpu_sample
+            && p == pid
+        {
+            let wall = now.saturating_duration_since(at).as_secs_f64();
+            if wall > 0.0 {
+                self.cpu_percent =
+                    Some(((secs - prev).max(0.0) / wall * 100.0 * 10.0).round() / 10.0);
+            }
+        }
+        self.cpu_sample = Some((now, pid, secs));
+    }
+
+    /// Ends the broadcast: children stopped, `#EXT-X-ENDLIST`, rows closed, bus told, and the
+    /// registry told last. Run with `ctx.wait` so nothing else happens meanwhile.
+    fn end(&mut self, reason: EndReason) -> impl ActorFuture<Self, Output = ()> + use<> {
+        self.ending = true;
+        self.core.end();
+        if let Some(i) = self.ingest.take() {
+            i.do_send(StopIngest);
+        }
+        if let Some(s) = self.session.take() {
+            s.queue.close();
+        }
+        self.retire_transcode();
+        if let Some(t) = self.thumbnail.take() {
+            t.do_send(StopChild);
+        }
+        let segment = self.segment.take();
+        let deps = Arc::clone(&self.deps);
+        let entry = Arc::clone(&self.entry);
+        let spec = self.spec.clone();
+        let work_dir = self.work_dir.clone();
+        let parent = self.parent.clone();
+        let span = self.span.clone();
+        let fut = async move {
+            tracing::info!(?reason, "broadcast ending");
+            match segment {
+                Some(seg) => {
+                    let _ = seg.send(FinishSegments).await;
+                    seg.do_send(StopChild);
+                }
+                None => entry.end(),
+            }
+            if let Err(e) = tokio::fs::remove_dir_all(&work_dir).await
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(error = %e, dir = %work_dir.display(), "removing the work dir failed");
+            }
+            let peak = deps.presence.end_broadcast(&spec.slug).map(|(_, p)| p);
+            if let Err(e) =
+                crate::db::close_broadcast(&deps.db, spec.channel_id, spec.broadcast_id, peak).await
+            {
+                tracing::error!(error = %e, "closing the broadcast row failed");
+            }
+            deps.bus.publish(BusEvent::StreamWentOffline {
+                channel_id: spec.channel_id,
+                slug: spec.slug.clone(),
+                broadcast_id: spec.broadcast_id,
+            });
+            // Players get the ENDLIST for a while, then the channel has no HLS until next time.
+            let hls = deps.hls.clone();
+            let retention = deps.cfg.ended_retention;
+            let (slug, id) = (spec.slug.clone(), spec.broadcast_id);
+            tokio::spawn(async move {
+                tokio::time::sleep(retention).await;
+                hls.remove_if(&slug, id);
+            });
+            // Exactly one per stream, to its one parent.
+            parent.do_send(StreamStopped {
+                slug: spec.slug,
+                broadcast_id: spec.broadcast_id,
+            });
+            tracing::info!("broadcast ended");
+        };
+        actix::fut::wrap_future::<_, Self>(fut.instrument(span)).map(|_, _act, ctx| ctx.stop())
+    }
+
+    fn health(&self) -> StreamHealth {
+        let now = Instant::now();
+        let mailbox = |kind: ChildKind| match kind {
+            ChildKind::Ingest | ChildKind::Transcode => {
+                self.session.as_ref().map(|s| s.queue.depth())
+            }
+            _ => None,
+        };
+        let children: Vec<ActorHealth> = self
+            .core
+            .records()
+            .map(|r| r.health(now, mailbox(r.kind)))
+            .collect();
+        let ingest = self.session.as_ref().map(|s| s.snapshot(now));
+        let warnings = ingest.as_ref().map(source_warnings).unwrap_or_default();
+        let (dropped_frames, dropped_audio) =
+            self.session.as_ref().map_or((0, 0), |s| s.queue.dropped());
+        let state = if self.ending {
+            "ending"
+        } else if self.core.publisher_connected() {
+            "live"
+        } else {
+            "grace"
+        };
+        StreamHealth {
+            actor: ActorHealth {
+                kind: "stream".into(),
+                id: format!("{}/{}", self.spec.slug, self.spec.broadcast_id),
+                state: state.into(),
+                uptime_s: now.saturating_duration_since(self.started).as_secs_f64(),
+                restarts: 0,
+                last_error: None,
+                mailbox: None,
+            },
+            channel_id: self.spec.channel_id,
+            slug: self.spec.slug.clone(),
+            broadcast_id: self.spec.broadcast_id,
+            publisher_connected: self.core.publisher_connected(),
+            ingest,
+            warnings,
+            ffmpeg_pid: self.transcode_stats.pid(),
+            ffmpeg_cpu_percent: self.cpu_percent,
+            ffmpeg_speed: self.transcode_stats.progress().and_then(|p| p.speed),
+            segments_produced: self.produced.load(Ordering::Relaxed),
+            dropped_frames,
+            dropped_audio,
+            renditions: self.plan.iter().map(|p| p.name.clone()).collect(),
+            viewers: self.deps.presence.count(&self.spec.slug),
+            children,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actor
+
+impl Actor for StreamActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let _g = self.span.clone().entered();
+        tracing::info!(work_dir = %self.work_dir.display(), "stream started");
+        if let Err(e) = std::fs::create_dir_all(&self.work_dir) {
+            tracing::error!(error = %e, "creating the work dir failed");
+        }
+        self.start_segment(ctx);
+        self.start_thumbnail(ctx);
+        if let Some(first) = self.first_publisher.take() {
+            let _ = self.attach(first, ctx);
+        }
+        ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+impl Handler<AttachPublisher> for StreamActor {
+    type Result = Result<(), Refused>;
+
+    fn handle(&mut self, msg: AttachPublisher, ctx: &mut Self::Context) -> Self::Result {
+        self.attach(msg, ctx)
+    }
+}
+
+impl Handler<EndStream> for StreamActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: EndStream, _ctx: &mut Self::Context) -> Self::Result {
+        if self.ending {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        AtomicResponse::new(Box::pin(self.end(msg.reason)))
+    }
+}
+
+impl Handler<GetStreamHealth> for StreamActor {
+    type Result = MessageResult<GetStreamHealth>;
+
+    fn handle(&mut self, _: GetStreamHealth, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.health())
+    }
+}
+
+impl Handler<ChildExited> for StreamActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited, _ctx: &mut Self::Context) {
+        let _g = self.span.clone().entered();
+        let now = Instant::now();
+        let action = self
+            .core
+            .child_exited(msg.kind, msg.generation, &msg.reason, now);
+        match action {
+            ExitAction::Ignore => {}
+            ExitAction::PublisherGone => {
+                tracing::info!(grace_s = self.deps.cfg.grace.as_secs_f64(), reason = %msg.reason, "publisher left");
+                self.ingest = None;
+                if let Some(s) = &self.session {
+                    s.queue.close();
+                }
+            }
+            ExitAction::Idle => {
+                tracing::info!(reason = %msg.reason, "ffmpeg finished");
+                self.transcode = None;
+            }
+            ExitAction::Restart(delay) => {
+                tracing::warn!(child = msg.kind.as_str(), reason = %msg.reason, ?delay, "child exited: restarting");
+                self.restart_at.insert(msg.kind, now + delay);
+                match msg.kind {
+                    ChildKind::Transcode => self.transcode = None,
+                    ChildKind::Thumbnail => self.thumbnail = None,
+                    ChildKind::Segment => {
+                        self.segment = None;
+                        // The new Segment starts a new output directory: so does ffmpeg.
+                        self.retire_transcode();
+                        self.restart_at.insert(ChildKind::Transcode, now + delay);
+                    }
+                    ChildKind::Ingest => {}
+                }
+            }
+        }
+    }
+}
+
+impl Handler<StopChild> for Segment {
+    type Result = ();
+
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<StopChild> for Thumbnail {
+    type Result = ();
+
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn publish_then_drop_then_reconnect_within_grace_resumes() {
+        let mut core = StreamCore::new(GRACE, "s");
+        let t0 = Instant::now();
+        let (s1, how) = core.attach(CancellationToken::new()).unwrap();
+        assert_eq!(how, Attached::First);
+        let g = core.record(ChildKind::Ingest).starting(t0);
+        assert!(core.publisher_connected());
+        let dropped = t0 + Duration::from_secs(5);
+        assert_eq!(
+            core.child_exited(ChildKind::Ingest, g, "publisher disconnected", dropped),
+            ExitAction::PublisherGone
+        );
+        assert!(!core.grace_expired(dropped + Duration::from_secs(29)));
+        let (s2, how) = core.attach(CancellationToken::new()).unwrap();
+        assert_eq!(how, Attached::Resumed);
+        assert_ne!(s1, s2);
+        assert!(!core.grace_expired(dropped + Duration::from_secs(60)));
+        // Publisher changes are not restarts.
+        assert_eq!(core.record(ChildKind::Ingest).restarts, 0);
+    }
+
+    #[test]
+    fn grace_expiry_ends_and_refuses_publishers() {
+        let mut core = StreamCore::new(GRACE, "s");
+        let t0 = Instant::now();
+        core.attach(CancellationToken::new()).unwrap();
+        let g = core.record(ChildKind::Ingest).starting(t0);
+        core.child_exited(ChildKind::Ingest, g, "gone", t0);
+        assert!(core.grace_expired(t0 + GRACE));
+        assert!(core.end());
+        assert!(!core.end(), "ends once");
+        assert!(core.attach(CancellationToken::new()).is_err());
+        assert!(!core.grace_expired(t0 + GRACE * 2));
+    }
+
+    #[test]
+    fn a_new_publisher_replaces_and_kicks_the_connected_one() {
+        let mut core = StreamCore::new(GRACE, "s");
+        let t0 = Instant::now();
+        let old_kick = CancellationToken::new();
+        core.attach(old_kick.clone()).unwrap();
+        let old = core.record(ChildKind::Ingest).starting(t0);
+        let new_kick = CancellationToken::new();
+        let (_, how) = core.attach(new_kick.clone()).unwrap();
+        assert_eq!(how, Attached::Replaced);
+        assert!(old_kick.is_cancelled() && !new_kick.is_cancelled());
+        core.record(ChildKind::Ingest).starting(t0);
+        // The old connection's exit arrives late: ignored, still live.
+        assert_eq!(
+            core.child_exited(ChildKind::Ingest, old, "kicked", t0),
+            ExitAction::Ignore
+        );
+        assert!(core.publisher_connected());
+        core.end();
+        assert!(new_kick.is_cancelled(), "ending kicks the publisher");
+    }
+
+    #[test]
+    fn ffmpeg_crash_restarts_with_growing_backoff_while_published() {
+        let mut core = StreamCore::new(GRACE, "s");
+        let t0 = Instant::now();
+        core.attach(CancellationToken::new()).unwrap();
+        let mut delays = Vec::new();
+        for i in 0..3 {
+            let at = t0 + Duration::from_secs(i);
+            let g = core.record(ChildKind::Transcode).starting(at);
+            match core.child_exited(ChildKind::Transcode, g, "killed by signal 9", at) {
+                ExitAction::Restart(d) => delays.push(d),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(delays[0] <= Duration::from_secs(2));
+        assert!(delays[0] < delays[1] && delays[1] < delays[2]);
+        assert_eq!(core.record(ChildKind::Transcode).restarts, 3);
+        // Once the publisher is gone, ffmpeg finishing is not a crash.
+        let gi = core.record(ChildKind::Ingest).starting(t0);
+        core.child_exited(ChildKind::Ingest, gi, "gone", t0);
+        let g = core.record(ChildKind::Transcode).starting(t0);
+        assert_eq!(
+            core.child_exited(ChildKind::Transcode, g, "exited normally", t0),
+            ExitAction::Idle
+        );
+        assert_eq!(core.record(ChildKind::Transcode).restarts, 3);
+    }
+}

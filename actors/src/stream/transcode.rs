@@ -1,0 +1,242 @@
+//! Transcode: one ffmpeg process turning the publisher's FLV into the HLS ladder.
+//!
+//! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
+//! the ffmpeg process (through the injected [`Transcoder`]) and its stdin writer task. In:
+//! [`StopTranscode`]. Out: FLV into ffmpeg's stdin (file header, cached sequence headers, then
+//! the session's queue, starting at a keyframe); [`ChildExited`] when ffmpeg exits, whatever
+//! the cause. The parent decides whether to restart: one actor per ffmpeg run.
+//!
+//! The writer never blocks ingest: it reads from the session's bounded [`TagQueue`]
+//! (super::session::TagQueue), which drops when ffmpeg stalls. When the queue is closed (the
+//! publisher left) the writer closes stdin and ffmpeg finishes its segments and exits 0.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use actix::prelude::*;
+use bytes::BytesMut;
+use streamhall_media::flv;
+use streamhall_media::transcode::{Progress, StdinWriter, Transcoder};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::session::IngestSession;
+use crate::directory::lock;
+use crate::supervision::{ChildExited, ChildKind};
+
+/// Kill ffmpeg now (the stream ends, or a new publisher needs a new run).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopTranscode;
+
+/// Wall-clock arrival time of the first tag written to this run's ffmpeg: the
+/// program-date-time of its first segments.
+#[derive(Debug, Clone, Default)]
+pub struct RunClock(Arc<Mutex<Option<SystemTime>>>);
+
+impl RunClock {
+    pub fn get(&self) -> Option<SystemTime> {
+        *lock(&self.0)
+    }
+
+    fn set_once(&self, t: SystemTime) {
+        lock(&self.0).get_or_insert(t);
+    }
+}
+
+/// What the stream reads for health: the running process's pid and progress.
+#[derive(Default)]
+pub struct TranscodeStats {
+    inner: Mutex<(Option<u32>, Option<watch::Receiver<Progress>>)>,
+}
+
+impl TranscodeStats {
+    pub fn pid(&self) -> Option<u32> {
+        lock(&self.inner).0
+    }
+
+    pub fn progress(&self) -> Option<Progress> {
+        lock(&self.inner).1.as_ref().map(|rx| rx.borrow().clone())
+    }
+
+    fn set(&self, pid: Option<u32>, progress: Option<watch::Receiver<Progress>>) {
+        *lock(&self.inner) = (pid, progress);
+    }
+}
+
+pub struct TranscodeRun {
+    pub argv: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub audio: bool,
+    pub clock: RunClock,
+}
+
+pub struct Transcode {
+    generation: u64,
+    transcoder: Arc<dyn Transcoder>,
+    run: TranscodeRun,
+    session: Arc<IngestSession>,
+    stats: Arc<TranscodeStats>,
+    stop: CancellationToken,
+    parent: Recipient<ChildExited>,
+    exit_reason: String,
+}
+
+impl Transcode {
+    pub fn new(
+        generation: u64,
+        transcoder: Arc<dyn Transcoder>,
+        run: TranscodeRun,
+        session: Arc<IngestSession>,
+        stats: Arc<TranscodeStats>,
+        parent: Recipient<ChildExited>,
+    ) -> Self {
+        Self {
+            generation,
+            transcoder,
+            run,
+            session,
+            stats,
+            stop: CancellationToken::new(),
+            parent,
+            exit_reason: "stopped".into(),
+        }
+    }
+}
+
+impl Actor for Transcode {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let mut proc = match self.transcoder.spawn(self.run.argv.clone(), &self.run.cwd) {
+            Ok(p) => p,
+            Err(e) => {
+                self.exit_reason = format!("ffmpeg did not start: {e}");
+                ctx.stop();
+                return;
+            }
+        };
+        let pid = proc.pid();
+        tracing::info!(?pid, "ffmpeg started");
+        self.stats.set(pid, Some(proc.progress()));
+        let done = CancellationToken::new();
+        if let Some(stdin) = proc.take_stdin() {
+            tokio::spawn(write_input(
+                stdin,
+                Arc::clone(&self.session),
+                self.run.audio,
+                self.run.clock.clone(),
+                done.clone(),
+            ));
+        }
+        let stop = self.stop.clone();
+        let wait = async move {
+            let status = tokio::select! {
+                s = proc.wait() => s,
+                _ = stop.cancelled() => {
+                    let _ = proc.kill();
+                    proc.wait().await
+                }
+            };
+            done.cancel();
+            (status, proc.stderr_tail())
+        };
+        ctx.spawn(wait.into_actor(self).map(|(status, tail), act, ctx| {
+            act.exit_reason = describe_exit(&status, &tail);
+            ctx.stop();
+        }));
+    }
+
+    fn stopping(&mut self, _ctx: &mut Self::Context) -> Running {
+        self.stop.cancel();
+        Running::Stop
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.stats.set(None, None);
+        // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
+        self.parent.do_send(ChildExited {
+            kind: ChildKind::Transcode,
+            generation: self.generation,
+            reason: std::mem::take(&mut self.exit_reason),
+        });
+    }
+}
+
+impl Handler<StopTranscode> for Transcode {
+    type Result = ();
+
+    fn handle(&mut self, _: StopTranscode, ctx: &mut Self::Context) {
+        self.exit_reason = "stopped by the stream".into();
+        self.stop.cancel();
+        ctx.stop();
+    }
+}
+
+fn describe_exit(status: &io::Result<ExitStatus>, tail: &[String]) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let how = match status {
+        Ok(s) if s.success() => "ffmpeg exited normally".to_owned(),
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => format!("ffmpeg exited with code {c}"),
+            (None, Some(sig)) => format!("ffmpeg killed by signal {sig}"),
+            _ => "ffmpeg exited".to_owned(),
+        },
+        Err(e) => format!("waiting for ffmpeg failed: {e}"),
+    };
+    match tail.last() {
+        Some(line) => format!("{how}: {line}"),
+        None => how,
+    }
+}
+
+/// File header and cached sequence headers, then the queue until it closes or ffmpeg ends.
+async fn write_input(
+    mut stdin: StdinWriter,
+    session: Arc<IngestSession>,
+    audio: bool,
+    clock: RunClock,
+    done: CancellationToken,
+) {
+    let headers = session.headers();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    buf.extend_from_slice(&flv::file_header(audio, true));
+    for h in &headers {
+        h.encode(&mut buf);
+    }
+    if stdin.write_all(&buf).await.is_err() {
+        return;
+    }
+    loop {
+        let next = tokio::select! {
+            t = session.queue.pop() => t,
+            _ = done.cancelled() => return,
+        };
+        let Some(q) = next else { break };
+        if q.tag.is_sequence_header()
+            && headers
+                .iter()
+                .any(|h| h.kind == q.tag.kind && h.data == q.tag.data)
+        {
+            continue;
+        }
+        clock.set_once(q.arrived);
+        buf.clear();
+        q.tag.encode(&mut buf);
+        let write = tokio::select! {
+            r = stdin.write_all(&buf) => r,
+            _ = done.cancelled() => return,
+        };
+        if let Err(e) = write {
+            tracing::debug!(error = %e, "ffmpeg stdin closed");
+            return;
+        }
+    }
+    // The publisher left: closing stdin lets ffmpeg finish its last segments and exit.
+    let _ = stdin.shutdown().await;
+}
