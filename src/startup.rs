@@ -4,8 +4,13 @@
 use std::{
     net::{SocketAddr, TcpListener},
     path::Path,
+    sync::Arc,
     time::Duration,
 };
+
+use streamhall_actors::{Live, LiveConfig};
+use streamhall_media::{objects::FsObjectStore, rtmp, transcode::FfmpegTranscoder};
+use tokio_util::sync::CancellationToken;
 
 use actix_web::{HttpServer, dev::Server, web};
 use anyhow::Context;
@@ -25,9 +30,23 @@ use streamhall_migration::Migrator;
 
 use crate::config::Config;
 
+fn live_config(config: &Config) -> LiveConfig {
+    LiveConfig {
+        grace: Duration::from_secs(config.live.grace_secs),
+        thumbnail_interval: Duration::from_secs(config.live.thumbnail_interval_secs.max(1)),
+        hls_window: config.live.hls_window.max(3),
+        ladder: config.live.ladder.clone(),
+        work_dir: config.data_dir.join("live"),
+        ..LiveConfig::default()
+    }
+}
+
 /// A running server: its bound address and the future that drives it.
 pub struct Application {
     http_addr: SocketAddr,
+    rtmp_addr: SocketAddr,
+    live: Live,
+    rtmp_stop: CancellationToken,
     public_url: String,
     server: Server,
     db: DatabaseConnection,
@@ -55,6 +74,31 @@ impl Application {
             None => None,
             Some(url) => Some(redis_pool(url, config.redis.pool_size).await?),
         };
+
+        let live = Live::start(
+            db.clone(),
+            live_config(&config),
+            Arc::new(FfmpegTranscoder::new(
+                config.live.ladder.ffmpeg_path.clone(),
+            )),
+            Arc::new(FsObjectStore::new(config.data_dir.join("objects"))),
+            redis
+                .clone()
+                .map(|pool| (pool, config.redis.key_prefix.clone())),
+        )
+        .await
+        .context("starting the live tree")?;
+        let rtmp_listener = tokio::net::TcpListener::bind(config.rtmp.listen)
+            .await
+            .with_context(|| format!("binding RTMP on {}", config.rtmp.listen))?;
+        let rtmp_addr = rtmp_listener.local_addr()?;
+        let rtmp_stop = CancellationToken::new();
+        actix_web::rt::spawn(rtmp::serve(
+            rtmp_listener,
+            rtmp::RtmpConfig::default(),
+            live.ingest_gate(),
+            rtmp_stop.clone(),
+        ));
         let limiter = match &redis {
             Some(pool) => RateLimiter::redis(pool.clone(), config.redis.key_prefix.clone()),
             None => RateLimiter::memory(),
@@ -80,6 +124,8 @@ impl Application {
             http: config.http.clone(),
             auth: config.auth.clone(),
             public_url: public_url.clone(),
+            live: live.clone(),
+            viewer_hasher: std::hash::RandomState::new(),
         });
         let workers = match config.http.workers {
             0 => std::thread::available_parallelism()
@@ -93,9 +139,12 @@ impl Application {
             .disable_signals()
             .shutdown_timeout(30)
             .run();
-        tracing::info!(http = %http_addr, %public_url, database = backend_name(&db), redis = config.redis.url.is_some(), "listening");
+        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, database = backend_name(&db), redis = config.redis.url.is_some(), "listening");
         Ok(Self {
             http_addr,
+            rtmp_addr,
+            live,
+            rtmp_stop,
             public_url,
             server,
             db,
@@ -105,6 +154,11 @@ impl Application {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where encoders push (`rtmp://{rtmp_addr}/live/{key}`).
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp_addr
     }
 
     pub fn public_url(&self) -> &str {
@@ -119,6 +173,9 @@ impl Application {
     /// Runs until the server is stopped, then closes the database pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        // No new publishers; every broadcast ends cleanly (playlists closed, rows updated).
+        self.rtmp_stop.cancel();
+        self.live.shutdown().await;
         self.db.close().await?;
         tracing::info!("stopped");
         Ok(())

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use streamhall_entities::{channel, user};
 use utoipa::ToSchema;
 
+use crate::state::AppState;
+
 /// A user as anyone may see them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicUser {
@@ -108,12 +110,54 @@ pub struct ChannelDto {
     pub description: String,
     pub category: String,
     pub is_live: bool,
+    /// Viewers right now (HLS players and, later, chat), summed over every node.
+    pub viewer_count: u64,
+    /// The current broadcast, when this node serves it.
+    pub live: Option<LiveDto>,
+    /// A JPEG of the stream, refreshed every few seconds; an offline card otherwise.
+    pub thumbnail_url: String,
     pub owner: PublicUser,
     pub created_at: DateTime<Utc>,
 }
 
+/// The broadcast in progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveDto {
+    pub broadcast_id: i64,
+    pub started_at: DateTime<Utc>,
+    /// The HLS master playlist to give a player.
+    pub playback_url: String,
+    pub renditions: Vec<RenditionDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenditionDto {
+    /// `source`, `720p`, `480p`, `360p`, …
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Peak bits per second.
+    pub bandwidth: u64,
+}
+
 impl ChannelDto {
-    pub fn new(c: &channel::Model, owner: &user::Model) -> Self {
+    pub fn new(state: &AppState, c: &channel::Model, owner: &user::Model) -> Self {
+        let info = state.live.hls.live_info(&c.slug).filter(|i| !i.ended);
+        let live = info.map(|i| LiveDto {
+            broadcast_id: i.broadcast_id,
+            started_at: i.started_at,
+            playback_url: format!("{}/hls/{}/master.m3u8", state.public_url, c.slug),
+            renditions: i
+                .renditions
+                .into_iter()
+                .map(|r| RenditionDto {
+                    name: r.name,
+                    width: r.width,
+                    height: r.height,
+                    bandwidth: r.bandwidth,
+                })
+                .collect(),
+        });
         Self {
             id: c.id,
             slug: c.slug.clone(),
@@ -121,6 +165,16 @@ impl ChannelDto {
             description: c.description.clone(),
             category: c.category.clone(),
             is_live: c.is_live,
+            viewer_count: if c.is_live {
+                state.live.presence.count(&c.slug)
+            } else {
+                0
+            },
+            live,
+            thumbnail_url: format!(
+                "{}/api/v1/channels/{}/thumbnail.jpg",
+                state.public_url, c.slug
+            ),
             owner: PublicUser::from(owner),
             created_at: c.created_at,
         }

@@ -30,7 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/hls")
             .route("/{slug}/master.m3u8", web::get().to(master))
-            .route("/{slug}/{rendition}/index.m3u8", web::get().to(media_playlist))
+            .route(
+                "/{slug}/{rendition}/index.m3u8",
+                web::get().to(media_playlist),
+            )
             .route("/{slug}/{rendition}/{segment}", web::get().to(segment))
             .default_service(web::to(not_found)),
     );
@@ -68,13 +71,21 @@ async fn segment(
     let Some(body) = state.live.hls.segment(&slug, &rendition, &name) else {
         return not_found().await;
     };
-    let Some(range) = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+    let Some(range) = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return ok(SEGMENT, SEGMENT_CACHE, body);
     };
     let len = body.len() as u64;
     match parse_range(range, len) {
         Some((start, end)) => {
-            let mut res = ok(SEGMENT, SEGMENT_CACHE, body.slice(start as usize..=end as usize));
+            let mut res = ok(
+                SEGMENT,
+                SEGMENT_CACHE,
+                body.slice(start as usize..=end as usize),
+            );
             *res.status_mut() = StatusCode::PARTIAL_CONTENT;
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
                 res.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -113,7 +124,10 @@ async fn not_found() -> HttpResponse {
 /// session) when well-formed, else a keyed hash of client address and user agent (so neither
 /// is stored).
 fn viewer_key(req: &HttpRequest, state: &AppState) -> String {
-    let vid = req.query_string().split('&').find_map(|kv| kv.strip_prefix("vid="));
+    let vid = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("vid="));
     if let Some(vid) = vid.filter(|v| {
         (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     }) {
@@ -121,7 +135,12 @@ fn viewer_key(req: &HttpRequest, state: &AppState) -> String {
     }
     let mut h = state.viewer_hasher.build_hasher();
     h.write(client_ip(req, state.http.trust_proxy_headers).as_bytes());
-    h.write(req.headers().get(header::USER_AGENT).map(|v| v.as_bytes()).unwrap_or_default());
+    h.write(
+        req.headers()
+            .get(header::USER_AGENT)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default(),
+    );
     format!("a:{:016x}", h.finish())
 }
 

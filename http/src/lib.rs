@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod hls;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -53,14 +54,16 @@ pub fn app(
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .wrap(middleware::security_headers(hsts))
-        .wrap(cors(&state))
         .wrap(from_fn(middleware::request_context))
         .wrap(TracingLogger::default())
         .route("/healthz", web::get().to(system::healthz))
         .route("/readyz", web::get().to(system::readyz))
         .route("/metrics", web::get().to(system::metrics))
+        // HLS is open to players on any origin; the API answers only allowed origins.
+        .configure(hls::configure)
         .service(
             web::scope("/api/v1")
+                .wrap(cors(&state))
                 .route("/openapi.json", web::get().to(system::openapi_json))
                 .configure(api::configure)
                 .default_service(web::to(|| async {

@@ -15,11 +15,12 @@ use crate::{api, dto, error};
         api::auth::register, api::auth::login, api::auth::refresh, api::auth::logout,
         api::users::me, api::users::update_me, api::users::change_password, api::users::my_channels,
         api::channels::create, api::channels::list, api::channels::get, api::channels::update,
-        api::channels::delete, api::channels::rotate_key,
+        api::channels::delete, api::channels::rotate_key, api::channels::thumbnail,
+        api::admin::health, api::admin::health_ws, api::admin::stop_stream,
     ),
     components(schemas(error::ErrorBody, dto::PublicUser, dto::Me, dto::ChannelDto)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "channels")),
+    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin")),
 )]
 pub struct ApiDoc;
 

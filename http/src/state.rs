@@ -23,6 +23,10 @@ pub struct AppState {
     pub cache: ResponseCache,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    /// The live-streaming side: HLS windows, presence, the registry.
+    pub live: streamhall_actors::Live,
+    /// Keys the hash that turns a client address into an anonymous viewer id.
+    pub viewer_hasher: std::hash::RandomState,
     /// The URL users open, without a trailing slash (e.g. `http://127.0.0.1:8080`).
     pub public_url: String,
 }

@@ -24,6 +24,7 @@ pub enum Backend {
 
 pub struct TestApp {
     pub url: String,
+    pub rtmp_addr: std::net::SocketAddr,
     pub client: Client,
     pub db: DatabaseConnection,
     pub backend: Backend,
@@ -90,6 +91,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     };
     config.http.listen = "127.0.0.1:0".parse().expect("addr");
     config.http.workers = 1;
+    config.rtmp.listen = "127.0.0.1:0".parse().expect("addr");
     config.database.url = Some(SecretString::from(db_url.clone()));
     config.database.max_connections = 4;
     config.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
@@ -144,6 +146,7 @@ async fn start(
         (a.username, a.password.expose_secret().to_owned())
     });
     let url = format!("http://{}", app.http_addr());
+    let rtmp_addr = app.rtmp_addr();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     let db = Database::connect(config.database_url())
@@ -151,6 +154,7 @@ async fn start(
         .expect("test db connection");
     TestApp {
         url,
+        rtmp_addr,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -310,6 +314,25 @@ where
     loop {
         if check().await {
             return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails at the deadline.
+pub async fn poll_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
         }
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -6,5 +6,7 @@ mod helpers;
 mod auth;
 mod channels;
 mod jwt;
+mod live;
+mod media_tools;
 mod migrations;
 mod system;

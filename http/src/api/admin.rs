@@ -51,13 +51,25 @@ pub async fn health_ws(
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    ws::WsResponseBuilder::new(HealthSession { state, admin: None, opened: Instant::now() }, &req, stream)
-        .frame_size(4096)
-        .start()
+    ws::WsResponseBuilder::new(
+        HealthSession {
+            state,
+            admin: None,
+            opened: Instant::now(),
+        },
+        &req,
+        stream,
+    )
+    .frame_size(4096)
+    .start()
 }
 
 fn admin_only(u: &streamhall_entities::user::Model) -> ApiResult<()> {
-    if u.is_admin() { Ok(()) } else { Err(ApiError::Forbidden("administrators only")) }
+    if u.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("administrators only"))
+    }
 }
 
 const PUSH_EVERY: Duration = Duration::from_secs(1);
@@ -108,15 +120,15 @@ impl HealthSession {
     fn authenticate(&mut self, token: String, ctx: &mut ws::WebsocketContext<Self>) {
         let state = self.state.clone();
         ctx.wait(
-            async move { verify_admin(&state, &state.tokens, &token).await }.into_actor(self).map(
-                |result, act, ctx| match result {
+            async move { verify_admin(&state, &state.tokens, &token).await }
+                .into_actor(self)
+                .map(|result, act, ctx| match result {
                     Some(id) => {
                         act.admin = Some(id);
                         act.push(ctx);
                     }
                     None => close(ctx, ws::CloseCode::Policy, "administrators only"),
-                },
-            ),
+                }),
         );
     }
 }
@@ -125,12 +137,18 @@ async fn verify_admin(state: &AppState, tokens: &TokenKeys, token: &str) -> Opti
     use sea_orm::EntityTrait;
     let claims = tokens.verify(token).ok()?;
     let id: i64 = claims.sub.parse().ok()?;
-    let user = streamhall_entities::User::find_by_id(id).one(&state.db).await.ok()??;
+    let user = streamhall_entities::User::find_by_id(id)
+        .one(&state.db)
+        .await
+        .ok()??;
     (user.token_version == claims.ver && user.is_admin()).then_some(id)
 }
 
 fn close(ctx: &mut ws::WebsocketContext<HealthSession>, code: ws::CloseCode, why: &str) {
-    ctx.close(Some(ws::CloseReason { code, description: Some(why.into()) }));
+    ctx.close(Some(ws::CloseReason {
+        code,
+        description: Some(why.into()),
+    }));
     ctx.stop();
 }
 

@@ -77,7 +77,7 @@ pub async fn create(
     state.cache.invalidate();
     tracing::info!(channel = %created.slug, user_id = owner.id, "channel created");
     Ok(HttpResponse::Created().json(CreatedChannel {
-        channel: ChannelDto::new(&created, &owner),
+        channel: ChannelDto::new(&state, &created, &owner),
         stream_key: key,
     }))
 }
@@ -132,7 +132,7 @@ pub async fn list(
     let items = rows
         .iter()
         .take(limit as usize)
-        .filter_map(|(c, owner)| owner.as_ref().map(|o| ChannelDto::new(c, o)))
+        .filter_map(|(c, owner)| owner.as_ref().map(|o| ChannelDto::new(&state, c, o)))
         .collect();
     let page = ChannelPage {
         items,
@@ -154,7 +154,7 @@ pub async fn get(
         return Ok(json_bytes(body));
     }
     let (c, owner) = find(&state, &slug).await?;
-    respond_cached(&state, cache_key, &ChannelDto::new(&c, &owner))
+    respond_cached(&state, cache_key, &ChannelDto::new(&state, &c, &owner))
 }
 
 /// Anonymous reads share cached responses; signed-in ones are always fresh.
@@ -207,7 +207,7 @@ pub async fn update(
     model.updated_at = Set(Utc::now());
     let updated = model.update(&state.db).await?;
     state.cache.invalidate();
-    Ok(HttpResponse::Ok().json(ChannelDto::new(&updated, &owner)))
+    Ok(HttpResponse::Ok().json(ChannelDto::new(&state, &updated, &owner)))
 }
 
 /// Deletes a channel and its history.
@@ -282,4 +282,21 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// The channel's latest thumbnail while live, else an offline card.
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/thumbnail.jpg", tag = "channels",
+    params(("slug" = String, Path)),
+    responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
+pub async fn thumbnail(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
+    const OFFLINE: &[u8] = include_bytes!("../../assets/offline.jpg");
+    let (body, cache) = match state.live.hls.thumbnail(&slug) {
+        Some(jpeg) => (jpeg, "public, max-age=5"),
+        None => (Bytes::from_static(OFFLINE), "public, max-age=30"),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "image/jpeg"))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(body)
 }

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`. [`ROUTES`] is the one list of routes: the app is built from
 //! it and a test checks each entry against the OpenAPI document.
 
+pub mod admin;
 pub mod auth;
 pub mod channels;
 pub mod users;
@@ -34,4 +35,8 @@ api_routes! {
     patch "/channels/{slug}" => channels::update,
     delete "/channels/{slug}" => channels::delete,
     post "/channels/{slug}/stream-key" => channels::rotate_key,
+    get "/channels/{slug}/thumbnail.jpg" => channels::thumbnail,
+    get "/admin/health" => admin::health,
+    get "/admin/health/ws" => admin::health_ws,
+    post "/admin/streams/{slug}/stop" => admin::stop_stream,
 }

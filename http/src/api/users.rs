@@ -102,6 +102,9 @@ pub async fn my_channels(
         .order_by_asc(channel::Column::Id)
         .all(&state.db)
         .await?;
-    let items: Vec<ChannelDto> = channels.iter().map(|c| ChannelDto::new(c, &u)).collect();
+    let items: Vec<ChannelDto> = channels
+        .iter()
+        .map(|c| ChannelDto::new(&state, c, &u))
+        .collect();
     Ok(HttpResponse::Ok().json(items))
 }
