@@ -4,7 +4,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 use streamhall_entities::{Broadcast, Channel, broadcast, channel};
 
@@ -13,6 +14,7 @@ pub async fn open_broadcast(
     db: &DatabaseConnection,
     ch: &channel::Model,
 ) -> Result<broadcast::Model, DbErr> {
+    let txn = db.begin().await?;
     let b = broadcast::ActiveModel {
         channel_id: Set(ch.id),
         started_at: Set(Utc::now()),
@@ -21,32 +23,35 @@ pub async fn open_broadcast(
         peak_viewers: Set(0),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
-    set_live(db, ch.id, true).await?;
+    set_live(&txn, ch.id, true).await?;
+    txn.commit().await?;
     Ok(b)
 }
 
-/// Sets `ended_at`, the final peak, and marks the channel offline.
+/// Sets `ended_at`, the final peak, and marks the channel offline, in one transaction.
 pub async fn close_broadcast(
     db: &DatabaseConnection,
     channel_id: i64,
     broadcast_id: i64,
     peak: Option<u64>,
 ) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
     broadcast::Entity::update_many()
         .col_expr(broadcast::Column::EndedAt, Expr::value(Utc::now()))
         .filter(broadcast::Column::Id.eq(broadcast_id))
         .filter(broadcast::Column::EndedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
     if let Some(peak) = peak {
-        crate::presence::save_peak(db, broadcast_id, peak).await?;
+        crate::presence::save_peak(&txn, broadcast_id, peak).await?;
     }
-    set_live(db, channel_id, false).await
+    set_live(&txn, channel_id, false).await?;
+    txn.commit().await
 }
 
-async fn set_live(db: &DatabaseConnection, channel_id: i64, live: bool) -> Result<(), DbErr> {
+async fn set_live(db: &impl ConnectionTrait, channel_id: i64, live: bool) -> Result<(), DbErr> {
     Channel::update_many()
         .col_expr(channel::Column::IsLive, Expr::value(live))
         .filter(channel::Column::Id.eq(channel_id))

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use streamhall_entities::broadcast;
 
 use crate::directory::{HlsDirectory, lock, read, write};
@@ -467,7 +467,7 @@ impl Presence {
 
 /// Raises `broadcasts.peak_viewers` to `peak` (never lowers it).
 pub(crate) async fn save_peak(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     broadcast_id: i64,
     peak: u64,
 ) -> Result<(), sea_orm::DbErr> {
@@ -503,7 +503,7 @@ impl Handler<RedisSynced> for Presence {
             Err(e) => {
                 // Fall back to this node's counts rather than showing stale sums.
                 self.redis_failures += 1;
-                if self.redis_failures == 1 || self.redis_failures % 60 == 0 {
+                if self.redis_failures == 1 || self.redis_failures.is_multiple_of(60) {
                     tracing::warn!(error = %e, failures = self.redis_failures, "presence: Redis sync failed");
                 }
                 self.last_error = Some(e);

@@ -154,10 +154,10 @@ impl StreamCore {
         }
     }
 
-    /// A publisher arrives. Returns the new session id and how it joined; `Err` once ended.
-    pub fn attach(&mut self, kick: CancellationToken) -> Result<(u64, Attached), ()> {
+    /// A publisher arrives. Returns the new session id and how it joined; `None` once ended.
+    pub fn attach(&mut self, kick: CancellationToken) -> Option<(u64, Attached)> {
         let how = match &self.publisher {
-            Publisher::Ended => return Err(()),
+            Publisher::Ended => return None,
             Publisher::Connected { kick: old, .. } => {
                 // OBS reconnecting over a half-open socket: the newer connection wins.
                 old.cancel();
@@ -171,7 +171,7 @@ impl StreamCore {
             session: self.sessions,
             kick,
         };
-        Ok((self.sessions, how))
+        Some((self.sessions, how))
     }
 
     pub fn publisher_connected(&self) -> bool {
@@ -328,7 +328,7 @@ impl StreamActor {
         if self.ending {
             return Err(Refused(msg));
         }
-        let Ok((session_id, how)) = self.core.attach(msg.kick.clone()) else {
+        let Some((session_id, how)) = self.core.attach(msg.kick.clone()) else {
             return Err(Refused(msg));
         };
         tracing::info!(?how, session = session_id, "publisher attached");
@@ -811,7 +811,7 @@ mod tests {
         assert!(core.grace_expired(t0 + GRACE));
         assert!(core.end());
         assert!(!core.end(), "ends once");
-        assert!(core.attach(CancellationToken::new()).is_err());
+        assert!(core.attach(CancellationToken::new()).is_none());
         assert!(!core.grace_expired(t0 + GRACE * 2));
     }
 

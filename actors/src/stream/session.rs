@@ -69,7 +69,7 @@ impl TagQueue {
         }
         let is_video_frame = tag.kind == TagKind::Video && !tag.is_sequence_header();
         let full = q.tags.len() >= QUEUE_TAGS || q.bytes + tag.data.len() > QUEUE_BYTES;
-        if is_video_frame && q.skip_to_keyframe && !(tag.is_video_keyframe() && !full) {
+        if is_video_frame && q.skip_to_keyframe && (full || !tag.is_video_keyframe()) {
             q.dropped_video += 1;
             return Pushed::Dropped;
         }
@@ -78,7 +78,7 @@ impl TagQueue {
                 TagKind::Video if is_video_frame => {
                     q.skip_to_keyframe = true;
                     q.dropped_video += 1;
-                    if q.dropped_video == 1 || q.dropped_video % 100 == 0 {
+                    if q.dropped_video == 1 || q.dropped_video.is_multiple_of(100) {
                         tracing::warn!(
                             dropped_frames = q.dropped_video,
                             "ffmpeg too slow: dropping video up to the next keyframe"

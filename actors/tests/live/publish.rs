@@ -1,0 +1,320 @@
+//! Publishing through the IngestGate with the fake transcoder.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use streamhall_actors::BusEvent;
+use streamhall_entities::{Broadcast, Channel, broadcast, channel};
+use streamhall_media::rtmp::PublishRejected;
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[actix_web::test]
+async fn a_publish_goes_live_and_feeds_ffmpeg() {
+    let t = spawn_live().await;
+    let mut bus = t.live.bus.subscribe();
+
+    assert_eq!(
+        t.publish("live_wrong").await.unwrap_err(),
+        PublishRejected::BadKey
+    );
+    let grant = t.publish(KEY).await.unwrap();
+    let rows = t.broadcasts().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].title, "Speedrun night");
+    assert!(rows[0].ended_at.is_none());
+    assert!(t.is_live().await);
+    match bus.recv().await.unwrap() {
+        BusEvent::StreamWentLive {
+            slug,
+            broadcast_id,
+            title,
+            ..
+        } => {
+            assert_eq!(
+                (slug.as_str(), broadcast_id, title.as_str()),
+                (SLUG, rows[0].id, "Speedrun night")
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    send_stream(&grant, 0, 2).await;
+    let proc = eventually("ffmpeg spawned", WAIT, || async { t.fake.last() }).await;
+    let argv: Vec<String> = proc
+        .argv()
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert!(argv.windows(2).any(|w| w == ["-i", "pipe:0"]), "{argv:?}");
+    for r in ["source", "720p", "480p", "360p"] {
+        assert!(
+            argv.iter().any(|a| a.ends_with(&format!("{r}/index.m3u8"))),
+            "{r} in {argv:?}"
+        );
+    }
+    assert!(proc.cwd().starts_with(t.dir.path().join("work").join(SLUG)));
+    // File header, then the sequence headers, then frames.
+    let bytes = eventually("frames written", WAIT, || async {
+        let b = proc.bytes_written();
+        (b.len() > 13 + 43 + 4 + 30 * 69).then_some(b)
+    })
+    .await;
+    assert!(starts_with_flv_header(&bytes));
+    assert_eq!(bytes[13], 9, "first tag is video (the AVC sequence header)");
+
+    let info = eventually("live info", WAIT, || async {
+        t.live
+            .hls
+            .live_info(SLUG)
+            .filter(|i| !i.renditions.is_empty())
+    })
+    .await;
+    assert_eq!(info.broadcast_id, rows[0].id);
+    let names: Vec<_> = info.renditions.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["source", "720p", "480p", "360p"]);
+    let master = String::from_utf8(t.live.hls.master(SLUG).unwrap().to_vec()).unwrap();
+    assert!(master.contains("720p/index.m3u8"), "{master}");
+
+    let h = t.stream_health().await.unwrap();
+    assert_eq!(h.broadcast_id, rows[0].id);
+    assert_eq!(h.ffmpeg_pid, Some(proc.pid()));
+    let ingest = h.ingest.unwrap();
+    assert_eq!(ingest.video.unwrap().width, 1280);
+    assert_eq!(h.children.len(), 4);
+    assert!(
+        h.children.iter().all(|c| c.state == "running"),
+        "{:?}",
+        h.children
+    );
+    // The tree serializes for the dashboard.
+    let json = serde_json::to_value(t.live.health().await).unwrap();
+    assert_eq!(json["streams"][0]["children"][1]["kind"], "transcode");
+}
+
+#[actix_web::test]
+async fn ffmpeg_crashing_is_restarted_with_the_headers_again() {
+    let t = spawn_live().await;
+    let grant = t.publish(KEY).await.unwrap();
+    send_stream(&grant, 0, 1).await;
+    let first = eventually("ffmpeg spawned", WAIT, || async { t.fake.last() }).await;
+    first.crash(1);
+    // Keep publishing while it restarts; the new run must start at a keyframe.
+    let feeder = {
+        let sink = grant.sink.clone();
+        tokio::spawn(async move {
+            for i in 30..30 * 20u32 {
+                if sink.send(frame(i * 1000 / 30, i % 30 == 0)).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let second = eventually("ffmpeg restarted", Duration::from_secs(3), || async {
+        let all = t.fake.spawned();
+        (all.len() >= 2).then(|| all[1].clone())
+    })
+    .await;
+    let bytes = eventually("headers re-sent", WAIT, || async {
+        let b = second.bytes_written();
+        (b.len() > 13 + 43 + 15 + 20).then_some(b)
+    })
+    .await;
+    assert!(starts_with_flv_header(&bytes));
+    // Video sequence header, AAC config, then the first frame is a keyframe.
+    let mut at = 13;
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let len = u32::from_be_bytes([0, bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        kinds.push((bytes[at], bytes[at + 11], bytes[at + 12]));
+        at += 11 + len + 4;
+    }
+    assert_eq!(kinds, [(9, 0x17, 0), (8, 0xAF, 0), (9, 0x17, 1)]);
+
+    let h = t.stream_health().await.unwrap();
+    let transcode = h.children.iter().find(|c| c.kind == "transcode").unwrap();
+    assert_eq!(transcode.restarts, 1, "{transcode:?}");
+    assert!(
+        transcode.last_error.as_deref().unwrap().contains("code 1"),
+        "{transcode:?}"
+    );
+    assert_eq!(h.ffmpeg_pid, Some(second.pid()));
+    assert_eq!(t.broadcasts().await.len(), 1, "the broadcast continues");
+    feeder.abort();
+}
+
+#[actix_web::test]
+async fn replacement_and_grace_keep_the_broadcast_then_it_ends() {
+    let t = spawn_live().await;
+    let mut bus = t.live.bus.subscribe();
+    let a = t.publish(KEY).await.unwrap();
+    send_stream(&a, 0, 1).await;
+    let id = t.broadcasts().await[0].id;
+
+    // OBS reconnects over a half-open socket: the new connection replaces the old one.
+    let b = t.publish(KEY).await.unwrap();
+    assert!(a.kick.is_cancelled(), "the old publisher is kicked");
+    assert!(!b.kick.is_cancelled());
+    send_stream(&b, 0, 1).await;
+    assert_eq!(t.broadcasts().await.len(), 1);
+    assert_eq!(t.live.hls.live_info(SLUG).unwrap().broadcast_id, id);
+
+    // The publisher drops; it comes back within the grace window.
+    drop(b);
+    eventually("grace", WAIT, || async {
+        t.stream_health()
+            .await
+            .filter(|h| !h.publisher_connected && h.actor.state == "grace")
+    })
+    .await;
+    let c = t.publish(KEY).await.unwrap();
+    send_stream(&c, 0, 1).await;
+    let rows = t.broadcasts().await;
+    assert_eq!(rows.len(), 1, "same broadcast after a reconnect");
+    assert!(rows[0].ended_at.is_none());
+    let h = t.stream_health().await.unwrap();
+    assert!(h.publisher_connected);
+    assert_eq!(h.broadcast_id, id);
+
+    // Gone for longer than the grace window: the broadcast ends.
+    drop(c);
+    let ended = eventually("broadcast closed", WAIT, || async {
+        t.broadcasts()
+            .await
+            .into_iter()
+            .find(|b| b.ended_at.is_some())
+    })
+    .await;
+    assert_eq!(ended.id, id);
+    assert!(!t.is_live().await);
+    let offline = tokio::time::timeout(WAIT, async {
+        loop {
+            if let BusEvent::StreamWentOffline { broadcast_id, .. } = bus.recv().await.unwrap() {
+                return broadcast_id;
+            }
+        }
+    })
+    .await
+    .expect("StreamWentOffline within the deadline");
+    assert_eq!(offline, id);
+    // Ended playlists stay for a moment, then go.
+    if let Some(info) = t.live.hls.live_info(SLUG) {
+        assert!(info.ended);
+    }
+    eventually("HLS entry dropped", WAIT, || async {
+        t.live.hls.live_info(SLUG).is_none().then_some(())
+    })
+    .await;
+    assert!(t.live.health().await.streams.is_empty());
+    // The work dir is gone.
+    assert!(
+        !t.dir
+            .path()
+            .join("work")
+            .join(SLUG)
+            .join(id.to_string())
+            .exists()
+    );
+
+    // The next publish is a new broadcast.
+    let d = t.publish(KEY).await.unwrap();
+    send_stream(&d, 0, 1).await;
+    let rows = t.broadcasts().await;
+    assert_eq!(rows.len(), 2);
+    assert!(t.is_live().await);
+}
+
+#[actix_web::test]
+async fn stop_stream_ends_at_once_and_shutdown_closes_everything() {
+    let t = spawn_live().await;
+    let a = t.publish(KEY).await.unwrap();
+    send_stream(&a, 0, 1).await;
+    let proc = eventually("ffmpeg spawned", WAIT, || async { t.fake.last() }).await;
+
+    assert!(t.live.stop_stream(SLUG).await);
+    assert!(a.kick.is_cancelled());
+    let rows = t.broadcasts().await;
+    assert!(
+        rows[0].ended_at.is_some(),
+        "closed before stop_stream returns"
+    );
+    assert!(!t.is_live().await);
+    assert!(t.live.hls.live_info(SLUG).unwrap().ended);
+    let playlist = t.live.hls.media_playlist(SLUG, "360p").unwrap();
+    assert!(String::from_utf8_lossy(&playlist).ends_with("#EXT-X-ENDLIST\n"));
+    eventually("ffmpeg killed", WAIT, || async { proc.exit_status() }).await;
+    assert!(!t.live.stop_stream(SLUG).await || t.live.hls.live_info(SLUG).is_some());
+
+    let b = t.publish(KEY).await.unwrap();
+    send_stream(&b, 0, 1).await;
+    assert!(t.is_live().await);
+    t.live.shutdown().await;
+    assert!(t.broadcasts().await.iter().all(|b| b.ended_at.is_some()));
+    assert!(!t.is_live().await);
+    assert!(b.kick.is_cancelled());
+    assert_eq!(t.publish(KEY).await.unwrap_err(), PublishRejected::Busy);
+}
+
+#[actix_web::test]
+async fn startup_closes_what_a_crash_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(&dir).await;
+    let ch = create_channel(&db).await;
+    let mut active: channel::ActiveModel = ch.clone().into();
+    active.is_live = Set(true);
+    active.update(&db).await.unwrap();
+    broadcast::ActiveModel {
+        channel_id: Set(ch.id),
+        started_at: Set(Utc::now()),
+        ended_at: Set(None),
+        title: Set("crashed".into()),
+        peak_viewers: Set(0),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let cfg = test_config(&dir);
+    let _live = streamhall_actors::Live::start(
+        db.clone(),
+        cfg,
+        std::sync::Arc::new(streamhall_media::transcode::FakeTranscoder::new()),
+        std::sync::Arc::new(streamhall_media::objects::FsObjectStore::new(
+            dir.path().join("o"),
+        )),
+        None,
+    )
+    .await
+    .unwrap();
+    let b = Broadcast::find().all(&db).await.unwrap();
+    assert!(b[0].ended_at.is_some());
+    assert!(
+        !Channel::find_by_id(ch.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live
+    );
+}
+
+#[actix_web::test]
+async fn viewers_are_counted_and_the_peak_saved_at_the_end() {
+    let t = spawn_live().await;
+    let a = t.publish(KEY).await.unwrap();
+    send_stream(&a, 0, 1).await;
+    for v in ["v1", "v2", "v3"] {
+        t.live.presence.touch(SLUG, v);
+    }
+    assert_eq!(t.live.presence.count(SLUG), 3);
+    eventually("peak tracked", WAIT, || async {
+        (t.live.presence.peak(SLUG) == Some(3)).then_some(())
+    })
+    .await;
+    assert!(t.live.stop_stream(SLUG).await);
+    assert_eq!(t.broadcasts().await[0].peak_viewers, 3);
+}

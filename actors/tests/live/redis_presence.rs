@@ -1,0 +1,77 @@
+//! Presence counts across nodes through a real Redis (`STREAMHALL_TEST_REDIS`).
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use deadpool_redis::{Runtime, redis};
+use streamhall_actors::RedisPresence;
+
+fn redis_pool() -> deadpool_redis::Pool {
+    let url = std::env::var("STREAMHALL_TEST_REDIS").unwrap_or_else(|_| {
+        panic!(
+            "STREAMHALL_TEST_REDIS is not set: point it at a Redis server, e.g. \
+             STREAMHALL_TEST_REDIS=redis://127.0.0.1:6379 (./dev test sets it)"
+        )
+    });
+    deadpool_redis::Config::from_url(url)
+        .create_pool(Some(Runtime::Tokio1))
+        .unwrap()
+}
+
+fn counts(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[tokio::test]
+async fn counts_add_up_across_two_nodes_and_stale_nodes_drop_out() {
+    let pool = redis_pool();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let prefix = format!("streamhall-test-{}-{now}:", std::process::id());
+    let a = RedisPresence::new(pool.clone(), prefix.clone(), "node-a".into());
+    let b = RedisPresence::new(pool.clone(), prefix.clone(), "node-b".into());
+
+    let got = a.sync(&counts(&[("ch", 3)]), &[], &[], now).await.unwrap();
+    assert_eq!(got, counts(&[("ch", 3)]));
+    let got = b
+        .sync(&counts(&[("ch", 2), ("other", 1)]), &[], &[], now + 100)
+        .await
+        .unwrap();
+    assert_eq!(got, counts(&[("ch", 5), ("other", 1)]));
+    // Node A asks about a channel it has no viewers of.
+    let got = a
+        .sync(
+            &counts(&[("ch", 4)]),
+            &[],
+            &["other".into(), "nobody".into()],
+            now + 1000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, counts(&[("ch", 6), ("other", 1), ("nobody", 0)]));
+    // B stops reporting: its count goes stale; A's viewers leave and it removes its field.
+    let got = a
+        .sync(&HashMap::new(), &["ch".into()], &["ch".into()], now + 5000)
+        .await
+        .unwrap();
+    assert_eq!(got, counts(&[("ch", 0)]));
+
+    let mut conn = pool.get().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(a.key("other"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        (1..=10).contains(&ttl),
+        "keys expire on their own: ttl {ttl}"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(a.key("ch"))
+        .arg(a.key("other"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
