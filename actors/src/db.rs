@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 use streamhall_entities::{Broadcast, Channel, broadcast, channel};
 
@@ -30,7 +30,8 @@ pub async fn open_broadcast(
     Ok(b)
 }
 
-/// Sets `ended_at`, the final peak, and marks the channel offline, in one transaction.
+/// Sets `ended_at` and the final peak, and marks the channel offline unless another broadcast
+/// of it is open, in one transaction.
 pub async fn close_broadcast(
     db: &DatabaseConnection,
     channel_id: i64,
@@ -47,7 +48,15 @@ pub async fn close_broadcast(
     if let Some(peak) = peak {
         crate::presence::save_peak(&txn, broadcast_id, peak).await?;
     }
-    set_live(&txn, channel_id, false).await?;
+    // A newer broadcast of the channel may have opened while this one was ending.
+    let open = Broadcast::find()
+        .filter(broadcast::Column::ChannelId.eq(channel_id))
+        .filter(broadcast::Column::EndedAt.is_null())
+        .count(&txn)
+        .await?;
+    if open == 0 {
+        set_live(&txn, channel_id, false).await?;
+    }
     txn.commit().await
 }
 

@@ -184,11 +184,13 @@ impl PeakTracker {
         save
     }
 
-    /// The broadcast is over: its final `(broadcast_id, peak)`.
-    pub fn end(&mut self, slug: &str) -> Option<(i64, u64)> {
-        self.broadcasts
-            .remove(slug)
-            .map(|p| (p.broadcast_id, p.peak))
+    /// Broadcast `broadcast_id` is over: its final peak. A newer broadcast of the channel
+    /// (started while this one was ending) is left alone.
+    pub fn end(&mut self, slug: &str, broadcast_id: i64) -> Option<u64> {
+        if self.broadcasts.get(slug)?.broadcast_id != broadcast_id {
+            return None;
+        }
+        self.broadcasts.remove(slug).map(|p| p.peak)
     }
 
     pub fn peak(&self, slug: &str) -> Option<u64> {
@@ -347,8 +349,8 @@ impl PresenceHandle {
     }
 
     /// Stops tracking; the final peak.
-    pub(crate) fn end_broadcast(&self, slug: &str) -> Option<(i64, u64)> {
-        lock(&self.shared.peaks).end(slug)
+    pub(crate) fn end_broadcast(&self, slug: &str, broadcast_id: i64) -> Option<u64> {
+        lock(&self.shared.peaks).end(slug, broadcast_id)
     }
 
     /// The peak so far of the channel's broadcast.
@@ -444,7 +446,9 @@ impl Presence {
                     )
                     .await
                     .unwrap_or_else(|_| Err("redis timed out".to_owned()));
-                    let _ = addr.try_send(RedisSynced(res));
+                    // At most one round in flight, so at most one such message: it must arrive,
+                    // or `redis_in_flight` would stay set.
+                    addr.do_send(RedisSynced(res));
                 });
             }
             Some(_) => tracing::debug!("presence: previous Redis round still running"),
@@ -585,7 +589,8 @@ mod tests {
         // The same broadcast resuming keeps its peak; a new one starts over.
         peaks.begin("a", 7);
         assert_eq!(peaks.peak("a"), Some(5));
-        assert_eq!(peaks.end("a"), Some((7, 5)));
+        assert_eq!(peaks.end("a", 6), None, "not that broadcast");
+        assert_eq!(peaks.end("a", 7), Some(5));
         peaks.begin("a", 8);
         assert_eq!(peaks.peak("a"), Some(0));
     }

@@ -371,8 +371,7 @@ impl Handler<GetHealth> for Registry {
     type Result = ResponseFuture<HealthTree>;
 
     fn handle(&mut self, _: GetHealth, _ctx: &mut Self::Context) -> Self::Result {
-        let mut registry = self.own_health();
-        registry.mailbox = Some(self.core.len());
+        let registry = self.own_health();
         let streams = self.core.addrs();
         let presence = self.presence.clone();
         Box::pin(async move {

@@ -101,7 +101,9 @@ pub struct ChildRecord {
     pub running: bool,
     pub started_at: Option<Instant>,
     pub restarts: u32,
+    /// Why the last crash happened (exits that need no restart are not errors).
     pub last_error: Option<String>,
+    pub last_exit: Option<String>,
     pub backoff: Backoff,
 }
 
@@ -115,6 +117,7 @@ impl ChildRecord {
             started_at: None,
             restarts: 0,
             last_error: None,
+            last_exit: None,
             backoff: Backoff::default(),
         }
     }
@@ -133,16 +136,18 @@ impl ChildRecord {
             return None;
         }
         self.running = false;
-        self.last_error = Some(reason.to_owned());
+        self.last_exit = Some(reason.to_owned());
         Some(
             self.started_at
                 .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
         )
     }
 
-    /// A crash that will be followed by a restart: counts it and returns the delay.
+    /// A crash that will be followed by a restart: counts it, records it as the last error and
+    /// returns the delay.
     pub fn schedule_restart(&mut self, ran: Duration) -> Duration {
         self.restarts += 1;
+        self.last_error = self.last_exit.clone();
         self.backoff.next_delay(ran)
     }
 

@@ -31,7 +31,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use streamhall_media::rtmp::IngestEvent;
 use streamhall_media::transcode::{PlannedRendition, build_argv, plan_ladder, process_cpu_seconds};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -276,6 +276,7 @@ pub struct StreamActor {
     cpu_percent: Option<f64>,
     warned_keyframes: bool,
     ending: bool,
+    ended: watch::Sender<bool>,
 }
 
 impl StreamActor {
@@ -320,6 +321,7 @@ impl StreamActor {
             cpu_percent: None,
             warned_keyframes: false,
             ending: false,
+            ended: watch::channel(false).0,
         }
     }
 
@@ -495,8 +497,7 @@ impl StreamActor {
         if self.core.grace_expired(now) {
             let _g = self.span.clone().entered();
             tracing::info!("no publisher for the grace window: ending the broadcast");
-            let end = self.end(EndReason::GraceExpired);
-            ctx.wait(end);
+            self.begin_end(EndReason::GraceExpired, ctx);
             return;
         }
         if self.segment.is_none() && self.restart_due(ChildKind::Segment, now) {
@@ -546,8 +547,19 @@ impl StreamActor {
         self.cpu_sample = Some((now, pid, secs));
     }
 
-    /// Ends the broadcast: children stopped, `#EXT-X-ENDLIST`, rows closed, bus told, and the
-    /// registry told last. Run with `ctx.wait` so nothing else happens meanwhile.
+    /// Ends the broadcast (once): children stopped, `#EXT-X-ENDLIST`, rows closed, bus told,
+    /// the registry told last, then the actor stops. Meanwhile it still answers health queries
+    /// and refuses publishers (the registry then opens the next broadcast). Returns a receiver
+    /// that turns `true` when done.
+    fn begin_end(&mut self, reason: EndReason, ctx: &mut Context<Self>) -> watch::Receiver<bool> {
+        if self.ending {
+            return self.ended.subscribe();
+        }
+        let end = self.end(reason);
+        ctx.spawn(end);
+        self.ended.subscribe()
+    }
+
     fn end(&mut self, reason: EndReason) -> impl ActorFuture<Self, Output = ()> + use<> {
         self.ending = true;
         self.core.end();
@@ -582,7 +594,7 @@ impl StreamActor {
             {
                 tracing::warn!(error = %e, dir = %work_dir.display(), "removing the work dir failed");
             }
-            let peak = deps.presence.end_broadcast(&spec.slug).map(|(_, p)| p);
+            let peak = deps.presence.end_broadcast(&spec.slug, spec.broadcast_id);
             if let Err(e) =
                 crate::db::close_broadcast(&deps.db, spec.channel_id, spec.broadcast_id, peak).await
             {
@@ -608,7 +620,10 @@ impl StreamActor {
             });
             tracing::info!("broadcast ended");
         };
-        actix::fut::wrap_future::<_, Self>(fut.instrument(span)).map(|_, _act, ctx| ctx.stop())
+        actix::fut::wrap_future::<_, Self>(fut.instrument(span)).map(|_, act, ctx| {
+            act.ended.send_replace(true);
+            ctx.stop();
+        })
     }
 
     fn health(&self) -> StreamHealth {
@@ -697,13 +712,14 @@ impl Handler<AttachPublisher> for StreamActor {
 }
 
 impl Handler<EndStream> for StreamActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: EndStream, _ctx: &mut Self::Context) -> Self::Result {
-        if self.ending {
-            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
-        }
-        AtomicResponse::new(Box::pin(self.end(msg.reason)))
+    fn handle(&mut self, msg: EndStream, ctx: &mut Self::Context) -> Self::Result {
+        let mut done = self.begin_end(msg.reason, ctx);
+        Box::pin(async move {
+            // Err: the actor is gone, which only happens after the end.
+            let _ = done.wait_for(|d| *d).await;
+        })
     }
 }
 
