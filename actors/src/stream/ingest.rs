@@ -28,6 +28,7 @@ pub struct Ingest {
     events: Option<mpsc::Receiver<IngestEvent>>,
     kick: CancellationToken,
     parent: Recipient<ChildExited>,
+    span: tracing::Span,
     exit_reason: String,
 }
 
@@ -38,6 +39,7 @@ impl Ingest {
         events: mpsc::Receiver<IngestEvent>,
         kick: CancellationToken,
         parent: Recipient<ChildExited>,
+        span: tracing::Span,
     ) -> Self {
         Self {
             generation,
@@ -45,6 +47,7 @@ impl Ingest {
             events: Some(events),
             kick,
             parent,
+            span,
             exit_reason: "stopped".into(),
         }
     }
@@ -72,6 +75,8 @@ impl Actor for Ingest {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        let _g = self.span.clone().entered();
+        tracing::info!(reason = %self.exit_reason, "ingest stopped");
         self.session.queue.close();
         // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
         self.parent.do_send(ChildExited {

@@ -354,6 +354,7 @@ impl StreamActor {
             msg.events,
             msg.kick,
             ctx.address().recipient(),
+            tracing::info_span!(parent: &self.span, "ingest", session = session_id),
         );
         self.ingest = Some(ingest.start());
         self.session = Some(session);
@@ -381,6 +382,7 @@ impl StreamActor {
             Arc::clone(&self.entry),
             Arc::clone(&self.produced),
             ctx.address().recipient(),
+            tracing::info_span!(parent: &self.span, "segment", generation),
         );
         self.segment = Some(seg.start());
     }
@@ -398,6 +400,7 @@ impl StreamActor {
             self.deps.cfg.ladder.ffmpeg_path.clone(),
             self.deps.cfg.thumbnail_interval,
             ctx.address().recipient(),
+            tracing::info_span!(parent: &self.span, "thumbnail", generation),
         );
         self.thumbnail = Some(t.start());
     }
@@ -470,6 +473,7 @@ impl StreamActor {
                             session,
                             Arc::clone(&act.transcode_stats),
                             ctx.address().recipient(),
+                            tracing::info_span!(parent: &act.span, "transcode", generation),
                         );
                         act.transcode = Some(t.start());
                         act.plan = plan;

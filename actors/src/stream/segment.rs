@@ -51,6 +51,7 @@ pub struct Segment {
     offsets: HashMap<String, f64>,
     lowest: Option<String>,
     errors: u32,
+    span: tracing::Span,
     exit_reason: String,
 }
 
@@ -60,6 +61,7 @@ impl Segment {
         entry: Arc<StreamEntry>,
         produced: Arc<AtomicU64>,
         parent: Recipient<ChildExited>,
+        span: tracing::Span,
     ) -> Self {
         Self {
             generation,
@@ -72,6 +74,7 @@ impl Segment {
             offsets: HashMap::new(),
             lowest: None,
             errors: 0,
+            span,
             exit_reason: "stopped".into(),
         }
     }
@@ -80,6 +83,7 @@ impl Segment {
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };
+        let _g = self.span.clone().entered();
         let segments = match watcher.poll() {
             Ok(s) => {
                 self.errors = 0;
@@ -154,6 +158,7 @@ impl Handler<PrepareRun> for Segment {
     type Result = Result<(), String>;
 
     fn handle(&mut self, msg: PrepareRun, ctx: &mut Self::Context) -> Self::Result {
+        let _g = self.span.clone().entered();
         // The previous run's last segments first.
         self.poll(ctx);
         self.remove_run_dir();

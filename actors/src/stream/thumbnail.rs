@@ -16,6 +16,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use streamhall_media::objects::ObjectStore;
 use tokio::io::AsyncWriteExt;
+use tracing::Instrument;
 
 use crate::directory::{StreamEntry, lock, write};
 use crate::supervision::{ChildExited, ChildKind};
@@ -38,6 +39,7 @@ pub struct Thumbnail {
     parent: Recipient<ChildExited>,
     busy: bool,
     last_source: Option<Bytes>,
+    span: tracing::Span,
 }
 
 impl Thumbnail {
@@ -50,6 +52,7 @@ impl Thumbnail {
         ffmpeg: PathBuf,
         interval: Duration,
         parent: Recipient<ChildExited>,
+        span: tracing::Span,
     ) -> Self {
         Self {
             generation,
@@ -61,6 +64,7 @@ impl Thumbnail {
             parent,
             busy: false,
             last_source: None,
+            span,
         }
     }
 
@@ -165,17 +169,21 @@ impl Handler<ThumbnailDone> for Thumbnail {
     type Result = ();
 
     fn handle(&mut self, msg: ThumbnailDone, _ctx: &mut Self::Context) {
+        let _g = self.span.clone().entered();
         self.busy = false;
         match msg.0 {
             Ok(jpeg) => {
                 *write(&self.entry.thumbnail) = Some(jpeg.clone());
                 let objects = Arc::clone(&self.objects);
                 let key = format!("thumbnails/{}.jpg", self.slug);
-                tokio::spawn(async move {
-                    if let Err(e) = objects.put(&key, jpeg).await {
-                        tracing::warn!(error = %e, "storing the thumbnail failed");
+                tokio::spawn(
+                    async move {
+                        if let Err(e) = objects.put(&key, jpeg).await {
+                            tracing::warn!(error = %e, "storing the thumbnail failed");
+                        }
                     }
-                });
+                    .instrument(self.span.clone()),
+                );
             }
             Err(e) => tracing::warn!(error = %e, "thumbnail failed"),
         }

@@ -24,6 +24,7 @@ use streamhall_media::transcode::{Progress, StdinWriter, Transcoder};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::session::IngestSession;
 use crate::directory::lock;
@@ -52,20 +53,29 @@ impl RunClock {
 /// What the stream reads for health: the running process's pid and progress.
 #[derive(Default)]
 pub struct TranscodeStats {
-    inner: Mutex<(Option<u32>, Option<watch::Receiver<Progress>>)>,
+    /// (generation of the run, pid, progress).
+    inner: Mutex<(u64, Option<u32>, Option<watch::Receiver<Progress>>)>,
 }
 
 impl TranscodeStats {
     pub fn pid(&self) -> Option<u32> {
-        lock(&self.inner).0
+        lock(&self.inner).1
     }
 
     pub fn progress(&self) -> Option<Progress> {
-        lock(&self.inner).1.as_ref().map(|rx| rx.borrow().clone())
+        lock(&self.inner).2.as_ref().map(|rx| rx.borrow().clone())
     }
 
-    fn set(&self, pid: Option<u32>, progress: Option<watch::Receiver<Progress>>) {
-        *lock(&self.inner) = (pid, progress);
+    fn set(&self, generation: u64, pid: Option<u32>, progress: watch::Receiver<Progress>) {
+        *lock(&self.inner) = (generation, pid, Some(progress));
+    }
+
+    /// Clears the run's entry unless a newer run already took it.
+    fn clear(&self, generation: u64) {
+        let mut s = lock(&self.inner);
+        if s.0 == generation {
+            *s = (generation, None, None);
+        }
     }
 }
 
@@ -84,6 +94,7 @@ pub struct Transcode {
     stats: Arc<TranscodeStats>,
     stop: CancellationToken,
     parent: Recipient<ChildExited>,
+    span: tracing::Span,
     exit_reason: String,
 }
 
@@ -95,6 +106,7 @@ impl Transcode {
         session: Arc<IngestSession>,
         stats: Arc<TranscodeStats>,
         parent: Recipient<ChildExited>,
+        span: tracing::Span,
     ) -> Self {
         Self {
             generation,
@@ -104,6 +116,7 @@ impl Transcode {
             stats,
             stop: CancellationToken::new(),
             parent,
+            span,
             exit_reason: "stopped".into(),
         }
     }
@@ -113,6 +126,7 @@ impl Actor for Transcode {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let _g = self.span.clone().entered();
         let mut proc = match self.transcoder.spawn(self.run.argv.clone(), &self.run.cwd) {
             Ok(p) => p,
             Err(e) => {
@@ -123,16 +137,19 @@ impl Actor for Transcode {
         };
         let pid = proc.pid();
         tracing::info!(?pid, "ffmpeg started");
-        self.stats.set(pid, Some(proc.progress()));
+        self.stats.set(self.generation, pid, proc.progress());
         let done = CancellationToken::new();
         if let Some(stdin) = proc.take_stdin() {
-            tokio::spawn(write_input(
-                stdin,
-                Arc::clone(&self.session),
-                self.run.audio,
-                self.run.clock.clone(),
-                done.clone(),
-            ));
+            tokio::spawn(
+                write_input(
+                    stdin,
+                    Arc::clone(&self.session),
+                    self.run.audio,
+                    self.run.clock.clone(),
+                    done.clone(),
+                )
+                .instrument(self.span.clone()),
+            );
         }
         let stop = self.stop.clone();
         let wait = async move {
@@ -158,7 +175,9 @@ impl Actor for Transcode {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        self.stats.set(None, None);
+        let _g = self.span.clone().entered();
+        tracing::info!(reason = %self.exit_reason, "transcode stopped");
+        self.stats.clear(self.generation);
         // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
         self.parent.do_send(ChildExited {
             kind: ChildKind::Transcode,

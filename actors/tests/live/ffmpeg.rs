@@ -170,6 +170,17 @@ async fn real_ffmpeg_ladder_segments_and_a_killed_ffmpeg_comes_back() {
     let transcode = h.children.iter().find(|c| c.kind == "transcode").unwrap();
     assert_eq!(transcode.restarts, 1);
     assert_ne!(h.ffmpeg_pid, Some(pid));
+    let h = eventually("ffmpeg CPU and speed", Duration::from_secs(10), || async {
+        t.stream_health()
+            .await
+            .filter(|h| h.ffmpeg_cpu_percent.is_some() && h.ffmpeg_speed.is_some())
+    })
+    .await;
+    eprintln!(
+        "ffmpeg cpu {:?}% speed {:?} dropped {}",
+        h.ffmpeg_cpu_percent, h.ffmpeg_speed, h.dropped_frames
+    );
+    assert!(h.segments_produced >= 8, "{}", h.segments_produced);
 
     let jpeg = eventually("thumbnail", Duration::from_secs(20), || async {
         t.live.hls.thumbnail(SLUG)

@@ -318,3 +318,25 @@ async fn viewers_are_counted_and_the_peak_saved_at_the_end() {
     assert!(t.live.stop_stream(SLUG).await);
     assert_eq!(t.broadcasts().await[0].peak_viewers, 3);
 }
+
+#[actix_web::test]
+async fn a_long_keyframe_interval_is_a_warning_in_health() {
+    let t = spawn_live().await;
+    let g = t.publish(KEY).await.unwrap();
+    for e in headers() {
+        g.sink.send(e).await.unwrap();
+    }
+    // OBS "Simple" output: a keyframe every 8 s.
+    for i in 0..17 * 30u32 {
+        g.sink
+            .send(frame(i * 1000 / 30, i % 240 == 0))
+            .await
+            .unwrap();
+    }
+    let h = eventually("warning", WAIT, || async {
+        t.stream_health().await.filter(|h| !h.warnings.is_empty())
+    })
+    .await;
+    assert!(h.warnings[0].contains("8.0 s"), "{:?}", h.warnings);
+    assert_eq!(h.ingest.unwrap().keyframe_interval_s, Some(8.0));
+}

@@ -75,3 +75,65 @@ async fn counts_add_up_across_two_nodes_and_stale_nodes_drop_out() {
         .await
         .unwrap();
 }
+
+#[actix_web::test]
+async fn two_presence_actors_see_the_sum_of_their_viewers() {
+    use actix::Actor;
+    use std::time::Duration;
+    use streamhall_actors::{HlsDirectory, Presence, PresenceHandle};
+
+    let pool = redis_pool();
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::database(&dir).await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("streamhall-test-actor-{now}:");
+    let mut nodes = Vec::new();
+    for node in ["node-a", "node-b"] {
+        let handle = PresenceHandle::new(true);
+        let redis = RedisPresence::new(pool.clone(), prefix.clone(), node.into());
+        Presence::new(handle.clone(), HlsDirectory::new(), db.clone(), Some(redis)).start();
+        nodes.push((
+            handle,
+            RedisPresence::new(pool.clone(), prefix.clone(), node.into()),
+        ));
+    }
+    let (a, b) = (&nodes[0].0, &nodes[1].0);
+    a.touch("ch", "v1");
+    a.touch("ch", "v2");
+    b.touch("ch", "v3");
+    assert_eq!(a.count("ch"), 2, "before the first sync: this node's own");
+    crate::helpers::eventually("the sum on both nodes", Duration::from_secs(5), || async {
+        (a.count("ch") == 3 && b.count("ch") == 3).then_some(())
+    })
+    .await;
+    // A node that never saw the channel still gets the sum once asked.
+    let c = PresenceHandle::new(true);
+    Presence::new(
+        c.clone(),
+        HlsDirectory::new(),
+        db.clone(),
+        Some(RedisPresence::new(
+            pool.clone(),
+            prefix.clone(),
+            "node-c".into(),
+        )),
+    )
+    .start();
+    assert_eq!(c.count("ch"), 0);
+    crate::helpers::eventually(
+        "the sum on an idle node",
+        Duration::from_secs(5),
+        || async { (c.count("ch") == 3).then_some(()) },
+    )
+    .await;
+
+    let mut conn = pool.get().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(nodes[0].1.key("ch"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
