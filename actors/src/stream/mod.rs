@@ -39,7 +39,9 @@ pub use ingest::{Ingest, StopIngest};
 pub use segment::{FinishSegments, PrepareRun, Segment};
 pub use session::{IngestSession, TagQueue, source_warnings};
 pub use thumbnail::Thumbnail;
-pub use transcode::{RunClock, StopTranscode, Transcode, TranscodeRun, TranscodeStats};
+pub use transcode::{
+    RunClock, STALL_TIMEOUT, StallWatch, StopTranscode, Transcode, TranscodeRun, TranscodeStats,
+};
 
 use crate::LiveDeps;
 use crate::bus::BusEvent;
@@ -275,6 +277,7 @@ pub struct StreamActor {
     cpu_sample: Option<(Instant, u32, f64)>,
     cpu_percent: Option<f64>,
     warned_keyframes: bool,
+    stall: StallWatch,
     ending: bool,
     ended: watch::Sender<bool>,
 }
@@ -320,6 +323,7 @@ impl StreamActor {
             cpu_sample: None,
             cpu_percent: None,
             warned_keyframes: false,
+            stall: StallWatch::default(),
             ending: false,
             ended: watch::channel(false).0,
         }
@@ -368,7 +372,9 @@ impl StreamActor {
         if let Some(t) = self.transcode.take() {
             let rec = self.core.record(ChildKind::Transcode);
             rec.running = false;
-            t.do_send(StopTranscode);
+            t.do_send(StopTranscode {
+                reason: "stopped by the stream".into(),
+            });
         }
     }
 
@@ -512,6 +518,7 @@ impl StreamActor {
         }
         self.maybe_start_run(ctx, now);
         self.sample_cpu(now);
+        self.check_stall(now);
         if !self.warned_keyframes
             && let Some(s) = &self.session
         {
@@ -521,6 +528,25 @@ impl StreamActor {
                 tracing::warn!("{w}");
                 self.warned_keyframes = true;
             }
+        }
+    }
+
+    /// A stuck ffmpeg is killed; its exit is then a crash like any other (restart, counted).
+    fn check_stall(&mut self, now: Instant) {
+        let (Some(t), Some(p), Some(s)) = (
+            &self.transcode,
+            self.transcode_stats.progress(),
+            &self.session,
+        ) else {
+            self.stall = StallWatch::default();
+            return;
+        };
+        if self.stall.check(p.reports, s.queue.depth(), now) {
+            let _g = self.span.clone().entered();
+            tracing::warn!(backlog = s.queue.depth(), "ffmpeg stalled: killing it");
+            t.do_send(StopTranscode {
+                reason: format!("ffmpeg stalled: no progress for {STALL_TIMEOUT:?}"),
+            });
         }
     }
 

@@ -15,7 +15,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use bytes::BytesMut;
@@ -30,10 +30,44 @@ use super::session::IngestSession;
 use crate::directory::lock;
 use crate::supervision::{ChildExited, ChildKind};
 
-/// Kill ffmpeg now (the stream ends, or a new publisher needs a new run).
+/// Kill ffmpeg now: the stream ends, a new publisher needs a new run, or it is stuck.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopTranscode;
+pub struct StopTranscode {
+    pub reason: String,
+}
+
+/// No progress report for this long while tags pile up means ffmpeg is stuck.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// ...where "pile up" is at least this many tags waiting.
+pub const STALL_BACKLOG: usize = 256;
+
+/// Detects a stuck ffmpeg: it reported progress before, has not for [`STALL_TIMEOUT`], and
+/// the queue in front of it is backing up (an idle publisher is not a stuck ffmpeg).
+#[derive(Debug, Default)]
+pub struct StallWatch {
+    last: Option<(u64, Instant)>,
+}
+
+impl StallWatch {
+    /// Feed the latest report count and queue depth; `true` once ffmpeg should be killed.
+    pub fn check(&mut self, reports: u64, backlog: usize, now: Instant) -> bool {
+        match self.last {
+            Some((r, since)) if r == reports && reports > 0 => {
+                if now.saturating_duration_since(since) >= STALL_TIMEOUT && backlog >= STALL_BACKLOG
+                {
+                    self.last = None;
+                    return true;
+                }
+                false
+            }
+            _ => {
+                self.last = Some((reports, now));
+                false
+            }
+        }
+    }
+}
 
 /// Wall-clock arrival time of the first tag written to this run's ffmpeg: the
 /// program-date-time of its first segments.
@@ -190,8 +224,8 @@ impl Actor for Transcode {
 impl Handler<StopTranscode> for Transcode {
     type Result = ();
 
-    fn handle(&mut self, _: StopTranscode, ctx: &mut Self::Context) {
-        self.exit_reason = "stopped by the stream".into();
+    fn handle(&mut self, msg: StopTranscode, ctx: &mut Self::Context) {
+        self.exit_reason = msg.reason;
         self.stop.cancel();
         ctx.stop();
     }
@@ -258,4 +292,27 @@ async fn write_input(
     }
     // The publisher left: closing stdin lets ffmpeg finish its last segments and exit.
     let _ = stdin.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_stuck_ffmpeg_is_one_that_stopped_reporting_with_a_backlog() {
+        let t0 = Instant::now();
+        let mut w = StallWatch::default();
+        let later = t0 + STALL_TIMEOUT;
+        // Never reported (a fake, or still probing): never stalled.
+        assert!(!w.check(0, 1000, t0));
+        assert!(!w.check(0, 1000, later));
+        assert!(!w.check(3, 0, t0));
+        // Idle publisher: no reports, but nothing waiting either.
+        assert!(!w.check(3, 10, later));
+        assert!(w.check(3, STALL_BACKLOG, later));
+        // Reports moving again: fine.
+        assert!(!w.check(4, 1000, later));
+        assert!(!w.check(5, 1000, later + STALL_TIMEOUT));
+    }
 }
