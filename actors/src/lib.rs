@@ -73,6 +73,32 @@ impl Default for LiveConfig {
     }
 }
 
+/// Removes `{work_dir}/{channel}/{broadcast_id}` directories (nothing is live at startup).
+/// Only entries of that shape are touched, in case the work dir was pointed somewhere shared.
+fn remove_stale_work_dirs(work_dir: &std::path::Path) -> usize {
+    let mut removed = 0;
+    let Ok(channels) = std::fs::read_dir(work_dir) else {
+        return 0;
+    };
+    for ch in channels.flatten() {
+        let Ok(broadcasts) = std::fs::read_dir(ch.path()) else {
+            continue;
+        };
+        for b in broadcasts.flatten() {
+            let name = b.file_name();
+            let is_id = name
+                .to_str()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()));
+            if is_id && b.path().is_dir() && std::fs::remove_dir_all(b.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        // Only succeeds when empty.
+        let _ = std::fs::remove_dir(ch.path());
+    }
+    removed
+}
+
 /// What every stream needs, shared.
 pub(crate) struct LiveDeps {
     pub cfg: LiveConfig,
@@ -116,6 +142,10 @@ impl Live {
             );
         }
         std::fs::create_dir_all(&cfg.work_dir)?;
+        let stale = remove_stale_work_dirs(&cfg.work_dir);
+        if stale > 0 {
+            tracing::warn!(stale, "removed ffmpeg work dirs left by an unclean stop");
+        }
         let hls = HlsDirectory::new();
         let bus = Bus::new();
         let presence = PresenceHandle::new(redis.is_some());

@@ -331,14 +331,17 @@ impl PresenceHandle {
 
     /// Viewers of `slug`: over all nodes with Redis (as of the last second), else this node's.
     pub fn count(&self, slug: &str) -> u64 {
-        if let Some(n) = read(&self.shared.totals).get(slug) {
-            return *n;
-        }
         if self.shared.clustered {
+            // Keeps the channel in the Redis round while someone keeps asking.
             let mut interest = lock(&self.shared.interest);
-            if interest.len() < MAX_INTEREST || interest.contains_key(slug) {
+            if let Some(t) = interest.get_mut(slug) {
+                *t = Instant::now();
+            } else if interest.len() < MAX_INTEREST {
                 interest.insert(slug.to_owned(), Instant::now());
             }
+        }
+        if let Some(n) = read(&self.shared.totals).get(slug) {
+            return *n;
         }
         lock(self.shard(slug)).count(slug)
     }

@@ -279,6 +279,11 @@ async fn startup_closes_what_a_crash_left_open() {
     .await
     .unwrap();
     let cfg = test_config(&dir);
+    let stale = cfg.work_dir.join(SLUG).join("41").join("run-1");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("seg-3.ts"), b"x").unwrap();
+    let keep = cfg.work_dir.join("not-ours.txt");
+    std::fs::write(&keep, b"x").unwrap();
     let _live = streamhall_actors::Live::start(
         db.clone(),
         cfg,
@@ -300,6 +305,11 @@ async fn startup_closes_what_a_crash_left_open() {
             .unwrap()
             .is_live
     );
+    assert!(
+        !dir.path().join("work").join(SLUG).exists(),
+        "stale work dirs removed"
+    );
+    assert!(keep.exists());
 }
 
 #[actix_web::test]
