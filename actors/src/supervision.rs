@@ -50,6 +50,12 @@ pub struct ChildExited {
     pub reason: String,
 }
 
+/// A parent stops a child on purpose (the stream ends). The child still reports
+/// [`ChildExited`]; the parent has already retired that generation.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct StopChild;
+
 /// Restart delays: `initial`, doubling per crash up to `max`; a child that ran `stable_after`
 /// without crashing starts again from `initial`.
 #[derive(Debug, Clone)]

@@ -48,7 +48,7 @@ use crate::bus::BusEvent;
 use crate::directory::{StreamEntry, write};
 use crate::health::{ActorHealth, StreamHealth};
 use crate::registry::StreamStopped;
-use crate::supervision::{ChildExited, ChildKind, ChildRecord};
+use crate::supervision::{ChildExited, ChildKind, ChildRecord, StopChild};
 
 const TICK: Duration = Duration::from_millis(100);
 const CPU_SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -86,11 +86,6 @@ pub struct EndStream {
 #[derive(Message)]
 #[rtype(result = "StreamHealth")]
 pub struct GetStreamHealth;
-
-/// Stop a Segment or Thumbnail child (the stream ends).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopChild;
 
 // ---------------------------------------------------------------------------------------------
 // Plain logic
@@ -799,22 +794,6 @@ impl Handler<ChildExited> for StreamActor {
                 }
             }
         }
-    }
-}
-
-impl Handler<StopChild> for Segment {
-    type Result = ();
-
-    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
-
-impl Handler<StopChild> for Thumbnail {
-    type Result = ();
-
-    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
-        ctx.stop();
     }
 }
 

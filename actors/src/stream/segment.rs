@@ -2,7 +2,7 @@
 //!
 //! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
 //! none. In: [`PrepareRun`] (before every ffmpeg start), [`FinishSegments`] (the broadcast
-//! ends), its own 50 ms poll. Out: segments into the channel's [`LiveWindow`] in the
+//! ends), [`StopChild`], its own 50 ms poll. Out: segments into the channel's [`LiveWindow`](streamhall_media::hls::LiveWindow) in the
 //! [`HlsDirectory`](crate::HlsDirectory) entry, with program-date-time from the ingest wall
 //! clock; [`ChildExited`] after repeated I/O errors.
 
@@ -18,7 +18,7 @@ use streamhall_media::transcode::PlannedRendition;
 
 use super::transcode::RunClock;
 use crate::directory::{StreamEntry, lock, write};
-use crate::supervision::{ChildExited, ChildKind};
+use crate::supervision::{ChildExited, ChildKind, StopChild};
 
 const POLL: Duration = Duration::from_millis(50);
 /// Consecutive failed polls (about 5 s) before the actor gives up and is restarted.
@@ -192,5 +192,13 @@ impl Handler<FinishSegments> for Segment {
         self.poll(ctx);
         self.entry.end();
         self.remove_run_dir();
+    }
+}
+
+impl Handler<StopChild> for Segment {
+    type Result = ();
+
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }

@@ -1,7 +1,8 @@
 //! Thumbnail: a JPEG of the stream every few seconds.
 //!
 //! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
-//! one short-lived ffmpeg at a time (bounded by [`THUMBNAIL_TIMEOUT`]). In: its own timer.
+//! one short-lived ffmpeg at a time (bounded by [`THUMBNAIL_TIMEOUT`]). In: its own timer,
+//! [`StopChild`].
 //! Out: the JPEG into the channel's [`StreamEntry`] (served by
 //! [`HlsDirectory::thumbnail`](crate::HlsDirectory::thumbnail)) and the object store at
 //! `thumbnails/{slug}.jpg`. A failed decode is logged and retried on the next tick; it is not a
@@ -19,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tracing::Instrument;
 
 use crate::directory::{StreamEntry, lock, write};
-use crate::supervision::{ChildExited, ChildKind};
+use crate::supervision::{ChildExited, ChildKind, StopChild};
 
 /// Longest an ffmpeg decode may take.
 pub const THUMBNAIL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -187,5 +188,13 @@ impl Handler<ThumbnailDone> for Thumbnail {
             }
             Err(e) => tracing::warn!(error = %e, "thumbnail failed"),
         }
+    }
+}
+
+impl Handler<StopChild> for Thumbnail {
+    type Result = ();
+
+    fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }

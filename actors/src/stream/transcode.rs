@@ -6,8 +6,8 @@
 //! the session's queue, starting at a keyframe); [`ChildExited`] when ffmpeg exits, whatever
 //! the cause. The parent decides whether to restart: one actor per ffmpeg run.
 //!
-//! The writer never blocks ingest: it reads from the session's bounded [`TagQueue`]
-//! (super::session::TagQueue), which drops when ffmpeg stalls. When the queue is closed (the
+//! The writer never blocks ingest: it reads from the session's bounded
+//! [`TagQueue`](super::session::TagQueue), which drops when ffmpeg stalls. When the queue is closed (the
 //! publisher left) the writer closes stdin and ffmpeg finishes its segments and exits 0.
 
 use std::ffi::OsString;
