@@ -19,6 +19,8 @@ pub const QUEUE_TAGS: usize = 2048;
 pub const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// After the video sequence header, how long to wait for the audio one before planning.
 pub const AUDIO_HEADER_WAIT: Duration = Duration::from_millis(1500);
+/// Without an announced frame rate and before a second of frames, plan anyway after this long.
+pub const FPS_WAIT: Duration = Duration::from_secs(3);
 /// Without any video sequence header, plan (passthrough only) after this long.
 pub const SOURCE_INFO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -162,6 +164,49 @@ struct SessionState {
     audio_seen: bool,
     metadata: Option<StreamMetadata>,
     video_header_at: Option<Instant>,
+    frames: FrameRate,
+}
+
+/// The frame rate from the frames' own timestamps (arrival times lie: encoders burst).
+#[derive(Debug, Default)]
+struct FrameRate {
+    first_ts: Option<u32>,
+    last_ts: u32,
+    frames: u32,
+}
+
+/// Common rates a measurement is snapped to when within 3%.
+const STANDARD_FPS: [f64; 9] = [23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0];
+
+impl FrameRate {
+    fn observe(&mut self, ts: u32) {
+        match self.first_ts {
+            None => self.first_ts = Some(ts),
+            // Timestamps went back: start measuring again.
+            Some(_) if ts < self.last_ts => {
+                *self = Self::default();
+                self.first_ts = Some(ts);
+            }
+            Some(_) => {}
+        }
+        self.last_ts = ts;
+        self.frames = self.frames.saturating_add(1);
+    }
+
+    /// Frames per second once a second of media has been seen.
+    fn fps(&self) -> Option<f64> {
+        let span_ms = self.last_ts.checked_sub(self.first_ts?)?;
+        if span_ms < 1000 || self.frames < 2 {
+            return None;
+        }
+        let fps = f64::from(self.frames - 1) * 1000.0 / f64::from(span_ms);
+        let snapped = STANDARD_FPS
+            .iter()
+            .copied()
+            .min_by(|a, b| (a - fps).abs().total_cmp(&(b - fps).abs()))
+            .filter(|s| (s - fps).abs() / s <= 0.03);
+        Some(snapped.unwrap_or((fps * 100.0).round() / 100.0)).filter(|f| *f > 0.0 && *f <= 240.0)
+    }
 }
 
 /// One publisher connection's data, shared by the Ingest actor (writer), the Transcode actor
@@ -203,6 +248,8 @@ impl IngestSession {
                         }
                     } else if tag.kind == TagKind::Audio {
                         s.audio_seen = true;
+                    } else if tag.kind == TagKind::Video {
+                        s.frames.observe(tag.timestamp_ms);
                     }
                 }
                 self.queue.push(tag, wall);
@@ -221,17 +268,26 @@ impl IngestSession {
     }
 
     /// What is known about the source, once enough is known to plan the ladder: the video
-    /// sequence header and the audio one (or [`AUDIO_HEADER_WAIT`] without it), or after
-    /// [`SOURCE_INFO_TIMEOUT`] whatever there is.
+    /// sequence header, the audio one (or [`AUDIO_HEADER_WAIT`] without it) and the frame rate
+    /// (announced, or measured over a second of frame timestamps, or [`FPS_WAIT`] without it);
+    /// or after [`SOURCE_INFO_TIMEOUT`] whatever there is.
     pub fn source_info(&self, now: Instant) -> Option<SourceInfo> {
         let s = lock(&self.state);
         let snap = s.stats.snapshot(now);
+        let announced_fps = s
+            .metadata
+            .as_ref()
+            .and_then(|m| m.framerate)
+            .filter(|f| f.is_finite() && *f > 0.0 && *f <= 240.0);
+        let fps = announced_fps.or_else(|| s.frames.fps());
         let ready = match s.video_header_at {
             Some(at) => {
-                s.audio_header.is_some() || now.saturating_duration_since(at) >= AUDIO_HEADER_WAIT
+                let waited = now.saturating_duration_since(at);
+                (s.audio_header.is_some() || waited >= AUDIO_HEADER_WAIT)
+                    && (fps.is_some() || waited >= FPS_WAIT)
             }
-            None => now.saturating_duration_since(self.started) >= SOURCE_INFO_TIMEOUT,
-        };
+            None => false,
+        } || now.saturating_duration_since(self.started) >= SOURCE_INFO_TIMEOUT;
         if !ready {
             return None;
         }
@@ -240,10 +296,6 @@ impl IngestSession {
             Some(v) => (v.width, v.height, Some(v.codec.clone())),
             None => (0, 0, None),
         };
-        let fps = meta
-            .framerate
-            .filter(|f| f.is_finite() && *f > 0.0 && *f <= 240.0)
-            .or_else(|| (snap.fps > 1.0).then_some(snap.fps.round()));
         Some(SourceInfo {
             width,
             height,
@@ -358,6 +410,62 @@ mod tests {
         let w = source_warnings(&s.snapshot(t0 + Duration::from_secs(3)));
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("8.0 s"), "{w:?}");
+    }
+
+    #[test]
+    fn frame_rate_comes_from_metadata_or_a_second_of_timestamps() {
+        let t0 = Instant::now();
+        let wall = SystemTime::now();
+        let s = IngestSession::new(1, t0);
+        s.observe(
+            IngestEvent::Tag(FlvTag {
+                kind: TagKind::Video,
+                timestamp_ms: 0,
+                data: Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+            }),
+            t0,
+            wall,
+        );
+        s.observe(
+            IngestEvent::Tag(FlvTag {
+                kind: TagKind::Audio,
+                timestamp_ms: 0,
+                data: Bytes::from_static(&[0xAF, 0, 0x11, 0x90]),
+            }),
+            t0,
+            wall,
+        );
+        // A burst of 10 frames (a third of a second of media) says nothing about the rate yet.
+        for i in 0..10 {
+            s.observe(IngestEvent::Tag(frame(i * 1000 / 30, i == 0)), t0, wall);
+        }
+        assert!(s.source_info(t0).is_none());
+        for i in 10..31 {
+            s.observe(IngestEvent::Tag(frame(i * 1000 / 30, false)), t0, wall);
+        }
+        assert_eq!(s.source_info(t0).unwrap().fps, Some(30.0));
+
+        let s = IngestSession::new(2, t0);
+        s.observe(
+            IngestEvent::Metadata(StreamMetadata {
+                framerate: Some(59.94),
+                ..StreamMetadata::default()
+            }),
+            t0,
+            wall,
+        );
+        s.observe(
+            IngestEvent::Tag(FlvTag {
+                kind: TagKind::Video,
+                timestamp_ms: 0,
+                data: Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+            }),
+            t0,
+            wall,
+        );
+        assert!(s.source_info(t0).is_none(), "waiting for the audio header");
+        let info = s.source_info(t0 + AUDIO_HEADER_WAIT).unwrap();
+        assert_eq!((info.fps, info.audio), (Some(59.94), false));
     }
 
     #[test]

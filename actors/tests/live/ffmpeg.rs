@@ -123,6 +123,8 @@ async fn real_ffmpeg_ladder_segments_and_a_killed_ffmpeg_comes_back() {
             "360p/index.m3u8"
         ]
     );
+    // The frame rate is measured from the timestamps (this source announces none).
+    assert_eq!(master.matches("FRAME-RATE=30.000").count(), 4, "{master}");
     let playlist = eventually("segments", Duration::from_secs(30), || async {
         let p = text(t.live.hls.media_playlist(SLUG, "360p"));
         (uris(&p).len() >= 2).then_some(p)

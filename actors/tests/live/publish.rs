@@ -56,6 +56,7 @@ async fn a_publish_goes_live_and_feeds_ffmpeg() {
             "{r} in {argv:?}"
         );
     }
+    assert!(argv.windows(2).any(|w| w == ["-g", "30"]), "{argv:?}");
     assert!(proc.cwd().starts_with(t.dir.path().join("work").join(SLUG)));
     // File header, then the sequence headers, then frames.
     let bytes = eventually("frames written", WAIT, || async {
