@@ -35,7 +35,8 @@ pub struct StreamHealth {
     /// ffmpeg's speed (1.0 = real time).
     pub ffmpeg_speed: Option<f64>,
     pub segments_produced: u64,
-    /// Video frames dropped between ingest and ffmpeg because ffmpeg was not keeping up.
+    /// Video frames dropped between ingest and ffmpeg: ffmpeg not keeping up, or restarting
+    /// (the backlog is dropped and the new run starts at a keyframe).
     pub dropped_frames: u64,
     /// Audio frames dropped for the same reason.
     pub dropped_audio: u64,

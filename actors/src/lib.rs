@@ -57,6 +57,11 @@ pub struct LiveConfig {
     pub ended_retention: Duration,
     /// This node's name in Redis presence.
     pub node_id: String,
+    /// `StreamWentLive` is sent once every rendition lists this many segments (players given
+    /// an empty live playlist error out or retry)...
+    pub announce_segments: usize,
+    /// ...or after this long, whichever comes first.
+    pub announce_timeout: Duration,
 }
 
 impl Default for LiveConfig {
@@ -69,6 +74,8 @@ impl Default for LiveConfig {
             work_dir: std::env::temp_dir().join("streamhall-live"),
             ended_retention: Duration::from_secs(60),
             node_id: format!("node-{}", std::process::id()),
+            announce_segments: 1,
+            announce_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! each holding a `Recipient<StreamStopped>` to it. In: [`PublishRequested`] (from the
 //! [`IngestGate`](crate::IngestGate)), [`StopStream`], [`GetHealth`], [`Shutdown`],
 //! [`StreamStopped`]. Out: the broadcast row opened and `channels.is_live` set,
-//! `StreamWentLive` on the bus, [`AttachPublisher`] / [`EndStream`] to streams.
+//! [`AttachPublisher`] / [`EndStream`] to streams. (`StreamWentLive` is the stream's to send,
+//! once players can play it.)
 //!
 //! A stream ends on its own (grace expiry) and says so with `StreamStopped`; a stream is not
 //! restarted by the registry: the next publish starts a new broadcast.
@@ -21,7 +22,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::LiveDeps;
-use crate::bus::BusEvent;
 use crate::directory::StreamEntry;
 use crate::health::{ActorHealth, HealthTree};
 use crate::presence::{GetPresenceHealth, Presence};
@@ -242,12 +242,6 @@ impl Registry {
                     },
                 );
                 tracing::info!(channel = %spec.slug, broadcast_id = b.id, "broadcast started");
-                act.deps.bus.publish(BusEvent::StreamWentLive {
-                    channel_id: spec.channel_id,
-                    slug: spec.slug,
-                    broadcast_id: b.id,
-                    title: spec.title,
-                });
                 Ok(())
             }),
         )

@@ -12,8 +12,10 @@
 //! window, or replacement of a half-open connection), [`EndStream`], [`GetStreamHealth`],
 //! [`ChildExited`], its own 100 ms tick (grace expiry, delayed restarts, planning the ladder
 //! once the source is known, CPU sampling).
-//! Out: [`StreamStopped`] to the registry; `StreamWentOffline` on the bus; the broadcast row
-//! closed; the live window ended (kept for `ended_retention`, then dropped).
+//! Out: `StreamWentLive` on the bus once every rendition has segments (or after
+//! `announce_timeout`); at the end `StreamWentOffline`, the broadcast row closed, the live
+//! window ended (kept for `ended_retention`, then dropped), and [`StreamStopped`] to the
+//! registry.
 
 pub mod ingest;
 pub mod segment;
@@ -273,6 +275,7 @@ pub struct StreamActor {
     cpu_percent: Option<f64>,
     warned_keyframes: bool,
     stall: StallWatch,
+    announced: bool,
     ending: bool,
     ended: watch::Sender<bool>,
 }
@@ -319,6 +322,7 @@ impl StreamActor {
             cpu_percent: None,
             warned_keyframes: false,
             stall: StallWatch::default(),
+            announced: false,
             ending: false,
             ended: watch::channel(false).0,
         }
@@ -512,6 +516,7 @@ impl StreamActor {
             self.start_thumbnail(ctx);
         }
         self.maybe_start_run(ctx, now);
+        self.maybe_announce(now);
         self.sample_cpu(now);
         self.check_stall(now);
         if !self.warned_keyframes
@@ -524,6 +529,32 @@ impl StreamActor {
                 self.warned_keyframes = true;
             }
         }
+    }
+
+    /// `StreamWentLive` once, when players can start (every rendition has segments) or the
+    /// announce timeout passed.
+    fn maybe_announce(&mut self, now: Instant) {
+        if self.announced {
+            return;
+        }
+        let cfg = &self.deps.cfg;
+        let ready = !self.plan.is_empty()
+            && crate::directory::read(&self.entry.window).is_ready(cfg.announce_segments);
+        let late = now.saturating_duration_since(self.started) >= cfg.announce_timeout;
+        if !(ready || late) {
+            return;
+        }
+        self.announced = true;
+        let _g = self.span.clone().entered();
+        if !ready {
+            tracing::warn!("announcing before the first segments: the announce timeout passed");
+        }
+        self.deps.bus.publish(BusEvent::StreamWentLive {
+            channel_id: self.spec.channel_id,
+            slug: self.spec.slug.clone(),
+            broadcast_id: self.spec.broadcast_id,
+            title: self.spec.title.clone(),
+        });
     }
 
     /// A stuck ffmpeg is killed; its exit is then a crash like any other (restart, counted).
@@ -605,6 +636,7 @@ impl StreamActor {
         let work_dir = self.work_dir.clone();
         let parent = self.parent.clone();
         let span = self.span.clone();
+        let announced = self.announced;
         let fut = async move {
             tracing::info!(?reason, "broadcast ending");
             match segment {
@@ -625,11 +657,14 @@ impl StreamActor {
             {
                 tracing::error!(error = %e, "closing the broadcast row failed");
             }
-            deps.bus.publish(BusEvent::StreamWentOffline {
-                channel_id: spec.channel_id,
-                slug: spec.slug.clone(),
-                broadcast_id: spec.broadcast_id,
-            });
+            // Subscribers heard of the broadcast only if it was announced.
+            if announced {
+                deps.bus.publish(BusEvent::StreamWentOffline {
+                    channel_id: spec.channel_id,
+                    slug: spec.slug.clone(),
+                    broadcast_id: spec.broadcast_id,
+                });
+            }
             // Players get the ENDLIST for a while, then the channel has no HLS until next time.
             let hls = deps.hls.clone();
             let retention = deps.cfg.ended_retention;

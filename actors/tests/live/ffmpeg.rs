@@ -82,7 +82,9 @@ async fn real_ffmpeg_ladder_segments_and_a_killed_ffmpeg_comes_back() {
     let mut cfg = test_config(&dir);
     cfg.grace = Duration::from_secs(30);
     cfg.ladder.x264_preset = "ultrafast".into();
+    cfg.announce_timeout = Duration::from_secs(60);
     let t = spawn_live_with(dir, cfg, Some(Arc::new(FfmpegTranscoder::default()))).await;
+    let mut bus = t.live.bus.subscribe();
     let grant = t.publish(KEY).await.unwrap();
 
     // Loop the 6 s file in real time, timestamps continuing, headers only once.
@@ -107,6 +109,19 @@ async fn real_ffmpeg_ladder_segments_and_a_killed_ffmpeg_comes_back() {
         }
     });
 
+    // Announced only once a player can start on any rendition.
+    let live = tokio::time::timeout(Duration::from_secs(30), bus.recv())
+        .await
+        .expect("StreamWentLive")
+        .unwrap();
+    assert!(matches!(
+        live,
+        streamhall_actors::BusEvent::StreamWentLive { .. }
+    ));
+    for r in ["source", "720p", "480p", "360p"] {
+        let p = text(t.live.hls.media_playlist(SLUG, r));
+        assert!(!uris(&p).is_empty(), "{r} is empty when announced:\n{p}");
+    }
     let master = eventually("master playlist", Duration::from_secs(20), || async {
         t.live
             .hls

@@ -36,6 +36,8 @@ pub fn test_config(dir: &TempDir) -> LiveConfig {
         work_dir: dir.path().join("work"),
         ended_retention: Duration::from_secs(1),
         node_id: "test-node".into(),
+        // The fake transcoder writes no segments: announce at once.
+        announce_timeout: Duration::ZERO,
         ..LiveConfig::default()
     }
 }
