@@ -351,3 +351,111 @@ async fn a_long_keyframe_interval_is_a_warning_in_health() {
     assert!(h.warnings[0].contains("8.0 s"), "{:?}", h.warnings);
     assert_eq!(h.ingest.unwrap().keyframe_interval_s, Some(8.0));
 }
+
+/// A transcoder whose stdin never accepts a byte: ffmpeg hung.
+struct StuckTranscoder;
+
+struct StuckProcess {
+    killed: tokio::sync::watch::Sender<bool>,
+    progress: tokio::sync::watch::Sender<streamhall_media::transcode::Progress>,
+}
+
+struct StuckStdin;
+
+impl tokio::io::AsyncWrite for StuckStdin {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Pending
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+impl streamhall_media::transcode::Transcoder for StuckTranscoder {
+    fn spawn(
+        &self,
+        _: Vec<std::ffi::OsString>,
+        _: &std::path::Path,
+    ) -> std::io::Result<Box<dyn streamhall_media::transcode::TranscodeProcess>> {
+        Ok(Box::new(StuckProcess {
+            killed: tokio::sync::watch::channel(false).0,
+            progress: tokio::sync::watch::channel(Default::default()).0,
+        }))
+    }
+}
+
+impl streamhall_media::transcode::TranscodeProcess for StuckProcess {
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+    fn take_stdin(&mut self) -> Option<streamhall_media::transcode::StdinWriter> {
+        Some(Box::new(StuckStdin))
+    }
+    fn progress(&self) -> tokio::sync::watch::Receiver<streamhall_media::transcode::Progress> {
+        self.progress.subscribe()
+    }
+    fn stderr_tail(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.killed.send_replace(true);
+        Ok(())
+    }
+    fn wait(&mut self) -> streamhall_media::transcode::ProcessWait<'_> {
+        let mut rx = self.killed.subscribe();
+        Box::pin(async move {
+            let _ = rx.wait_for(|k| *k).await;
+            Ok(std::os::unix::process::ExitStatusExt::from_raw(9))
+        })
+    }
+}
+
+#[actix_web::test]
+async fn a_hung_ffmpeg_never_blocks_the_publisher_and_drops_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = test_config(&dir);
+    let t = spawn_live_with(dir, cfg, Some(std::sync::Arc::new(StuckTranscoder))).await;
+    let g = t.publish(KEY).await.unwrap();
+    // 100 s of video: far more than the queue holds. Every send completes.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        for e in headers() {
+            g.sink.send(e).await.unwrap();
+        }
+        for i in 0..3000u32 {
+            g.sink
+                .send(frame(i * 1000 / 30, i % 30 == 0))
+                .await
+                .unwrap();
+        }
+    })
+    .await
+    .expect("the publisher was blocked by a hung ffmpeg");
+    // Everything sent is either waiting in the bounded queue or counted as dropped.
+    let h = eventually("every frame accounted for", WAIT, || async {
+        t.stream_health().await.filter(|h| {
+            let queued = h.children[0].mailbox.unwrap_or(0) as u64;
+            h.dropped_frames + queued >= 3000
+        })
+    })
+    .await;
+    let queue = h.children[0].mailbox.unwrap();
+    assert!(queue <= 2048, "bounded: {queue}");
+    assert!(h.dropped_frames >= 3000 - 2048, "{}", h.dropped_frames);
+    assert!(
+        t.live.stop_stream(SLUG).await,
+        "a hung ffmpeg does not block the end either"
+    );
+}
