@@ -353,7 +353,10 @@ impl PresenceHandle {
 
     /// Stops tracking; the final peak.
     pub(crate) fn end_broadcast(&self, slug: &str, broadcast_id: i64) -> Option<u64> {
-        lock(&self.shared.peaks).end(slug, broadcast_id)
+        // Viewers since the last tick count too.
+        let now = self.count(slug).max(lock(self.shard(slug)).count(slug));
+        let peak = lock(&self.shared.peaks).end(slug, broadcast_id)?;
+        Some(peak.max(now))
     }
 
     /// The peak so far of the channel's broadcast.

@@ -326,8 +326,18 @@ async fn viewers_are_counted_and_the_peak_saved_at_the_end() {
         (t.live.presence.peak(SLUG) == Some(3)).then_some(())
     })
     .await;
+    // Saved while live (it rose), not only at the end.
+    eventually("peak saved", WAIT, || async {
+        (t.broadcasts().await[0].peak_viewers == 3).then_some(())
+    })
+    .await;
+    t.live.presence.touch(SLUG, "v4");
     assert!(t.live.stop_stream(SLUG).await);
-    assert_eq!(t.broadcasts().await[0].peak_viewers, 3);
+    assert_eq!(
+        t.broadcasts().await[0].peak_viewers,
+        4,
+        "the final peak at the end"
+    );
 }
 
 #[actix_web::test]
@@ -458,4 +468,35 @@ async fn a_hung_ffmpeg_never_blocks_the_publisher_and_drops_are_counted() {
         t.live.stop_stream(SLUG).await,
         "a hung ffmpeg does not block the end either"
     );
+}
+
+#[actix_web::test]
+async fn an_ffmpeg_that_does_not_start_is_retried_with_backoff() {
+    let t = spawn_live().await;
+    t.fake.fail_next_spawns(2);
+    let started = std::time::Instant::now();
+    let g = t.publish(KEY).await.unwrap();
+    send_stream(&g, 0, 2).await;
+    eventually("ffmpeg spawned at the third attempt", WAIT, || async {
+        t.fake.last()
+    })
+    .await;
+    // 500 ms, then 1 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let h = t.stream_health().await.unwrap();
+    let transcode = h.children.iter().find(|c| c.kind == "transcode").unwrap();
+    assert_eq!(transcode.restarts, 2);
+    assert!(
+        transcode
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("did not start"),
+        "{transcode:?}"
+    );
+    assert_eq!(transcode.state, "running");
 }
