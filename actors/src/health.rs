@@ -35,6 +35,8 @@ pub struct StreamHealth {
     /// ffmpeg's speed (1.0 = real time).
     pub ffmpeg_speed: Option<f64>,
     pub segments_produced: u64,
+    /// Segments ffmpeg dropped from its list before they were collected (collector too slow).
+    pub segments_lost: u64,
     /// Video frames dropped between ingest and ffmpeg: ffmpeg not keeping up, or restarting
     /// (the backlog is dropped and the new run starts at a keyframe).
     pub dropped_frames: u64,

@@ -26,7 +26,7 @@ pub mod transcode;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use ingest::{Ingest, StopIngest};
-pub use segment::{FinishSegments, PrepareRun, Segment};
+pub use segment::{FinishSegments, PrepareRun, Segment, SegmentCounters};
 pub use session::{IngestSession, TagQueue, source_warnings};
 pub use thumbnail::Thumbnail;
 pub use transcode::{
@@ -270,7 +270,7 @@ pub struct StreamActor {
     runs: u64,
     plan: Vec<PlannedRendition>,
     transcode_stats: Arc<TranscodeStats>,
-    produced: Arc<AtomicU64>,
+    segments: Arc<SegmentCounters>,
     cpu_sample: Option<(Instant, u32, f64)>,
     cpu_percent: Option<f64>,
     warned_keyframes: bool,
@@ -317,7 +317,7 @@ impl StreamActor {
             runs: 0,
             plan: Vec::new(),
             transcode_stats: Arc::default(),
-            produced: Arc::default(),
+            segments: Arc::default(),
             cpu_sample: None,
             cpu_percent: None,
             warned_keyframes: false,
@@ -385,7 +385,7 @@ impl StreamActor {
         let seg = Segment::new(
             generation,
             Arc::clone(&self.entry),
-            Arc::clone(&self.produced),
+            Arc::clone(&self.segments),
             ctx.address().recipient(),
             tracing::info_span!(parent: &self.span, "segment", generation),
         );
@@ -729,7 +729,8 @@ impl StreamActor {
             ffmpeg_pid: self.transcode_stats.pid(),
             ffmpeg_cpu_percent: self.cpu_percent,
             ffmpeg_speed: self.transcode_stats.progress().and_then(|p| p.speed),
-            segments_produced: self.produced.load(Ordering::Relaxed),
+            segments_produced: self.segments.produced.load(Ordering::Relaxed),
+            segments_lost: self.segments.lost.load(Ordering::Relaxed),
             dropped_frames,
             dropped_audio,
             renditions: self.plan.iter().map(|p| p.name.clone()).collect(),

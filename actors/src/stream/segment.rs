@@ -24,6 +24,13 @@ const POLL: Duration = Duration::from_millis(50);
 /// Consecutive failed polls (about 5 s) before the actor gives up and is restarted.
 const MAX_POLL_ERRORS: u32 = 100;
 
+/// Segments moved into the window, and segments ffmpeg deleted before they were taken.
+#[derive(Debug, Default)]
+pub struct SegmentCounters {
+    pub produced: AtomicU64,
+    pub lost: AtomicU64,
+}
+
 /// A new ffmpeg run is about to write into `out_dir`: collect the last segments of the previous
 /// run, adopt the plan, and mark a discontinuity.
 #[derive(Message)]
@@ -43,7 +50,9 @@ pub struct Segment {
     generation: u64,
     entry: Arc<StreamEntry>,
     parent: Recipient<ChildExited>,
-    produced: Arc<AtomicU64>,
+    counters: Arc<SegmentCounters>,
+    /// The current watcher's lost count already added to `counters`.
+    lost_seen: u64,
     watcher: Option<OutputWatcher>,
     run_dir: Option<PathBuf>,
     clock: RunClock,
@@ -59,7 +68,7 @@ impl Segment {
     pub fn new(
         generation: u64,
         entry: Arc<StreamEntry>,
-        produced: Arc<AtomicU64>,
+        counters: Arc<SegmentCounters>,
         parent: Recipient<ChildExited>,
         span: tracing::Span,
     ) -> Self {
@@ -67,7 +76,8 @@ impl Segment {
             generation,
             entry,
             parent,
-            produced,
+            counters,
+            lost_seen: 0,
             watcher: None,
             run_dir: None,
             clock: RunClock::default(),
@@ -87,6 +97,13 @@ impl Segment {
         let segments = match watcher.poll() {
             Ok(s) => {
                 self.errors = 0;
+                let lost = watcher.lost_segments();
+                if lost > self.lost_seen {
+                    self.counters
+                        .lost
+                        .fetch_add(lost - self.lost_seen, Ordering::Relaxed);
+                    self.lost_seen = lost;
+                }
                 s
             }
             Err(e) => {
@@ -117,7 +134,7 @@ impl Segment {
                 .push_segment(&s.rendition, s.duration, pdt, s.data)
                 .is_some()
             {
-                self.produced.fetch_add(1, Ordering::Relaxed);
+                self.counters.produced.fetch_add(1, Ordering::Relaxed);
                 if is_lowest {
                     *lock(&self.entry.latest_low_segment) = Some(data);
                 }
@@ -178,6 +195,7 @@ impl Handler<PrepareRun> for Segment {
             .or(msg.plan.first())
             .map(|p| p.name.clone());
         self.watcher = Some(watcher);
+        self.lost_seen = 0;
         self.run_dir = Some(msg.out_dir);
         self.clock = msg.clock;
         self.offsets.clear();

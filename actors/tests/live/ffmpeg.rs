@@ -198,6 +198,7 @@ async fn real_ffmpeg_ladder_segments_and_a_killed_ffmpeg_comes_back() {
         h.ffmpeg_cpu_percent, h.ffmpeg_speed, h.dropped_frames
     );
     assert!(h.segments_produced >= 8, "{}", h.segments_produced);
+    assert_eq!(h.segments_lost, 0);
 
     let jpeg = eventually("thumbnail", Duration::from_secs(20), || async {
         t.live.hls.thumbnail(SLUG)
