@@ -21,10 +21,13 @@ use bytes::Bytes;
 
 use crate::{auth::client_ip, state::AppState};
 
-const PLAYLIST: &str = "application/vnd.apple.mpegurl";
-const SEGMENT: &str = "video/mp2t";
-const PLAYLIST_CACHE: &str = "public, max-age=1";
-const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
+const PLAYLIST: HeaderValue = HeaderValue::from_static("application/vnd.apple.mpegurl");
+const SEGMENT: HeaderValue = HeaderValue::from_static("video/mp2t");
+const PLAYLIST_CACHE: HeaderValue = HeaderValue::from_static("public, max-age=1");
+const SEGMENT_CACHE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const ANY: HeaderValue = HeaderValue::from_static("*");
+const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -39,38 +42,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn master(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    match state.live.hls.master(&path) {
-        Some(body) => ok(PLAYLIST, PLAYLIST_CACHE, body),
-        None => not_found().await,
-    }
+// Path segments are read as borrowed `&str` from the match info: this path runs once per
+// player per second, so it allocates as little as it can.
+fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.match_info().get(name).unwrap_or_default()
 }
 
-async fn media_playlist(
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    req: HttpRequest,
-) -> HttpResponse {
-    let (slug, rendition) = path.into_inner();
-    match state.live.hls.media_playlist(&slug, &rendition) {
+async fn master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    match state.live.hls.master(param(&req, "slug")) {
         Some(body) => {
-            let viewer = viewer_key(&req, &state);
-            state.live.presence.touch(&slug, &viewer);
+            state.metrics.hls_playlists.inc();
             ok(PLAYLIST, PLAYLIST_CACHE, body)
         }
-        None => not_found().await,
+        None => miss(&state),
     }
 }
 
-async fn segment(
-    state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
-    req: HttpRequest,
-) -> HttpResponse {
-    let (slug, rendition, name) = path.into_inner();
-    let Some(body) = state.live.hls.segment(&slug, &rendition, &name) else {
-        return not_found().await;
+async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let slug = param(&req, "slug");
+    match state
+        .live
+        .hls
+        .media_playlist(slug, param(&req, "rendition"))
+    {
+        Some(body) => {
+            let mut buf = [0u8; 18];
+            state
+                .live
+                .presence
+                .touch(slug, viewer_key(&req, &state, &mut buf));
+            state.metrics.hls_playlists.inc();
+            ok(PLAYLIST, PLAYLIST_CACHE, body)
+        }
+        None => miss(&state),
+    }
+}
+
+async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let found = state.live.hls.segment(
+        param(&req, "slug"),
+        param(&req, "rendition"),
+        param(&req, "segment"),
+    );
+    let Some(body) = found else {
+        return miss(&state);
     };
+    state.metrics.hls_segments.inc();
     let Some(range) = req
         .headers()
         .get(header::RANGE)
@@ -94,24 +111,34 @@ async fn segment(
         }
         None => HttpResponse::RangeNotSatisfiable()
             .insert_header((header::CONTENT_RANGE, format!("bytes */{len}")))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
             .finish(),
     }
 }
 
-fn ok(content_type: &'static str, cache: &'static str, body: Bytes) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .body(body)
+fn ok(content_type: HeaderValue, cache: HeaderValue, body: Bytes) -> HttpResponse {
+    let mut res = HttpResponse::Ok().body(body);
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CACHE_CONTROL, cache);
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY);
+    headers.insert(header::ACCEPT_RANGES, BYTES);
+    res
+}
+
+fn miss(state: &AppState) -> HttpResponse {
+    state.metrics.hls_misses.inc();
+    not_found_response()
 }
 
 async fn not_found() -> HttpResponse {
+    not_found_response()
+}
+
+fn not_found_response() -> HttpResponse {
     HttpResponse::NotFound()
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
+        .insert_header((header::CACHE_CONTROL, NO_CACHE))
         .json(crate::error::ErrorBody {
             error: "not_found",
             message: "no such stream, rendition or segment".into(),
@@ -122,8 +149,9 @@ async fn not_found() -> HttpResponse {
 
 /// The viewer this request counts as: the player's `vid` (a random id it keeps for the
 /// session) when well-formed, else a keyed hash of client address and user agent (so neither
-/// is stored).
-fn viewer_key(req: &HttpRequest, state: &AppState) -> String {
+/// is stored). Written into `buf` to keep the hot path free of allocations; a `vid` cannot
+/// contain `:`, so it never collides with the `a:` hashed form.
+fn viewer_key<'a>(req: &'a HttpRequest, state: &AppState, buf: &'a mut [u8; 18]) -> &'a str {
     let vid = req
         .query_string()
         .split('&')
@@ -131,17 +159,30 @@ fn viewer_key(req: &HttpRequest, state: &AppState) -> String {
     if let Some(vid) = vid.filter(|v| {
         (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     }) {
-        return format!("v:{vid}");
+        return vid;
     }
     let mut h = state.viewer_hasher.build_hasher();
-    h.write(client_ip(req, state.http.trust_proxy_headers).as_bytes());
+    match req.peer_addr() {
+        Some(addr) if !state.http.trust_proxy_headers => match addr.ip() {
+            std::net::IpAddr::V4(ip) => h.write(&ip.octets()),
+            std::net::IpAddr::V6(ip) => h.write(&ip.octets()),
+        },
+        _ => h.write(client_ip(req, state.http.trust_proxy_headers).as_bytes()),
+    }
     h.write(
         req.headers()
             .get(header::USER_AGENT)
             .map(|v| v.as_bytes())
             .unwrap_or_default(),
     );
-    format!("a:{:016x}", h.finish())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf[0] = b'a';
+    buf[1] = b':';
+    for (i, byte) in h.finish().to_be_bytes().iter().enumerate() {
+        buf[2 + 2 * i] = HEX[(byte >> 4) as usize];
+        buf[3 + 2 * i] = HEX[(byte & 0xf) as usize];
+    }
+    std::str::from_utf8(&buf[..]).unwrap_or("a:")
 }
 
 /// A single `bytes=` range within `len`, as inclusive (start, end). Multiple ranges and

@@ -53,22 +53,26 @@ pub fn app(
         .app_data(json)
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
-        .wrap(middleware::security_headers(hsts))
-        .wrap(from_fn(middleware::request_context))
-        .wrap(TracingLogger::default())
-        .route("/healthz", web::get().to(system::healthz))
-        .route("/readyz", web::get().to(system::readyz))
-        .route("/metrics", web::get().to(system::metrics))
-        // HLS is open to players on any origin; the API answers only allowed origins.
+        // HLS first, on its own lean path: players poll playlists every second, so no span,
+        // request id or security headers per request, only a counter. Open to any origin.
         .configure(hls::configure)
         .service(
-            web::scope("/api/v1")
-                .wrap(cors(&state))
-                .route("/openapi.json", web::get().to(system::openapi_json))
-                .configure(api::configure)
-                .default_service(web::to(|| async {
-                    Err::<String, _>(ApiError::NotFound("route"))
-                })),
+            web::scope("")
+                .wrap(middleware::security_headers(hsts))
+                .wrap(from_fn(middleware::request_context))
+                .wrap(TracingLogger::default())
+                .route("/healthz", web::get().to(system::healthz))
+                .route("/readyz", web::get().to(system::readyz))
+                .route("/metrics", web::get().to(system::metrics))
+                .service(
+                    web::scope("/api/v1")
+                        .wrap(cors(&state))
+                        .route("/openapi.json", web::get().to(system::openapi_json))
+                        .configure(api::configure)
+                        .default_service(web::to(|| async {
+                            Err::<String, _>(ApiError::NotFound("route"))
+                        })),
+                ),
         )
 }
 

@@ -2,7 +2,8 @@
 //! default), so several servers in one process (tests) never share counters.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -10,6 +11,10 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub db_pool: IntGaugeVec,
+    /// HLS responses by kind, resolved once so the hot path does no label lookup.
+    pub hls_playlists: IntCounter,
+    pub hls_segments: IntCounter,
+    pub hls_misses: IntCounter,
 }
 
 impl Metrics {
@@ -39,11 +44,22 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(db_pool.clone()))?;
+        let hls = IntCounterVec::new(
+            Opts::new(
+                "hls_responses_total",
+                "HLS responses: playlist, segment, or not found",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(hls.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             db_pool,
+            hls_playlists: hls.with_label_values(&["playlist"]),
+            hls_segments: hls.with_label_values(&["segment"]),
+            hls_misses: hls.with_label_values(&["not_found"]),
         })
     }
 
