@@ -79,6 +79,9 @@ pub fn build_argv(cfg: &LadderConfig, plan: &[PlannedRendition], out_dir: &Path)
         a.push("-vaapi_device");
         a.push(cfg.vaapi_device.as_os_str());
     }
+    // The stream's sequence headers come first, so a short probe finds every parameter;
+    // ffmpeg's default (5 s of analysis, 5 MB) holds the first segments back by about a second.
+    a.push_all(["-analyzeduration", "500000", "-probesize", "500000"]);
     a.push_all(["-f", "flv", "-i", "pipe:0"]);
 
     let encoded: Vec<&PlannedRendition> = plan.iter().filter(|p| !p.copy).collect();
