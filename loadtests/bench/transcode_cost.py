@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Transcode cost of a streamhall node, measured against the same ffmpeg argv run by hand.
+
+Usage: transcode_cost.py STREAMHALL_BINARY [SECONDS=30] [MAX_PUBLISHERS=4]
+
+1. Makes a 720p30 H.264/AAC FLV (1 s GOP) of SECONDS.
+2. Starts streamhall on a temp data dir, pushes the file in real time (`-re -c copy`) and samples
+   CPU of the streamhall process and of its transcoder child from /proc; records the child's argv.
+3. Runs that argv by hand, fed the same FLV in real time, and takes its CPU.
+4. Pushes 1..MAX_PUBLISHERS copies at once (ladder, then passthrough only) and reports whether
+   every transcoder kept real time (ffmpeg speed from the admin health API).
+Loopback only; everything runs under a temp dir that is removed at the end.
+"""
+import json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
+
+BIN = os.path.abspath(sys.argv[1])
+SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+MAX_PUB = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+TICK = os.sysconf("SC_CLK_TCK")
+work = tempfile.mkdtemp(prefix="streamhall-transcode-")
+
+
+def cpu(pid):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / TICK
+    except OSError:
+        return None
+
+
+def children(pid):
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(pid):
+                    out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+def req(url, body=None, token=None, method=None):
+    r = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
+    r.add_header("content-type", "application/json")
+    if token:
+        r.add_header("authorization", "Bearer " + token)
+    try:
+        return json.load(urllib.request.urlopen(r, timeout=10))
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f"{method or ('POST' if body is not None else 'GET')} {url}: {e.code} {e.read().decode()}")
+
+
+src = os.path.join(work, "src.flv")
+subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-c:v", "libx264", "-preset", "veryfast",
+                "-pix_fmt", "yuv420p", "-g", "30", "-b:v", "4500k", "-c:a", "aac", "-t", str(SECONDS), "-f", "flv", src],
+               check=True)
+
+
+def server(tag, extra_env):
+    d = os.path.join(work, tag)
+    env = dict(os.environ, STREAMHALL_DATA_DIR=d, STREAMHALL_HTTP__LISTEN="127.0.0.1:18700",
+               STREAMHALL_RTMP__LISTEN="127.0.0.1:19700", STREAMHALL_LOG__LEVEL="warn", **extra_env)
+    p = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    admin_pw = None
+    for line in p.stdout:
+        if "password:" in line:
+            admin_pw = line.split("password:")[1].strip()
+            break
+    base = "http://127.0.0.1:18700/api/v1"
+    admin = req(base + "/auth/login", {"login": "admin", "password": admin_pw})["access_token"]
+    return p, base, admin
+
+
+def push(key):
+    return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy", "-f", "flv",
+                             "rtmp://127.0.0.1:19700/live/" + key], stdin=subprocess.DEVNULL)
+
+
+# 2. one stream through streamhall
+p, base, admin = server("one", {})
+key = req(base + "/channels", {"slug": "cost", "title": "cost"}, admin)["stream_key"]
+server_cpu0 = cpu(p.pid)
+pub = push(key)
+child, argv, child_cpu, last = None, None, 0.0, time.time()
+while pub.poll() is None:
+    kids = [k for k in children(p.pid) if "ffmpeg" in open(f"/proc/{k}/cmdline").read()]
+    if kids:
+        child = kids[0]
+        argv = open(f"/proc/{child}/cmdline").read().split("\0")[:-1]
+        c = cpu(child)
+        child_cpu = c if c is not None else child_cpu
+    time.sleep(0.2)
+server_cpu = cpu(p.pid) - server_cpu0  # the server itself, without its children's CPU
+p.terminate(); p.wait()
+print(f"streamhall: transcoder child {child_cpu:.2f} CPU-s for {SECONDS} media-s = {child_cpu / SECONDS:.3f} CPU-s/s; "
+      f"the server process itself {server_cpu:.2f} CPU-s")
+
+# 3. the same argv by hand
+out = os.path.join(work, "by-hand")
+old_out = os.path.join(work, "one", "live", "cost")
+argv = [a.replace(old_out, out) for a in argv]
+for a in argv:  # every rendition directory the argv writes into
+    if a.startswith(out) and a.endswith(".m3u8"):
+        os.makedirs(os.path.dirname(a), exist_ok=True)
+feeder = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy", "-f", "flv", "pipe:1"],
+                          stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+before = os.times()
+bare = subprocess.Popen(argv, cwd=out, stdin=feeder.stdout, stdout=subprocess.DEVNULL)
+feeder.stdout.close()
+bare.wait(); feeder.wait()
+after = os.times()
+bare_cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+# children times include the feeder (a copy, cheap); measure it alone to subtract
+t0 = os.times()
+subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", src, "-c", "copy", "-f", "flv", "-y", os.devnull], check=True)
+t1 = os.times()
+feeder_cpu = (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+bare_cpu -= feeder_cpu
+print(f"by hand: same argv {bare_cpu:.2f} CPU-s = {bare_cpu / SECONDS:.3f} CPU-s/s")
+total = child_cpu + server_cpu
+print(f"overhead of streamhall (server + transcoder) over bare ffmpeg: {100 * (total / bare_cpu - 1):+.1f}%")
+
+# 4. concurrency
+for label, env in [("ladder", {}), ("passthrough", {"STREAMHALL_LIVE__LADDER__RENDITIONS": "[]"})]:
+    for n in range(1, MAX_PUB + 1):
+        p, base, admin = server(f"{label}-{n}", env)
+        keys = [req(base + "/channels", {"slug": f"chan-{i}", "title": "x"}, admin)["stream_key"] for i in range(n)]
+        pubs = [push(k) for k in keys]
+        speeds = []
+        t_end = time.time() + SECONDS
+        time.sleep(min(8, SECONDS / 3))
+        while time.time() < t_end - 2:
+            h = req(base + "/admin/health", token=admin)
+            speeds += [s.get("ffmpeg_speed") or 0 for s in h["streams"]]
+            time.sleep(1)
+        for x in pubs:
+            x.kill()
+        p.terminate(); p.wait()
+        lo = min(speeds) if speeds else 0
+        print(f"{label}: {n} publisher(s): ffmpeg speed min {lo:.2f} median {sorted(speeds)[len(speeds) // 2]:.2f} -> "
+              f"{'real time' if lo >= 0.97 else 'NOT real time'}")
+        if lo < 0.97:
+            break
+shutil.rmtree(work, ignore_errors=True)
