@@ -431,3 +431,103 @@ async fn reconnect_within_grace_continues_then_the_broadcast_ends(backend: Backe
         assert!(p.contains("#EXT-X-ENDLIST"), "{p}");
     }
 }
+
+#[actix_web::test]
+async fn admin_health_websocket_authenticates_by_first_message() {
+    use awc::ws::Message;
+    use futures_util::{SinkExt, StreamExt};
+
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = app.register("nosy").await;
+    let url = format!(
+        "{}/api/v1/admin/health/ws",
+        app.url.replace("http://", "ws://")
+    );
+
+    // A signed-in non-admin is refused with a policy close.
+    let (_, mut ws) = awc::Client::new().ws(&url).connect().await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": user.access})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(frame, Some(Ok(awc::ws::Frame::Close(Some(ref r)))) if r.code == awc::ws::CloseCode::Policy),
+        "{frame:?}"
+    );
+
+    // An admin gets the tree at once and then every second.
+    let admin = app.admin_token().await;
+    let (_, mut ws) = awc::Client::new().ws(&url).connect().await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": admin}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let awc::ws::Frame::Text(text) = frame else {
+            panic!("expected the tree, got {frame:?}")
+        };
+        let tree: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(tree["registry"]["kind"], "registry");
+        assert_eq!(tree["presence"]["kind"], "presence");
+        assert!(tree["streams"].is_array());
+    }
+}
+
+#[actix_web::test]
+async fn an_8_second_keyframe_interval_warns_and_transcoded_segments_stay_short() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.register("obsdefault").await;
+    let key = app.create_channel(&s.access, "obsdefault").await["stream_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // OBS Simple output: a keyframe every 250 frames.
+    let mut obs = crate::media_tools::publish_with_gop(&app.rtmp_url(&key), 640, 360, 30, 250);
+    let playlist = app
+        .wait_for_segments("obsdefault", "360p", 5, Duration::from_secs(30))
+        .await;
+    let segs = segments(&playlist);
+    for (d, uri) in &segs[..segs.len() - 1] {
+        assert!(
+            (0.8..=1.2).contains(d),
+            "360p {uri} lasts {d}s despite the 8 s source GOP"
+        );
+    }
+    let admin = app.admin_token().await;
+    let warning = poll_until(
+        Duration::from_secs(15),
+        "a keyframe warning in health",
+        || async {
+            let health: Value = app
+                .get_auth("/admin/health", &admin)
+                .await
+                .json()
+                .await
+                .ok()?;
+            let warnings = health["streams"][0]["warnings"].as_array()?.clone();
+            warnings.iter().find_map(|w| {
+                w.as_str()
+                    .filter(|w| w.to_lowercase().contains("keyframe"))
+                    .map(str::to_owned)
+            })
+        },
+    )
+    .await;
+    assert!(
+        warning.contains('8') || warning.contains("2 s"),
+        "{warning}"
+    );
+    let _ = obs.start_kill();
+}

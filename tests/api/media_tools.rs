@@ -21,6 +21,11 @@ pub fn require(tool: &str) {
 /// Pushes `seconds` of a `width`x`height` 30 fps test picture with a 1 s GOP and a sine tone
 /// to `url`, in real time.
 pub fn publish(url: &str, width: u32, height: u32, seconds: u32) -> Child {
+    publish_with_gop(url, width, height, seconds, 30)
+}
+
+/// Like [`publish`] with a keyframe every `gop` frames.
+pub fn publish_with_gop(url: &str, width: u32, height: u32, seconds: u32, gop: u32) -> Child {
     require("ffmpeg");
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
@@ -41,7 +46,15 @@ pub fn publish(url: &str, width: u32, height: u32, seconds: u32) -> Child {
             "-pix_fmt",
             "yuv420p",
         ])
-        .args(["-g", "30", "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k"])
+        .args([
+            "-g",
+            &gop.to_string(),
+            "-keyint_min",
+            &gop.to_string(),
+            "-sc_threshold",
+            "0",
+        ])
+        .args(["-b:v", "2500k", "-c:a", "aac", "-b:a", "128k"])
         .args(["-t", &seconds.to_string(), "-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
