@@ -172,8 +172,9 @@ pub fn path_error(
     ApiError::NotFound("resource").into()
 }
 
-/// serde_json names a missing field in its message (`missing field `x``); a type error does
-/// not, so the field is `body`.
+/// serde_json names the field first in backticks (``missing field `x` ``, ``unknown field `x`,
+/// expected one of …``); a type error names none, so the field is `body`. Only request fields
+/// the API knows are echoed back.
 fn field_of(err: &serde_json::Error) -> &'static str {
     const KNOWN: &[&str] = &[
         "username",
@@ -191,9 +192,10 @@ fn field_of(err: &serde_json::Error) -> &'static str {
         "bio",
     ];
     let text = err.to_string();
+    let named = text.split('`').nth(1).unwrap_or_default();
     KNOWN
         .iter()
-        .find(|f| text.contains(&format!("`{f}`")))
+        .find(|f| **f == named)
         .copied()
         .unwrap_or("body")
 }
@@ -205,3 +207,37 @@ impl fmt::Display for ErrorBody {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Req {
+        username: String,
+        password: String,
+    }
+
+    fn field(json: &str) -> &'static str {
+        match serde_json::from_str::<Req>(json) {
+            Err(e) => field_of(&e),
+            Ok(_) => "ok",
+        }
+    }
+
+    #[test]
+    fn names_the_field_serde_complains_about() {
+        assert_eq!(field(r#"{"username": "a"}"#), "password");
+        assert_eq!(field(r#"{"username": "a", "password": 1}"#), "body");
+        assert_eq!(
+            field(r#"{"username": "a", "password": "b", "email": "c"}"#),
+            "email"
+        );
+        assert_eq!(
+            field(r#"{"username": "a", "password": "b", "zzz": 1}"#),
+            "body"
+        );
+    }
+}
