@@ -35,7 +35,7 @@ async fn register_then_me(backend: Backend) {
     assert_eq!(me["role"], "user");
     assert!(me.get("password_hash").is_none());
     // No token: 401 with the shared error shape.
-    let res = app.client.get(app.api("/users/me")).send().await.unwrap();
+    let res = app.get("/users/me").await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 

@@ -52,15 +52,7 @@ async fn create_show_and_key_stored_hashed(backend: Backend) {
 
     // Only the hash is stored, and nothing else returns the key.
     assert_eq!(stored_hash(&app, "my-show").await, sha256_hex(key));
-    let shown: Value = app
-        .client
-        .get(app.api("/channels/my-show"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = app.get_json("/channels/my-show").await;
     assert!(!shown.to_string().contains(key));
     assert_eq!(shown["title"], "my-show live");
     let mine: Value = app
@@ -72,12 +64,7 @@ async fn create_show_and_key_stored_hashed(backend: Backend) {
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert!(!mine.to_string().contains(key));
 
-    let res = app
-        .client
-        .get(app.api("/channels/nope"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/channels/nope").await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
     let res = app
         .post_json("/channels", &json!({"slug": "anon", "title": "x"}), None)
@@ -241,12 +228,7 @@ async fn list_filters_and_pages(backend: Backend) {
     let list = |query: &'static str| {
         let app = &app;
         async move {
-            let res = app
-                .client
-                .get(app.api(&format!("/channels{query}")))
-                .send()
-                .await
-                .unwrap();
+            let res = app.get(&format!("/channels{query}")).await;
             assert_eq!(res.status(), StatusCode::OK, "{query}");
             let body: Value = res.json().await.unwrap();
             let slugs: Vec<String> = body["items"]
@@ -279,12 +261,7 @@ async fn list_filters_and_pages(backend: Backend) {
     let (page, next) = list("?limit=3&offset=3").await;
     assert_eq!(page, ["alpha"]);
     assert!(next.is_null());
-    let res = app
-        .client
-        .get(app.api("/channels?limit=abc"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/channels?limit=abc").await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
 }
 
@@ -300,12 +277,7 @@ async fn delete_removes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = app
-        .client
-        .get(app.api("/channels/doomed"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/channels/doomed").await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -315,16 +287,7 @@ async fn writes_show_at_once_despite_the_read_cache(backend: Backend) {
     app.create_channel(&s.access, "first").await;
     let get = |path: &'static str| {
         let app = &app;
-        async move {
-            app.client
-                .get(app.api(path))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { app.get(path).await.json::<Value>().await.unwrap() }
     };
     assert_eq!(get("/channels").await["items"].as_array().unwrap().len(), 1);
     assert_eq!(get("/channels/first").await["title"], "first live");

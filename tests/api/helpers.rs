@@ -237,6 +237,20 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// An anonymous GET of an API path.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.api(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// An anonymous GET of an API path, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("json")
+    }
+
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
         self.client
             .get(self.api(path))

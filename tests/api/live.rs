@@ -45,14 +45,7 @@ impl TestApp {
     }
 
     pub async fn channel(&self, slug: &str) -> Value {
-        self.client
-            .get(self.api(&format!("/channels/{slug}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get_json(&format!("/channels/{slug}")).await
     }
 
     pub async fn admin_token(&self) -> String {
@@ -225,12 +218,7 @@ async fn push_transcode_and_play_the_ladder() {
 
     // A thumbnail appears and is a JPEG.
     eventually(Duration::from_secs(25), "a live thumbnail", || async {
-        let res = app
-            .client
-            .get(app.api("/channels/caster/thumbnail.jpg"))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get("/channels/caster/thumbnail.jpg").await;
         let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
         let body = res.bytes().await.unwrap();
         cache.contains("max-age=5") && body.starts_with(&[0xFF, 0xD8]) && body.len() > 2000
@@ -366,15 +354,7 @@ async fn wrong_keys_are_refused_and_two_channels_stream_at_once() {
             .await;
         assert_eq!(app.channel(slug).await["is_live"], true);
     }
-    let listed: Value = app
-        .client
-        .get(app.api("/channels?live=true"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/channels?live=true").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
     let _ = pa.start_kill();
     let _ = pb.start_kill();

@@ -59,7 +59,7 @@ async fn health_ready_and_metrics(backend: Backend) {
     };
     assert_eq!(ready["redis"], redis);
 
-    app.client.get(app.api("/channels")).send().await.unwrap();
+    app.get("/channels").await;
     let metrics = app
         .client
         .get(format!("{}/metrics", app.url))
@@ -73,26 +73,13 @@ async fn health_ready_and_metrics(backend: Backend) {
     assert!(metrics.contains("streamhall_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("streamhall_db_pool_connections"));
 
-    let res = app
-        .client
-        .get(app.api("/no/such/route"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/no/such/route").await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 async fn every_route_is_in_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
-    let doc: Value = app
-        .client
-        .get(app.api("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in streamhall_http::api::ROUTES {
         let full = format!("/api/v1{path}");
@@ -119,7 +106,7 @@ async fn internal_errors_hide_details(backend: Backend) {
         .execute_unprepared("DROP TABLE channels")
         .await
         .unwrap();
-    let res = app.client.get(app.api("/channels")).send().await.unwrap();
+    let res = app.get("/channels").await;
     let header_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body = expect_error(res, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     assert_eq!(body["request_id"], header_id.as_str());

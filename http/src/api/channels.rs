@@ -191,8 +191,7 @@ pub async fn update(
     slug: web::Path<String>,
     body: web::Json<UpdateChannel>,
 ) -> ApiResult<HttpResponse> {
-    let (c, owner) = find(&state, &slug).await?;
-    may_change(&caller, &c)?;
+    let (c, owner) = find_changeable(&state, &caller, &slug).await?;
     let body = body.into_inner();
     let mut model = c.into_active_model();
     if let Some(title) = body.title {
@@ -219,8 +218,7 @@ pub async fn delete(
     AuthUser(caller): AuthUser,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (c, _) = find(&state, &slug).await?;
-    may_change(&caller, &c)?;
+    let (c, _) = find_changeable(&state, &caller, &slug).await?;
     Channel::delete_by_id(c.id).exec(&state.db).await?;
     state.cache.invalidate();
     tracing::info!(channel = %c.slug, user_id = caller.id, "channel deleted");
@@ -236,8 +234,7 @@ pub async fn rotate_key(
     AuthUser(caller): AuthUser,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (c, _) = find(&state, &slug).await?;
-    may_change(&caller, &c)?;
+    let (c, _) = find_changeable(&state, &caller, &slug).await?;
     let key = new_key()?;
     Channel::update_many()
         .col_expr(
@@ -264,9 +261,15 @@ async fn find(state: &AppState, slug: &str) -> ApiResult<(channel::Model, user::
     }
 }
 
-fn may_change(caller: &user::Model, c: &channel::Model) -> ApiResult<()> {
+/// The channel, if `caller` may change it: its owner or an admin (403 otherwise).
+async fn find_changeable(
+    state: &AppState,
+    caller: &user::Model,
+    slug: &str,
+) -> ApiResult<(channel::Model, user::Model)> {
+    let (c, owner) = find(state, slug).await?;
     if caller.id == c.owner_id || caller.is_admin() {
-        Ok(())
+        Ok((c, owner))
     } else {
         Err(ApiError::Forbidden(
             "only the channel's owner or an admin may do that",
