@@ -26,6 +26,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub rtmp: RtmpConfig,
     pub live: LiveSection,
+    pub chat: ChatSection,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub auth: AuthConfig,
@@ -40,6 +41,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             rtmp: RtmpConfig::default(),
             live: LiveSection::default(),
+            chat: ChatSection::default(),
             database: DatabaseConfig::default(),
             redis: RedisConfig::default(),
             auth: AuthConfig::default(),
@@ -84,6 +86,44 @@ impl Default for LiveSection {
             thumbnail_interval_secs: 10,
             hls_window: 10,
             ladder: streamhall_media::transcode::LadderConfig::default(),
+        }
+    }
+}
+
+/// Chat rooms: limits, retention, and how much a slow client may fall behind.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSection {
+    /// Messages older than this many days are deleted.
+    pub retention_days: u32,
+    /// Chat sockets one client address may hold (0 = no limit).
+    pub max_connections_per_ip: u32,
+    /// Messages a viewer may send per window, per room.
+    pub messages_per_window: u32,
+    /// The same for moderators.
+    pub moderator_messages_per_window: u32,
+    pub window_secs: u64,
+    /// Frame batches queued for one socket before it is closed as a slow consumer (batches
+    /// go out every 10 ms at most, so this is a few seconds of falling behind at full rate).
+    pub session_queue: usize,
+    /// Messages accepted and waiting for the database, per room, before new ones are
+    /// rejected as `overloaded`.
+    pub max_pending: usize,
+    /// A room nobody has joined for this many seconds stops.
+    pub idle_room_secs: u64,
+}
+
+impl Default for ChatSection {
+    fn default() -> Self {
+        Self {
+            retention_days: 30,
+            max_connections_per_ip: 100,
+            messages_per_window: 20,
+            moderator_messages_per_window: 100,
+            window_secs: 30,
+            session_queue: 256,
+            max_pending: 2000,
+            idle_room_secs: 60,
         }
     }
 }
@@ -260,6 +300,7 @@ mod tests {
         assert_eq!(config.data_dir, defaults.data_dir);
         assert_eq!(config.live.ladder, defaults.live.ladder);
         assert_eq!(config.live.grace_secs, defaults.live.grace_secs);
+        assert_eq!(config.chat, defaults.chat);
     }
 
     #[test]

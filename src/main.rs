@@ -137,11 +137,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Every viewer's chat socket is a file descriptor: take what the hard limit allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(open_files = n, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
+    }
     let mut app = startup::Application::build(config).await?;
+    let ingest = streamhall_http::api::server::rtmp_url(app.public_url(), app.rtmp_addr());
     if let Some(admin) = app.first_admin.take() {
         // Shown once on the terminal, never through the log pipeline.
         println!();
         println!("  streamhall is ready at {}", app.public_url());
+        println!("  encoders push to {ingest}/STREAM_KEY");
         println!("  first start: created the administrator account");
         println!("    username: {}", admin.username);
         println!("    password: {}", admin.password.expose_secret());
@@ -149,6 +156,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!();
     } else {
         println!("streamhall is ready at {}", app.public_url());
+        println!("encoders push to {ingest}/STREAM_KEY");
     }
     let handle = app.handle();
     actix_web::rt::spawn(async move {

@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use streamhall_actors::chat::{ChatConfig, RoomLimits};
 use streamhall_actors::{Live, LiveConfig};
 use streamhall_media::{objects::FsObjectStore, rtmp, transcode::FfmpegTranscoder};
 use tokio_util::sync::CancellationToken;
@@ -23,7 +24,11 @@ use sea_orm_migration::MigratorTrait;
 use secrecy::{ExposeSecret, SecretString};
 use streamhall_entities::{User, user};
 use streamhall_http::{
-    auth::TokenKeys, cache::ResponseCache, metrics::Metrics, ratelimit::RateLimiter,
+    auth::TokenKeys,
+    cache::ResponseCache,
+    chat::{ConnLimiter, TicketStore},
+    metrics::Metrics,
+    ratelimit::RateLimiter,
     state::AppState,
 };
 use streamhall_migration::Migrator;
@@ -37,7 +42,25 @@ fn live_config(config: &Config) -> LiveConfig {
         hls_window: config.live.hls_window.max(3),
         ladder: config.live.ladder.clone(),
         work_dir: config.data_dir.join("live"),
+        chat: chat_config(&config.chat),
         ..LiveConfig::default()
+    }
+}
+
+fn chat_config(c: &crate::config::ChatSection) -> ChatConfig {
+    let defaults = ChatConfig::default();
+    ChatConfig {
+        limits: RoomLimits {
+            rate_messages: c.messages_per_window.max(1),
+            rate_messages_moderator: c.moderator_messages_per_window.max(1),
+            rate_window: Duration::from_secs(c.window_secs.max(1)),
+            max_pending: c.max_pending.max(1),
+            ..defaults.limits
+        },
+        session_queue: c.session_queue.max(2),
+        idle_timeout: Duration::from_secs(c.idle_room_secs.max(1)),
+        retention: Duration::from_secs(u64::from(c.retention_days.max(1)) * 24 * 3600),
+        ..defaults
     }
 }
 
@@ -109,6 +132,10 @@ impl Application {
         let http_addr = listener.local_addr()?;
         let public_url = config.public_url(http_addr);
 
+        let chat_tickets = match &redis {
+            Some(pool) => TicketStore::redis(pool.clone(), config.redis.key_prefix.clone()),
+            None => TicketStore::memory(),
+        };
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
@@ -124,8 +151,11 @@ impl Application {
             http: config.http.clone(),
             auth: config.auth.clone(),
             public_url: public_url.clone(),
+            rtmp_url: streamhall_http::api::server::rtmp_url(&public_url, rtmp_addr),
             live: live.clone(),
             viewer_hasher: std::hash::RandomState::new(),
+            chat_tickets,
+            chat_conns: ConnLimiter::new(config.chat.max_connections_per_ip),
         });
         let workers = match config.http.workers {
             0 => std::thread::available_parallelism()
@@ -136,6 +166,13 @@ impl Application {
         let server = HttpServer::new(move || streamhall_http::app(state.clone()))
             .listen(listener)?
             .workers(workers)
+            // Chat frames are small and latency matters more than packet count; actix leaves
+            // Nagle on.
+            .on_connect(|conn, _| {
+                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    let _ = tcp.set_nodelay(true);
+                }
+            })
             .disable_signals()
             .shutdown_timeout(30)
             .run();
@@ -191,21 +228,22 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // On every pooled connection (these settings are per connection, except WAL): WAL lets
+        // readers run beside the writer; NORMAL syncs at checkpoints, not at every commit
+        // (a power cut may lose the last commits, never corrupt); foreign keys make deletes
+        // cascade; writers wait for each other instead of failing at once.
+        options.map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    }
     let db = Database::connect(options)
         .await
         .context("connecting to the database")?;
-    if url.starts_with("sqlite:") {
-        use sea_orm::ConnectionTrait;
-        // WAL lets readers run beside the writer; foreign keys make deletes cascade.
-        for pragma in [
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=5000",
-        ] {
-            db.execute_unprepared(pragma).await?;
-        }
-    }
     Ok(db)
 }
 

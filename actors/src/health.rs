@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 use streamhall_media::flv::IngestSnapshot;
+use ts_rs::TS;
 
 /// One actor as the admin dashboard shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct ActorHealth {
     /// `registry`, `stream`, `ingest`, `transcode`, `segment`, `thumbnail`, `presence`.
     pub kind: String,
@@ -19,7 +20,7 @@ pub struct ActorHealth {
 }
 
 /// One live stream with its four children.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct StreamHealth {
     pub actor: ActorHealth,
     pub channel_id: i64,
@@ -48,9 +49,11 @@ pub struct StreamHealth {
 }
 
 /// The whole live tree.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct HealthTree {
     pub registry: ActorHealth,
     pub streams: Vec<StreamHealth>,
     pub presence: ActorHealth,
+    /// Filled by [`crate::Live::health`]; the registry does not know about chat.
+    pub chat: Option<crate::chat::ChatHealth>,
 }

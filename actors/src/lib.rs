@@ -14,6 +14,7 @@
 //! [`RegistryCore`], [`PresenceCore`]) with unit tests.
 
 pub mod bus;
+pub mod chat;
 pub mod db;
 pub mod directory;
 pub mod gate;
@@ -62,6 +63,7 @@ pub struct LiveConfig {
     pub announce_segments: usize,
     /// ...or after this long, whichever comes first.
     pub announce_timeout: Duration,
+    pub chat: chat::ChatConfig,
 }
 
 impl Default for LiveConfig {
@@ -73,9 +75,15 @@ impl Default for LiveConfig {
             ladder: LadderConfig::default(),
             work_dir: std::env::temp_dir().join("streamhall-live"),
             ended_retention: Duration::from_secs(60),
-            node_id: format!("node-{}", std::process::id()),
+            node_id: {
+                use std::hash::{BuildHasher, Hasher};
+                // Unique even for two servers in one process (tests).
+                let salt = std::hash::RandomState::new().build_hasher().finish();
+                format!("node-{}-{:08x}", std::process::id(), salt as u32)
+            },
             announce_segments: 1,
             announce_timeout: Duration::from_secs(20),
+            chat: chat::ChatConfig::default(),
         }
     }
 }
@@ -124,6 +132,7 @@ pub struct Live {
     pub hls: HlsDirectory,
     pub presence: PresenceHandle,
     pub bus: Bus,
+    pub chat: chat::ChatHandle,
     db: DatabaseConnection,
 }
 
@@ -156,6 +165,14 @@ impl Live {
         let hls = HlsDirectory::new();
         let bus = Bus::new();
         let presence = PresenceHandle::new(redis.is_some());
+        let chat = chat::ChatHandle::start(
+            cfg.chat.clone(),
+            db.clone(),
+            presence.clone(),
+            redis
+                .clone()
+                .map(|(pool, prefix)| (pool, prefix, cfg.node_id.clone())),
+        );
         let redis =
             redis.map(|(pool, prefix)| RedisPresence::new(pool, prefix, cfg.node_id.clone()));
         let presence_actor =
@@ -175,6 +192,7 @@ impl Live {
             hls,
             presence,
             bus,
+            chat,
             db,
         })
     }
@@ -185,6 +203,12 @@ impl Live {
     }
 
     pub async fn health(&self) -> HealthTree {
+        let mut tree = self.live_health().await;
+        tree.chat = Some(self.chat.health().await);
+        tree
+    }
+
+    async fn live_health(&self) -> HealthTree {
         match self.registry.send(GetHealth).await {
             Ok(tree) => tree,
             Err(e) => HealthTree {
@@ -207,6 +231,7 @@ impl Live {
                     last_error: None,
                     mailbox: None,
                 },
+                chat: None,
             },
         }
     }

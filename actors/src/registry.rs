@@ -399,6 +399,7 @@ impl Handler<GetHealth> for Registry {
                 registry,
                 streams,
                 presence,
+                chat: None,
             }
         })
     }

@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streamhall_entities::{channel, user};
+use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::state::AppState;
 
 /// A user as anyone may see them.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct PublicUser {
     pub id: i64,
     pub username: String,
@@ -26,7 +27,7 @@ impl From<&user::Model> for PublicUser {
 }
 
 /// The signed-in user's own account.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct Me {
     pub id: i64,
     pub username: String,
@@ -52,30 +53,33 @@ impl From<&user::Model> for Me {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct RegisterRequest {
     pub username: String,
     pub email: String,
     pub password: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct LoginRequest {
     /// Username or email.
     pub login: String,
     pub password: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// Returned by register, login and refresh.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct AuthResponse {
     pub user: Me,
     /// Bearer token for `Authorization`, valid `expires_in` seconds.
@@ -86,23 +90,25 @@ pub struct AuthResponse {
     pub refresh_token: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct UpdateMe {
     pub display_name: Option<String>,
     pub bio: Option<String>,
     pub email: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
 }
 
 /// A channel as listed and shown.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct ChannelDto {
     pub id: i64,
     pub slug: String,
@@ -121,7 +127,7 @@ pub struct ChannelDto {
 }
 
 /// The broadcast in progress.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct LiveDto {
     pub broadcast_id: i64,
     pub started_at: DateTime<Utc>,
@@ -130,7 +136,7 @@ pub struct LiveDto {
     pub renditions: Vec<RenditionDto>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct RenditionDto {
     /// `source`, `720p`, `480p`, `360p`, …
     pub name: String,
@@ -181,8 +187,9 @@ impl ChannelDto {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct CreateChannel {
     pub slug: String,
     pub title: String,
@@ -190,8 +197,9 @@ pub struct CreateChannel {
     pub category: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct UpdateChannel {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -199,16 +207,28 @@ pub struct UpdateChannel {
 }
 
 /// A new channel with its stream key, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct CreatedChannel {
     pub channel: ChannelDto,
     pub stream_key: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct StreamKey {
     /// Paste into the encoder's "Stream Key" field. Shown only now.
     pub stream_key: String,
+}
+
+/// One live session of a channel, from the first publish to its end.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct BroadcastDto {
+    pub id: i64,
+    /// The channel's title when it started.
+    pub title: String,
+    pub started_at: DateTime<Utc>,
+    /// `null` while live.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub peak_viewers: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -225,7 +245,7 @@ pub struct ChannelQuery {
 }
 
 /// One page of a list; `next_offset` is absent on the last page.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, TS)]
 pub struct ChannelPage {
     pub items: Vec<ChannelDto>,
     pub next_offset: Option<u64>,

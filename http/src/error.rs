@@ -46,7 +46,8 @@ pub enum ApiError {
 }
 
 /// The error body, as documented in the OpenAPI spec.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct ErrorBody {
     /// Stable snake_case code, e.g. `invalid_field`, `unauthorized`, `not_found`.
     pub error: &'static str,

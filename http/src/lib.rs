@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod chat;
 pub mod config;
 pub mod dto;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod ratelimit;
 pub mod state;
 pub mod system;
 pub mod validate;
+pub mod webapp;
 
 use actix_cors::Cors;
 use actix_web::{
@@ -60,10 +62,11 @@ pub fn app(
             web::scope("")
                 .wrap(middleware::security_headers(hsts))
                 .wrap(from_fn(middleware::request_context))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<middleware::PathOnlySpan>::new())
                 .route("/healthz", web::get().to(system::healthz))
                 .route("/readyz", web::get().to(system::readyz))
                 .route("/metrics", web::get().to(system::metrics))
+                .route("/emotes/{code}", web::get().to(api::chat::emote_svg))
                 .service(
                     web::scope("/api/v1")
                         .wrap(cors(&state))
@@ -72,7 +75,9 @@ pub fn app(
                         .default_service(web::to(|| async {
                             Err::<String, _>(ApiError::NotFound("route"))
                         })),
-                ),
+                )
+                // Everything else is the web app (SPA fallback to its index.html).
+                .default_service(web::to(webapp::serve)),
         )
 }
 

@@ -65,15 +65,16 @@ pub async fn request_context(
 }
 
 /// Headers on every response. The CSP fits the web app: scripts and styles from our origin,
-/// media from blob: (hls.js uses MediaSource), images from anywhere over https and data:,
-/// and no framing by other sites.
+/// media from blob: (hls.js uses MediaSource), hls.js's transmuxing worker from blob:,
+/// WebSockets (chat, admin health), images from anywhere over https and data:, and no framing
+/// by other sites.
 pub fn security_headers(hsts: bool) -> DefaultHeaders {
     let mut headers = DefaultHeaders::new()
         .add((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
              img-src 'self' data: blob: https:; media-src 'self' blob:; connect-src 'self' ws: wss:; \
-             font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; \
+             worker-src 'self' blob:; font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; \
              frame-ancestors 'none'",
         ))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -88,4 +89,38 @@ pub fn security_headers(hsts: bool) -> DefaultHeaders {
         ));
     }
     headers
+}
+
+/// The root span of a request, as tracing-actix-web's default but with the path instead of the
+/// full target: query strings may carry single-use secrets (chat tickets) and never reach logs.
+pub struct PathOnlySpan;
+
+impl tracing_actix_web::RootSpanBuilder for PathOnlySpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        let route = request.match_pattern().unwrap_or_default();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            request_id = %request_id,
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }

@@ -12,15 +12,21 @@ use crate::{api, dto, error};
 #[openapi(
     info(title = "streamhall API", description = "REST API of a streamhall server. Errors are `{ error, message }` with a stable snake_case `error` code."),
     paths(
+        api::server::info,
         api::auth::register, api::auth::login, api::auth::refresh, api::auth::logout,
         api::users::me, api::users::update_me, api::users::change_password, api::users::my_channels,
         api::channels::create, api::channels::list, api::channels::get, api::channels::update,
-        api::channels::delete, api::channels::rotate_key, api::channels::thumbnail,
-        api::admin::health, api::admin::health_ws, api::admin::stop_stream,
+        api::channels::delete, api::channels::rotate_key, api::channels::thumbnail, api::channels::health,
+        api::channels::broadcasts,
+        api::admin::health, api::admin::health_ws, api::admin::stop_stream, api::admin::restart_chat_room,
+        api::chat::ticket, api::chat::messages, api::chat::emotes, crate::chat::chat_ws,
+        api::chat::list_moderators, api::chat::add_moderator, api::chat::remove_moderator,
+        api::chat::get_blocked_terms, api::chat::put_blocked_terms, api::chat::get_mode,
+        api::chat::put_mode, api::chat::bans,
     ),
     components(schemas(error::ErrorBody, dto::PublicUser, dto::Me, dto::ChannelDto)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin")),
+    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat")),
 )]
 pub struct ApiDoc;
 

@@ -29,6 +29,12 @@ pub struct AppState {
     pub viewer_hasher: std::hash::RandomState,
     /// The URL users open, without a trailing slash (e.g. `http://127.0.0.1:8080`).
     pub public_url: String,
+    /// Where encoders push, e.g. `rtmp://127.0.0.1:1935/live` (see [`crate::api::server`]).
+    pub rtmp_url: String,
+    /// Single-use chat socket tickets.
+    pub chat_tickets: crate::chat::TicketStore,
+    /// Chat sockets per client address.
+    pub chat_conns: crate::chat::ConnLimiter,
 }
 
 impl AppState {

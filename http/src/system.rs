@@ -26,11 +26,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             Err(_) => false,
         }),
     };
-    let ready = db_ok && redis_ok != Some(false);
+    // Without Redis a node still serves its own clients (chat falls back to the database
+    // between nodes), so it stays in rotation, marked degraded. Without the database it
+    // cannot do anything useful.
+    let ready = db_ok;
+    let degraded = redis_ok == Some(false) || state.live.chat.degraded();
     let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
+        "status": if !ready { "unavailable" } else if degraded { "degraded" } else { "ready" },
         "database": if db_ok { "ok" } else { "unreachable" },
         "redis": match redis_ok { None => "not configured", Some(true) => "ok", Some(false) => "unreachable" },
+        "chat": if state.live.chat.degraded() { "degraded: Redis unreachable, other nodes' messages come from the database" } else { "ok" },
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -7,12 +7,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_accounts_and_channels;
+mod m20261122_000002_chat;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_accounts_and_channels::Migration)]
+        vec![
+            Box::new(m20261122_000001_accounts_and_channels::Migration),
+            Box::new(m20261122_000002_chat::Migration),
+        ]
     }
 }

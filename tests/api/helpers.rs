@@ -157,6 +157,9 @@ async fn start(
         rtmp_addr,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Below the server's 5 s keep-alive: a pooled connection the server is closing
+            // must not be reused (hyper then reports IncompleteMessage).
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("client"),
         db,

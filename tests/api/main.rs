@@ -5,8 +5,12 @@ mod helpers;
 
 mod auth;
 mod channels;
+mod chat;
+mod dashboard;
 mod jwt;
 mod live;
+mod load;
 mod media_tools;
 mod migrations;
 mod system;
+mod webapp;

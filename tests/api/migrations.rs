@@ -35,7 +35,17 @@ async fn up_down_up(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = fresh_database(backend, dir.path()).await;
     let db = Database::connect(&url).await.unwrap();
-    let expected = ["broadcasts", "channels", "refresh_tokens", "users"];
+    let expected = [
+        "broadcasts",
+        "channel_moderators",
+        "channels",
+        "chat_bans",
+        "chat_messages",
+        "chat_moderation_log",
+        "chat_rooms",
+        "refresh_tokens",
+        "users",
+    ];
     Migrator::up(&db, None).await.unwrap();
     assert_eq!(tables(&db).await, expected);
     Migrator::down(&db, None).await.unwrap();

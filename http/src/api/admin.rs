@@ -171,3 +171,24 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for HealthSession {
         }
     }
 }
+
+/// Restarts a channel's chat room on this node: its sockets rejoin a fresh room and resume
+/// from the last message they had (nothing is lost; the restart shows in the health tree).
+#[utoipa::path(post, path = "/api/v1/admin/chat/{slug}/restart", tag = "admin", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 204, description = "restarted"), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such channel, or its room is not running on this node", body = ErrorBody)))]
+pub async fn restart_chat_room(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    admin_only(&u)?;
+    let (c, _) = super::channels::find(&state, &slug).await?;
+    if state.live.chat.restart_room(c.id).await {
+        tracing::info!(channel = %slug, admin = u.id, "chat room restarted by an admin");
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("chat room"))
+    }
+}

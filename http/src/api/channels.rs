@@ -13,14 +13,14 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
-use streamhall_entities::{Channel, User, channel, secret, user};
+use streamhall_entities::{Broadcast, Channel, User, broadcast, channel, secret, user};
 
 use crate::{
     api::auth::unique_to_conflict,
     auth::AuthUser,
     dto::{
-        ChannelDto, ChannelPage, ChannelQuery, CreateChannel, CreatedChannel, StreamKey,
-        UpdateChannel,
+        BroadcastDto, ChannelDto, ChannelPage, ChannelQuery, CreateChannel, CreatedChannel,
+        StreamKey, UpdateChannel,
     },
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -249,7 +249,7 @@ pub async fn rotate_key(
     Ok(HttpResponse::Ok().json(StreamKey { stream_key: key }))
 }
 
-async fn find(state: &AppState, slug: &str) -> ApiResult<(channel::Model, user::Model)> {
+pub(crate) async fn find(state: &AppState, slug: &str) -> ApiResult<(channel::Model, user::Model)> {
     match Channel::find()
         .filter(channel::Column::Slug.eq(slug))
         .find_also_related(User)
@@ -262,7 +262,7 @@ async fn find(state: &AppState, slug: &str) -> ApiResult<(channel::Model, user::
 }
 
 /// The channel, if `caller` may change it: its owner or an admin (403 otherwise).
-async fn find_changeable(
+pub(crate) async fn find_changeable(
     state: &AppState,
     caller: &user::Model,
     slug: &str,
@@ -285,6 +285,55 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// The channel's latest broadcasts, newest first (at most 20): the watch page shows the last
+/// one while the channel is offline.
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/broadcasts", tag = "channels", params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<BroadcastDto>), (status = 404, body = ErrorBody)))]
+pub async fn broadcasts(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (c, _) = find(&state, &slug).await?;
+    let rows = Broadcast::find()
+        .filter(broadcast::Column::ChannelId.eq(c.id))
+        .order_by_desc(broadcast::Column::Id)
+        .limit(20)
+        .all(&state.db)
+        .await?;
+    let items: Vec<BroadcastDto> = rows
+        .into_iter()
+        .map(|b| BroadcastDto {
+            id: b.id,
+            title: b.title,
+            started_at: b.started_at,
+            ended_at: b.ended_at,
+            peak_viewers: i64::from(b.peak_viewers),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// The live broadcast's health as the owner's dashboard shows it: ingest bitrate, fps,
+/// keyframe interval, resolution, dropped frames, ffmpeg speed, warnings. Owner or admin;
+/// 404 while the channel is not live on this node.
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/health", tag = "channels", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, description = "the stream's node of the actor tree (`StreamHealth`)", body = Object),
+        (status = 403, body = ErrorBody), (status = 404, description = "not live on this node", body = ErrorBody)))]
+pub async fn health(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (c, _) = find_changeable(&state, &caller, &slug).await?;
+    let tree = state.live.health().await;
+    let stream = tree.streams.into_iter().find(|s| s.slug == c.slug);
+    match stream {
+        Some(s) => Ok(HttpResponse::Ok().json(s)),
+        None => Err(ApiError::NotFound("live stream")),
+    }
 }
 
 /// The channel's latest thumbnail while live, else an offline card.

@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod auth;
 pub mod channels;
+pub mod chat;
+pub mod server;
 pub mod users;
 
 use actix_web::web;
@@ -21,6 +23,7 @@ macro_rules! api_routes {
 }
 
 api_routes! {
+    get "/server" => server::info,
     post "/auth/register" => auth::register,
     post "/auth/login" => auth::login,
     post "/auth/refresh" => auth::refresh,
@@ -36,7 +39,22 @@ api_routes! {
     delete "/channels/{slug}" => channels::delete,
     post "/channels/{slug}/stream-key" => channels::rotate_key,
     get "/channels/{slug}/thumbnail.jpg" => channels::thumbnail,
+    get "/channels/{slug}/health" => channels::health,
+    get "/channels/{slug}/broadcasts" => channels::broadcasts,
+    post "/chat/{slug}/ticket" => chat::ticket,
+    get "/chat/{slug}/messages" => chat::messages,
+    get "/chat/{slug}/ws" => crate::chat::chat_ws,
+    get "/chat/emotes" => chat::emotes,
+    get "/channels/{slug}/moderators" => chat::list_moderators,
+    put "/channels/{slug}/moderators/{username}" => chat::add_moderator,
+    delete "/channels/{slug}/moderators/{username}" => chat::remove_moderator,
+    get "/channels/{slug}/chat/blocked-terms" => chat::get_blocked_terms,
+    put "/channels/{slug}/chat/blocked-terms" => chat::put_blocked_terms,
+    get "/channels/{slug}/chat/mode" => chat::get_mode,
+    put "/channels/{slug}/chat/mode" => chat::put_mode,
+    get "/channels/{slug}/chat/bans" => chat::bans,
     get "/admin/health" => admin::health,
     get "/admin/health/ws" => admin::health_ws,
     post "/admin/streams/{slug}/stop" => admin::stop_stream,
+    post "/admin/chat/{slug}/restart" => admin::restart_chat_room,
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{FlvError, SOUND_FORMAT_AAC, VIDEO_CODEC_AVC};
 
 /// The video codec of a stream, as HLS playlists and browsers name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct VideoInfo {
     /// RFC 6381, e.g. `avc1.64001f`.
     pub codec: String,
@@ -16,7 +16,7 @@ pub struct VideoInfo {
 }
 
 /// The audio codec of a stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct AudioInfo {
     /// RFC 6381, e.g. `mp4a.40.2` (AAC-LC).
     pub codec: String,

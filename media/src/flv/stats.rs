@@ -42,7 +42,7 @@ struct Arrival {
 }
 
 /// A point-in-time view of [`IngestStats`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct IngestSnapshot {
     /// All tag bytes (audio, video, script) over the window, in kbit/s.
     pub bitrate_kbps: f64,

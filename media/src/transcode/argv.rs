@@ -119,7 +119,7 @@ pub fn build_argv(cfg: &LadderConfig, plan: &[PlannedRendition], out_dir: &Path)
     a.0
 }
 
-/// `[0:v:0]split=3[s0][s1][s2];[s0]scale=1280:720[v0];...`: one decode, one branch per
+/// `[0:v:0]split=3[s0][s1][s2];[s0]scale=1280:720,setsar=1[v0];...`: one decode, one branch per
 /// encoded rendition, the frame rate capped before scaling.
 fn filter_graph(encoded: &[&PlannedRendition], family: EncoderFamily) -> String {
     let mut g = String::new();
@@ -141,7 +141,9 @@ fn filter_graph(encoded: &[&PlannedRendition], family: EncoderFamily) -> String 
         if let Some(fps) = p.fps_cap {
             g.push_str(&format!("fps={fps},"));
         }
-        g.push_str(&format!("scale={}:{}", p.width, p.height));
+        // Square pixels: a source a pixel off 16:9 (854x480) would otherwise get a sample
+        // aspect ratio like 641:640, and players show it 641 pixels wide.
+        g.push_str(&format!("scale={}:{},setsar=1", p.width, p.height));
         if family == EncoderFamily::Vaapi {
             g.push_str(",format=nv12,hwupload");
         }
@@ -236,7 +238,7 @@ mod tests {
         let plan = plan_ladder(&cfg, &info(1280, 720));
         let argv = build_argv(&cfg, &plan, Path::new("/o"));
         let graph = argv.iter().position(|a| a == "-filter_complex").unwrap() + 1;
-        assert_eq!(argv[graph], "[0:v:0]scale=640:360[v0]");
+        assert_eq!(argv[graph], "[0:v:0]scale=640:360,setsar=1[v0]");
         assert!(
             !argv.iter().any(|a| a == "0:a:0?"),
             "no audio mapped for a silent source"
@@ -274,7 +276,7 @@ mod tests {
         );
         assert!(
             s.iter()
-                .any(|a| a.contains("scale=640:360,format=nv12,hwupload[v2]"))
+                .any(|a| a.contains("scale=640:360,setsar=1,format=nv12,hwupload[v2]"))
         );
         assert!(!s.iter().any(|a| a == "-preset" || a == "yuv420p"));
     }

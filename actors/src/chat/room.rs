@@ -1,0 +1,815 @@
+//! [`ChatRoom`]: one actor per channel per node. It owns a [`RoomCore`] and does the I/O the
+//! core asks for: storing batches (one transaction at a time, so batches form while one is
+//! committing), moderation writes, publishing to other nodes, closing gaps from the database,
+//! and a flush of the shared outbox every [`FLUSH_EVERY`] at most.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+
+use super::cluster::{RemoteEvents, RoomEvent};
+use super::core::{JoinUser, MemberHandle, Rejection, RoomCore, SendDecision, SessionId};
+use super::protocol::{ChatRole, ClientMsg, RejectCode, RoomMode, ServerMsg};
+use super::rooms::{ChatDeps, RoomStats, RoomStopped};
+use super::store;
+use crate::directory::lock;
+
+/// Frames queued for members go out together, at most one flush per this long: a quiet room
+/// sends at once, a busy one batches up to this much.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
+/// Longest timeout.
+pub const MAX_TIMEOUT_SECS: u32 = 14 * 24 * 3600;
+/// Longest slow mode.
+pub const MAX_SLOW_SECS: u32 = 3600;
+
+/// Which channel a room is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomKey {
+    pub channel_id: i64,
+    pub slug: String,
+    pub owner_id: i64,
+}
+
+/// A session joins (its queue and kick token are the room's from now on).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub session: SessionId,
+    pub handle: MemberHandle,
+    pub user: Option<JoinUser>,
+    pub resume_from: Option<i64>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session: SessionId,
+}
+
+/// A request from a session (`session` set: replies go to its queue) or from REST (`user`
+/// set: the result is the reply).
+#[derive(Message)]
+#[rtype(result = "Result<(), Rejection>")]
+pub struct Command {
+    pub session: Option<SessionId>,
+    pub user: Option<JoinUser>,
+    pub msg: ClientMsg,
+}
+
+/// Stop now, counted as a failure (`reason` becomes the last error).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop(pub String);
+
+/// Read moderators and blocked terms again (changed over REST).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
+pub struct ChatRoom {
+    key: RoomKey,
+    generation: u64,
+    deps: Arc<ChatDeps>,
+    stats: Arc<RoomStats>,
+    core: Option<RoomCore>,
+    flush_scheduled: bool,
+    last_flush: Instant,
+    writing: bool,
+    loading: bool,
+    idle_since: Option<Instant>,
+    last_viewers: Option<u64>,
+    last_viewer_push: Option<Instant>,
+    seen_epoch: u64,
+    error: Option<String>,
+}
+
+impl ChatRoom {
+    pub(crate) fn new(
+        key: RoomKey,
+        generation: u64,
+        deps: Arc<ChatDeps>,
+        stats: Arc<RoomStats>,
+    ) -> Self {
+        let seen_epoch = deps.cluster.as_ref().map_or(0, |c| c.epoch());
+        Self {
+            key,
+            generation,
+            deps,
+            stats,
+            core: None,
+            flush_scheduled: false,
+            last_flush: Instant::now(),
+            writing: false,
+            loading: false,
+            idle_since: None,
+            last_viewers: None,
+            last_viewer_push: None,
+            seen_epoch,
+            error: None,
+        }
+    }
+
+    fn update_stats(&self) {
+        if let Some(core) = &self.core {
+            self.stats.members.store(core.members(), Ordering::Relaxed);
+            self.stats.pending.store(core.pending(), Ordering::Relaxed);
+            self.stats
+                .delivered
+                .store(core.counters.delivered_frames, Ordering::Relaxed);
+            self.stats
+                .kicked
+                .store(core.counters.kicked, Ordering::Relaxed);
+            self.stats
+                .messages
+                .store(core.counters.messages, Ordering::Relaxed);
+            self.stats
+                .rejected
+                .store(core.counters.rejected, Ordering::Relaxed);
+        }
+    }
+
+    fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
+        let has = self.core.as_ref().is_some_and(RoomCore::has_outbox);
+        if has && !self.flush_scheduled {
+            self.flush_scheduled = true;
+            // Zero when the last flush is long past: still after the messages already in the
+            // mailbox, so they go out together.
+            let delay = FLUSH_EVERY.saturating_sub(self.last_flush.elapsed());
+            ctx.run_later(delay, |act, _| {
+                act.flush_scheduled = false;
+                act.last_flush = Instant::now();
+                if let Some(core) = act.core.as_mut() {
+                    let kicked = core.flush();
+                    if !kicked.is_empty() {
+                        tracing::info!(channel = %act.key.slug, kicked = kicked.len(), "chat: closed slow consumers");
+                    }
+                }
+                act.update_stats();
+            });
+        }
+    }
+
+    /// Starts storing the next batch unless one is being stored.
+    fn write_next(&mut self, ctx: &mut Context<Self>) {
+        if self.writing {
+            return;
+        }
+        let Some(batch) = self.core.as_mut().and_then(RoomCore::take_batch) else {
+            return;
+        };
+        self.writing = true;
+        let db = self.deps.db.clone();
+        let channel_id = self.key.channel_id;
+        let sent_at = Utc::now();
+        let fut = async move { store::insert_batch(&db, channel_id, &batch, sent_at).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            act.writing = false;
+            let Some(core) = act.core.as_mut() else { return };
+            match res {
+                Ok(first) => {
+                    let stored = core.batch_committed(first, sent_at);
+                    if let Some(cluster) = &act.deps.cluster {
+                        for m in stored {
+                            cluster.publish(channel_id, RoomEvent::Message(m));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %act.key.slug, error = %e, "chat: storing messages failed; senders told to retry");
+                    *lock(&act.stats.last_error) = Some(format!("storing messages: {e}"));
+                    core.batch_failed("the database is unavailable");
+                }
+            }
+            act.schedule_flush(ctx);
+            act.update_stats();
+            act.write_next(ctx);
+        }));
+    }
+
+    fn publish(&self, event: RoomEvent) {
+        if let Some(cluster) = &self.deps.cluster {
+            cluster.publish(self.key.channel_id, event);
+        }
+    }
+
+    fn apply_remote(&mut self, event: RoomEvent, ctx: &mut Context<Self>) {
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
+        match event {
+            RoomEvent::Message(m) => {
+                core.accept(m, Instant::now());
+            }
+            RoomEvent::Deleted { id, by } => core.apply_deleted(id, &by),
+            RoomEvent::Ban {
+                user_id,
+                user,
+                until,
+                reason,
+                by,
+            } => core.apply_ban(user_id, &user, until, reason, &by, Utc::now()),
+            RoomEvent::Unban { user_id, user, by } => core.apply_unban(user_id, &user, &by),
+            RoomEvent::Mode(mode) => core.apply_mode(mode),
+            RoomEvent::Reload => self.reload(ctx),
+        }
+    }
+
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        ctx.spawn(self.reloaded());
+    }
+
+    /// Reads moderators, bans, modes and blocked terms again and puts them in force.
+    fn reloaded(&self) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let db = self.deps.db.clone();
+        let channel_id = self.key.channel_id;
+        async move { store::load_moderation(&db, channel_id).await }
+            .into_actor(self)
+            .map(|res, act: &mut Self, _| match res {
+                Ok(state) => {
+                    if let Some(core) = act.core.as_mut() {
+                        core.reload(state);
+                    }
+                }
+                Err(e) => {
+                    *lock(&act.stats.last_error) = Some(format!("reloading settings: {e}"));
+                }
+            })
+    }
+
+    /// Loads `from..=to` from the database and delivers it (a gap, or other nodes' messages
+    /// while Redis is away). One load at a time.
+    fn fill(&mut self, from: i64, to: i64, ctx: &mut Context<Self>) {
+        if self.loading {
+            return;
+        }
+        self.loading = true;
+        let db = self.deps.db.clone();
+        let channel_id = self.key.channel_id;
+        ctx.spawn(
+            async move { store::range(&db, channel_id, from, to).await }
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    act.loading = false;
+                    match res {
+                        Ok(rows) => {
+                            if let Some(core) = act.core.as_mut() {
+                                let now = Instant::now();
+                                for m in rows {
+                                    core.accept(m, now);
+                                }
+                            }
+                            act.schedule_flush(ctx);
+                        }
+                        Err(e) => {
+                            *lock(&act.stats.last_error) = Some(format!("filling a gap: {e}"));
+                        }
+                    }
+                }),
+        );
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
+        core.prune(now);
+        if let Some((from, to)) = core.gap_to_fill(now, self.deps.cfg.gap_patience) {
+            self.fill(from, to, ctx);
+        }
+        // Without Redis between nodes, other nodes' messages come from the database.
+        if let Some(cluster) = self.deps.cluster.clone() {
+            let epoch = cluster.epoch();
+            if !cluster.healthy() || epoch != self.seen_epoch {
+                if epoch != self.seen_epoch {
+                    self.seen_epoch = epoch;
+                    self.reload(ctx);
+                }
+                if let Some(head) = self.core.as_ref().map(RoomCore::head) {
+                    self.fill(head + 1, head + 500, ctx);
+                }
+            }
+        }
+        // Viewer count, when it changes.
+        let due = self
+            .last_viewer_push
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.deps.cfg.viewer_count_every);
+        if due {
+            let count = self.deps.presence.count(&self.key.slug);
+            if self.last_viewers != Some(count) {
+                self.last_viewers = Some(count);
+                self.last_viewer_push = Some(now);
+                if let Some(core) = self.core.as_mut() {
+                    core.broadcast_viewer_count(count);
+                }
+            }
+        }
+        self.schedule_flush(ctx);
+        // Idle: nobody here and nothing to store.
+        let idle = self
+            .core
+            .as_ref()
+            .is_some_and(|c| c.members() == 0 && c.pending() == 0)
+            && !self.writing;
+        if idle {
+            let since = *self.idle_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= self.deps.cfg.idle_timeout {
+                ctx.stop();
+            }
+        } else {
+            self.idle_since = None;
+        }
+        self.update_stats();
+    }
+
+    /// A moderation command from `actor`; `Ok` once it is stored and announced.
+    fn moderate(
+        &mut self,
+        actor: JoinUser,
+        msg: ClientMsg,
+    ) -> ResponseActFuture<Self, Result<(), Rejection>> {
+        let Some(core) = self.core.as_ref() else {
+            return reject(RejectCode::Unavailable, "the room is starting");
+        };
+        let actor_role = core.role_of(actor.id, actor.is_admin);
+        if !actor_role.can_moderate() {
+            return reject(
+                RejectCode::Forbidden,
+                "only the channel's moderators can do that",
+            );
+        }
+        let db = self.deps.db.clone();
+        let channel_id = self.key.channel_id;
+        let by = actor.username.clone();
+        match msg {
+            ClientMsg::Delete { id } => {
+                let local = core.message_author(id);
+                let fut = async move {
+                    let author = match local {
+                        Some(a) => Some(a),
+                        None => store::message_author(&db, channel_id, id)
+                            .await
+                            .map_err(unavailable)?,
+                    };
+                    let Some((author_id, author_role, deleted)) = author else {
+                        return Err(Rejection::new(RejectCode::NotFound, "no such message"));
+                    };
+                    if deleted {
+                        return Ok(false);
+                    }
+                    if author_id != actor.id && !RoomCore::may_act_on(actor_role, author_role) {
+                        return Err(Rejection::new(
+                            RejectCode::Forbidden,
+                            "you cannot delete that user's messages",
+                        ));
+                    }
+                    store::delete_message(&db, channel_id, id, actor.id)
+                        .await
+                        .map_err(unavailable)?;
+                    log(
+                        &db,
+                        channel_id,
+                        actor.id,
+                        "delete",
+                        Some(author_id),
+                        Some(id),
+                        None,
+                    )
+                    .await;
+                    Ok(true)
+                };
+                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
+                    if res? {
+                        if let Some(core) = act.core.as_mut() {
+                            core.apply_deleted(id, &by);
+                        }
+                        act.publish(RoomEvent::Deleted { id, by });
+                        act.schedule_flush(ctx);
+                    }
+                    Ok(())
+                }))
+            }
+            ClientMsg::Timeout { user, seconds } => {
+                if seconds == 0 || seconds > MAX_TIMEOUT_SECS {
+                    return reject(
+                        RejectCode::Invalid,
+                        format!("a timeout lasts 1 to {MAX_TIMEOUT_SECS} seconds"),
+                    );
+                }
+                let until = Utc::now() + chrono::Duration::seconds(i64::from(seconds));
+                self.ban(actor, actor_role, user, Some(until), None)
+            }
+            ClientMsg::Ban { user, reason } => {
+                let reason = reason
+                    .map(|r| r.trim().chars().take(200).collect::<String>())
+                    .filter(|r| !r.is_empty());
+                self.ban(actor, actor_role, user, None, reason)
+            }
+            ClientMsg::Unban { user } => {
+                let fut = async move {
+                    let (target_id, target_name, _) = store::find_user(&db, &user)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or_else(|| Rejection::new(RejectCode::NotFound, "no such user"))?;
+                    store::remove_ban(&db, channel_id, target_id)
+                        .await
+                        .map_err(unavailable)?;
+                    log(
+                        &db,
+                        channel_id,
+                        actor.id,
+                        "unban",
+                        Some(target_id),
+                        None,
+                        None,
+                    )
+                    .await;
+                    Ok((target_id, target_name))
+                };
+                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
+                    let (user_id, user) = res?;
+                    if let Some(core) = act.core.as_mut() {
+                        core.apply_unban(user_id, &user, &by);
+                    }
+                    act.publish(RoomEvent::Unban { user_id, user, by });
+                    act.schedule_flush(ctx);
+                    Ok(())
+                }))
+            }
+            ClientMsg::SetMode {
+                slow_seconds,
+                followers_only,
+                emote_only,
+            } => {
+                if slow_seconds > MAX_SLOW_SECS {
+                    return reject(
+                        RejectCode::Invalid,
+                        format!("slow mode is at most {MAX_SLOW_SECS} seconds"),
+                    );
+                }
+                if followers_only.is_some() {
+                    return reject(
+                        RejectCode::Invalid,
+                        "followers-only mode needs follows, which this server does not have yet",
+                    );
+                }
+                let mode = RoomMode {
+                    slow_seconds,
+                    followers_only,
+                    emote_only,
+                };
+                let fut = async move {
+                    store::set_mode(&db, channel_id, mode)
+                        .await
+                        .map_err(unavailable)?;
+                    let details = serde_json::to_string(&mode).ok();
+                    log(&db, channel_id, actor.id, "set_mode", None, None, details).await;
+                    Ok(())
+                };
+                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
+                    res?;
+                    if let Some(core) = act.core.as_mut() {
+                        core.apply_mode(mode);
+                    }
+                    act.publish(RoomEvent::Mode(mode));
+                    act.schedule_flush(ctx);
+                    Ok(())
+                }))
+            }
+            ClientMsg::Send { .. } | ClientMsg::Resume { .. } | ClientMsg::Ping => {
+                reject(RejectCode::BadRequest, "not a moderation command")
+            }
+        }
+    }
+
+    /// Ban (`until` = None) or time out `user`.
+    fn ban(
+        &mut self,
+        actor: JoinUser,
+        actor_role: ChatRole,
+        user: String,
+        until: Option<chrono::DateTime<Utc>>,
+        reason: Option<String>,
+    ) -> ResponseActFuture<Self, Result<(), Rejection>> {
+        let db = self.deps.db.clone();
+        let channel_id = self.key.channel_id;
+        let by = actor.username.clone();
+        // The target's role needs the room's moderator list: look the user up first.
+        let lookup = async move { store::find_user(&db, &user).await };
+        Box::pin(
+            lookup
+                .into_actor(self)
+                .then({
+                    let reason = reason.clone();
+                    move |res, act, _| {
+                        let checked = (|| {
+                            let (target_id, target_name, target_admin) =
+                                res.map_err(unavailable)?.ok_or_else(|| {
+                                    Rejection::new(RejectCode::NotFound, "no such user")
+                                })?;
+                            let core = act.core.as_ref().ok_or_else(|| {
+                                Rejection::new(RejectCode::Unavailable, "the room is starting")
+                            })?;
+                            let target_role = core.role_of(target_id, target_admin);
+                            if !RoomCore::may_act_on(actor_role, target_role) {
+                                return Err(Rejection::new(
+                                    RejectCode::Forbidden,
+                                    format!("you cannot ban or time out a {target_role:?}")
+                                        .to_lowercase(),
+                                ));
+                            }
+                            Ok((target_id, target_name))
+                        })();
+                        let db = act.deps.db.clone();
+                        let reason2 = reason.clone();
+                        async move {
+                            let (target_id, target_name) = checked?;
+                            store::upsert_ban(
+                                &db,
+                                channel_id,
+                                target_id,
+                                actor.id,
+                                reason2.clone(),
+                                until,
+                            )
+                            .await
+                            .map_err(unavailable)?;
+                            let action = if until.is_some() { "timeout" } else { "ban" };
+                            let details = until.map(|u| u.to_rfc3339()).or(reason2);
+                            log(
+                                &db,
+                                channel_id,
+                                actor.id,
+                                action,
+                                Some(target_id),
+                                None,
+                                details,
+                            )
+                            .await;
+                            Ok((target_id, target_name))
+                        }
+                        .into_actor(act)
+                    }
+                })
+                .map(move |res: Result<(i64, String), Rejection>, act, ctx| {
+                    let (user_id, user) = res?;
+                    if let Some(core) = act.core.as_mut() {
+                        core.apply_ban(user_id, &user, until, reason.clone(), &by, Utc::now());
+                    }
+                    act.publish(RoomEvent::Ban {
+                        user_id,
+                        user,
+                        until,
+                        reason,
+                        by,
+                    });
+                    act.schedule_flush(ctx);
+                    Ok(())
+                }),
+        )
+    }
+}
+
+fn reject(
+    code: RejectCode,
+    message: impl Into<String>,
+) -> ResponseActFuture<ChatRoom, Result<(), Rejection>> {
+    Box::pin(fut::ready(Err(Rejection::new(code, message))))
+}
+
+fn unavailable(e: sea_orm::DbErr) -> Rejection {
+    tracing::warn!(error = %e, "chat: a moderation read or write failed");
+    Rejection::new(
+        RejectCode::Unavailable,
+        "the database is unavailable; retry",
+    )
+}
+
+/// The moderation log is best effort: the action itself is already stored.
+async fn log(
+    db: &sea_orm::DatabaseConnection,
+    channel_id: i64,
+    actor_id: i64,
+    action: &str,
+    target: Option<i64>,
+    message_id: Option<i64>,
+    details: Option<String>,
+) {
+    if let Err(e) = store::log_action(
+        db, channel_id, actor_id, action, target, message_id, details,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, action, "chat: could not write the moderation log");
+    }
+}
+
+impl Actor for ChatRoom {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.deps.cfg.room_mailbox);
+        let deps = self.deps.clone();
+        let channel_id = self.key.channel_id;
+        let me = ctx.address().recipient::<RemoteEvents>();
+        // Nothing else is handled until the room is loaded (joins wait in the mailbox).
+        ctx.wait(
+            async move {
+                if let Some(cluster) = &deps.cluster {
+                    cluster.subscribe(channel_id, me).await;
+                }
+                store::load_room(&deps.db, channel_id, deps.cfg.limits.ring_capacity).await
+            }
+            .into_actor(self)
+            .map(|res, act, ctx| match res {
+                Ok(state) => {
+                    act.core = Some(RoomCore::new(
+                        act.key.channel_id,
+                        act.key.slug.clone(),
+                        act.key.owner_id,
+                        state,
+                        act.deps.cfg.limits.clone(),
+                    ));
+                    act.update_stats();
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %act.key.slug, error = %e, "chat: loading the room failed");
+                    act.error = Some(format!("loading: {e}"));
+                    ctx.stop();
+                }
+            }),
+        );
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(cluster) = &self.deps.cluster {
+            cluster.unsubscribe(self.key.channel_id);
+        }
+        if let Some(core) = self.core.as_mut() {
+            core.flush();
+        }
+        self.stats.members.store(0, Ordering::Relaxed);
+        self.deps.directory.do_send(RoomStopped {
+            channel_id: self.key.channel_id,
+            generation: self.generation,
+            error: self.error.take(),
+        });
+    }
+}
+
+impl Handler<Join> for ChatRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
+        if let Some(core) = self.core.as_mut() {
+            core.join(msg.session, msg.handle, msg.user, msg.resume_from);
+            self.idle_since = None;
+        }
+        self.update_stats();
+    }
+}
+
+impl Handler<Leave> for ChatRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        if let Some(core) = self.core.as_mut() {
+            core.leave(msg.session);
+        }
+        self.update_stats();
+    }
+}
+
+impl Handler<Command> for ChatRoom {
+    type Result = ResponseActFuture<Self, Result<(), Rejection>>;
+
+    fn handle(&mut self, cmd: Command, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(core) = self.core.as_mut() else {
+            return reject(RejectCode::Unavailable, "the room is starting");
+        };
+        let session = cmd.session;
+        let user = match (session, cmd.user) {
+            (_, Some(u)) => Some(u),
+            (Some(s), None) => core.member_user(s).cloned(),
+            (None, None) => None,
+        };
+        let action = cmd.msg.action();
+        let client_id = match &cmd.msg {
+            ClientMsg::Send { client_id, .. } => Some(client_id.clone()),
+            _ => None,
+        };
+        let result: ResponseActFuture<Self, Result<(), Rejection>> = match cmd.msg {
+            ClientMsg::Ping => {
+                if let Some(s) = session {
+                    core.reply(s, &ServerMsg::Pong);
+                }
+                Box::pin(fut::ready(Ok(())))
+            }
+            ClientMsg::Resume { last_id } => {
+                if let Some(s) = session {
+                    core.resume(s, last_id);
+                }
+                Box::pin(fut::ready(Ok(())))
+            }
+            ClientMsg::Send { client_id, text } => {
+                let Some(user) = user else {
+                    return self.finish(
+                        session,
+                        action,
+                        Some(client_id),
+                        reject(RejectCode::LoginRequired, "log in to chat"),
+                    );
+                };
+                let decision = core.check_send(
+                    session.unwrap_or(0),
+                    &user,
+                    &client_id,
+                    &text,
+                    Instant::now(),
+                    Utc::now(),
+                );
+                match decision {
+                    SendDecision::Queued => {
+                        self.write_next(ctx);
+                        self.update_stats();
+                        Box::pin(fut::ready(Ok(())))
+                    }
+                    SendDecision::Attached => Box::pin(fut::ready(Ok(()))),
+                    SendDecision::AlreadyStored(id) => {
+                        if let Some(s) = session {
+                            core.reply(
+                                s,
+                                &ServerMsg::Ack {
+                                    client_id: client_id.clone(),
+                                    id,
+                                },
+                            );
+                        }
+                        Box::pin(fut::ready(Ok(())))
+                    }
+                    SendDecision::Rejected(r) => Box::pin(fut::ready(Err(r))),
+                }
+            }
+            other => match user {
+                None => reject(RejectCode::LoginRequired, "log in to moderate"),
+                Some(user) => self.moderate(user, other),
+            },
+        };
+        self.schedule_flush(ctx);
+        self.finish(session, action, client_id, result)
+    }
+}
+
+impl ChatRoom {
+    /// Sends a session the `rejected` for a refused command.
+    fn finish(
+        &mut self,
+        session: Option<SessionId>,
+        action: &'static str,
+        client_id: Option<String>,
+        fut: ResponseActFuture<Self, Result<(), Rejection>>,
+    ) -> ResponseActFuture<Self, Result<(), Rejection>> {
+        let Some(session) = session else { return fut };
+        Box::pin(fut.map(move |res, act, ctx| {
+            if let (Err(r), Some(core)) = (&res, act.core.as_mut()) {
+                core.reply(session, &r.clone().into_msg(action, client_id));
+            }
+            act.schedule_flush(ctx);
+            res
+        }))
+    }
+}
+
+impl Handler<Stop> for ChatRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) {
+        tracing::info!(channel = %self.key.slug, reason = %msg.0, "chat: room stopping");
+        self.error = Some(msg.0);
+        ctx.stop();
+    }
+}
+
+impl Handler<RemoteEvents> for ChatRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoteEvents, ctx: &mut Context<Self>) {
+        for event in msg.0 {
+            self.apply_remote(event, ctx);
+        }
+        self.schedule_flush(ctx);
+    }
+}
+
+impl Handler<Reload> for ChatRoom {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Answers once the new settings are in force.
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.reloaded())
+    }
+}

@@ -1,0 +1,421 @@
+//! [`ChatDirectory`]: creates a [`ChatRoom`] per channel on first join, forgets it when it
+//! stops (idle, or failed: the next join starts a fresh one and its sessions resume from the
+//! last id they had), counts restarts for the health tree, and purges old messages.
+//! [`ChatHandle`] is what HTTP holds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+
+use super::cluster::{ChatCluster, RoomEvent};
+use super::core::RoomLimits;
+use super::room::{ChatRoom, Reload, RoomKey};
+use super::store;
+use crate::directory::lock;
+use crate::health::ActorHealth;
+use crate::presence::PresenceHandle;
+
+/// Settings of the chat side.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub limits: RoomLimits,
+    /// Batches queued for one session before it counts as a slow consumer.
+    pub session_queue: usize,
+    pub room_mailbox: usize,
+    /// A room with no members stops after this long.
+    pub idle_timeout: Duration,
+    /// Messages older than this are deleted (hourly).
+    pub retention: Duration,
+    /// An id gap is filled from the database after this long.
+    pub gap_patience: Duration,
+    pub viewer_count_every: Duration,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            limits: RoomLimits::default(),
+            session_queue: 256,
+            room_mailbox: 4096,
+            idle_timeout: Duration::from_secs(60),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            gap_patience: Duration::from_millis(300),
+            viewer_count_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Counters a room keeps current for the health tree, read without a mailbox round trip.
+#[derive(Debug, Default)]
+pub struct RoomStats {
+    pub members: AtomicUsize,
+    pub pending: AtomicUsize,
+    pub delivered: AtomicU64,
+    pub kicked: AtomicU64,
+    pub messages: AtomicU64,
+    pub rejected: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+pub(crate) struct ChatDeps {
+    pub cfg: ChatConfig,
+    pub db: DatabaseConnection,
+    pub cluster: Option<ChatCluster>,
+    pub presence: PresenceHandle,
+    pub directory: Recipient<RoomStopped>,
+}
+
+/// A room stopped; `error` is set if it failed rather than went idle.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomStopped {
+    pub channel_id: i64,
+    pub generation: u64,
+    pub error: Option<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Addr<ChatRoom>")]
+pub struct GetRoom(pub RoomKey);
+
+/// Forward to the room, if it runs here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReloadRoom(pub i64);
+
+#[derive(Message)]
+#[rtype(result = "ChatHealth")]
+pub struct GetChatHealth;
+
+/// Admin: stop a room now; its sessions rejoin a fresh one and resume. `false` if the
+/// channel's room does not run on this node.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RestartRoom(pub i64);
+
+/// One room in the health tree.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct RoomHealth {
+    pub actor: ActorHealth,
+    pub channel_id: i64,
+    pub slug: String,
+    pub members: usize,
+    /// Messages accepted and waiting to be stored.
+    pub pending: usize,
+    pub messages: u64,
+    pub delivered_frames: u64,
+    pub slow_consumers_closed: u64,
+    pub rejected: u64,
+}
+
+/// The chat part of the health tree.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct ChatHealth {
+    pub directory: ActorHealth,
+    pub rooms: Vec<RoomHealth>,
+    /// `null` without Redis; otherwise `ok` or `degraded: ...`.
+    pub redis: Option<String>,
+}
+
+struct Entry {
+    addr: Addr<ChatRoom>,
+    key: RoomKey,
+    generation: u64,
+    stats: Arc<RoomStats>,
+    started: Instant,
+}
+
+pub struct ChatDirectory {
+    cfg: ChatConfig,
+    db: DatabaseConnection,
+    cluster: Option<ChatCluster>,
+    presence: PresenceHandle,
+    deps: Option<Arc<ChatDeps>>,
+    rooms: HashMap<i64, Entry>,
+    /// Failed rooms per channel, and the last error, kept after the room is gone.
+    restarts: HashMap<i64, (u32, Option<String>)>,
+    next_generation: u64,
+    started: Instant,
+}
+
+impl ChatDirectory {
+    pub fn new(
+        cfg: ChatConfig,
+        db: DatabaseConnection,
+        cluster: Option<ChatCluster>,
+        presence: PresenceHandle,
+    ) -> Self {
+        Self {
+            cfg,
+            db,
+            cluster,
+            presence,
+            deps: None,
+            rooms: HashMap::new(),
+            restarts: HashMap::new(),
+            next_generation: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn purge(&self, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let Ok(retention) = chrono::Duration::from_std(self.cfg.retention) else {
+            return;
+        };
+        let cutoff = Utc::now() - retention;
+        ctx.spawn(
+            async move {
+                match store::purge_before(&db, cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "chat: removed messages past retention"),
+                    Err(e) => tracing::warn!(error = %e, "chat: retention purge failed"),
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Actor for ChatDirectory {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.deps = Some(Arc::new(ChatDeps {
+            cfg: self.cfg.clone(),
+            db: self.db.clone(),
+            cluster: self.cluster.clone(),
+            presence: self.presence.clone(),
+            directory: ctx.address().recipient(),
+        }));
+        self.purge(ctx);
+        ctx.run_interval(Duration::from_secs(3600), |act, ctx| act.purge(ctx));
+    }
+}
+
+impl Handler<GetRoom> for ChatDirectory {
+    type Result = MessageResult<GetRoom>;
+
+    fn handle(&mut self, msg: GetRoom, _: &mut Context<Self>) -> Self::Result {
+        let key = msg.0;
+        if let Some(e) = self.rooms.get(&key.channel_id)
+            && e.addr.connected()
+        {
+            return MessageResult(e.addr.clone());
+        }
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let stats = Arc::new(RoomStats::default());
+        #[allow(clippy::expect_used)]
+        let deps = self.deps.clone().expect("set in started");
+        let addr = ChatRoom::new(key.clone(), generation, deps, stats.clone()).start();
+        self.rooms.insert(
+            key.channel_id,
+            Entry {
+                addr: addr.clone(),
+                key,
+                generation,
+                stats,
+                started: Instant::now(),
+            },
+        );
+        MessageResult(addr)
+    }
+}
+
+impl Handler<RoomStopped> for ChatDirectory {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomStopped, _: &mut Context<Self>) {
+        if self
+            .rooms
+            .get(&msg.channel_id)
+            .is_some_and(|e| e.generation == msg.generation)
+        {
+            self.rooms.remove(&msg.channel_id);
+        }
+        if let Some(error) = msg.error {
+            let r = self.restarts.entry(msg.channel_id).or_default();
+            r.0 += 1;
+            r.1 = Some(error);
+        }
+    }
+}
+
+impl Handler<ReloadRoom> for ChatDirectory {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: ReloadRoom, _: &mut Context<Self>) -> Self::Result {
+        let room = self.rooms.get(&msg.0).map(|e| e.addr.clone());
+        Box::pin(async move {
+            if let Some(room) = room {
+                let _ = room.send(Reload).await;
+            }
+        })
+    }
+}
+
+impl Handler<RestartRoom> for ChatDirectory {
+    type Result = bool;
+
+    fn handle(&mut self, msg: RestartRoom, _: &mut Context<Self>) -> bool {
+        match self.rooms.get(&msg.0) {
+            Some(e) => {
+                e.addr
+                    .do_send(super::room::Stop("restarted by an administrator".into()));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Handler<GetChatHealth> for ChatDirectory {
+    type Result = MessageResult<GetChatHealth>;
+
+    fn handle(&mut self, _: GetChatHealth, _: &mut Context<Self>) -> Self::Result {
+        let mut rooms: Vec<RoomHealth> = self
+            .rooms
+            .values()
+            .map(|e| {
+                let (restarts, restart_error) = self
+                    .restarts
+                    .get(&e.key.channel_id)
+                    .cloned()
+                    .unwrap_or_default();
+                let last_error = lock(&e.stats.last_error).clone().or(restart_error);
+                RoomHealth {
+                    actor: ActorHealth {
+                        kind: "chat_room".into(),
+                        id: e.key.slug.clone(),
+                        state: if e.addr.connected() {
+                            "running"
+                        } else {
+                            "stopped"
+                        }
+                        .into(),
+                        uptime_s: e.started.elapsed().as_secs_f64(),
+                        restarts,
+                        last_error,
+                        mailbox: Some(e.stats.pending.load(Ordering::Relaxed)),
+                    },
+                    channel_id: e.key.channel_id,
+                    slug: e.key.slug.clone(),
+                    members: e.stats.members.load(Ordering::Relaxed),
+                    pending: e.stats.pending.load(Ordering::Relaxed),
+                    messages: e.stats.messages.load(Ordering::Relaxed),
+                    delivered_frames: e.stats.delivered.load(Ordering::Relaxed),
+                    slow_consumers_closed: e.stats.kicked.load(Ordering::Relaxed),
+                    rejected: e.stats.rejected.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.slug.cmp(&b.slug));
+        let redis = self.cluster.as_ref().map(|c| {
+            if c.healthy() {
+                "ok".to_owned()
+            } else {
+                format!("degraded: {}", c.last_error().unwrap_or_default())
+            }
+        });
+        let degraded = redis.as_deref().is_some_and(|r| r != "ok");
+        MessageResult(ChatHealth {
+            directory: ActorHealth {
+                kind: "chat_directory".into(),
+                id: "chat".into(),
+                state: if degraded { "degraded" } else { "running" }.into(),
+                uptime_s: self.started.elapsed().as_secs_f64(),
+                restarts: self.restarts.values().map(|r| r.0).sum(),
+                last_error: redis.filter(|_| degraded),
+                mailbox: None,
+            },
+            rooms,
+            redis: self.cluster.as_ref().map(|c| {
+                if c.healthy() {
+                    "ok".into()
+                } else {
+                    "degraded".into()
+                }
+            }),
+        })
+    }
+}
+
+/// What the HTTP side holds.
+#[derive(Clone)]
+pub struct ChatHandle {
+    pub directory: Addr<ChatDirectory>,
+    pub cluster: Option<ChatCluster>,
+    pub cfg: ChatConfig,
+}
+
+impl ChatHandle {
+    /// Starts the directory (and with Redis the cluster reader). Inside an actix System.
+    pub fn start(
+        cfg: ChatConfig,
+        db: DatabaseConnection,
+        presence: PresenceHandle,
+        redis: Option<(deadpool_redis::Pool, String, String)>,
+    ) -> Self {
+        let cluster =
+            redis.map(|(pool, prefix, node_id)| ChatCluster::start(pool, prefix, node_id));
+        let directory = ChatDirectory::new(cfg.clone(), db, cluster.clone(), presence).start();
+        Self {
+            directory,
+            cluster,
+            cfg,
+        }
+    }
+
+    /// The channel's room on this node, started if needed.
+    pub async fn room(&self, key: RoomKey) -> Result<Addr<ChatRoom>, MailboxError> {
+        self.directory.send(GetRoom(key)).await
+    }
+
+    /// Moderators or blocked terms changed: every node's room reloads them. Returns once
+    /// this node's room (if it runs) has them.
+    pub async fn settings_changed(&self, channel_id: i64) {
+        if let Some(c) = &self.cluster {
+            c.publish(channel_id, RoomEvent::Reload);
+        }
+        let _ = self.directory.send(ReloadRoom(channel_id)).await;
+    }
+
+    /// Admin: restart the channel's room on this node.
+    pub async fn restart_room(&self, channel_id: i64) -> bool {
+        self.directory
+            .send(RestartRoom(channel_id))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// With Redis configured and unreachable, chat across nodes is degraded.
+    pub fn degraded(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|c| !c.healthy())
+    }
+
+    pub async fn health(&self) -> ChatHealth {
+        match self.directory.send(GetChatHealth).await {
+            Ok(h) => h,
+            Err(e) => ChatHealth {
+                directory: ActorHealth {
+                    kind: "chat_directory".into(),
+                    id: "chat".into(),
+                    state: "unresponsive".into(),
+                    uptime_s: 0.0,
+                    restarts: 0,
+                    last_error: Some(e.to_string()),
+                    mailbox: None,
+                },
+                rooms: Vec::new(),
+                redis: None,
+            },
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! Chat over REST: socket tickets, history pages, emotes, and a channel's chat settings
+//! (moderators, blocked terms, modes, bans). The socket itself is in [`crate::chat`]; the
+//! protocol in docs/CHAT.md.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use streamhall_actors::chat::protocol::{ChatMessage, ClientMsg, RejectCode, RoomMode};
+use streamhall_actors::chat::{Command, JoinUser, Rejection, RoomKey, store, text};
+use streamhall_entities::{ChannelModerator, User, channel, channel_moderator, user};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+use super::channels::{find, find_changeable};
+use crate::{
+    auth::AuthUser,
+    chat::TICKET_TTL,
+    error::{ApiError, ApiResult, ErrorBody},
+    state::AppState,
+};
+
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct TicketDto {
+    /// Pass as `?ticket=` when opening the socket; works once, within `expires_in_secs`.
+    pub ticket: String,
+    pub expires_in_secs: u64,
+}
+
+/// A single-use ticket to open this channel's chat socket as the caller.
+#[utoipa::path(post, path = "/api/v1/chat/{slug}/ticket", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = TicketDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn ticket(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (c, _) = find(&state, &slug).await?;
+    let ticket = state.chat_tickets.issue(u.id, c.id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TicketDto {
+            ticket,
+            expires_in_secs: TICKET_TTL.as_secs(),
+        }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    before: Option<i64>,
+    limit: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct HistoryPage {
+    /// Newest first; deleted messages are left out.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<ChatMessage>,
+    /// Pass as `before` for the next (older) page; `null` at the start of the chat.
+    pub next_before: Option<i64>,
+}
+
+/// Chat history, newest first.
+#[utoipa::path(get, path = "/api/v1/chat/{slug}/messages", tag = "chat",
+    params(("slug" = String, Path), ("before" = Option<i64>, Query, description = "only messages with a smaller id"),
+        ("limit" = Option<u64>, Query, description = "1..=100, default 50")),
+    responses((status = 200, body = HistoryPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn messages(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    q: web::Query<HistoryQuery>,
+) -> ApiResult<HttpResponse> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let (c, _) = find(&state, &slug).await?;
+    let messages = store::history(&state.db, c.id, q.before, limit).await?;
+    let next_before = (messages.len() as u64 == limit)
+        .then(|| messages.last().map(|m| m.id))
+        .flatten()
+        .filter(|id| *id > 1);
+    Ok(HttpResponse::Ok().json(HistoryPage {
+        messages,
+        next_before,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct EmoteDto {
+    /// Written `:code:` in a message.
+    pub code: String,
+    pub url: String,
+}
+
+/// The built-in emotes.
+#[utoipa::path(get, path = "/api/v1/chat/emotes", tag = "chat",
+    responses((status = 200, body = Vec<EmoteDto>)))]
+pub async fn emotes() -> HttpResponse {
+    let list: Vec<EmoteDto> = text::EMOTES
+        .iter()
+        .map(|c| EmoteDto {
+            code: (*c).to_owned(),
+            url: format!("/emotes/{c}.svg"),
+        })
+        .collect();
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .json(list)
+}
+
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct ModeratorDto {
+    pub user_id: i64,
+    pub username: String,
+    pub added_at: DateTime<Utc>,
+}
+
+/// Whether `u` moderates channel `c` (owner, moderator or admin).
+async fn is_moderator(state: &AppState, u: &user::Model, c: &channel::Model) -> ApiResult<bool> {
+    if u.id == c.owner_id || u.is_admin() {
+        return Ok(true);
+    }
+    Ok(ChannelModerator::find_by_id((c.id, u.id))
+        .one(&state.db)
+        .await?
+        .is_some())
+}
+
+async fn find_moderated(
+    state: &AppState,
+    u: &user::Model,
+    slug: &str,
+) -> ApiResult<channel::Model> {
+    let (c, _) = find(state, slug).await?;
+    if is_moderator(state, u, &c).await? {
+        Ok(c)
+    } else {
+        Err(ApiError::Forbidden(
+            "only the channel's moderators may do that",
+        ))
+    }
+}
+
+/// The channel's moderators (visible to its moderators).
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/moderators", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<ModeratorDto>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_moderators(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let c = find_moderated(&state, &u, &slug).await?;
+    let rows = ChannelModerator::find()
+        .filter(channel_moderator::Column::ChannelId.eq(c.id))
+        .order_by_asc(channel_moderator::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    let names: std::collections::HashMap<i64, String> = User::find()
+        .filter(user::Column::Id.is_in(rows.iter().map(|m| m.user_id)))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect();
+    let list: Vec<ModeratorDto> = rows
+        .into_iter()
+        .filter_map(|m| {
+            Some(ModeratorDto {
+                user_id: m.user_id,
+                username: names.get(&m.user_id)?.clone(),
+                added_at: m.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn target_user(state: &AppState, username: &str) -> ApiResult<user::Model> {
+    User::find()
+        .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("user"))
+}
+
+/// Makes `username` a moderator of the channel (owner or admin). Idempotent.
+#[utoipa::path(put, path = "/api/v1/channels/{slug}/moderators/{username}", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path), ("username" = String, Path)),
+    responses((status = 204, description = "is a moderator"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, description = "the owner cannot be a moderator", body = ErrorBody)))]
+pub async fn add_moderator(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (slug, username) = path.into_inner();
+    let (c, _) = find_changeable(&state, &u, &slug).await?;
+    let target = target_user(&state, &username).await?;
+    if target.id == c.owner_id {
+        return Err(ApiError::invalid(
+            "username",
+            "the owner already moderates their channel",
+        ));
+    }
+    ChannelModerator::insert(channel_moderator::ActiveModel {
+        channel_id: Set(c.id),
+        user_id: Set(target.id),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict_do_nothing()
+    .exec(&state.db)
+    .await?;
+    let _ = store::log_action(
+        &state.db,
+        c.id,
+        u.id,
+        "add_moderator",
+        Some(target.id),
+        None,
+        None,
+    )
+    .await;
+    state.live.chat.settings_changed(c.id).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes a moderator (owner or admin).
+#[utoipa::path(delete, path = "/api/v1/channels/{slug}/moderators/{username}", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path), ("username" = String, Path)),
+    responses((status = 204, description = "removed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_moderator(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (slug, username) = path.into_inner();
+    let (c, _) = find_changeable(&state, &u, &slug).await?;
+    let target = target_user(&state, &username).await?;
+    let gone = ChannelModerator::delete_by_id((c.id, target.id))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    if gone == 0 {
+        return Err(ApiError::NotFound("moderator"));
+    }
+    let _ = store::log_action(
+        &state.db,
+        c.id,
+        u.id,
+        "remove_moderator",
+        Some(target.id),
+        None,
+        None,
+    )
+    .await;
+    state.live.chat.settings_changed(c.id).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, TS)]
+pub struct BlockedTerms {
+    /// Matched case-insensitively after Unicode NFKC normalisation, anywhere in a message.
+    pub terms: Vec<String>,
+}
+
+/// The channel's blocked terms (moderators).
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/chat/blocked-terms", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = BlockedTerms), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_blocked_terms(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let c = find_moderated(&state, &u, &slug).await?;
+    let row = store::room_row(&state.db, c.id).await?;
+    Ok(HttpResponse::Ok().json(BlockedTerms {
+        terms: store::terms_of(&row),
+    }))
+}
+
+/// Replaces the channel's blocked terms (owner or admin): at most 500, each 1..=100
+/// characters; duplicates are dropped.
+#[utoipa::path(put, path = "/api/v1/channels/{slug}/chat/blocked-terms", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path)), request_body = BlockedTerms,
+    responses((status = 200, body = BlockedTerms), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn put_blocked_terms(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+    body: web::Json<BlockedTerms>,
+) -> ApiResult<HttpResponse> {
+    let (c, _) = find_changeable(&state, &u, &slug).await?;
+    let terms = text::clean_terms(&body.terms).map_err(|e| ApiError::invalid("terms", e))?;
+    store::set_blocked_terms(&state.db, c.id, &terms).await?;
+    let _ = store::log_action(
+        &state.db,
+        c.id,
+        u.id,
+        "blocked_terms",
+        None,
+        None,
+        Some(format!("{} terms", terms.len())),
+    )
+    .await;
+    state.live.chat.settings_changed(c.id).await;
+    Ok(HttpResponse::Ok().json(BlockedTerms { terms }))
+}
+
+/// The room's modes, as its chat shows them. Anyone may read them.
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/chat/mode", tag = "chat",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Object, description = "RoomMode: slow_seconds, followers_only, emote_only"), (status = 404, body = ErrorBody)))]
+pub async fn get_mode(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (c, _) = find(&state, &slug).await?;
+    let row = store::room_row(&state.db, c.id).await?;
+    Ok(HttpResponse::Ok().json(RoomMode {
+        slow_seconds: row.slow_seconds.max(0) as u32,
+        followers_only: row.followers_only_minutes.map(|m| m.max(0) as u32),
+        emote_only: row.emote_only,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ModeBody {
+    pub slow_seconds: u32,
+    pub followers_only: Option<u32>,
+    pub emote_only: bool,
+}
+
+/// Changes the room's modes (moderators); the room announces them to everyone.
+#[utoipa::path(put, path = "/api/v1/channels/{slug}/chat/mode", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path)), request_body = ModeBody,
+    responses((status = 200, body = Object, description = "the new RoomMode"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_mode(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+    body: web::Json<ModeBody>,
+) -> ApiResult<HttpResponse> {
+    let (c, _) = find(&state, &slug).await?;
+    let mode = RoomMode {
+        slow_seconds: body.slow_seconds,
+        followers_only: body.followers_only,
+        emote_only: body.emote_only,
+    };
+    let msg = ClientMsg::SetMode {
+        slow_seconds: mode.slow_seconds,
+        followers_only: mode.followers_only,
+        emote_only: mode.emote_only,
+    };
+    run_command(&state, &u, &c, msg).await?;
+    Ok(HttpResponse::Ok().json(mode))
+}
+
+/// Runs a moderation command through the channel's room, as a socket would.
+async fn run_command(
+    state: &AppState,
+    u: &user::Model,
+    c: &channel::Model,
+    msg: ClientMsg,
+) -> ApiResult<()> {
+    let room = state
+        .live
+        .chat
+        .room(RoomKey {
+            channel_id: c.id,
+            slug: c.slug.clone(),
+            owner_id: c.owner_id,
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable("chat"))?;
+    let result = room
+        .send(Command {
+            session: None,
+            user: Some(JoinUser {
+                id: u.id,
+                username: u.username.clone(),
+                is_admin: u.is_admin(),
+            }),
+            msg,
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable("chat"))?;
+    result.map_err(rejection_to_error)
+}
+
+fn rejection_to_error(r: Rejection) -> ApiError {
+    match r.code {
+        RejectCode::Forbidden | RejectCode::LoginRequired => {
+            ApiError::Forbidden("only the channel's moderators may do that")
+        }
+        RejectCode::NotFound => ApiError::NotFound("user or message"),
+        RejectCode::Unavailable | RejectCode::Overloaded => ApiError::Unavailable("chat"),
+        _ => ApiError::invalid("body", r.message),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct BanDto {
+    pub user_id: i64,
+    pub username: String,
+    pub reason: Option<String>,
+    /// `null`: banned until lifted; otherwise a timeout ending then.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Bans and timeouts in force (moderators).
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/chat/bans", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<BanDto>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn bans(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let c = find_moderated(&state, &u, &slug).await?;
+    let list: Vec<BanDto> = store::active_bans(&state.db, c.id)
+        .await?
+        .into_iter()
+        .map(|(b, username)| BanDto {
+            user_id: b.user_id,
+            username,
+            reason: b.reason,
+            expires_at: b.expires_at,
+            created_at: b.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// `GET /emotes/{code}.svg`: the built-in emote images (drawn here, no files to ship).
+pub async fn emote_svg(code: web::Path<String>) -> ApiResult<HttpResponse> {
+    let code = code.strip_suffix(".svg").unwrap_or(&code);
+    let svg = emote_image(code).ok_or(ApiError::NotFound("emote"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(svg))
+}
+
+fn emote_image(code: &str) -> Option<String> {
+    const FACE: &str = r##"<circle cx="16" cy="16" r="14" fill="#ffcc4d"/>"##;
+    const EYES: &str = r##"<circle cx="11" cy="13" r="2" fill="#333"/><circle cx="21" cy="13" r="2" fill="#333"/>"##;
+    let body = match code {
+        "wave" => format!(
+            r##"{FACE}{EYES}<path d="M10 20 q6 5 12 0" stroke="#333" stroke-width="2" fill="none"/><path d="M26 4 q3 3 2 7 M29 2 q4 5 2 10" stroke="#5b9bd5" stroke-width="1.5" fill="none"/>"##
+        ),
+        "heart" => r##"<path d="M16 28 C4 19 2 12 6 7 C10 3 15 5 16 9 C17 5 22 3 26 7 C30 12 28 19 16 28Z" fill="#e0245e"/>"##.to_owned(),
+        "fire" => r##"<path d="M16 30 C8 30 5 24 7 18 C9 13 13 11 12 4 C18 7 21 12 20 17 C22 15 23 13 23 11 C27 15 28 21 26 25 C24 28 20 30 16 30Z" fill="#f4900c"/><path d="M16 30 C12 30 11 26 12 23 C13 20 16 19 16 15 C19 18 21 22 20 26 C19 29 18 30 16 30Z" fill="#ffcc4d"/>"##.to_owned(),
+        "laugh" => format!(
+            r##"{FACE}<path d="M8 13 q3 -3 6 0 M18 13 q3 -3 6 0" stroke="#333" stroke-width="2" fill="none"/><path d="M8 18 h16 q-2 8 -8 8 q-6 0 -8 -8Z" fill="#664500"/>"##
+        ),
+        "clap" => r##"<rect x="8" y="8" width="9" height="18" rx="4" fill="#ffcc4d" transform="rotate(-15 12 17)"/><rect x="15" y="8" width="9" height="18" rx="4" fill="#f4c542" transform="rotate(15 20 17)"/><path d="M6 5 l2 3 M16 2 v4 M26 5 l-2 3" stroke="#5b9bd5" stroke-width="1.5"/>"##.to_owned(),
+        "gg" => r##"<rect x="2" y="6" width="28" height="20" rx="5" fill="#6441a5"/><text x="16" y="21" font-family="sans-serif" font-size="13" font-weight="bold" fill="#fff" text-anchor="middle">GG</text>"##.to_owned(),
+        "hype" => r##"<path d="M16 2 L20 12 L30 12 L22 19 L25 30 L16 23 L7 30 L10 19 L2 12 L12 12Z" fill="#ffac33"/>"##.to_owned(),
+        "sad" => format!(
+            r##"{FACE}{EYES}<path d="M10 24 q6 -5 12 0" stroke="#333" stroke-width="2" fill="none"/><path d="M21 16 q-1 3 0 4 q1 -1 0 -4Z" fill="#5dadec"/>"##
+        ),
+        "wow" => format!(r##"{FACE}{EYES}<ellipse cx="16" cy="22" rx="3" ry="4" fill="#664500"/>"##),
+        "think" => format!(
+            r##"{FACE}{EYES}<path d="M12 22 h7" stroke="#333" stroke-width="2"/><path d="M6 30 q2 -7 9 -6 q2 1 0 3 l-5 0" fill="#f4c542" stroke="#c99a2e"/>"##
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="32" height="32" role="img" aria-label=":{code}:">{body}</svg>"##
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_emote_has_an_image() {
+        for code in text::EMOTES {
+            let svg = emote_image(code);
+            assert!(svg.is_some_and(|s| s.starts_with("<svg")), "{code}");
+        }
+        assert!(emote_image("nope").is_none());
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Chat fan-out sweep, streamhall vs the Node `ws` broadcast peer, the same load on each, one run:
+#   loadtests/compare/chat_fanout.sh ["SUBS:RATE,RATE SUBS:RATE,..."] [SENDERS=10] [SECONDS=10]
+# For each subscriber count, one room, SENDERS senders at each RATE msg/s (100-byte messages).
+# Prints per run: deliveries/s, delivery p50/p99, lost, and server CPU-seconds per million
+# deliveries (from /proc, setup and ramp included). The best rate with no loss and p99 <= 100 ms
+# is each server's fan-out figure.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+plan=${1:-"1000:20,50,100,200 10000:2,5,10,20"} senders=${2:-10} secs=${3:-10}
+build
+(cd "$peers/ws-broadcast" && [ -d node_modules ] || npm install --no-audit --no-fund >/dev/null)
+echo "== $(date -u +%F) $(machine); senders=$senders, ${secs}s per run; results in $out"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run() { # run NAME PID SUBS RATE EXTRA...
+  local name=$1 pid=$2 subs=$3 rate=$4; shift 4
+  local ramp=$(( subs / 1000 + 2 ))
+  local before; before=$(cpu_ticks "$pid")
+  "$load" chat --quiet --duration "${secs}s" --ramp "${ramp}s" --connections "$subs" --senders "$senders" \
+    --rate "$rate" --size 100 --server-pid "$pid" --json "$out/$name-$subs-$rate.json" "$@" >/dev/null
+  local after; after=$(cpu_ticks "$pid")
+  python3 - "$out/$name-$subs-$rate.json" "$name" "$subs" "$rate" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+name, subs, rate, before, after, hz = sys.argv[2:]
+f, c, d = r["figures"], r["counters"], r["latencies"]["delivery"]
+cpu = (int(after) - int(before)) / int(hz)
+delivered = c.get("received", 0)
+per_m = cpu / (delivered / 1e6) if delivered else float("nan")
+ok = c.get("lost", 0) == 0 and d["p99_ms"] <= 100
+print(f"{name:10} subs={subs:>6} rate={rate:>4} delivered/s={f['delivered_per_sec']:>11,.0f} "
+      f"p50={d['p50_ms']:7.1f}ms p99={d['p99_ms']:8.1f}ms lost={c.get('lost', 0):>9} "
+      f"cpu={cpu:6.1f}s cpu_s_per_M={per_m:6.2f} {'OK' if ok else 'over'}")
+PY
+}
+
+for entry in $plan; do
+  subs=${entry%%:*}
+  IFS=, read -r -a rates <<<"${entry#*:}"
+  for rate in "${rates[@]}"; do
+    PORT=19001 node "$peers/ws-broadcast/server.js" >"$out/peer.log" 2>&1 &
+    peer=$!; pids+=("$peer"); sleep 1
+    run peer "$peer" "$subs" "$rate" --target http://127.0.0.1:19001 --peer ws-broadcast || true
+    stop_pid "$peer"
+    start_streamhall 18600 19600 STREAMHALL_CHAT__MESSAGES_PER_WINDOW=1000000 STREAMHALL_CHAT__MAX_CONNECTIONS_PER_IP=0
+    run streamhall "$server_pid" "$subs" "$rate" --target http://127.0.0.1:18600 || true
+    stop_pid "$server_pid"
+  done
+done

@@ -1,0 +1,33 @@
+# Shared by the compare scripts: build, start and stop servers, all on loopback.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+peers=${STREAMHALL_PEERS:-$root/../shared/peers}
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+# LOAD_BIN_DIR=DIR uses release binaries already built there instead of building.
+bin_dir=${LOAD_BIN_DIR:-$target_dir/release}
+load="$bin_dir/streamhall-load"
+server="$bin_dir/streamhall"
+out=${OUT:-$(mktemp -d /tmp/streamhall-compare.XXXXXX)}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+build() {
+  [ -n "${LOAD_BIN_DIR:-}" ] && return 0
+  (cd "$root" && cargo build --release --locked -p streamhall-load -p streamhall --bins)
+}
+
+# start_streamhall PORT RTMP_PORT [ENV=VALUE...]: a fresh server on embedded defaults; sets $server_pid.
+start_streamhall() {
+  local port=$1 rport=$2; shift 2
+  local dir; dir=$(mktemp -d "$out/server.XXXXXX")
+  env STREAMHALL_DATA_DIR="$dir" STREAMHALL_HTTP__LISTEN="127.0.0.1:$port" STREAMHALL_RTMP__LISTEN="127.0.0.1:$rport" \
+    STREAMHALL_LOG__LEVEL=warn "$@" "$server" serve >"$dir/out.log" 2>&1 &
+  server_pid=$!; pids+=("$server_pid")
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done
+  echo "streamhall did not start; see $dir/out.log" >&2; exit 1
+}
+
+stop_pid() { kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+machine() { echo "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")"; }

@@ -1,0 +1,107 @@
+//! The web app's TypeScript types are generated from the Rust types they mirror and committed
+//! under `web/src/api/generated/`. This test regenerates them and fails when the committed files
+//! differ, so the two cannot drift. `STREAMHALL_BLESS=1 cargo test --test typescript` rewrites
+//! them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{collections::BTreeMap, path::Path};
+
+use ts_rs::{Config, TS};
+
+/// Every type the web app uses, with what it depends on.
+fn export_all(cfg: &Config) {
+    use streamhall_actors::chat::protocol::{ClientMsg, ServerMsg};
+    ClientMsg::export_all(cfg).unwrap();
+    ServerMsg::export_all(cfg).unwrap();
+
+    use streamhall_actors::health::HealthTree;
+    use streamhall_http::{dto, error::ErrorBody};
+    ErrorBody::export_all(cfg).unwrap();
+    dto::AuthResponse::export_all(cfg).unwrap();
+    dto::RegisterRequest::export_all(cfg).unwrap();
+    dto::LoginRequest::export_all(cfg).unwrap();
+    dto::RefreshRequest::export_all(cfg).unwrap();
+    dto::UpdateMe::export_all(cfg).unwrap();
+    dto::ChangePassword::export_all(cfg).unwrap();
+    dto::ChannelPage::export_all(cfg).unwrap();
+    dto::CreateChannel::export_all(cfg).unwrap();
+    dto::UpdateChannel::export_all(cfg).unwrap();
+    dto::CreatedChannel::export_all(cfg).unwrap();
+    dto::StreamKey::export_all(cfg).unwrap();
+    dto::BroadcastDto::export_all(cfg).unwrap();
+    HealthTree::export_all(cfg).unwrap();
+    streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
+    {
+        use streamhall_http::api::chat::{
+            BanDto, BlockedTerms, EmoteDto, HistoryPage, ModeratorDto, TicketDto,
+        };
+        TicketDto::export_all(cfg).unwrap();
+        HistoryPage::export_all(cfg).unwrap();
+        EmoteDto::export_all(cfg).unwrap();
+        ModeratorDto::export_all(cfg).unwrap();
+        BlockedTerms::export_all(cfg).unwrap();
+        BanDto::export_all(cfg).unwrap();
+    }
+}
+
+fn read_dir(dir: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".ts") {
+            files.insert(name, std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
+    files
+}
+
+#[test]
+fn generated_typescript_matches_the_rust_types() {
+    let committed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/src/api/generated");
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let cfg = Config::new()
+        .with_out_dir(fresh_dir.path())
+        .with_large_int("number");
+    export_all(&cfg);
+    let fresh = read_dir(fresh_dir.path());
+    assert!(
+        fresh.contains_key("ServerMsg.ts"),
+        "export produced {fresh:?}"
+    );
+
+    if std::env::var_os("STREAMHALL_BLESS").is_some() {
+        std::fs::create_dir_all(&committed_dir).unwrap();
+        for name in read_dir(&committed_dir).keys() {
+            std::fs::remove_file(committed_dir.join(name)).unwrap();
+        }
+        for (name, text) in &fresh {
+            std::fs::write(committed_dir.join(name), text).unwrap();
+        }
+        return;
+    }
+
+    let committed = read_dir(&committed_dir);
+    let mut problems = Vec::new();
+    for (name, text) in &fresh {
+        match committed.get(name) {
+            None => problems.push(format!("missing: {name}")),
+            Some(old) if old != text => problems.push(format!("out of date: {name}")),
+            Some(_) => {}
+        }
+    }
+    for name in committed.keys() {
+        if !fresh.contains_key(name) {
+            problems.push(format!("no longer generated: {name}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "web/src/api/generated/ differs from the Rust types ({}); run \
+         `STREAMHALL_BLESS=1 cargo test --test typescript` and commit the result",
+        problems.join(", ")
+    );
+}

@@ -1,0 +1,166 @@
+// Scenarios 1 and 3: a streamer signs up, creates a channel and goes live with ffmpeg; a
+// viewer finds the live card, plays the stream and switches to the lowest rendition; an
+// admin sees the stream and its four children live, stops it, and the viewer's playback ends.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { apiCall, launchBrowser, poll, publish, startServer, watchConsole } from './harness.mjs';
+
+let server;
+let browser;
+let encoder;
+const pageErrors = [];
+const slug = 'e2e-live';
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await encoder?.stop();
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The video element's playback state, as the page sees it. */
+async function videoState(page) {
+  return page.evaluate(() => {
+    const v = document.querySelector('video');
+    return v ? { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, paused: v.paused, ended: v.ended } : null;
+  });
+}
+
+/** Waits until the video plays on: currentTime moves forward by `by` seconds. */
+async function advances(page, by = 1.5, timeout = 30_000) {
+  const start = await poll('a video element with a current time', async () => {
+    const s = await videoState(page);
+    return s && s.t > 0 ? s : null;
+  }, timeout);
+  return poll(`currentTime to advance ${by} s past ${start.t}`, async () => {
+    const s = await videoState(page);
+    return s && s.t >= start.t + by ? s : null;
+  }, timeout);
+}
+
+async function chooseQuality(page, name) {
+  await page.getByRole('button', { name: /^Quality:/ }).click();
+  await page.getByRole('menuitemradio', { name: new RegExp(`^${name}`) }).click();
+}
+
+test('a streamer signs up, creates a channel, goes live, and a viewer watches', async () => {
+  // Register through the form.
+  const studio = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const sp = await studio.newPage();
+  watchConsole(sp, pageErrors);
+  await sp.goto(`${server.url}/register`);
+  await sp.getByLabel('Username').fill('caster');
+  await sp.getByLabel('Email').fill('caster@example.com');
+  await sp.getByLabel('Password').fill('x');
+  await sp.getByRole('button', { name: 'Sign up' }).click();
+  // The API's field error shows next to the password field; then a valid one goes through.
+  await sp.locator('#reg-password-error').waitFor();
+  assert.match(await sp.locator('#reg-password-error').innerText(), /8/);
+  await sp.getByLabel('Password').fill('correct horse battery');
+  await sp.getByRole('button', { name: 'Sign up' }).click();
+  await sp.waitForURL('**/dashboard');
+
+  // Create the channel; the key is shown once.
+  await sp.getByLabel('Address').fill(slug);
+  await sp.getByLabel('Stream title').fill('End to end live');
+  await sp.getByLabel('Category').fill('Testing');
+  await sp.getByRole('button', { name: 'Create channel' }).click();
+  const keyField = sp.locator('#stream-key');
+  await keyField.waitFor();
+  const key = await keyField.inputValue();
+  assert.match(key, /^live_/);
+  assert.equal(await sp.locator('#obs-server-new').inputValue(), server.rtmp);
+
+  encoder = publish(server.rtmp, key, { width: 960, height: 540, seconds: 150 });
+
+  // The dashboard shows the ingest health once live.
+  await sp.getByRole('button', { name: 'I have saved it' }).click();
+  await poll('ingest stats on the dashboard', async () => (await sp.getByTestId('ingest-stats').count()) > 0, 40_000);
+  await poll('the source resolution on the dashboard', async () => /960×540/.test(await sp.getByTestId('ingest-stats').innerText()), 15_000);
+
+  // A viewer finds the live card on the home page.
+  const viewer = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await viewer.newPage();
+  watchConsole(page, pageErrors);
+  await page.goto(server.url);
+  const card = page.getByRole('link', { name: /End to end live by caster, live/ });
+  await poll('the live card on the home page', async () => {
+    if ((await card.count()) > 0) return true;
+    await page.reload();
+    return false;
+  }, 40_000, 1000);
+  await card.click();
+  await page.waitForURL(`**/c/${slug}`);
+
+  // It plays, at the source's size once the source rendition is chosen.
+  await advances(page);
+  await chooseQuality(page, 'source');
+  const source = await poll('frames at the source size (960x540)', async () => {
+    const s = await videoState(page);
+    if (s && s.w === 960 && s.h === 540) return s;
+    throw new Error(`video ${JSON.stringify(s)}`);
+  }, 30_000);
+  assert.ok(!source.paused);
+  await advances(page, 1);
+
+  // The lowest rendition: 360p frames, still advancing.
+  await chooseQuality(page, '360p');
+  await poll('frames at 640x360', async () => {
+    const s = await videoState(page);
+    if (s && s.w === 640 && s.h === 360) return s;
+    throw new Error(`video ${JSON.stringify(s)}, quality ${await page.getByRole('button', { name: /^Quality:/ }).getAttribute('aria-label')}`);
+  }, 30_000);
+  await advances(page, 1);
+  assert.match(await page.getByRole('button', { name: /^Quality:/ }).getAttribute('aria-label'), /360p/);
+
+  // The live-edge badge shows a measured latency.
+  const latency = Number(await page.locator('.live-edge').getAttribute('data-latency'));
+  assert.ok(latency > 0 && latency < 15, `latency ${latency}`);
+  await studio.close();
+  // Keep the viewer for the admin scenario.
+  globalThis.viewerPage = page;
+  globalThis.viewerContext = viewer;
+});
+
+test('an admin sees the stream and its children live and stops it; playback ends', async () => {
+  const page = globalThis.viewerPage;
+  assert.ok(page, 'the first scenario left a viewer watching');
+  const admin = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const ap = await admin.newPage();
+  watchConsole(ap, pageErrors);
+  await ap.goto(`${server.url}/login`);
+  await ap.getByLabel('Username or email').fill('admin');
+  await ap.getByLabel('Password').fill(server.adminPassword);
+  await ap.getByRole('button', { name: 'Log in' }).click();
+  await ap.waitForURL(server.url + '/');
+  await ap.goto(`${server.url}/admin`);
+
+  const stream = ap.locator(`section[data-slug="${slug}"]`);
+  await stream.waitFor({ timeout: 20_000 });
+  const kinds = await poll('the stream and its four children', async () => {
+    const k = await stream.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-kind')));
+    return ['stream', 'ingest', 'transcode', 'segment', 'thumbnail'].every((x) => k.includes(x)) ? k : null;
+  });
+  assert.equal(kinds.length, 5, kinds.join(','));
+  // The tree is live: the uptime of the stream grows between two pushes.
+  const uptime = () => stream.locator('tbody tr[data-kind="stream"] td').nth(2).innerText();
+  const first = await uptime();
+  await poll('the tree to update', async () => (await uptime()) !== first, 5000);
+
+  await stream.getByRole('button', { name: 'Stop stream' }).click();
+  await ap.getByRole('dialog').getByRole('button', { name: 'Stop stream' }).click();
+  await poll('the stream to leave the admin view', async () => (await stream.count()) === 0, 15_000);
+
+  // The viewer's player ends and the offline state shows.
+  await page.getByText('caster is offline').waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('video').count(), 0);
+  const ch = await apiCall(server.url, `/channels/${slug}`);
+  assert.equal(ch.is_live, false);
+  await admin.close();
+  await globalThis.viewerContext.close();
+  assert.deepEqual(pageErrors, [], 'no errors in the pages');
+});

@@ -1,0 +1,240 @@
+import { useEffect, useState } from 'react';
+import { Link } from 'react-router-dom';
+import { api, errorMessage } from '../api/client';
+import type { ActorHealth } from '../api/generated/ActorHealth';
+import type { HealthTree } from '../api/generated/HealthTree';
+import type { StreamHealth } from '../api/generated/StreamHealth';
+import { tokens } from '../api/tokens';
+import { RequireAuth } from '../components/RequireAuth';
+import { Confirm, Loading, duration } from '../components/States';
+import { useToast } from '../components/Toasts';
+
+export function Admin() {
+  return (
+    <RequireAuth admin>
+      <AdminInner />
+    </RequireAuth>
+  );
+}
+
+type Conn = 'connecting' | 'open' | 'closed';
+
+type Row = { a: ActorHealth; extra?: string; action?: { label: string; run: () => void } };
+
+/** The live tree over `/api/v1/admin/health/ws`: auth as the first frame, then a tree a second. */
+function useHealthSocket(): { tree: HealthTree | null; conn: Conn; error: string | null } {
+  const [tree, setTree] = useState<HealthTree | null>(null);
+  const [conn, setConn] = useState<Conn>('connecting');
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let stopped = false;
+    let sock: WebSocket | null = null;
+    let timer: number | undefined;
+    let attempt = 0;
+    const connect = async () => {
+      setConn('connecting');
+      const token = await tokens.access();
+      if (stopped) return;
+      if (!token) {
+        setError('Signed out');
+        setConn('closed');
+        return;
+      }
+      const proto = window.location.protocol === 'https:' ? 'wss' : 'ws';
+      sock = new WebSocket(`${proto}://${window.location.host}/api/v1/admin/health/ws`);
+      sock.onopen = () => sock?.send(JSON.stringify({ type: 'auth', token }));
+      sock.onmessage = (e) => {
+        attempt = 0;
+        setConn('open');
+        setError(null);
+        try {
+          setTree(JSON.parse(String(e.data)) as HealthTree);
+        } catch {
+          // A frame that is not the tree: ignore.
+        }
+      };
+      sock.onclose = (e) => {
+        if (stopped) return;
+        setConn('closed');
+        if (e.reason) setError(e.reason);
+        attempt += 1;
+        timer = window.setTimeout(connect, Math.min(10_000, 500 * 2 ** attempt));
+      };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+      sock?.close(1000);
+    };
+  }, []);
+  return { tree, conn, error };
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** What is wrong with an actor, if anything (shown in red). */
+export function actorProblems(a: ActorHealth): string[] {
+  const p: string[] = [];
+  if (!['running', 'live'].includes(a.state)) p.push(`state ${a.state}`);
+  if (a.last_error) p.push(a.last_error);
+  if (a.mailbox != null && a.mailbox > 256) p.push(`mailbox ${a.mailbox}`);
+  return p;
+}
+
+export function streamProblems(s: StreamHealth): string[] {
+  const p = [...actorProblems(s.actor)];
+  if (!s.publisher_connected) p.push('publisher disconnected');
+  if (s.ffmpeg_speed != null && s.ffmpeg_speed < 0.9) p.push(`ffmpeg speed ${s.ffmpeg_speed.toFixed(2)}×`);
+  if (s.segments_lost > 0) p.push(`${s.segments_lost} segments lost`);
+  for (const c of s.children) if (actorProblems(c).length) p.push(`${c.kind}: ${actorProblems(c).join(', ')}`);
+  return p;
+}
+
+function ActorRow({ a, extra, action }: Row) {
+  const problems = actorProblems(a);
+  return (
+    <tr className={problems.length ? 'unhealthy' : undefined} data-kind={a.kind}>
+      <td>
+        <strong>{a.kind}</strong> <span className="muted small">{a.id}</span>
+      </td>
+      <td>
+        <span className={`pill ${problems.length ? 'bad' : 'ok'}`}>{a.state}</span>
+      </td>
+      <td className="num">{duration(a.uptime_s)}</td>
+      <td className="num">{a.restarts}</td>
+      <td className="num">{a.mailbox ?? '–'}</td>
+      <td className="small">
+        {a.last_error && <div style={{ color: 'var(--bad)' }}>{a.last_error}</div>}
+        {extra ? <div className="muted">{extra}</div> : null}
+      </td>
+      <td>
+        {action && (
+          <button className="ghost" style={{ minHeight: 28, padding: '2px 8px' }} onClick={action.run} aria-label={`${action.label} ${a.kind} ${a.id}`}>
+            {action.label}
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function ActorTable({ rows }: { rows: Row[] }) {
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th>Actor</th>
+            <th>State</th>
+            <th>Uptime</th>
+            <th>Restarts</th>
+            <th>Mailbox</th>
+            <th>Last error · details</th>
+            <th>
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <ActorRow key={`${r.a.kind}/${r.a.id}`} {...r} />
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function AdminInner() {
+  const { tree, conn, error } = useHealthSocket();
+  const [stopping, setStopping] = useState<string | null>(null);
+  const toast = useToast();
+  const stop = async (slug: string) => {
+    setStopping(null);
+    try {
+      await api<void>(`/admin/streams/${encodeURIComponent(slug)}/stop`, { method: 'POST' });
+      toast.show(`Stream /${slug} stopped`, 'success');
+    } catch (e) {
+      toast.show(errorMessage(e), 'error');
+    }
+  };
+  const restartRoom = async (slug: string) => {
+    try {
+      await api<void>(`/admin/chat/${encodeURIComponent(slug)}/restart`, { method: 'POST' });
+      toast.show(`Chat room #${slug} restarted; its viewers rejoin`, 'success');
+    } catch (e) {
+      toast.show(errorMessage(e), 'error');
+    }
+  };
+  return (
+    <div>
+      <div className="row">
+        <h1 className="grow">Actor health</h1>
+        <span className={`pill ${conn === 'open' ? 'ok' : conn === 'closed' ? 'bad' : 'warn'}`} role="status">
+          {conn === 'open' ? 'live' : conn === 'closed' ? `disconnected${error ? `: ${error}` : ''}` : 'connecting'}
+        </span>
+      </div>
+      {!tree ? (
+        <Loading label="Connecting to the live tree" />
+      ) : (
+        <>
+          <h2>Supervisors</h2>
+          <ActorTable rows={[{ a: tree.registry }, { a: tree.presence }]} />
+          <h2>Chat ({plural(tree.chat?.rooms.length ?? 0, 'room')})</h2>
+          {tree.chat ? <ActorTable rows={chatRows(tree, restartRoom)} /> : <p className="muted">Chat is not running.</p>}
+          <h2>Streams ({tree.streams.length})</h2>
+          {tree.streams.length === 0 && <p className="muted">No stream is live on this node.</p>}
+          {tree.streams.map((s) => {
+            const problems = streamProblems(s);
+            const i = s.ingest;
+            return (
+              <section key={s.slug} className={`tree-stream${problems.length ? ' unhealthy' : ''}`} aria-label={`Stream ${s.slug}`} data-slug={s.slug}>
+                <header>
+                  <strong>
+                    <Link to={`/c/${s.slug}`}>/{s.slug}</Link>
+                  </strong>
+                  <span className="muted small">broadcast {s.broadcast_id}</span>
+                  <span className={`pill ${problems.length ? 'bad' : 'ok'}`}>{problems.length ? 'unhealthy' : 'healthy'}</span>
+                  <span className="small">
+                    {plural(s.viewers, 'viewer')} · {i ? `${Math.round(i.bitrate_kbps)} kb/s, ${i.fps.toFixed(0)} fps` : 'no ingest data'}
+                    {i?.video ? `, ${i.video.width}×${i.video.height}` : ''}
+                    {i?.keyframe_interval_s != null ? `, keyframes every ${i.keyframe_interval_s.toFixed(1)} s` : ''}
+                    {' · '}ffmpeg {s.ffmpeg_cpu_percent != null ? `${s.ffmpeg_cpu_percent.toFixed(0)}% CPU` : '–'}, speed{' '}
+                    {s.ffmpeg_speed != null ? `${s.ffmpeg_speed.toFixed(2)}×` : '–'} · {s.segments_produced} segments · {s.dropped_frames} dropped frames
+                  </span>
+                  <span className="grow" />
+                  <button className="danger" onClick={() => setStopping(s.slug)}>
+                    Stop stream
+                  </button>
+                </header>
+                {problems.length > 0 && <p className="warnings">{problems.join(' · ')}</p>}
+                {s.warnings.length > 0 && <p className="warnings">{s.warnings.join(' · ')}</p>}
+                <ActorTable rows={[{ a: s.actor }, ...s.children.map((c) => ({ a: c }))]} />
+              </section>
+            );
+          })}
+        </>
+      )}
+      {stopping && (
+        <Confirm title={`Stop /${stopping}?`} confirmLabel="Stop stream" danger onCancel={() => setStopping(null)} onConfirm={() => stop(stopping)}>
+          <p>The broadcast ends now and the encoder is disconnected. Viewers see the channel as offline.</p>
+        </Confirm>
+      )}
+    </div>
+  );
+}
+
+/** The chat part of the tree: the directory and one row per room, with its traffic. */
+function chatRows(tree: HealthTree, restart: (slug: string) => void): Row[] {
+  const chat = tree.chat;
+  if (!chat) return [];
+  return [
+    { a: chat.directory, extra: chat.redis ? `Redis: ${chat.redis}` : undefined },
+    ...chat.rooms.map((r) => ({
+      a: r.actor,
+      extra: `#${r.slug}: ${r.members} connected, ${r.messages} messages, ${r.pending} waiting to be stored, ${r.rejected} refused, ${r.slow_consumers_closed} slow clients closed`,
+      action: { label: 'Restart', run: () => restart(r.slug) },
+    })),
+  ];
+}

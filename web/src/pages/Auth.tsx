@@ -1,0 +1,153 @@
+import { useState, type FormEvent } from 'react';
+import { Link, useLocation, useNavigate } from 'react-router-dom';
+import { ApiError, api, errorMessage } from '../api/client';
+import type { AuthResponse } from '../api/generated/AuthResponse';
+import type { LoginRequest } from '../api/generated/LoginRequest';
+import type { RegisterRequest } from '../api/generated/RegisterRequest';
+import { tokens } from '../api/tokens';
+import { Field } from '../components/States';
+import { useToast } from '../components/Toasts';
+
+/** Where to go after signing in: back to the page that asked, else home. */
+function useReturnTo(): string {
+  const state = useLocation().state as { from?: string } | null;
+  return state?.from && state.from.startsWith('/') ? state.from : '/';
+}
+
+type Errors = Partial<Record<string, string>>;
+
+/** Field errors from the API go next to their field; others above the form. */
+export function fieldErrors(e: unknown, fields: string[]): Errors {
+  if (e instanceof ApiError && e.field && fields.includes(e.field)) return { [e.field]: e.message };
+  return { form: errorMessage(e) };
+}
+
+export function Login() {
+  const [form, setForm] = useState<LoginRequest>({ login: '', password: '' });
+  const [errors, setErrors] = useState<Errors>({});
+  const [busy, setBusy] = useState(false);
+  const navigate = useNavigate();
+  const back = useReturnTo();
+  const toast = useToast();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    try {
+      const res = await api<AuthResponse>('/auth/login', { method: 'POST', body: form, auth: false });
+      tokens.signIn(res);
+      toast.show(`Welcome back, ${res.user.username}`, 'success');
+      navigate(back, { replace: true });
+    } catch (err) {
+      setErrors(fieldErrors(err, ['login', 'password']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="auth-box card">
+      <h1>Log in</h1>
+      <form onSubmit={submit} noValidate>
+        {errors.form && (
+          <p className="form-error" role="alert">
+            {errors.form}
+          </p>
+        )}
+        <Field id="login" label="Username or email" error={errors.login}>
+          <input
+            id="login"
+            autoComplete="username"
+            value={form.login}
+            onChange={(e) => setForm({ ...form, login: e.target.value })}
+            aria-invalid={Boolean(errors.login)}
+            aria-describedby={errors.login ? 'login-error' : undefined}
+            required
+            autoFocus
+          />
+        </Field>
+        <Field id="password" label="Password" error={errors.password}>
+          <input
+            id="password"
+            type="password"
+            autoComplete="current-password"
+            value={form.password}
+            onChange={(e) => setForm({ ...form, password: e.target.value })}
+            aria-invalid={Boolean(errors.password)}
+            aria-describedby={errors.password ? 'password-error' : undefined}
+            required
+          />
+        </Field>
+        <button className="primary" type="submit" disabled={busy} style={{ width: '100%' }}>
+          {busy ? 'Logging in…' : 'Log in'}
+        </button>
+      </form>
+      <p className="muted">
+        New here? <Link to="/register">Create an account</Link>
+      </p>
+    </div>
+  );
+}
+
+export function Register() {
+  const [form, setForm] = useState<RegisterRequest>({ username: '', email: '', password: '' });
+  const [errors, setErrors] = useState<Errors>({});
+  const [busy, setBusy] = useState(false);
+  const navigate = useNavigate();
+  const back = useReturnTo();
+  const toast = useToast();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    try {
+      const res = await api<AuthResponse>('/auth/register', { method: 'POST', body: form, auth: false });
+      tokens.signIn(res);
+      toast.show(`Welcome, ${res.user.username}!`, 'success');
+      navigate(back === '/' ? '/dashboard' : back, { replace: true });
+    } catch (err) {
+      setErrors(fieldErrors(err, ['username', 'email', 'password']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const input = (name: keyof RegisterRequest, label: string, type: string, auto: string, hint?: string) => (
+    <Field id={`reg-${name}`} label={label} error={errors[name]} hint={hint}>
+      <input
+        id={`reg-${name}`}
+        name={name}
+        type={type}
+        autoComplete={auto}
+        value={form[name]}
+        onChange={(e) => setForm({ ...form, [name]: e.target.value })}
+        aria-invalid={Boolean(errors[name])}
+        aria-describedby={errors[name] ? `reg-${name}-error` : hint ? `reg-${name}-hint` : undefined}
+        required
+      />
+    </Field>
+  );
+  return (
+    <div className="auth-box card">
+      <h1>Create your account</h1>
+      <form onSubmit={submit} noValidate>
+        {errors.form && (
+          <p className="form-error" role="alert">
+            {errors.form}
+          </p>
+        )}
+        {input('username', 'Username', 'text', 'username', '3–32 characters: letters, digits and _')}
+        {input('email', 'Email', 'email', 'email')}
+        {input('password', 'Password', 'password', 'new-password', 'At least 8 characters')}
+        <p className="small muted">
+          By signing up you accept the <Link to="/terms">terms</Link> and the{' '}
+          <Link to="/guidelines">content guidelines</Link>.
+        </p>
+        <button className="primary" type="submit" disabled={busy} style={{ width: '100%' }}>
+          {busy ? 'Creating…' : 'Sign up'}
+        </button>
+      </form>
+      <p className="muted">
+        Have an account? <Link to="/login">Log in</Link>
+      </p>
+    </div>
+  );
+}

@@ -1,0 +1,377 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { Link, useSearchParams } from 'react-router-dom';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { api, errorMessage } from '../api/client';
+import type { ChannelDto } from '../api/generated/ChannelDto';
+import type { CreateChannel } from '../api/generated/CreateChannel';
+import type { CreatedChannel } from '../api/generated/CreatedChannel';
+import type { StreamHealth } from '../api/generated/StreamHealth';
+import type { StreamKey } from '../api/generated/StreamKey';
+import type { UpdateChannel } from '../api/generated/UpdateChannel';
+import { keys, useMyChannels, useStreamHealth } from '../api/queries';
+import { fieldErrors } from './Auth';
+import { Confirm, CopyField, ErrorState, Field, Loading, duration, formatCount } from '../components/States';
+import { RequireAuth } from '../components/RequireAuth';
+import { useToast } from '../components/Toasts';
+import { ChatSettings } from './ChatSettings';
+import { useIngest } from '../api/ingest';
+
+export function Dashboard() {
+  return (
+    <RequireAuth>
+      <DashboardInner />
+    </RequireAuth>
+  );
+}
+
+type Tab = 'stream' | 'edit' | 'chat';
+
+function DashboardInner() {
+  const channels = useMyChannels(true);
+  const [params, setParams] = useSearchParams();
+  const [creating, setCreating] = useState(false);
+  const [revealed, setRevealed] = useState<{ slug: string; key: string } | null>(null);
+  const list = channels.data ?? [];
+  const slug = params.get('channel') ?? list[0]?.slug ?? '';
+  const tab = (params.get('tab') as Tab) ?? 'stream';
+  const current = list.find((c) => c.slug === slug) ?? list[0];
+  const select = (s: string, t: Tab = 'stream') => setParams({ channel: s, tab: t });
+  if (channels.isPending) return <Loading label="Loading your channels" />;
+  if (channels.isError) return <ErrorState error={channels.error} retry={() => channels.refetch()} />;
+  return (
+    <div>
+      <h1>Creator dashboard</h1>
+      {revealed && <KeyReveal slug={revealed.slug} streamKey={revealed.key} onDone={() => setRevealed(null)} />}
+      {list.length === 0 || creating ? (
+        <CreateChannelForm
+          first={list.length === 0}
+          onCancel={list.length ? () => setCreating(false) : undefined}
+          onCreated={(c) => {
+            setCreating(false);
+            setRevealed({ slug: c.channel.slug, key: c.stream_key });
+            select(c.channel.slug);
+          }}
+        />
+      ) : (
+        <div className="dash">
+          <nav aria-label="Your channels">
+            {list.map((c) => (
+              <button key={c.id} aria-current={c.slug === current?.slug} onClick={() => select(c.slug, tab)}>
+                {c.is_live && <span className="live-badge">Live</span>} {c.title}
+                <span className="muted small">/{c.slug}</span>
+              </button>
+            ))}
+            <button onClick={() => setCreating(true)}>+ New channel</button>
+          </nav>
+          {current && (
+            <section aria-label={`Channel ${current.slug}`}>
+              <div className="row" style={{ marginBottom: 12 }}>
+                <h2 style={{ margin: 0 }} className="grow">
+                  {current.title}
+                </h2>
+                <Link className="button" to={`/c/${current.slug}`}>
+                  View channel
+                </Link>
+              </div>
+              <div className="chips" role="tablist" aria-label="Channel sections">
+                {(
+                  [
+                    ['stream', 'Stream'],
+                    ['edit', 'Channel'],
+                    ['chat', 'Chat'],
+                  ] as const
+                ).map(([t, label]) => (
+                  <button key={t} role="tab" className="chip" aria-selected={tab === t} aria-pressed={tab === t} onClick={() => select(current.slug, t)}>
+                    {label}
+                  </button>
+                ))}
+              </div>
+              {tab === 'stream' && <StreamTab channel={current} onKey={(key) => setRevealed({ slug: current.slug, key })} />}
+              {tab === 'edit' && <EditTab channel={current} onDeleted={() => setParams({})} />}
+              {tab === 'chat' && <ChatSettings slug={current.slug} />}
+            </section>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function KeyReveal({ slug, streamKey, onDone }: { slug: string; streamKey: string; onDone: () => void }) {
+  const toast = useToast();
+  const ingest = useIngest();
+  return (
+    <div className="card" role="region" aria-label="Your stream key" style={{ borderColor: 'var(--warn)', marginBottom: 20 }}>
+      <h2 style={{ marginTop: 0 }}>Stream key for /{slug}</h2>
+      <p>
+        <strong>This is the only time the key is shown.</strong> Copy it into OBS now; if you lose it, rotate it to get a new one.
+        Anyone with the key can stream to your channel.
+      </p>
+      <CopyField id="obs-server-new" label="Server" value={ingest} onCopied={() => toast.show('Server copied', 'success')} />
+      <CopyField id="stream-key" label="Stream Key" value={streamKey} onCopied={() => toast.show('Stream key copied', 'success')} />
+      <button className="primary" onClick={onDone}>
+        I have saved it
+      </button>
+    </div>
+  );
+}
+
+function CreateChannelForm({ first, onCreated, onCancel }: { first: boolean; onCreated: (c: CreatedChannel) => void; onCancel?: () => void }) {
+  const [form, setForm] = useState<Required<CreateChannel>>({ slug: '', title: '', description: '', category: '' });
+  const [errors, setErrors] = useState<Record<string, string | undefined>>({});
+  const qc = useQueryClient();
+  const toast = useToast();
+  const create = useMutation({
+    mutationFn: (body: CreateChannel) => api<CreatedChannel>('/channels', { method: 'POST', body }),
+    onSuccess: (c) => {
+      qc.invalidateQueries({ queryKey: keys.myChannels });
+      toast.show(`Channel /${c.channel.slug} created`, 'success');
+      onCreated(c);
+    },
+    onError: (e) => setErrors(fieldErrors(e, ['slug', 'title', 'description', 'category'])),
+  });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setErrors({});
+    create.mutate(form);
+  };
+  const set = (k: keyof CreateChannel) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+  return (
+    <form className="card" onSubmit={submit} noValidate style={{ maxWidth: 560 }}>
+      <h2 style={{ marginTop: 0 }}>{first ? 'Create your first channel' : 'New channel'}</h2>
+      {errors.form && (
+        <p className="form-error" role="alert">
+          {errors.form}
+        </p>
+      )}
+      <Field id="ch-slug" label="Address" error={errors.slug} hint={`Your channel's URL: ${location.origin}/c/${form.slug || 'name'}. 3–32 of a–z, 0–9, _ and -.`}>
+        <input id="ch-slug" value={form.slug} onChange={set('slug')} aria-invalid={Boolean(errors.slug)} autoComplete="off" required />
+      </Field>
+      <Field id="ch-title" label="Stream title" error={errors.title}>
+        <input id="ch-title" value={form.title} onChange={set('title')} aria-invalid={Boolean(errors.title)} maxLength={140} required />
+      </Field>
+      <Field id="ch-category" label="Category" error={errors.category} hint="e.g. Just Chatting, Music, a game's name">
+        <input id="ch-category" value={form.category} onChange={set('category')} aria-invalid={Boolean(errors.category)} maxLength={64} />
+      </Field>
+      <Field id="ch-description" label="About" error={errors.description}>
+        <textarea id="ch-description" value={form.description} onChange={set('description')} maxLength={2000} />
+      </Field>
+      <div className="row">
+        <button className="primary" type="submit" disabled={create.isPending}>
+          {create.isPending ? 'Creating…' : 'Create channel'}
+        </button>
+        {onCancel && (
+          <button type="button" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
+      </div>
+    </form>
+  );
+}
+
+function StreamTab({ channel, onKey }: { channel: ChannelDto; onKey: (key: string) => void }) {
+  const [confirm, setConfirm] = useState(false);
+  const toast = useToast();
+  const ingest = useIngest();
+  const rotate = useMutation({
+    mutationFn: () => api<StreamKey>(`/channels/${channel.slug}/stream-key`, { method: 'POST' }),
+    onSuccess: (k) => {
+      onKey(k.stream_key);
+      toast.show('New stream key created; the old one no longer works', 'success');
+    },
+    onError: (e) => toast.show(errorMessage(e), 'error'),
+  });
+  return (
+    <div className="stack">
+      <LiveStatus channel={channel} />
+      <div className="card">
+        <h3 style={{ marginTop: 0 }}>OBS setup</h3>
+        <p className="muted small">Settings → Stream → Service “Custom…”, then paste these.</p>
+        <CopyField id="obs-server" label="Server" value={ingest} onCopied={() => toast.show('Server copied', 'success')} />
+        <div className="field">
+          <label htmlFor="obs-key">Stream Key</label>
+          <div className="copy-field">
+            <input id="obs-key" readOnly value="Shown once when created or rotated" disabled />
+            <button onClick={() => setConfirm(true)} disabled={rotate.isPending}>
+              Rotate key…
+            </button>
+          </div>
+        </div>
+        <h3>Recommended encoder settings</h3>
+        <ul className="small">
+          <li>
+            Output mode <strong>Advanced</strong>, encoder x264 or hardware (NVENC, QuickSync), rate control <strong>CBR</strong>.
+          </li>
+          <li>
+            <strong>Keyframe interval 1 or 2 s</strong> (not 0/auto: Simple mode sends one every ~8 s, which adds latency to the source quality).
+          </li>
+          <li>
+            Bitrate <strong>3000–6000 Kbps</strong> for 720p/1080p at 30–60 fps; audio AAC 160 Kbps, 48 kHz.
+          </li>
+          <li>Viewers get the source quality plus 720p, 480p and 360p (those at or below your resolution).</li>
+        </ul>
+      </div>
+      {confirm && (
+        <Confirm
+          title="Rotate the stream key?"
+          confirmLabel="Rotate key"
+          danger
+          onCancel={() => setConfirm(false)}
+          onConfirm={() => {
+            setConfirm(false);
+            rotate.mutate();
+          }}
+        >
+          <p>The current key stops working at once: a running stream keeps going, but OBS needs the new key to reconnect.</p>
+        </Confirm>
+      )}
+    </div>
+  );
+}
+
+function LiveStatus({ channel }: { channel: ChannelDto }) {
+  const health = useStreamHealth(channel.slug, channel.is_live);
+  if (!channel.is_live) {
+    return (
+      <div className="card" role="status">
+        <span className="pill">Offline</span> <span className="muted">Start streaming in OBS; this page shows your stream's health within seconds.</span>
+      </div>
+    );
+  }
+  const h = health.data;
+  return (
+    <div className="card" aria-live="off">
+      <div className="row" style={{ marginBottom: 10 }}>
+        <span className="live-badge">Live</span>
+        <strong>
+          {formatCount(channel.viewer_count)} {channel.viewer_count === 1 ? 'viewer' : 'viewers'}
+        </strong>
+        {channel.live && <LiveFor since={channel.live.started_at} />}
+        {h && !h.publisher_connected && <span className="pill bad">Encoder disconnected: waiting for it to reconnect</span>}
+      </div>
+      {health.isPending ? <Loading label="Loading stream health" /> : health.isError ? <p className="muted">Stream health is not available on this node.</p> : h ? <IngestStats h={h} /> : null}
+    </div>
+  );
+}
+
+function LiveFor({ since }: { since: string }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(id);
+  }, []);
+  return <span className="muted">live for {duration((now - new Date(since).getTime()) / 1000)}</span>;
+}
+
+/** Ingest health, as the encoder's side sees it; red and amber mark what needs attention. */
+export function IngestStats({ h }: { h: StreamHealth }) {
+  const i = h.ingest;
+  const kf = i?.keyframe_interval_s ?? null;
+  const stat = (k: string, v: string, tone?: 'warn' | 'bad') => (
+    <div className={`stat${tone ? ` ${tone}` : ''}`}>
+      <div className="v">{v}</div>
+      <div className="k">{k}</div>
+    </div>
+  );
+  return (
+    <>
+      <div className="stats" data-testid="ingest-stats">
+        {stat('Bitrate', i ? `${Math.round(i.bitrate_kbps)} kb/s` : '–', i && i.bitrate_kbps < 300 ? 'warn' : undefined)}
+        {stat('Frame rate', i ? `${i.fps.toFixed(1)} fps` : '–')}
+        {stat('Keyframe interval', kf == null ? '–' : `${kf.toFixed(1)} s`, kf != null && kf > 2.5 ? 'warn' : undefined)}
+        {stat('Resolution', i?.video ? `${i.video.width}×${i.video.height}` : '–')}
+        {stat('Dropped frames', String(h.dropped_frames), h.dropped_frames > 0 ? 'warn' : undefined)}
+        {stat('Transcoder speed', h.ffmpeg_speed == null ? '–' : `${h.ffmpeg_speed.toFixed(2)}×`, h.ffmpeg_speed != null && h.ffmpeg_speed < 0.95 ? 'bad' : undefined)}
+        {stat('Qualities', h.renditions.join(', ') || '–')}
+      </div>
+      {h.warnings.length > 0 && (
+        <ul className="warnings">
+          {h.warnings.map((w) => (
+            <li key={w}>{w}</li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
+function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () => void }) {
+  const [form, setForm] = useState<Required<UpdateChannel>>({ title: channel.title, category: channel.category, description: channel.description });
+  const [errors, setErrors] = useState<Record<string, string | undefined>>({});
+  const [confirm, setConfirm] = useState(false);
+  const qc = useQueryClient();
+  const toast = useToast();
+  useEffect(() => setForm({ title: channel.title, category: channel.category, description: channel.description }), [channel.slug]); // eslint-disable-line react-hooks/exhaustive-deps
+  const save = useMutation({
+    mutationFn: (body: UpdateChannel) => api<ChannelDto>(`/channels/${channel.slug}`, { method: 'PATCH', body }),
+    onSuccess: () => {
+      qc.invalidateQueries({ queryKey: keys.myChannels });
+      qc.invalidateQueries({ queryKey: keys.channel(channel.slug) });
+      toast.show('Channel saved', 'success');
+    },
+    onError: (e) => setErrors(fieldErrors(e, ['title', 'category', 'description'])),
+  });
+  const del = useMutation({
+    mutationFn: () => api<void>(`/channels/${channel.slug}`, { method: 'DELETE' }),
+    onSuccess: () => {
+      qc.invalidateQueries({ queryKey: keys.myChannels });
+      toast.show(`Channel /${channel.slug} deleted`, 'success');
+      onDeleted();
+    },
+    onError: (e) => toast.show(errorMessage(e), 'error'),
+  });
+  const set = (k: keyof UpdateChannel) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+  return (
+    <div className="stack" style={{ maxWidth: 620 }}>
+      <form
+        className="card"
+        noValidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          setErrors({});
+          save.mutate(form);
+        }}
+      >
+        {errors.form && (
+          <p className="form-error" role="alert">
+            {errors.form}
+          </p>
+        )}
+        <Field id="edit-title" label="Stream title" error={errors.title}>
+          <input id="edit-title" value={form.title} onChange={set('title')} maxLength={140} aria-invalid={Boolean(errors.title)} />
+        </Field>
+        <Field id="edit-category" label="Category" error={errors.category}>
+          <input id="edit-category" value={form.category} onChange={set('category')} maxLength={64} />
+        </Field>
+        <Field id="edit-description" label="About" error={errors.description}>
+          <textarea id="edit-description" value={form.description} onChange={set('description')} maxLength={2000} />
+        </Field>
+        <button className="primary" type="submit" disabled={save.isPending}>
+          {save.isPending ? 'Saving…' : 'Save'}
+        </button>
+      </form>
+      <div className="card">
+        <h3 style={{ marginTop: 0 }}>Delete channel</h3>
+        <p className="muted">Deletes /{channel.slug}, its broadcasts and its chat. This cannot be undone.</p>
+        <button className="danger" onClick={() => setConfirm(true)} disabled={del.isPending}>
+          Delete channel…
+        </button>
+      </div>
+      {confirm && (
+        <Confirm
+          title={`Delete /${channel.slug}?`}
+          confirmLabel="Delete"
+          danger
+          onCancel={() => setConfirm(false)}
+          onConfirm={() => {
+            setConfirm(false);
+            del.mutate();
+          }}
+        >
+          <p>The channel, its broadcasts and chat history are removed for good.</p>
+        </Confirm>
+      )}
+    </div>
+  );
+}

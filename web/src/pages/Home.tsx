@@ -1,0 +1,142 @@
+import { useEffect, useMemo, useState } from 'react';
+import { Link, useSearchParams } from 'react-router-dom';
+import { useChannels, thumbPath } from '../api/queries';
+import type { ChannelDto } from '../api/generated/ChannelDto';
+import { useMe } from '../api/session';
+import { ErrorState, Loading, formatCount } from '../components/States';
+
+/** Sorted as a viewer expects: live first, then by viewers, then newest. */
+export function sortChannels(items: ChannelDto[]): ChannelDto[] {
+  return [...items].sort(
+    (a, b) => Number(b.is_live) - Number(a.is_live) || b.viewer_count - a.viewer_count || b.id - a.id,
+  );
+}
+
+export function Home() {
+  const [params, setParams] = useSearchParams();
+  const q = params.get('q') ?? '';
+  const category = params.get('category') ?? '';
+  const live = useChannels({ live: true, q, category });
+  // Categories come from every channel, live or not.
+  const all = useChannels({});
+  const categories = useMemo(
+    () => [...new Set((all.data?.items ?? []).map((c) => c.category).filter(Boolean))].sort(),
+    [all.data],
+  );
+  const tick = useTick(10_000);
+  const setCategory = (c: string) => {
+    const next = new URLSearchParams(params);
+    if (c) next.set('category', c);
+    else next.delete('category');
+    setParams(next);
+  };
+  const channels = sortChannels(live.data?.items ?? []);
+  const filtered = Boolean(q || category);
+  return (
+    <div>
+      <h1>{q ? `Live channels matching “${q}”` : 'Live channels'}</h1>
+      {categories.length > 0 && (
+        <div className="chips" role="group" aria-label="Categories">
+          <button className="chip" aria-pressed={!category} onClick={() => setCategory('')}>
+            All
+          </button>
+          {categories.map((c) => (
+            <button key={c} className="chip" aria-pressed={category === c} onClick={() => setCategory(c)}>
+              {c}
+            </button>
+          ))}
+        </div>
+      )}
+      {live.isPending ? (
+        <Loading label="Loading channels" />
+      ) : live.isError ? (
+        <ErrorState error={live.error} retry={() => live.refetch()} />
+      ) : channels.length === 0 ? (
+        filtered ? (
+          <div className="empty">
+            <p>No live channel matches. </p>
+            <Link to="/">Show every live channel</Link>
+          </div>
+        ) : (
+          <EmptyState offline={(all.data?.items ?? []).filter((c) => !c.is_live)} />
+        )
+      ) : (
+        <ul className="grid" style={{ listStyle: 'none', padding: 0, margin: 0 }} aria-label="Live channels">
+          {channels.map((c) => (
+            <li key={c.id}>
+              <ChannelCard channel={c} tick={tick} />
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function useTick(ms: number): number {
+  const [t, setT] = useState(() => Math.floor(Date.now() / ms));
+  useEffect(() => {
+    const id = window.setInterval(() => setT(Math.floor(Date.now() / ms)), ms);
+    return () => window.clearInterval(id);
+  }, [ms]);
+  return t;
+}
+
+export function ChannelCard({ channel: c, tick }: { channel: ChannelDto; tick: number }) {
+  return (
+    <Link to={`/c/${c.slug}`} className="channel-card" aria-label={`${c.title} by ${c.owner.username}${c.is_live ? `, live, ${c.viewer_count} viewers` : ''}`}>
+      <div className="thumb">
+        <img src={thumbPath(c.slug, tick)} alt="" loading="lazy" width={320} height={180} />
+        {c.is_live && <span className="live-badge">Live</span>}
+        {c.is_live && <span className="viewers">{formatCount(c.viewer_count)} {c.viewer_count === 1 ? 'viewer' : 'viewers'}</span>}
+      </div>
+      <div className="card-meta">
+        <span className="avatar" aria-hidden="true">
+          {c.owner.username.slice(0, 1)}
+        </span>
+        <div>
+          <div className="title" title={c.title}>
+            {c.title}
+          </div>
+          <div className="muted small">{c.owner.display_name || c.owner.username}</div>
+          {c.category && <span className="pill">{c.category}</span>}
+        </div>
+      </div>
+    </Link>
+  );
+}
+
+function EmptyState({ offline }: { offline: ChannelDto[] }) {
+  const me = useMe();
+  return (
+    <div className="empty card">
+      <h2 style={{ marginTop: 0 }}>Nobody is live right now</h2>
+      <p className="muted">When a channel goes live it shows up here, busiest first.</p>
+      <h3>Go live yourself</h3>
+      <ol>
+        <li>{me ? 'Open the creator dashboard' : <><Link to="/register">Create an account</Link>, then open the creator dashboard</>}.</li>
+        <li>Create a channel and copy its stream key (shown once).</li>
+        <li>In OBS: Settings → Stream → Service “Custom”, paste the server and the key.</li>
+        <li>Start streaming: your channel appears here within seconds.</li>
+      </ol>
+      <p>
+        <Link className="button primary" to={me ? '/dashboard' : '/register'}>
+          {me ? 'Open the dashboard' : 'Sign up to stream'}
+        </Link>
+      </p>
+      {offline.length > 0 && (
+        <>
+          <h3>Offline channels</h3>
+          <p>
+            {offline.slice(0, 12).map((c, i) => (
+              <span key={c.id}>
+                {i > 0 && ' · '}
+                <Link to={`/c/${c.slug}`}>{c.title}</Link>
+              </span>
+            ))}
+          </p>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,118 @@
+import { useState, type FormEvent } from 'react';
+import { api } from '../api/client';
+import type { AuthResponse } from '../api/generated/AuthResponse';
+import type { ChangePassword } from '../api/generated/ChangePassword';
+import type { Me } from '../api/generated/Me';
+import type { UpdateMe } from '../api/generated/UpdateMe';
+import { useMe } from '../api/session';
+import { tokens } from '../api/tokens';
+import { RequireAuth } from '../components/RequireAuth';
+import { Field } from '../components/States';
+import { useToast } from '../components/Toasts';
+import { fieldErrors } from './Auth';
+
+export function Settings() {
+  return (
+    <RequireAuth>
+      <div className="stack" style={{ maxWidth: 620 }}>
+        <h1>Settings</h1>
+        <Profile />
+        <Password />
+      </div>
+    </RequireAuth>
+  );
+}
+
+function Profile() {
+  const me = useMe()!;
+  const toast = useToast();
+  const [form, setForm] = useState<Required<UpdateMe>>({ display_name: me.display_name, bio: me.bio, email: me.email });
+  const [errors, setErrors] = useState<Record<string, string | undefined>>({});
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    try {
+      const updated = await api<Me>('/users/me', { method: 'PATCH', body: form });
+      tokens.setUser(updated);
+      toast.show('Profile saved', 'success');
+    } catch (err) {
+      setErrors(fieldErrors(err, ['display_name', 'bio', 'email']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const set = (k: keyof UpdateMe) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+  return (
+    <form className="card" onSubmit={submit} noValidate aria-labelledby="profile-h">
+      <h2 id="profile-h" style={{ marginTop: 0 }}>
+        Profile
+      </h2>
+      {errors.form && (
+        <p className="form-error" role="alert">
+          {errors.form}
+        </p>
+      )}
+      <p className="muted">
+        Username: <strong>{me.username}</strong>
+      </p>
+      <Field id="display_name" label="Display name" error={errors.display_name}>
+        <input id="display_name" value={form.display_name} onChange={set('display_name')} aria-invalid={Boolean(errors.display_name)} />
+      </Field>
+      <Field id="email" label="Email" error={errors.email}>
+        <input id="email" type="email" autoComplete="email" value={form.email} onChange={set('email')} aria-invalid={Boolean(errors.email)} />
+      </Field>
+      <Field id="bio" label="Bio" error={errors.bio}>
+        <textarea id="bio" value={form.bio} onChange={set('bio')} aria-invalid={Boolean(errors.bio)} />
+      </Field>
+      <button className="primary" type="submit" disabled={busy}>
+        {busy ? 'Saving…' : 'Save profile'}
+      </button>
+    </form>
+  );
+}
+
+function Password() {
+  const toast = useToast();
+  const [form, setForm] = useState<ChangePassword>({ current_password: '', new_password: '' });
+  const [errors, setErrors] = useState<Record<string, string | undefined>>({});
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    try {
+      // Every other session is signed out; this one gets a fresh pair of tokens.
+      tokens.signIn(await api<AuthResponse>('/users/me/password', { method: 'PUT', body: form }));
+      setForm({ current_password: '', new_password: '' });
+      toast.show('Password changed: other devices were signed out', 'success');
+    } catch (err) {
+      setErrors(fieldErrors(err, ['current_password', 'new_password']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="card" onSubmit={submit} noValidate aria-labelledby="pw-h">
+      <h2 id="pw-h" style={{ marginTop: 0 }}>
+        Change password
+      </h2>
+      <p className="muted small">This signs you out on every other device.</p>
+      {errors.form && (
+        <p className="form-error" role="alert">
+          {errors.form}
+        </p>
+      )}
+      <Field id="current_password" label="Current password" error={errors.current_password}>
+        <input id="current_password" type="password" autoComplete="current-password" value={form.current_password} onChange={(e) => setForm({ ...form, current_password: e.target.value })} aria-invalid={Boolean(errors.current_password)} />
+      </Field>
+      <Field id="new_password" label="New password" error={errors.new_password} hint="At least 8 characters">
+        <input id="new_password" type="password" autoComplete="new-password" value={form.new_password} onChange={(e) => setForm({ ...form, new_password: e.target.value })} aria-invalid={Boolean(errors.new_password)} />
+      </Field>
+      <button className="primary" type="submit" disabled={busy}>
+        {busy ? 'Changing…' : 'Change password'}
+      </button>
+    </form>
+  );
+}

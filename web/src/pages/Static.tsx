@@ -1,0 +1,75 @@
+import { Link } from 'react-router-dom';
+
+export function NotFound({ what = 'page' }: { what?: string }) {
+  return (
+    <div className="empty">
+      <h1>This {what} does not exist</h1>
+      <p className="muted">The link may be broken, or the {what} may have been removed.</p>
+      <Link className="button primary" to="/">
+        Browse live channels
+      </Link>
+    </div>
+  );
+}
+
+export function Terms() {
+  return (
+    <article className="prose">
+      <h1>Terms of service</h1>
+      <p>These terms govern your use of this streamhall server. By creating an account you accept them.</p>
+      <h2>Your account</h2>
+      <p>Keep your password and stream keys secret. You are responsible for what is streamed or posted with your account. Rotate a stream key from the dashboard as soon as you think it leaked.</p>
+      <h2>Your content</h2>
+      <p>You keep the rights to what you stream and write. You grant the operator of this server the right to store, transcode, record and show it to viewers for as long as you keep it here. You must have the rights to everything you broadcast, including music and game footage.</p>
+      <h2>Acceptable use</h2>
+      <p>Follow the <Link to="/guidelines">content guidelines</Link>. Do not attack, overload or probe the service, do not automate accounts, and do not evade bans or timeouts.</p>
+      <h2>Moderation and termination</h2>
+      <p>Channel owners and their moderators may remove messages and ban users from their chat. The operator may end streams, suspend accounts or remove content that breaks these terms, with or without notice.</p>
+      <h2>No warranty</h2>
+      <p>The service is provided as is. The operator is not liable for interruptions, lost recordings or lost data, to the extent the law allows.</p>
+      <h2>Changes</h2>
+      <p>The operator may change these terms; continued use after a change means you accept the new terms.</p>
+    </article>
+  );
+}
+
+export function Privacy() {
+  return (
+    <article className="prose">
+      <h1>Privacy</h1>
+      <p>This server keeps only what it needs to run the service.</p>
+      <h2>What is stored</h2>
+      <ul>
+        <li>Your account: username, email address, display name, bio, and a password hash (argon2id; the password itself is never stored).</li>
+        <li>Sign-in sessions: hashes of refresh tokens, so a session can be revoked.</li>
+        <li>Your channels and their broadcasts (start, end, title, peak viewers), and recordings where enabled.</li>
+        <li>Chat messages you post, and moderation actions (deletions, timeouts, bans).</li>
+      </ul>
+      <h2>What is not stored</h2>
+      <p>Viewer counts use a random id per player or a keyed hash, not your address. Stream keys are stored only as hashes and never written to logs. Request logs do not contain query strings.</p>
+      <h2>Your browser</h2>
+      <p>The app keeps your session and your theme and volume choices in your browser's local storage. There are no third-party trackers or advertising cookies.</p>
+      <h2>Your rights</h2>
+      <p>You can change your profile under Settings. To have your account and data deleted, contact the operator of this server.</p>
+    </article>
+  );
+}
+
+export function Guidelines() {
+  return (
+    <article className="prose">
+      <h1>Content guidelines</h1>
+      <p>These rules apply to streams, titles, descriptions and chat.</p>
+      <ul>
+        <li><strong>No illegal content</strong>, and nothing that sexualises minors, ever.</li>
+        <li><strong>No harassment or hate:</strong> no attacks on people for who they are, no threats, no doxxing.</li>
+        <li><strong>No sexual content or nudity</strong>, and no graphic violence or gore shown for its own sake.</li>
+        <li><strong>No self-harm</strong> content that encourages or glorifies it.</li>
+        <li><strong>No spam or scams:</strong> no misleading titles, no phishing links, no chat flooding.</li>
+        <li><strong>Respect copyright:</strong> broadcast only what you have the rights to.</li>
+        <li><strong>Label mature topics</strong> in your title and category.</li>
+      </ul>
+      <p>Moderators can delete messages, time out and ban chatters. Administrators can end streams and suspend accounts that break these rules.</p>
+    </article>
+  );
+}

@@ -1,0 +1,56 @@
+import { render, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { QualityMenu, menuLevels, qualityLabel, type Level } from './quality';
+import { measuredLatency, withViewerId } from './Player';
+
+const levels: Level[] = [
+  { index: 0, name: 'source', height: 540, bitrate: 3_000_000 },
+  { index: 1, name: '360p', height: 360, bitrate: 900_000 },
+  { index: 2, name: '480p', height: 480, bitrate: 1_500_000 },
+];
+
+describe('quality menu', () => {
+  it('orders levels from the highest and labels Auto with what plays', () => {
+    expect(menuLevels(levels).map((l) => l.name)).toEqual(['source', '480p', '360p']);
+    expect(qualityLabel(levels, -1, 2)).toBe('Auto (480p)');
+    expect(qualityLabel(levels, -1, -1)).toBe('Auto');
+    expect(qualityLabel(levels, 1, 2)).toBe('360p');
+  });
+
+  it('offers Auto and every rendition, marks the choice, and reports a pick', async () => {
+    const picked: number[] = [];
+    const { rerender } = render(<QualityMenu levels={levels} selected={-1} playing={0} onSelect={(i) => picked.push(i)} />);
+    const button = screen.getByRole('button', { name: 'Quality: Auto (source)' });
+    expect(button).toHaveAttribute('aria-expanded', 'false');
+    await userEvent.click(button);
+    const items = screen.getAllByRole('menuitemradio');
+    expect(items.map((i) => i.textContent?.replace(' ✓', ''))).toEqual(['Auto', 'source', '480p', '360p']);
+    expect(screen.getByRole('menuitemradio', { name: /^Auto/ })).toHaveAttribute('aria-checked', 'true');
+    await userEvent.click(screen.getByRole('menuitemradio', { name: /^360p/ }));
+    expect(picked).toEqual([1]);
+    expect(screen.queryByRole('menu')).toBeNull();
+    rerender(<QualityMenu levels={levels} selected={1} playing={1} onSelect={(i) => picked.push(i)} />);
+    await userEvent.click(screen.getByRole('button', { name: 'Quality: 360p' }));
+    expect(screen.getByRole('menuitemradio', { name: /^360p/ })).toHaveAttribute('aria-checked', 'true');
+    await userEvent.keyboard('{Escape}');
+    expect(screen.queryByRole('menu')).toBeNull();
+  });
+
+  it('shows nothing before the manifest is parsed', () => {
+    const { container } = render(<QualityMenu levels={[]} selected={-1} playing={-1} onSelect={() => {}} />);
+    expect(container).toBeEmptyDOMElement();
+  });
+});
+
+describe('player helpers', () => {
+  it('measures latency from the program date of the playing position', () => {
+    expect(measuredLatency(new Date(10_000), 12_500, null)).toBe(2.5);
+    expect(measuredLatency(null, 12_500, 3)).toBe(3);
+    expect(measuredLatency(new Date(NaN), 12_500, null)).toBeNull();
+  });
+
+  it('adds the viewer id to media playlists only', () => {
+    expect(withViewerId('/hls/a/360p/index.m3u8')).toMatch(/^\/hls\/a\/360p\/index\.m3u8\?vid=[0-9a-f]{24}$/);
+    expect(withViewerId('/hls/a/360p/seg-1.ts')).toBe('/hls/a/360p/seg-1.ts');
+  });
+});
