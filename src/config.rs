@@ -27,6 +27,9 @@ pub struct Config {
     pub rtmp: RtmpConfig,
     pub live: LiveSection,
     pub chat: ChatSection,
+    /// Go-live notifications: in-app, email (SMTP), webhooks.
+    pub notify: streamhall_actors::notify::NotifyConfig,
+    pub analytics: streamhall_actors::notify::AnalyticsConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub auth: AuthConfig,
@@ -42,6 +45,8 @@ impl Default for Config {
             rtmp: RtmpConfig::default(),
             live: LiveSection::default(),
             chat: ChatSection::default(),
+            notify: Default::default(),
+            analytics: Default::default(),
             database: DatabaseConfig::default(),
             redis: RedisConfig::default(),
             auth: AuthConfig::default(),
@@ -301,6 +306,9 @@ mod tests {
         assert_eq!(config.live.ladder, defaults.live.ladder);
         assert_eq!(config.live.grace_secs, defaults.live.grace_secs);
         assert_eq!(config.chat, defaults.chat);
+        assert_eq!(config.notify.webhooks, defaults.notify.webhooks);
+        assert_eq!(config.notify.batch_size, defaults.notify.batch_size);
+        assert_eq!(config.analytics, defaults.analytics);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use streamhall_migration::Migrator;
 
 use crate::config::Config;
 
-fn live_config(config: &Config) -> LiveConfig {
+fn live_config(config: &Config, public_url: &str) -> LiveConfig {
     LiveConfig {
         grace: Duration::from_secs(config.live.grace_secs),
         thumbnail_interval: Duration::from_secs(config.live.thumbnail_interval_secs.max(1)),
@@ -43,6 +43,9 @@ fn live_config(config: &Config) -> LiveConfig {
         ladder: config.live.ladder.clone(),
         work_dir: config.data_dir.join("live"),
         chat: chat_config(&config.chat),
+        notify: config.notify.clone(),
+        analytics: config.analytics.clone(),
+        public_url: public_url.to_owned(),
         ..LiveConfig::default()
     }
 }
@@ -98,9 +101,14 @@ impl Application {
             Some(url) => Some(redis_pool(url, config.redis.pool_size).await?),
         };
 
+        let listener = TcpListener::bind(config.http.listen)
+            .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
+        let http_addr = listener.local_addr()?;
+        let public_url = config.public_url(http_addr);
+
         let live = Live::start(
             db.clone(),
-            live_config(&config),
+            live_config(&config, &public_url),
             Arc::new(FfmpegTranscoder::new(
                 config.live.ladder.ffmpeg_path.clone(),
             )),
@@ -126,11 +134,6 @@ impl Application {
             Some(pool) => RateLimiter::redis(pool.clone(), config.redis.key_prefix.clone()),
             None => RateLimiter::memory(),
         };
-
-        let listener = TcpListener::bind(config.http.listen)
-            .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
-        let http_addr = listener.local_addr()?;
-        let public_url = config.public_url(http_addr);
 
         let chat_tickets = match &redis {
             Some(pool) => TicketStore::redis(pool.clone(), config.redis.key_prefix.clone()),
@@ -200,6 +203,11 @@ impl Application {
 
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// The live tree (tests subscribe to its bus).
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
     /// A handle to stop the server (gracefully or not) from elsewhere.

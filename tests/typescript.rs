@@ -43,6 +43,39 @@ fn export_all(cfg: &Config) {
         BlockedTerms::export_all(cfg).unwrap();
         BanDto::export_all(cfg).unwrap();
     }
+    {
+        use streamhall_http::api::analytics::{
+            AnalyticsSample, BroadcastAnalytics, BroadcastSummary, ChannelAnalytics,
+        };
+        AnalyticsSample::export_all(cfg).unwrap();
+        BroadcastSummary::export_all(cfg).unwrap();
+        ChannelAnalytics::export_all(cfg).unwrap();
+        BroadcastAnalytics::export_all(cfg).unwrap();
+    }
+    {
+        use streamhall_actors::notify::protocol::{
+            NotificationDto, NotifyClientMsg, NotifyServerMsg,
+        };
+        use streamhall_http::api::follows::{FollowState, FollowedChannel, FollowerPage};
+        use streamhall_http::api::notifications::{NotificationPage, NotificationSettings};
+        NotificationDto::export_all(cfg).unwrap();
+        NotifyClientMsg::export_all(cfg).unwrap();
+        NotifyServerMsg::export_all(cfg).unwrap();
+        FollowState::export_all(cfg).unwrap();
+        FollowedChannel::export_all(cfg).unwrap();
+        FollowerPage::export_all(cfg).unwrap();
+        NotificationPage::export_all(cfg).unwrap();
+        NotificationSettings::export_all(cfg).unwrap();
+    }
+    {
+        use streamhall_http::api::webhooks::{
+            CreateWebhook, CreatedWebhook, DeliveryDto, WebhookDto,
+        };
+        WebhookDto::export_all(cfg).unwrap();
+        DeliveryDto::export_all(cfg).unwrap();
+        CreateWebhook::export_all(cfg).unwrap();
+        CreatedWebhook::export_all(cfg).unwrap();
+    }
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -56,4 +56,6 @@ pub struct HealthTree {
     pub presence: ActorHealth,
     /// Filled by [`crate::Live::health`]; the registry does not know about chat.
     pub chat: Option<crate::chat::ChatHealth>,
+    /// Filled by [`crate::Live::health`].
+    pub notifier: Option<crate::notify::NotifierHealth>,
 }

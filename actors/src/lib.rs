@@ -5,7 +5,9 @@
 //!           │                                         ├─ Transcode  one ffmpeg run
 //!           │                                         ├─ Segment    ffmpeg output -> LiveWindow
 //!           │                                         └─ Thumbnail  a JPEG every few seconds
-//!           └─ Presence   viewer counts, peaks (Redis across nodes)
+//!           ├─ Presence   viewer counts, peaks, analytics samples (Redis across nodes)
+//!           ├─ ChatDirectory ─ ChatRoom (one per channel)
+//!           └─ Notifier   go-live fan-out: in-app, email, webhooks
 //! ```
 //!
 //! [`Live::start`] builds it; HTTP reads [`HlsDirectory`] and [`PresenceHandle`] directly, the
@@ -13,12 +15,14 @@
 //! Restart policy lives in [`supervision`]; logic lives in plain cores ([`StreamCore`],
 //! [`RegistryCore`], [`PresenceCore`]) with unit tests.
 
+pub mod analytics;
 pub mod bus;
 pub mod chat;
 pub mod db;
 pub mod directory;
 pub mod gate;
 pub mod health;
+pub mod notify;
 pub mod presence;
 pub mod registry;
 pub mod stream;
@@ -64,6 +68,10 @@ pub struct LiveConfig {
     /// ...or after this long, whichever comes first.
     pub announce_timeout: Duration,
     pub chat: chat::ChatConfig,
+    pub notify: notify::NotifyConfig,
+    /// The URL people open, for links in emails.
+    pub public_url: String,
+    pub analytics: notify::AnalyticsConfig,
 }
 
 impl Default for LiveConfig {
@@ -84,6 +92,9 @@ impl Default for LiveConfig {
             announce_segments: 1,
             announce_timeout: Duration::from_secs(20),
             chat: chat::ChatConfig::default(),
+            notify: notify::NotifyConfig::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            analytics: notify::AnalyticsConfig::default(),
         }
     }
 }
@@ -133,6 +144,7 @@ pub struct Live {
     pub presence: PresenceHandle,
     pub bus: Bus,
     pub chat: chat::ChatHandle,
+    pub notifier: notify::NotifierHandle,
     db: DatabaseConnection,
 }
 
@@ -163,7 +175,19 @@ impl Live {
             tracing::warn!(stale, "removed ffmpeg work dirs left by an unclean stop");
         }
         let hls = HlsDirectory::new();
-        let bus = Bus::new();
+        let bus = match &redis {
+            Some((pool, prefix)) => {
+                Bus::with_redis(pool.clone(), prefix.clone(), cfg.node_id.clone())
+            }
+            None => Bus::new(),
+        };
+        let notifier = notify::NotifierHandle::start(
+            db.clone(),
+            cfg.notify.clone(),
+            bus.clone(),
+            cfg.node_id.clone(),
+            cfg.public_url.clone(),
+        )?;
         let presence = PresenceHandle::new(redis.is_some());
         let chat = chat::ChatHandle::start(
             cfg.chat.clone(),
@@ -175,8 +199,14 @@ impl Live {
         );
         let redis =
             redis.map(|(pool, prefix)| RedisPresence::new(pool, prefix, cfg.node_id.clone()));
-        let presence_actor =
-            Presence::new(presence.clone(), hls.clone(), db.clone(), redis).start();
+        let presence_actor = Presence::new(
+            presence.clone(),
+            hls.clone(),
+            db.clone(),
+            redis,
+            cfg.analytics.clone(),
+        )
+        .start();
         let deps = Arc::new(LiveDeps {
             cfg,
             db: db.clone(),
@@ -193,6 +223,7 @@ impl Live {
             presence,
             bus,
             chat,
+            notifier,
             db,
         })
     }
@@ -205,6 +236,7 @@ impl Live {
     pub async fn health(&self) -> HealthTree {
         let mut tree = self.live_health().await;
         tree.chat = Some(self.chat.health().await);
+        tree.notifier = Some(self.notifier.health().await);
         tree
     }
 
@@ -232,6 +264,7 @@ impl Live {
                     mailbox: None,
                 },
                 chat: None,
+                notifier: None,
             },
         }
     }

@@ -2,8 +2,10 @@
 //!
 //! Parent: none (started by [`Live::start`](crate::Live::start) beside the registry; it holds no
 //! children). Messages in: a 1 s tick (its own), [`GetPresenceHealth`]. Out: peak updates to
-//! `broadcasts.peak_viewers` (when a peak rises, at most every [`PEAK_SAVE_EVERY`]), and with
-//! Redis this node's counts to `{prefix}presence:{slug}`.
+//! `broadcasts.peak_viewers` (when a peak rises, at most every [`PEAK_SAVE_EVERY`]), with
+//! Redis this node's counts to `{prefix}presence:{slug}`, and analytics of the broadcasts this
+//! node runs ([`AnalyticsCore`]): a sample every `analytics.sample_secs` (viewers over all
+//! nodes) and view sessions, written in batches, one batch in flight at a time.
 //!
 //! The hot path is [`PresenceHandle::touch`], called synchronously by the HLS handler on every
 //! playlist request: a sharded mutex map, bounded per channel ([`MAX_VIEWERS_PER_CHANNEL`]).
@@ -18,12 +20,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
+use chrono::{TimeDelta, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use streamhall_entities::broadcast;
 
+use crate::analytics::{self, AnalyticsCore, BatchWritten, MAX_SESSIONS_PER_BROADCAST};
 use crate::directory::{HlsDirectory, lock, read, write};
 use crate::health::ActorHealth;
+use crate::notify::AnalyticsConfig;
 
 /// Viewers stored per channel; beyond it viewers are estimated, not stored.
 pub const MAX_VIEWERS_PER_CHANNEL: usize = 200_000;
@@ -51,6 +56,11 @@ pub struct GetPresenceHealth;
 #[derive(Message)]
 #[rtype(result = "()")]
 struct RedisSynced(Result<HashMap<String, u64>, String>);
+
+/// Internal: the analytics batch in flight was written.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AnalyticsWritten(BatchWritten);
 
 // ---------------------------------------------------------------------------------------------
 // Plain logic
@@ -131,6 +141,17 @@ impl PresenceCore {
             .get(slug)
             .map_or(0, |ch| ch.seen.len() as u64 + ch.overflow_estimate)
     }
+
+    /// The stored viewers of `slug` who fetched a playlist after `since`, with when.
+    pub fn touched_since(&self, slug: &str, since: Instant) -> Vec<(String, Instant)> {
+        self.channels.get(slug).map_or_else(Vec::new, |ch| {
+            ch.seen
+                .iter()
+                .filter(|(_, t)| **t > since)
+                .map(|(v, t)| (v.clone(), *t))
+                .collect()
+        })
+    }
 }
 
 /// Peaks of the running broadcasts.
@@ -195,6 +216,14 @@ impl PeakTracker {
 
     pub fn peak(&self, slug: &str) -> Option<u64> {
         self.broadcasts.get(slug).map(|p| p.peak)
+    }
+
+    /// `(slug, broadcast_id)` of every tracked broadcast.
+    pub fn running(&self) -> Vec<(String, i64)> {
+        self.broadcasts
+            .iter()
+            .map(|(slug, p)| (slug.clone(), p.broadcast_id))
+            .collect()
     }
 }
 
@@ -364,6 +393,10 @@ impl PresenceHandle {
         lock(&self.shared.peaks).peak(slug)
     }
 
+    fn touched_since(&self, slug: &str, since: Instant) -> Vec<(String, Instant)> {
+        lock(self.shard(slug)).touched_since(slug, since)
+    }
+
     fn expire_all(&self, ttl: impl Fn(&str) -> Duration) -> HashMap<String, u64> {
         let now = Instant::now();
         let mut all = HashMap::new();
@@ -399,6 +432,16 @@ pub struct Presence {
     started: Instant,
     last_error: Option<String>,
     redis_failures: u32,
+    analytics: AnalyticsCore,
+    analytics_in_flight: bool,
+    /// Viewers touched since this were fed to `analytics` (less a second of overlap).
+    analytics_fed: Instant,
+}
+
+/// How long a viewer counts after a playlist request: two target durations.
+fn viewer_ttl(hls: &HlsDirectory, slug: &str) -> Duration {
+    let td = hls.live_info(slug).map_or(1, |i| i.target_duration);
+    (Duration::from_secs(u64::from(td)) * 2).max(MIN_VIEWER_TTL)
 }
 
 impl Presence {
@@ -407,6 +450,7 @@ impl Presence {
         hls: HlsDirectory,
         db: DatabaseConnection,
         redis: Option<RedisPresence>,
+        analytics: AnalyticsConfig,
     ) -> Self {
         Self {
             handle,
@@ -419,15 +463,18 @@ impl Presence {
             started: Instant::now(),
             last_error: None,
             redis_failures: 0,
+            analytics: AnalyticsCore::new(
+                Duration::from_secs(analytics.sample_secs),
+                MAX_SESSIONS_PER_BROADCAST,
+            ),
+            analytics_in_flight: false,
+            analytics_fed: Instant::now(),
         }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let hls = self.hls.clone();
-        self.local = self.handle.expire_all(|slug| {
-            let td = hls.live_info(slug).map_or(1, |i| i.target_duration);
-            (Duration::from_secs(u64::from(td)) * 2).max(MIN_VIEWER_TTL)
-        });
+        self.local = self.handle.expire_all(|slug| viewer_ttl(&hls, slug));
         match self.redis.clone() {
             None => {
                 self.handle.set_totals(self.local.clone());
@@ -459,6 +506,48 @@ impl Presence {
             }
             Some(_) => tracing::debug!("presence: previous Redis round still running"),
         }
+        self.track_analytics(ctx);
+    }
+
+    /// Feeds the analytics core this second's viewers of the broadcasts this node runs, and
+    /// writes a batch when one is due and none is in flight.
+    fn track_analytics(&mut self, ctx: &mut Context<Self>) {
+        let (now, wall) = (Instant::now(), Utc::now());
+        let handle = self.handle.clone();
+        let running = lock(&handle.shared.peaks).running();
+        self.analytics
+            .sync_broadcasts(&running, |slug| handle.count(slug), wall);
+        // A touch timed just before the previous round may have landed just after it.
+        let since = self
+            .analytics_fed
+            .checked_sub(TICK)
+            .unwrap_or(self.analytics_fed);
+        for (slug, _) in &running {
+            let ttl = viewer_ttl(&self.hls, slug);
+            for (viewer, at) in handle.touched_since(slug, since) {
+                let ago =
+                    TimeDelta::from_std(now.saturating_duration_since(at)).unwrap_or_default();
+                self.analytics.seen(slug, &viewer, wall - ago, ttl);
+            }
+        }
+        self.analytics_fed = now;
+        let hls = self.hls.clone();
+        self.analytics.expire(wall, |slug| viewer_ttl(&hls, slug));
+        if self.analytics_in_flight {
+            return;
+        }
+        let Some(batch) = self.analytics.take_batch(wall, |slug| handle.count(slug)) else {
+            return;
+        };
+        self.analytics_in_flight = true;
+        let db = self.db.clone();
+        let addr = ctx.address();
+        tokio::spawn(async move {
+            let written = analytics::write_batch(&db, batch).await;
+            // One batch in flight, so one such message: it must arrive, or
+            // `analytics_in_flight` would stay set.
+            addr.do_send(AnalyticsWritten(written));
+        });
     }
 
     fn observe_peaks(&mut self) {
@@ -521,6 +610,20 @@ impl Handler<RedisSynced> for Presence {
             }
         }
         self.observe_peaks();
+    }
+}
+
+impl Handler<AnalyticsWritten> for Presence {
+    type Result = ();
+
+    fn handle(&mut self, msg: AnalyticsWritten, _ctx: &mut Self::Context) {
+        self.analytics_in_flight = false;
+        self.analytics.written(&msg.0.inserted);
+        if !msg.0.errors.is_empty() {
+            let e = msg.0.errors.join("; ");
+            tracing::warn!(error = %e, "writing analytics failed");
+            self.last_error = Some(format!("analytics: {e}"));
+        }
     }
 }
 

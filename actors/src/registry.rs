@@ -400,6 +400,7 @@ impl Handler<GetHealth> for Registry {
                 streams,
                 presence,
                 chat: None,
+                notifier: None,
             }
         })
     }

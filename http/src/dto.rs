@@ -124,6 +124,7 @@ pub struct ChannelDto {
     pub thumbnail_url: String,
     pub owner: PublicUser,
     pub created_at: DateTime<Utc>,
+    pub followers: i64,
 }
 
 /// The broadcast in progress.
@@ -183,6 +184,8 @@ impl ChannelDto {
             ),
             owner: PublicUser::from(owner),
             created_at: c.created_at,
+            // Filled by the handler (one grouped query per page).
+            followers: 0,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod hls;
 pub mod metrics;
 pub mod middleware;
+pub mod notify_ws;
 pub mod openapi;
 pub mod ratelimit;
 pub mod state;

@@ -23,10 +23,18 @@ use crate::{api, dto, error};
         api::chat::list_moderators, api::chat::add_moderator, api::chat::remove_moderator,
         api::chat::get_blocked_terms, api::chat::put_blocked_terms, api::chat::get_mode,
         api::chat::put_mode, api::chat::bans,
+        api::analytics::channel, api::analytics::broadcast,
+        api::webhooks::list, api::webhooks::create, api::webhooks::delete,
+        api::webhooks::deliveries, api::webhooks::ping,
+        api::follows::get_follow, api::follows::follow, api::follows::unfollow,
+        api::follows::followers, api::follows::my_following,
+        api::notifications::list, api::notifications::mark_read, api::notifications::read_all,
+        api::notifications::get_settings, api::notifications::put_settings,
+        crate::notify_ws::notifications_ws,
     ),
     components(schemas(error::ErrorBody, dto::PublicUser, dto::Me, dto::ChannelDto)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat")),
+    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat"), (name = "analytics"), (name = "webhooks"), (name = "follows"), (name = "notifications")),
 )]
 pub struct ApiDoc;
 

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_accounts_and_channels;
 mod m20261122_000002_chat;
+mod m20261126_000003_follows_notify_analytics;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_accounts_and_channels::Migration),
             Box::new(m20261122_000002_chat::Migration),
+            Box::new(m20261126_000003_follows_notify_analytics::Migration),
         ]
     }
 }

@@ -30,6 +30,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub first_admin: Option<(String, String)>,
     pub config: Config,
+    /// The server's live tree (in this process): tests may subscribe to its bus.
+    pub live: streamhall_actors::Live,
     handle: actix_web::dev::ServerHandle,
     cleanup: Option<Cleanup>,
     _dir: Option<tempfile::TempDir>,
@@ -148,6 +150,7 @@ async fn start(
     let url = format!("http://{}", app.http_addr());
     let rtmp_addr = app.rtmp_addr();
     let handle = app.handle();
+    let live = app.live().clone();
     actix_web::rt::spawn(app.run_until_stopped());
     let db = Database::connect(config.database_url())
         .await
@@ -166,6 +169,7 @@ async fn start(
         backend,
         first_admin,
         config,
+        live,
         handle,
         cleanup: Some(cleanup),
         _dir: dir,

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod analytics;
 mod auth;
 mod channels;
 mod chat;
@@ -12,5 +13,7 @@ mod live;
 mod load;
 mod media_tools;
 mod migrations;
+mod notify;
 mod system;
 mod webapp;
+mod webhooks;

@@ -43,8 +43,17 @@ async fn up_down_up(backend: Backend) {
         "chat_messages",
         "chat_moderation_log",
         "chat_rooms",
+        "follows",
+        "notification_jobs",
+        "notification_mutes",
+        "notification_settings",
+        "notifications",
         "refresh_tokens",
+        "stream_analytics",
         "users",
+        "view_sessions",
+        "webhook_deliveries",
+        "webhooks",
     ];
     Migrator::up(&db, None).await.unwrap();
     assert_eq!(tables(&db).await, expected);

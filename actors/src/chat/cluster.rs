@@ -307,7 +307,7 @@ impl ChatCluster {
     }
 }
 
-fn text(v: &Value) -> Option<String> {
+pub(crate) fn text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),
@@ -316,7 +316,7 @@ fn text(v: &Value) -> Option<String> {
 }
 
 /// `[[key, body], ...]` (RESP2) or `{key: body}` (RESP3).
-fn pairs(v: &Value) -> Vec<(String, &Value)> {
+pub(crate) fn pairs(v: &Value) -> Vec<(String, &Value)> {
     match v {
         Value::Array(items) => items
             .iter()
@@ -334,7 +334,7 @@ fn pairs(v: &Value) -> Vec<(String, &Value)> {
 }
 
 /// Stream entries `[[id, [field, value, ...]], ...]`.
-fn entries(v: &Value) -> Vec<(String, HashMap<String, String>)> {
+pub(crate) fn entries(v: &Value) -> Vec<(String, HashMap<String, String>)> {
     let Value::Array(items) = v else {
         return Vec::new();
     };

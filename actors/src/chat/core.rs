@@ -180,6 +180,9 @@ pub enum SendDecision {
     /// A retry of a message waiting to be stored: it will be acked with the first.
     Attached,
     Rejected(Rejection),
+    /// Followers-only mode and the sender's follow is not known (or stale): read it with
+    /// [`RoomCore::set_follow`], then check again.
+    NeedsFollow,
 }
 
 #[derive(Debug, Default)]
@@ -225,12 +228,23 @@ pub struct RoomCore {
     in_flight: Vec<PendingSend>,
     pending_keys: HashSet<(i64, String)>,
     activity: HashMap<i64, UserActivity>,
+    /// When users followed the channel (`None`: they do not), as read from the database at
+    /// `Instant`; used by followers-only mode and trusted for [`FOLLOW_FRESH`].
+    follows: HashMap<i64, (Option<DateTime<Utc>>, Instant)>,
     outbox: Vec<ByteString>,
     outbox_max_id: Option<i64>,
     /// Replies to single members (`ack`, `rejected`, `pong`), sent with the next flush.
     replies: HashMap<SessionId, Vec<ByteString>>,
     pub counters: RoomCounters,
 }
+
+/// How long a follow read from the database is trusted by followers-only mode (a follow or
+/// unfollow on another node is seen within this).
+pub const FOLLOW_FRESH: Duration = Duration::from_secs(15);
+/// How long "does not follow" is trusted.
+pub const NOT_FOLLOWING_FRESH: Duration = Duration::from_secs(2);
+/// Follows remembered per room, at most.
+const MAX_FOLLOWS_CACHED: usize = 50_000;
 
 fn frame(msg: &ServerMsg) -> ByteString {
     // Serializing these types cannot fail: no maps with non-string keys, no custom Serialize.
@@ -265,6 +279,7 @@ impl RoomCore {
             in_flight: Vec::new(),
             pending_keys: HashSet::new(),
             activity: HashMap::new(),
+            follows: HashMap::new(),
             outbox: Vec::new(),
             outbox_max_id: None,
             replies: HashMap::new(),
@@ -284,6 +299,23 @@ impl RoomCore {
 
     pub fn mode(&self) -> RoomMode {
         self.mode
+    }
+
+    /// Records whether `user` follows the channel, and since when (read at `now`).
+    pub fn set_follow(&mut self, user: i64, followed_at: Option<DateTime<Utc>>, now: Instant) {
+        if self.follows.len() >= MAX_FOLLOWS_CACHED {
+            self.follows
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) <= FOLLOW_FRESH);
+            if self.follows.len() >= MAX_FOLLOWS_CACHED {
+                self.follows.clear();
+            }
+        }
+        self.follows.insert(user, (followed_at, now));
+    }
+
+    /// Forget what is known about `user`'s follow (they followed or unfollowed).
+    pub fn forget_follow(&mut self, user: i64) {
+        self.follows.remove(&user);
     }
 
     pub fn members(&self) -> usize {
@@ -621,12 +653,41 @@ impl RoomCore {
                 self.counters.rejected += 1;
                 return reject(RejectCode::EmoteOnly, "the chat is in emote-only mode");
             }
-            if self.mode.followers_only.is_some() {
-                self.counters.rejected += 1;
-                return reject(
-                    RejectCode::FollowersOnly,
-                    "the chat is in followers-only mode",
-                );
+            if let Some(minutes) = self.mode.followers_only {
+                let Some((followed, read_at)) = self.follows.get(&user.id) else {
+                    return SendDecision::NeedsFollow;
+                };
+                // "Not following" is re-read sooner: the user may have just clicked Follow.
+                let fresh = if followed.is_some() {
+                    FOLLOW_FRESH
+                } else {
+                    NOT_FOLLOWING_FRESH
+                };
+                if now.saturating_duration_since(*read_at) > fresh {
+                    return SendDecision::NeedsFollow;
+                }
+                let Some(since) = followed else {
+                    self.counters.rejected += 1;
+                    return reject(
+                        RejectCode::FollowersOnly,
+                        "the chat is in followers-only mode: follow the channel to chat",
+                    );
+                };
+                let need = chrono::Duration::minutes(i64::from(minutes));
+                let age = wall - *since;
+                if age < need {
+                    self.counters.rejected += 1;
+                    let wait = (need - age).to_std().unwrap_or_default();
+                    return SendDecision::Rejected(
+                        Rejection::new(
+                            RejectCode::FollowersOnly,
+                            format!(
+                                "the chat is in followers-only mode: you can chat {minutes} minutes after following"
+                            ),
+                        )
+                        .retry_after(wait),
+                    );
+                }
             }
             // The term itself is not named: that would teach ways around it.
             if text::find_blocked(&text, &self.blocked_normalized).is_some() {
@@ -1016,6 +1077,58 @@ mod tests {
         now: Instant,
     ) -> SendDecision {
         core.check_send(s, u, cid, text, now, Utc::now())
+    }
+
+    #[test]
+    fn followers_only_asks_for_the_follow_then_holds_to_its_age() {
+        let mut core = room_with(Vec::new());
+        let alice = viewer(5);
+        let _a = join(&mut core, 1, Some(alice.clone()), None, 64);
+        let now = Instant::now();
+        let wall = Utc::now();
+        core.apply_mode(RoomMode {
+            followers_only: Some(10),
+            ..RoomMode::default()
+        });
+        // Not known yet: the room must read the follow first.
+        assert_eq!(
+            core.check_send(1, &alice, "k1", "hi", now, wall),
+            SendDecision::NeedsFollow
+        );
+        core.set_follow(5, None, now);
+        let r = core.check_send(1, &alice, "k1", "hi", now, wall);
+        assert!(
+            matches!(&r, SendDecision::Rejected(x) if x.code == RejectCode::FollowersOnly),
+            "{r:?}"
+        );
+        // "Not following" is re-read after a short while (they may have just followed).
+        assert_eq!(
+            core.check_send(1, &alice, "k1", "hi", now + NOT_FOLLOWING_FRESH * 2, wall),
+            SendDecision::NeedsFollow
+        );
+        // Followed 4 minutes ago, 10 needed: rejected with the wait.
+        core.set_follow(5, Some(wall - chrono::Duration::minutes(4)), now);
+        match core.check_send(1, &alice, "k1", "hi", now, wall) {
+            SendDecision::Rejected(x) => {
+                assert_eq!(x.code, RejectCode::FollowersOnly);
+                let wait = x.retry_after_ms.unwrap();
+                assert!((359_000..=360_000).contains(&wait), "{wait}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Old enough.
+        core.set_follow(5, Some(wall - chrono::Duration::minutes(11)), now);
+        assert_eq!(
+            core.check_send(1, &alice, "k1", "hi", now, wall),
+            SendDecision::Queued
+        );
+        // Moderators and the owner are exempt without a lookup.
+        let owner = viewer(100);
+        let _o = join(&mut core, 2, Some(owner.clone()), None, 64);
+        assert_eq!(
+            core.check_send(2, &owner, "o1", "hi", now, wall),
+            SendDecision::Queued
+        );
     }
 
     #[test]

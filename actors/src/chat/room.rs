@@ -24,6 +24,8 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
 pub const MAX_TIMEOUT_SECS: u32 = 14 * 24 * 3600;
 /// Longest slow mode.
 pub const MAX_SLOW_SECS: u32 = 3600;
+/// The longest follow age followers-only mode may ask for (90 days).
+pub const MAX_FOLLOW_MINUTES: u32 = 90 * 24 * 60;
 
 /// Which channel a room is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,10 +452,12 @@ impl ChatRoom {
                         format!("slow mode is at most {MAX_SLOW_SECS} seconds"),
                     );
                 }
-                if followers_only.is_some() {
+                if followers_only.is_some_and(|m| m > MAX_FOLLOW_MINUTES) {
                     return reject(
                         RejectCode::Invalid,
-                        "followers-only mode needs follows, which this server does not have yet",
+                        format!(
+                            "followers-only mode asks for at most {MAX_FOLLOW_MINUTES} minutes of following"
+                        ),
                     );
                 }
                 let mode = RoomMode {
@@ -752,6 +756,9 @@ impl Handler<Command> for ChatRoom {
                         Box::pin(fut::ready(Ok(())))
                     }
                     SendDecision::Rejected(r) => Box::pin(fut::ready(Err(r))),
+                    SendDecision::NeedsFollow => {
+                        return self.follow_then_send(session, user, client_id, text, action);
+                    }
                 }
             }
             other => match user {
@@ -765,6 +772,50 @@ impl Handler<Command> for ChatRoom {
 }
 
 impl ChatRoom {
+    /// Followers-only mode without a fresh follow for `user`: read it, then handle the send
+    /// again (which replies).
+    fn follow_then_send(
+        &mut self,
+        session: Option<SessionId>,
+        user: JoinUser,
+        client_id: String,
+        text: String,
+        action: &'static str,
+    ) -> ResponseActFuture<Self, Result<(), Rejection>> {
+        let db = self.deps.db.clone();
+        let channel_id = self.key.channel_id;
+        let user_id = user.id;
+        let lookup = async move { store::followed_at(&db, channel_id, user_id).await };
+        Box::pin(lookup.into_actor(self).then(move |res, act, ctx| {
+            let Some(core) = act.core.as_mut() else {
+                let r = Rejection::new(RejectCode::Unavailable, "the room is starting");
+                return act.finish(
+                    session,
+                    action,
+                    Some(client_id),
+                    Box::pin(fut::ready(Err(r))),
+                );
+            };
+            match res {
+                Ok(at) => {
+                    core.set_follow(user_id, at, Instant::now());
+                    let cmd = Command {
+                        session,
+                        user: Some(user),
+                        msg: ClientMsg::Send { client_id, text },
+                    };
+                    <Self as Handler<Command>>::handle(act, cmd, ctx)
+                }
+                Err(e) => act.finish(
+                    session,
+                    action,
+                    Some(client_id),
+                    Box::pin(fut::ready(Err(unavailable(e)))),
+                ),
+            }
+        }))
+    }
+
     /// Sends a session the `rejected` for a refused command.
     fn finish(
         &mut self,

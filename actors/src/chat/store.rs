@@ -256,6 +256,20 @@ pub async fn find_user(
         .map(|u| (u.id, u.username, u.role == "admin")))
 }
 
+/// Since when `user_id` follows the channel, if they do.
+pub async fn followed_at(
+    db: &DatabaseConnection,
+    channel_id: i64,
+    user_id: i64,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(
+        streamhall_entities::Follow::find_by_id((user_id, channel_id))
+            .one(db)
+            .await?
+            .map(|f| f.created_at),
+    )
+}
+
 /// Marks a message deleted. Returns false if there is no such (undeleted) message.
 pub async fn delete_message(
     db: &DatabaseConnection,

@@ -94,7 +94,14 @@ async fn two_presence_actors_see_the_sum_of_their_viewers() {
     for node in ["node-a", "node-b"] {
         let handle = PresenceHandle::new(true);
         let redis = RedisPresence::new(pool.clone(), prefix.clone(), node.into());
-        Presence::new(handle.clone(), HlsDirectory::new(), db.clone(), Some(redis)).start();
+        Presence::new(
+            handle.clone(),
+            HlsDirectory::new(),
+            db.clone(),
+            Some(redis),
+            Default::default(),
+        )
+        .start();
         nodes.push((
             handle,
             RedisPresence::new(pool.clone(), prefix.clone(), node.into()),
@@ -120,6 +127,7 @@ async fn two_presence_actors_see_the_sum_of_their_viewers() {
             prefix.clone(),
             "node-c".into(),
         )),
+        Default::default(),
     )
     .start();
     assert_eq!(c.count("ch"), 0);

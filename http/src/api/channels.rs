@@ -16,7 +16,7 @@ use sea_orm::{
 use streamhall_entities::{Broadcast, Channel, User, broadcast, channel, secret, user};
 
 use crate::{
-    api::auth::unique_to_conflict,
+    api::{auth::unique_to_conflict, follows::with_follower_counts},
     auth::AuthUser,
     dto::{
         BroadcastDto, ChannelDto, ChannelPage, ChannelQuery, CreateChannel, CreatedChannel,
@@ -134,6 +134,7 @@ pub async fn list(
         .take(limit as usize)
         .filter_map(|(c, owner)| owner.as_ref().map(|o| ChannelDto::new(&state, c, o)))
         .collect();
+    let items = with_follower_counts(&state.db, items).await?;
     let page = ChannelPage {
         items,
         next_offset: more.then_some(offset + limit),
@@ -154,7 +155,10 @@ pub async fn get(
         return Ok(json_bytes(body));
     }
     let (c, owner) = find(&state, &slug).await?;
-    respond_cached(&state, cache_key, &ChannelDto::new(&state, &c, &owner))
+    let dto = with_follower_counts(&state.db, vec![ChannelDto::new(&state, &c, &owner)])
+        .await?
+        .remove(0);
+    respond_cached(&state, cache_key, &dto)
 }
 
 /// Anonymous reads share cached responses; signed-in ones are always fresh.

@@ -2,11 +2,15 @@
 //! it and a test checks each entry against the OpenAPI document.
 
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod channels;
 pub mod chat;
+pub mod follows;
+pub mod notifications;
 pub mod server;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -57,4 +61,22 @@ api_routes! {
     get "/admin/health/ws" => admin::health_ws,
     post "/admin/streams/{slug}/stop" => admin::stop_stream,
     post "/admin/chat/{slug}/restart" => admin::restart_chat_room,
+    get "/channels/{slug}/analytics" => analytics::channel,
+    get "/broadcasts/{id}/analytics" => analytics::broadcast,
+    get "/channels/{slug}/webhooks" => webhooks::list,
+    post "/channels/{slug}/webhooks" => webhooks::create,
+    delete "/channels/{slug}/webhooks/{id}" => webhooks::delete,
+    get "/channels/{slug}/webhooks/{id}/deliveries" => webhooks::deliveries,
+    post "/channels/{slug}/webhooks/{id}/ping" => webhooks::ping,
+    get "/channels/{slug}/follow" => follows::get_follow,
+    post "/channels/{slug}/follow" => follows::follow,
+    delete "/channels/{slug}/follow" => follows::unfollow,
+    get "/channels/{slug}/followers" => follows::followers,
+    get "/users/me/following" => follows::my_following,
+    get "/notifications" => notifications::list,
+    put "/notifications/{id}/read" => notifications::mark_read,
+    post "/notifications/read-all" => notifications::read_all,
+    get "/notifications/settings" => notifications::get_settings,
+    put "/notifications/settings" => notifications::put_settings,
+    get "/notifications/ws" => crate::notify_ws::notifications_ws,
 }

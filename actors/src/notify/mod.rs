@@ -1,0 +1,541 @@
+//! The notifier: when a channel goes live it tells the channel's followers (in-app, pushed
+//! live to their open sockets, and by email) and the channel's webhooks; when it goes offline,
+//! the webhooks.
+//!
+//! Parent: none (started by [`Live::start`](crate::Live::start) beside the registry, like
+//! presence). Messages in: [`StreamEvent`] (forwarded from the bus by a task it owns, so with
+//! Redis a go-live on any node arrives here), [`GetNotifierHealth`], its own `JobDone`. Out:
+//! rows in `notifications`, `Notified` events on the bus, emails (SMTP), webhook deliveries.
+//!
+//! Fan-outs run as tasks off the mailbox, at most [`NotifyConfig::max_running`] at once, the
+//! rest waiting in a bounded queue; each walks followers in batches (see [`fanout`]) and
+//! reports progress to the health tree. A go-live is handled once across nodes: every node
+//! receives it, and only the one whose `notification_jobs` insert succeeds runs it.
+
+pub mod config;
+pub mod email;
+pub mod fanout;
+pub mod hub;
+pub mod protocol;
+pub mod webhook;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use ts_rs::TS;
+
+pub use config::{AnalyticsConfig, NotifyConfig, SmtpConfig, SmtpTls, WebhookConfig};
+pub use hub::NotificationHub;
+
+use crate::bus::{Bus, BusEvent};
+use crate::health::ActorHealth;
+use fanout::{EVENT_OFFLINE, EVENT_ONLINE, FanoutDeps, GoLive, Progress};
+
+/// Fan-outs waiting for a free slot, at most; beyond it a go-live is not notified (and
+/// counted as dropped in the health tree).
+pub const MAX_QUEUED: usize = 10_000;
+/// Finished jobs kept for the health tree.
+const RECENT: usize = 10;
+
+/// A stream event from the bus.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StreamEvent(pub BusEvent);
+
+#[derive(Message)]
+#[rtype(result = "NotifierHealth")]
+pub struct GetNotifierHealth;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct JobDone {
+    key: (i64, &'static str),
+    result: Result<(), String>,
+}
+
+/// One fan-out as the admin view shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct JobHealth {
+    pub broadcast_id: i64,
+    pub slug: String,
+    /// `stream.online` or `stream.offline`.
+    pub event: String,
+    /// `queued`, `running`, `done`, `skipped` (another node has it) or `failed`.
+    pub state: String,
+    /// Followers to go through, and how many are done.
+    pub total: u64,
+    pub done: u64,
+    pub notified: u64,
+    pub emailed: u64,
+    pub elapsed_s: f64,
+    pub error: Option<String>,
+}
+
+/// The notifier in the health tree.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct NotifierHealth {
+    pub actor: ActorHealth,
+    pub jobs: Vec<JobHealth>,
+    pub queued: usize,
+    pub dropped_jobs: u64,
+    /// Notification sockets open on this node, frames pushed, sockets closed for not reading.
+    pub sockets: usize,
+    pub pushed: u64,
+    pub kicked: u64,
+    /// `None` when SMTP is not configured.
+    pub email: Option<EmailHealth>,
+    /// `None` without Redis; whether other nodes' events arrive.
+    pub bus_redis_healthy: Option<bool>,
+    pub webhooks: webhook::WebhookStats,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct EmailHealth {
+    pub queued: usize,
+    pub sent: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+struct Deps {
+    db: DatabaseConnection,
+    cfg: NotifyConfig,
+    bus: Bus,
+    mailer: Option<email::Mailer>,
+    hub: NotificationHub,
+    webhooks: webhook::WebhookHandle,
+    node_id: String,
+    public_url: String,
+}
+
+enum Job {
+    Online(GoLive),
+    Offline {
+        channel_id: i64,
+        slug: String,
+        broadcast_id: i64,
+    },
+}
+
+impl Job {
+    fn key(&self) -> (i64, &'static str) {
+        match self {
+            Job::Online(g) => (g.broadcast_id, EVENT_ONLINE),
+            Job::Offline { broadcast_id, .. } => (*broadcast_id, EVENT_OFFLINE),
+        }
+    }
+
+    fn slug(&self) -> &str {
+        match self {
+            Job::Online(g) => &g.slug,
+            Job::Offline { slug, .. } => slug,
+        }
+    }
+}
+
+struct Tracked {
+    slug: String,
+    started: Instant,
+    progress: Arc<Progress>,
+    state: &'static str,
+    error: Option<String>,
+    ended: Option<Instant>,
+}
+
+pub struct Notifier {
+    deps: Arc<Deps>,
+    queue: VecDeque<Job>,
+    running: HashMap<(i64, &'static str), Tracked>,
+    recent: VecDeque<((i64, &'static str), Tracked)>,
+    dropped: u64,
+    started: Instant,
+    last_error: Option<String>,
+}
+
+impl Notifier {
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while self.running.len() < self.deps.cfg.max_running.max(1) {
+            let Some(job) = self.queue.pop_front() else {
+                break;
+            };
+            let key = job.key();
+            let progress = Arc::new(Progress::default());
+            self.running.insert(
+                key,
+                Tracked {
+                    slug: job.slug().to_owned(),
+                    started: Instant::now(),
+                    progress: progress.clone(),
+                    state: "running",
+                    error: None,
+                    ended: None,
+                },
+            );
+            let deps = self.deps.clone();
+            let addr = ctx.address();
+            tokio::spawn(async move {
+                // A panic in the job is caught here and reported, not lost.
+                let run = tokio::spawn(run_job(deps, job, progress));
+                let result = match run.await {
+                    Ok(r) => r,
+                    Err(e) => Err(format!("the job panicked: {e}")),
+                };
+                addr.do_send(JobDone { key, result });
+            });
+        }
+    }
+}
+
+/// `Ok(())` also when another node had the job (the tracked state says `skipped`).
+async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(), String> {
+    let (broadcast_id, event) = job.key();
+    let channel_id = match &job {
+        Job::Online(g) => g.channel_id,
+        Job::Offline { channel_id, .. } => *channel_id,
+    };
+    let claimed = fanout::claim(&deps.db, broadcast_id, event, channel_id, &deps.node_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !claimed {
+        progress
+            .total
+            .store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    }
+    let result = match &job {
+        Job::Online(g) => {
+            webhooks_for(
+                &deps,
+                g.channel_id,
+                EVENT_ONLINE,
+                g.broadcast_id,
+                &g.slug,
+                &g.title,
+            )
+            .await;
+            let d = FanoutDeps {
+                db: &deps.db,
+                cfg: &deps.cfg,
+                bus: &deps.bus,
+                mailer: deps.mailer.as_ref(),
+                public_url: &deps.public_url,
+            };
+            fanout::go_live(&d, g, &progress).await
+        }
+        Job::Offline {
+            channel_id,
+            slug,
+            broadcast_id,
+        } => {
+            webhooks_for(&deps, *channel_id, EVENT_OFFLINE, *broadcast_id, slug, "").await;
+            Ok(())
+        }
+    };
+    let state = if result.is_ok() { "done" } else { "failed" };
+    let _ = fanout::finish(&deps.db, broadcast_id, event, state, &progress).await;
+    result.map_err(|e| e.to_string())
+}
+
+/// Queues the channel's webhook deliveries for `event` and wakes the worker.
+async fn webhooks_for(
+    deps: &Deps,
+    channel_id: i64,
+    event: &str,
+    broadcast_id: i64,
+    slug: &str,
+    title: &str,
+) {
+    let mut data = serde_json::json!({
+        "channel": {"id": channel_id, "slug": slug},
+        "broadcast_id": broadcast_id,
+        "url": format!("{}/c/{slug}", deps.public_url),
+    });
+    if event == EVENT_ONLINE {
+        data["title"] = title.into();
+    }
+    match webhook::enqueue(&deps.db, channel_id, event, data).await {
+        Ok(0) => {}
+        Ok(_) => deps.webhooks.wake(),
+        Err(e) => {
+            tracing::warn!(channel = %slug, error = %e, "notify: webhook deliveries not queued")
+        }
+    }
+}
+
+impl Actor for Notifier {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        let mut rx = self.deps.bus.subscribe();
+        let addr = ctx.address();
+        let deps = self.deps.clone();
+        // Stream events go to the actor; pushes are handled right here (a DB read for the
+        // unread counts of the users connected to this node, then try_send to their sockets).
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(BusEvent::Notified {
+                        users,
+                        notification,
+                    }) => {
+                        if let Err(e) = deps.hub.deliver(&deps.db, &users, &notification).await {
+                            tracing::warn!(error = %e, "notify: live push failed");
+                        }
+                    }
+                    Ok(ev) => {
+                        if addr.send(StreamEvent(ev)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "notify: fell behind the bus");
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+}
+
+impl Handler<StreamEvent> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: StreamEvent, ctx: &mut Context<Self>) {
+        let job = match msg.0 {
+            BusEvent::StreamWentLive {
+                channel_id,
+                slug,
+                broadcast_id,
+                title,
+            } => Job::Online(GoLive {
+                channel_id,
+                slug,
+                broadcast_id,
+                title,
+            }),
+            BusEvent::StreamWentOffline {
+                channel_id,
+                slug,
+                broadcast_id,
+            } => Job::Offline {
+                channel_id,
+                slug,
+                broadcast_id,
+            },
+            BusEvent::Notified { .. } => return,
+        };
+        if self.running.contains_key(&job.key()) || self.queue.iter().any(|j| j.key() == job.key())
+        {
+            return;
+        }
+        if self.queue.len() >= MAX_QUEUED {
+            self.dropped += 1;
+            tracing::warn!(channel = %job.slug(), "notify: too many fan-outs waiting; this one is dropped");
+            return;
+        }
+        self.queue.push_back(job);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<JobDone> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
+        if let Some(mut t) = self.running.remove(&msg.key) {
+            let skipped = t.progress.total.load(std::sync::atomic::Ordering::Relaxed) == u64::MAX;
+            t.ended = Some(Instant::now());
+            match msg.result {
+                Ok(()) if skipped => {
+                    t.state = "skipped";
+                    t.progress
+                        .total
+                        .store(0, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(()) => {
+                    t.state = "done";
+                    tracing::info!(
+                        channel = %t.slug,
+                        event = msg.key.1,
+                        followers = t.progress.total.load(std::sync::atomic::Ordering::Relaxed),
+                        ms = t.started.elapsed().as_millis() as u64,
+                        "notify: fan-out done"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %t.slug, error = %e, "notify: fan-out failed");
+                    t.state = "failed";
+                    t.error = Some(e.clone());
+                    self.last_error = Some(e);
+                }
+            }
+            self.recent.push_front((msg.key, t));
+            self.recent.truncate(RECENT);
+        }
+        self.pump(ctx);
+    }
+}
+
+fn job_health(key: &(i64, &'static str), t: &Tracked) -> JobHealth {
+    use std::sync::atomic::Ordering::Relaxed;
+    JobHealth {
+        broadcast_id: key.0,
+        slug: t.slug.clone(),
+        event: key.1.to_owned(),
+        state: t.state.to_owned(),
+        total: t.progress.total.load(Relaxed).min(i64::MAX as u64),
+        done: t.progress.done.load(Relaxed),
+        notified: t.progress.notified.load(Relaxed),
+        emailed: t.progress.emailed.load(Relaxed),
+        elapsed_s: t
+            .ended
+            .unwrap_or_else(Instant::now)
+            .duration_since(t.started)
+            .as_secs_f64(),
+        error: t.error.clone(),
+    }
+}
+
+impl Handler<GetNotifierHealth> for Notifier {
+    type Result = MessageResult<GetNotifierHealth>;
+
+    fn handle(&mut self, _: GetNotifierHealth, _: &mut Context<Self>) -> Self::Result {
+        let mut jobs: Vec<JobHealth> = self.running.iter().map(|(k, t)| job_health(k, t)).collect();
+        jobs.extend(self.queue.iter().map(|j| JobHealth {
+            broadcast_id: j.key().0,
+            slug: j.slug().to_owned(),
+            event: j.key().1.to_owned(),
+            state: "queued".into(),
+            total: 0,
+            done: 0,
+            notified: 0,
+            emailed: 0,
+            elapsed_s: 0.0,
+            error: None,
+        }));
+        jobs.truncate(50);
+        jobs.extend(self.recent.iter().map(|(k, t)| job_health(k, t)));
+        let d = &self.deps;
+        MessageResult(NotifierHealth {
+            actor: ActorHealth {
+                kind: "notifier".into(),
+                id: "notifier".into(),
+                state: if self.running.is_empty() {
+                    "idle".into()
+                } else {
+                    "running".into()
+                },
+                uptime_s: self.started.elapsed().as_secs_f64(),
+                restarts: 0,
+                last_error: self.last_error.clone(),
+                mailbox: Some(self.queue.len()),
+            },
+            jobs,
+            queued: self.queue.len(),
+            dropped_jobs: self.dropped,
+            sockets: d.hub.sockets(),
+            pushed: d.hub.pushed(),
+            kicked: d.hub.kicked(),
+            email: d.mailer.as_ref().map(|m| EmailHealth {
+                queued: m.queued(),
+                sent: m.sent(),
+                failed: m.failed(),
+                last_error: m.last_error(),
+            }),
+            bus_redis_healthy: d.bus.redis_healthy(),
+            webhooks: d.webhooks.health(),
+        })
+    }
+}
+
+/// What the rest of the server holds.
+#[derive(Clone)]
+pub struct NotifierHandle {
+    addr: Addr<Notifier>,
+    hub: NotificationHub,
+    webhooks: webhook::WebhookHandle,
+}
+
+impl NotifierHandle {
+    /// Starts the notifier (and the mailer when SMTP is configured). Inside a running System.
+    pub fn start(
+        db: DatabaseConnection,
+        cfg: NotifyConfig,
+        bus: Bus,
+        node_id: String,
+        public_url: String,
+    ) -> anyhow::Result<Self> {
+        let mailer = match &cfg.smtp {
+            Some(smtp) => Some(email::Mailer::start(smtp)?),
+            None => None,
+        };
+        let hub = NotificationHub::new();
+        let webhooks = webhook::start(db.clone(), cfg.webhooks.clone());
+        let deps = Arc::new(Deps {
+            db,
+            webhooks: webhooks.clone(),
+            cfg,
+            bus,
+            mailer,
+            hub: hub.clone(),
+            node_id,
+            public_url,
+        });
+        let addr = Notifier {
+            deps,
+            queue: VecDeque::new(),
+            running: HashMap::new(),
+            recent: VecDeque::new(),
+            dropped: 0,
+            started: Instant::now(),
+            last_error: None,
+        }
+        .start();
+        Ok(Self {
+            addr,
+            hub,
+            webhooks,
+        })
+    }
+
+    pub fn hub(&self) -> &NotificationHub {
+        &self.hub
+    }
+
+    /// The webhook delivery worker (wake it after queueing a delivery).
+    pub fn webhooks(&self) -> &webhook::WebhookHandle {
+        &self.webhooks
+    }
+
+    pub async fn health(&self) -> NotifierHealth {
+        match self.addr.send(GetNotifierHealth).await {
+            Ok(h) => h,
+            Err(e) => NotifierHealth {
+                actor: ActorHealth {
+                    kind: "notifier".into(),
+                    id: "notifier".into(),
+                    state: "unresponsive".into(),
+                    uptime_s: 0.0,
+                    restarts: 0,
+                    last_error: Some(e.to_string()),
+                    mailbox: None,
+                },
+                jobs: Vec::new(),
+                queued: 0,
+                dropped_jobs: 0,
+                sockets: self.hub.sockets(),
+                pushed: self.hub.pushed(),
+                kicked: self.hub.kicked(),
+                email: None,
+                bus_redis_healthy: None,
+                webhooks: self.webhooks.health(),
+            },
+        }
+    }
+}
