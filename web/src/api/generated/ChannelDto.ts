@@ -17,4 +17,4 @@ live: LiveDto | null,
 /**
  * A JPEG of the stream, refreshed every few seconds; an offline card otherwise.
  */
-thumbnail_url: string, owner: PublicUser, created_at: string, };
+thumbnail_url: string, owner: PublicUser, created_at: string, followers: number, };
