@@ -66,8 +66,13 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
+    /// Last seen minus started, to the nearest second.
     pub fn watch_seconds(&self) -> i64 {
-        (self.last_seen_at - self.started_at).num_seconds().max(0)
+        ((self.last_seen_at - self.started_at)
+            .num_milliseconds()
+            .max(0)
+            + 500)
+            / 1000
     }
 }
 
@@ -170,30 +175,42 @@ impl AnalyticsCore {
         }
     }
 
-    /// Follows the broadcasts this node runs (`(slug, broadcast_id)`, from the peak tracker):
-    /// ends those gone or replaced (a final sample with `viewers(slug)`, every session
-    /// closed), then begins the new ones.
+    /// Follows the broadcasts this node runs (`(slug, broadcast_id, began)`, from the peak
+    /// tracker): ends those gone or replaced (a final sample with `viewers(slug)`, every
+    /// session closed), then begins the new ones; returns the slugs begun.
     pub fn sync_broadcasts(
         &mut self,
-        running: &[(String, i64)],
+        running: &[(String, i64, DateTime<Utc>)],
         viewers: impl Fn(&str) -> u64,
         now: DateTime<Utc>,
-    ) {
+    ) -> Vec<String> {
         let gone: Vec<String> = self
             .broadcasts
             .iter()
-            .filter(|(slug, t)| !running.contains(&((*slug).clone(), t.broadcast_id)))
+            .filter(|(slug, t)| {
+                !running
+                    .iter()
+                    .any(|(s, id, _)| s == *slug && *id == t.broadcast_id)
+            })
             .map(|(slug, _)| slug.clone())
             .collect();
         for slug in gone {
             let n = viewers(&slug);
             self.end(&slug, n, now);
         }
-        for (slug, id) in running {
+        let mut begun = Vec::new();
+        for (slug, id, began) in running {
             if !self.broadcasts.contains_key(slug) {
-                self.begin(slug, *id, now);
+                self.begin(slug, *id, *began);
+                begun.push(slug.clone());
             }
         }
+        begun
+    }
+
+    /// The channels whose broadcast is tracked.
+    pub fn slugs(&self) -> Vec<String> {
+        self.broadcasts.keys().cloned().collect()
     }
 
     pub fn begin(&mut self, slug: &str, broadcast_id: i64, now: DateTime<Utc>) {
@@ -235,13 +252,27 @@ impl AnalyticsCore {
     /// fine). A gap longer than `ttl` since the last request ends the session and starts
     /// another.
     pub fn seen(&mut self, slug: &str, viewer_key: &str, at: DateTime<Utc>, ttl: Duration) {
+        self.present(slug, viewer_key, at, at, ttl);
+    }
+
+    /// A viewer of `slug` has been fetching playlists from `first` to `last` without a gap
+    /// longer than `ttl` (as presence saw it). If `first` is more than `ttl` after the
+    /// session's last request, that session ended and this is another.
+    pub fn present(
+        &mut self,
+        slug: &str,
+        viewer_key: &str,
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+        ttl: Duration,
+    ) {
         let Some(t) = self.broadcasts.get_mut(slug) else {
             return;
         };
-        let at = at.max(t.begun);
+        let (first, last) = (first.max(t.begun), last.max(t.begun));
         if let Some(s) = t.sessions.get_mut(viewer_key) {
-            if at - s.last_seen <= delta(ttl) {
-                s.last_seen = s.last_seen.max(at);
+            if first - s.last_seen <= delta(ttl) {
+                s.last_seen = s.last_seen.max(last);
                 return;
             }
             let old = s.clone();
@@ -262,8 +293,8 @@ impl AnalyticsCore {
             Session {
                 token: self.next_token,
                 viewer_id: viewer_id(viewer_key),
-                started: at,
-                last_seen: at,
+                started: first,
+                last_seen: last,
                 stored: Stored::No,
             },
         );
@@ -391,9 +422,10 @@ fn row(broadcast_id: i64, s: &Session) -> SessionRow {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/// Writes a batch: each sample with the chat messages and distinct chatters of its channel
-/// since the previous sample, then the sessions (inserts in chunks, updates as one upsert per
-/// chunk). Rows of broadcasts that no longer exist are dropped. Failures are collected, not
+/// Writes a batch: the sessions (inserts in chunks, updates as one upsert per chunk), then
+/// each sample with the chat messages and distinct chatters of its channel since the
+/// previous sample. Samples go last, so a stored sample means the sessions as of its time
+/// are stored too. Rows of broadcasts that no longer exist are dropped. Failures are collected, not
 /// returned early, so one bad part does not lose the rest.
 pub async fn write_batch(db: &DatabaseConnection, batch: Batch) -> BatchWritten {
     let mut out = BatchWritten::default();
@@ -424,9 +456,6 @@ pub async fn write_batch(db: &DatabaseConnection, batch: Batch) -> BatchWritten 
             return out;
         }
     };
-    if let Err(e) = write_samples(db, &batch.samples, &info).await {
-        out.errors.push(format!("writing samples: {e}"));
-    }
     match insert_sessions(db, &batch.insert_open, &info, true).await {
         Ok(inserted) => out.inserted = inserted,
         Err(e) => out.errors.push(format!("inserting open sessions: {e}")),
@@ -436,6 +465,9 @@ pub async fn write_batch(db: &DatabaseConnection, batch: Batch) -> BatchWritten 
     }
     if let Err(e) = update_sessions(db, &batch.update, &info).await {
         out.errors.push(format!("updating sessions: {e}"));
+    }
+    if let Err(e) = write_samples(db, &batch.samples, &info).await {
+        out.errors.push(format!("writing samples: {e}"));
     }
     out
 }
@@ -1033,25 +1065,30 @@ mod tests {
         core.written(&ids);
     }
 
-    /// Three players poll every 2 s from second 1; v3 stops after second 11; the broadcast
-    /// ends at second 31. Samples every 10 s.
+    /// Second `s` (0..=31) of the script: broadcast 7 of channel `a` from second 0 to 31,
+    /// three players poll every 2 s from second 1, v3 stops after second 11; presence counts
+    /// 3 viewers until second 15, then 2. Samples every 10 s. The batch to write, if any.
+    fn script_second(core: &mut AnalyticsCore, s: i64) -> Option<Batch> {
+        let running = [("a".to_owned(), 7, t(0))];
+        let live: &[(String, i64, DateTime<Utc>)] = if s < 31 { &running } else { &[] };
+        let viewers = |_: &str| if s <= 15 { 3 } else { 2 };
+        core.sync_broadcasts(live, viewers, t(s));
+        if s % 2 == 1 && s < 31 {
+            core.seen("a", "v1", t(s), TTL);
+            core.seen("a", "v2", t(s), TTL);
+            if s <= 11 {
+                core.seen("a", "v3", t(s), TTL);
+            }
+        }
+        core.expire(t(s), |_| TTL);
+        core.take_batch(t(s), viewers)
+    }
+
     fn scripted_audience() -> Vec<(i64, Batch)> {
         let mut core = AnalyticsCore::new(Duration::from_secs(10), 100);
-        let running = [("a".to_owned(), 7)];
         let mut batches = Vec::new();
         for s in 0..=31 {
-            let live: &[(String, i64)] = if s < 31 { &running } else { &[] };
-            let viewers = |_: &str| if s <= 15 { 3 } else { 2 };
-            core.sync_broadcasts(live, viewers, t(s));
-            if s % 2 == 1 && s < 31 {
-                core.seen("a", "v1", t(s), TTL);
-                core.seen("a", "v2", t(s), TTL);
-                if s <= 11 {
-                    core.seen("a", "v3", t(s), TTL);
-                }
-            }
-            core.expire(t(s), |_| TTL);
-            if let Some(batch) = core.take_batch(t(s), viewers) {
+            if let Some(batch) = script_second(&mut core, s) {
                 store(&mut core, &batch);
                 batches.push((s, batch));
             }
@@ -1156,6 +1193,24 @@ mod tests {
     }
 
     #[test]
+    fn presence_reports_first_and_latest_requests() {
+        let mut core = AnalyticsCore::new(Duration::from_secs(30), 100);
+        core.begin("a", 7, t(0));
+        // Two requests between rounds: the session starts at the first.
+        core.present("a", "v1", t(1), t(2), TTL);
+        core.present("a", "v1", t(1), t(4), TTL);
+        // Expired in presence and back: a new entry, so a new session.
+        core.present("a", "v1", t(12), t(13), TTL);
+        let b = core.take_batch(t(13), |_| 1).unwrap();
+        assert_eq!(b.insert_ended, [session(1, "v1", 1, 4, None)]);
+        let b = core.take_batch(t(30), |_| 1).unwrap();
+        assert_eq!(b.insert_open, [session(2, "v1", 12, 13, None)]);
+        let mut half = session(3, "v1", 0, 0, None);
+        half.last_seen_at = half.started_at + TimeDelta::milliseconds(2_500);
+        assert_eq!(half.watch_seconds(), 3, "to the nearest second");
+    }
+
+    #[test]
     fn requests_before_the_broadcast_began_count_from_its_start_and_others_are_ignored() {
         let mut core = AnalyticsCore::new(Duration::from_secs(30), 100);
         core.seen("a", "v1", t(1), TTL);
@@ -1208,9 +1263,15 @@ mod tests {
     #[test]
     fn a_replaced_broadcast_ends_and_the_new_one_begins() {
         let mut core = AnalyticsCore::new(Duration::from_secs(30), 100);
-        core.sync_broadcasts(&[("a".to_owned(), 7)], |_| 0, t(0));
+        let begun = core.sync_broadcasts(&[("a".to_owned(), 7, t(0))], |_| 0, t(0));
+        assert_eq!(begun, ["a"]);
         core.seen("a", "v1", t(1), TTL);
-        core.sync_broadcasts(&[("a".to_owned(), 8)], |_| 4, t(2));
+        let begun = core.sync_broadcasts(&[("a".to_owned(), 8, t(2))], |_| 4, t(2));
+        assert_eq!(begun, ["a"]);
+        assert!(
+            core.sync_broadcasts(&[("a".to_owned(), 8, t(2))], |_| 4, t(3))
+                .is_empty()
+        );
         assert_eq!(core.broadcast("a"), Some(8));
         let b = core.take_batch(t(2), |_| 4).unwrap();
         assert_eq!(
@@ -1399,20 +1460,8 @@ mod tests {
 
         // The script again, written for real (ids from the database this time).
         let mut core = AnalyticsCore::new(Duration::from_secs(10), 100);
-        let running = [("a".to_owned(), 7)];
         for s in 0..=31 {
-            let live: &[(String, i64)] = if s < 31 { &running } else { &[] };
-            let viewers = |_: &str| if s <= 15 { 3 } else { 2 };
-            core.sync_broadcasts(live, viewers, t(s));
-            if s % 2 == 1 && s < 31 {
-                core.seen("a", "v1", t(s), TTL);
-                core.seen("a", "v2", t(s), TTL);
-                if s <= 11 {
-                    core.seen("a", "v3", t(s), TTL);
-                }
-            }
-            core.expire(t(s), |_| TTL);
-            if let Some(batch) = core.take_batch(t(s), viewers) {
+            if let Some(batch) = script_second(&mut core, s) {
                 let written = write_batch(&db, batch).await;
                 assert!(written.errors.is_empty(), "{:?}", written.errors);
                 core.written(&written.inserted);

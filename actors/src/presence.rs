@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use streamhall_entities::broadcast;
@@ -42,6 +42,9 @@ pub const REDIS_FRESH_MS: u64 = 3_000;
 const INTEREST_TTL: Duration = Duration::from_secs(60);
 const MAX_INTEREST: usize = 10_000;
 const SHARDS: usize = 16;
+/// An analytics batch still unwritten after this is given up (its sessions are written
+/// again with the next one), so a stuck database cannot stop analytics for good.
+const ANALYTICS_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 const TICK: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------------
@@ -74,7 +77,8 @@ pub struct PresenceCore {
 
 #[derive(Debug, Default)]
 struct ChannelViewers {
-    seen: HashMap<String, Instant>,
+    /// Each viewer's first and latest request since it last expired.
+    seen: HashMap<String, (Instant, Instant)>,
     /// Requests from viewers not stored (channel full) in the current period...
     overflow_touches: u64,
     overflow_since: Option<Instant>,
@@ -96,10 +100,10 @@ impl PresenceCore {
             Some(ch) => ch,
             None => self.channels.entry(slug.to_owned()).or_default(),
         };
-        if let Some(t) = ch.seen.get_mut(viewer) {
-            *t = now;
+        if let Some((_, last)) = ch.seen.get_mut(viewer) {
+            *last = now;
         } else if ch.seen.len() < self.max_per_channel {
-            ch.seen.insert(viewer.to_owned(), now);
+            ch.seen.insert(viewer.to_owned(), (now, now));
         } else {
             ch.overflow_touches += 1;
             ch.overflow_since.get_or_insert(now);
@@ -113,7 +117,7 @@ impl PresenceCore {
         self.channels.retain(|slug, ch| {
             let ttl = ttl(slug);
             ch.seen
-                .retain(|_, t| now.saturating_duration_since(*t) <= ttl);
+                .retain(|_, (_, last)| now.saturating_duration_since(*last) <= ttl);
             if let Some(since) = ch.overflow_since
                 && now.saturating_duration_since(since) >= ttl
             {
@@ -142,13 +146,14 @@ impl PresenceCore {
             .map_or(0, |ch| ch.seen.len() as u64 + ch.overflow_estimate)
     }
 
-    /// The stored viewers of `slug` who fetched a playlist after `since`, with when.
-    pub fn touched_since(&self, slug: &str, since: Instant) -> Vec<(String, Instant)> {
+    /// The stored viewers of `slug` who fetched a playlist after `since`, each with its
+    /// first and latest request since it last expired.
+    pub fn touched_since(&self, slug: &str, since: Instant) -> Vec<(String, Instant, Instant)> {
         self.channels.get(slug).map_or_else(Vec::new, |ch| {
             ch.seen
                 .iter()
-                .filter(|(_, t)| **t > since)
-                .map(|(v, t)| (v.clone(), *t))
+                .filter(|(_, (_, last))| *last > since)
+                .map(|(v, (first, last))| (v.clone(), *first, *last))
                 .collect()
         })
     }
@@ -163,6 +168,7 @@ pub struct PeakTracker {
 #[derive(Debug, Clone)]
 struct Peak {
     broadcast_id: i64,
+    began: Instant,
     peak: u64,
     saved: u64,
     last_save: Option<Instant>,
@@ -179,6 +185,7 @@ impl PeakTracker {
                 slug.to_owned(),
                 Peak {
                     broadcast_id,
+                    began: Instant::now(),
                     peak: 0,
                     saved: 0,
                     last_save: None,
@@ -218,11 +225,11 @@ impl PeakTracker {
         self.broadcasts.get(slug).map(|p| p.peak)
     }
 
-    /// `(slug, broadcast_id)` of every tracked broadcast.
-    pub fn running(&self) -> Vec<(String, i64)> {
+    /// `(slug, broadcast_id, began)` of every tracked broadcast.
+    pub fn running(&self) -> Vec<(String, i64, Instant)> {
         self.broadcasts
             .iter()
-            .map(|(slug, p)| (slug.clone(), p.broadcast_id))
+            .map(|(slug, p)| (slug.clone(), p.broadcast_id, p.began))
             .collect()
     }
 }
@@ -393,7 +400,7 @@ impl PresenceHandle {
         lock(&self.shared.peaks).peak(slug)
     }
 
-    fn touched_since(&self, slug: &str, since: Instant) -> Vec<(String, Instant)> {
+    fn touched_since(&self, slug: &str, since: Instant) -> Vec<(String, Instant, Instant)> {
         lock(self.shard(slug)).touched_since(slug, since)
     }
 
@@ -513,22 +520,34 @@ impl Presence {
     /// writes a batch when one is due and none is in flight.
     fn track_analytics(&mut self, ctx: &mut Context<Self>) {
         let (now, wall) = (Instant::now(), Utc::now());
+        let at = |t: Instant| {
+            wall - TimeDelta::from_std(now.saturating_duration_since(t)).unwrap_or_default()
+        };
         let handle = self.handle.clone();
-        let running = lock(&handle.shared.peaks).running();
-        self.analytics
-            .sync_broadcasts(&running, |slug| handle.count(slug), wall);
         // A touch timed just before the previous round may have landed just after it.
         let since = self
             .analytics_fed
             .checked_sub(TICK)
             .unwrap_or(self.analytics_fed);
-        for (slug, _) in &running {
-            let ttl = viewer_ttl(&self.hls, slug);
-            for (viewer, at) in handle.touched_since(slug, since) {
-                let ago =
-                    TimeDelta::from_std(now.saturating_duration_since(at)).unwrap_or_default();
-                self.analytics.seen(slug, &viewer, wall - ago, ttl);
-            }
+        // The last requests of broadcasts about to end count too: feed before syncing.
+        for slug in self.analytics.slugs() {
+            self.feed_analytics(&slug, since, at);
+        }
+        let peaks = lock(&handle.shared.peaks).running();
+        let running: Vec<(String, i64, DateTime<Utc>)> = peaks
+            .iter()
+            .map(|(slug, id, began)| (slug.clone(), *id, at(*began)))
+            .collect();
+        let begun = self
+            .analytics
+            .sync_broadcasts(&running, |slug| handle.count(slug), wall);
+        // A new broadcast's viewers since it began.
+        for slug in begun {
+            let began = peaks
+                .iter()
+                .find(|p| p.0 == slug)
+                .map_or(since, |p| p.2.min(since));
+            self.feed_analytics(&slug, began, at);
         }
         self.analytics_fed = now;
         let hls = self.hls.clone();
@@ -543,11 +562,31 @@ impl Presence {
         let db = self.db.clone();
         let addr = ctx.address();
         tokio::spawn(async move {
-            let written = analytics::write_batch(&db, batch).await;
+            let written =
+                tokio::time::timeout(ANALYTICS_WRITE_TIMEOUT, analytics::write_batch(&db, batch))
+                    .await
+                    .unwrap_or_else(|_| BatchWritten {
+                        inserted: Vec::new(),
+                        errors: vec!["timed out".to_owned()],
+                    });
             // One batch in flight, so one such message: it must arrive, or
             // `analytics_in_flight` would stay set.
             addr.do_send(AnalyticsWritten(written));
         });
+    }
+
+    /// Viewers of `slug` who fetched a playlist after `since`, to the analytics core.
+    fn feed_analytics(
+        &mut self,
+        slug: &str,
+        since: Instant,
+        at: impl Fn(Instant) -> DateTime<Utc>,
+    ) {
+        let ttl = viewer_ttl(&self.hls, slug);
+        for (viewer, first, last) in self.handle.touched_since(slug, since) {
+            self.analytics
+                .present(slug, &viewer, at(first), at(last), ttl);
+        }
     }
 
     fn observe_peaks(&mut self) {
@@ -702,6 +741,32 @@ mod tests {
         assert_eq!(peaks.end("a", 7), Some(5));
         peaks.begin("a", 8);
         assert_eq!(peaks.peak("a"), Some(0));
+    }
+
+    #[test]
+    fn touched_viewers_come_with_their_first_and_latest_request() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut core = PresenceCore::new(100);
+        core.touch("a", "v1", s(1));
+        core.touch("a", "v1", s(3));
+        core.touch("a", "v2", s(2));
+        let mut touched = core.touched_since("a", s(2));
+        touched.sort();
+        assert_eq!(touched, [("v1".to_owned(), s(1), s(3))]);
+        // Expired and back: a new first request.
+        core.expire(s(8), |_| TTL);
+        core.touch("a", "v1", s(9));
+        assert_eq!(
+            core.touched_since("a", s(8)),
+            [("v1".to_owned(), s(9), s(9))]
+        );
+        assert!(core.touched_since("b", s(0)).is_empty());
+
+        let mut peaks = PeakTracker::default();
+        peaks.begin("a", 7);
+        assert_eq!(peaks.running()[0].0, "a");
+        assert_eq!(peaks.running()[0].1, 7);
     }
 
     #[test]

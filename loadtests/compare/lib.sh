@@ -8,6 +8,7 @@ bin_dir=${LOAD_BIN_DIR:-$target_dir/release}
 load="$bin_dir/streamhall-load"
 server="$bin_dir/streamhall"
 out=${OUT:-$(mktemp -d /tmp/streamhall-compare.XXXXXX)}
+mkdir -p "$out"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

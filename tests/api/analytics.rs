@@ -29,7 +29,6 @@ impl Players {
             let path = format!("/hls/{SLUG}/{rendition}/index.m3u8?vid={vid}");
             if app.text(&path).await.is_some() {
                 let now = Instant::now();
-                eprintln!("DEBUG POLL {vid} {}", chrono::Utc::now());
                 self.0.entry(vid).or_insert((now, now)).1 = now;
             }
         }
@@ -120,6 +119,7 @@ async fn a_scripted_audience_adds_up(backend: Backend) {
     players
         .poll(&app, &rendition, &["player-1", "player-2"])
         .await;
+    let last_request = chrono::Utc::now();
 
     // The end.
     let admin = app.admin_token().await;
@@ -132,19 +132,16 @@ async fn a_scripted_audience_adds_up(backend: Backend) {
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert!(!exits(&mut obs, Duration::from_secs(10)).await);
-    let watched = players.watched();
+    // A sample after the last request means the sessions as of then are stored.
     let last = poll_until(Duration::from_secs(15), "the final figures", || async {
         let now = analytics(&app, &path, &owner.access).await;
-        let s = &now["summary"];
-        let watch = s["watch_time_s"].as_f64().unwrap_or(0.0);
-        eprintln!("DEBUG {s} watched {watched}");
-        {
-            use sea_orm::EntityTrait;
-            let rows = streamhall_entities::view_session::Entity::find().all(&app.db).await.unwrap();
-            for r in rows { eprintln!("DEBUG ROW {} {} {} {} {}", r.id, &r.viewer_id[..6], r.started_at, r.last_seen_at, r.watch_seconds); }
-        }
-        (!s["ended_at"].is_null() && s["unique_viewers"] == 3 && watch >= watched - 3.0)
-            .then_some(now)
+        let sampled_after = now["samples"]
+            .as_array()
+            .and_then(|s| s.last())
+            .and_then(|s| s["at"].as_str())
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .is_some_and(|at| at > last_request);
+        (!now["summary"]["ended_at"].is_null() && sampled_after).then_some(now)
     })
     .await;
     let s = &last["summary"];
@@ -152,8 +149,9 @@ async fn a_scripted_audience_adds_up(backend: Backend) {
     assert_eq!(s["peak_viewers"], 3, "{s}");
     assert_eq!(s["unique_viewers"], 3, "{s}");
     let watch = s["watch_time_s"].as_f64().unwrap();
+    let watched = players.watched();
     assert!(
-        (watched - 3.0..=watched + 1.0).contains(&watch),
+        (watched - 1.5..=watched + 1.5).contains(&watch),
         "watched {watch} s, the players {watched:.1} s: {s}"
     );
     assert_eq!(s["avg_watch_s"].as_f64().unwrap(), watch / 3.0);
@@ -166,7 +164,8 @@ async fn a_scripted_audience_adds_up(backend: Backend) {
 
     // Samples: one a second, the viewers as scripted, every chat message in exactly one.
     let samples = last["samples"].as_array().unwrap();
-    assert!(samples.len() >= 10, "{samples:?}");
+    let duration = s["duration_s"].as_i64().unwrap();
+    assert!(samples.len() as i64 >= duration / 2, "{samples:?}");
     assert!(samples.iter().all(|x| x["broadcast_id"] == broadcast_id));
     assert!(samples.iter().all(|x| x["viewers"].as_i64().unwrap() <= 3));
     let three = samples.iter().position(|x| x["viewers"] == 3).unwrap();

@@ -23,6 +23,7 @@ use crate::{
         spawn_app_with,
     },
     media_tools::publish,
+    webhooks::{Receiver, allow_loopback, hmac_hex},
 };
 
 both_backends!(
@@ -384,6 +385,7 @@ fn urlencode(s: &str) -> String {
 async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend: Backend) {
     let sink = SmtpSink::start().await;
     let app = spawn_app_with(backend, |c| {
+        allow_loopback(c);
         c.notify.smtp = Some(
             serde_json::from_value(json!({
                 "host": "127.0.0.1",
@@ -423,6 +425,10 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
     .await;
     assert_eq!(res.status(), StatusCode::OK);
 
+    let receiver = Receiver::start(204, "").await;
+    let (_, secret) = app
+        .add_webhook(&owner.access, "show", &receiver.url("/hooks/live"))
+        .await;
     let mut fan_inbox = Inbox::open(&app, &fan).await;
     let mut stranger_inbox = Inbox::open(&app, &stranger).await;
     let mut muter_inbox = Inbox::open(&app, &muter).await;
@@ -504,6 +510,24 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
         "{}",
         mails[0]
     );
+    // The channel's webhook got a signed stream.online delivery.
+    eventually(WAIT, "the webhook delivery", || async {
+        !receiver.hits().is_empty()
+    })
+    .await;
+    let hit = receiver.hits().remove(0);
+    assert_eq!(hit.method, "POST");
+    assert_eq!(hit.path, "/hooks/live");
+    assert_eq!(hit.header("x-streamhall-event"), Some("stream.online"));
+    let signature = format!("sha256={}", hmac_hex(&secret, &hit.body));
+    assert_eq!(
+        hit.header("x-streamhall-signature"),
+        Some(signature.as_str())
+    );
+    let body: Value = serde_json::from_slice(&hit.body).unwrap();
+    assert_eq!(body["event"], "stream.online");
+    assert_eq!(body["data"]["broadcast_id"], broadcast_id);
+    assert_eq!(body["data"]["channel"]["slug"], "show");
     let _ = child.kill().await;
 
     // A second go-live within the hour: in-app again, but no second email.
@@ -772,7 +796,7 @@ async fn followers_only_chat_holds_to_the_follow_age(backend: Backend) {
 /// B; B pushes the one notification, and both nodes' notifiers saw the event but one ran it.
 #[actix_web::test]
 async fn two_nodes_notify_once() {
-    let a = spawn_app(Backend::Postgres).await;
+    let a = spawn_app_with(Backend::Postgres, allow_loopback).await;
     let b = restart(&a).await;
     let admin = a.admin_token().await;
     let owner = a.register("streamer").await;
@@ -780,6 +804,9 @@ async fn two_nodes_notify_once() {
     let key = created["stream_key"].as_str().unwrap().to_owned();
     let fan = a.register("fan").await;
     follow(&a, &fan, "show").await;
+    let receiver = Receiver::start(204, "").await;
+    a.add_webhook(&owner.access, "show", &receiver.url("/hook"))
+        .await;
     let mut inbox = Inbox::open(&b, &fan).await;
 
     let mut bus = a.live.bus.subscribe();
@@ -804,5 +831,18 @@ async fn two_nodes_notify_once() {
         .await,
         1
     );
+    // One webhook delivery queued, and it arrives.
+    assert_eq!(
+        count(
+            &a,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE event = 'stream.online'"
+        )
+        .await,
+        1
+    );
+    eventually(WAIT, "the webhook delivery", || async {
+        receiver.hits().len() == 1
+    })
+    .await;
     let _ = child.kill().await;
 }

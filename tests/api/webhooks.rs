@@ -20,16 +20,16 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Hit {
-    method: String,
-    path: String,
+pub struct Hit {
+    pub method: String,
+    pub path: String,
     /// Names lowercased.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Hit {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -39,13 +39,13 @@ impl Hit {
 
 /// A tiny HTTP/1.1 endpoint: answers every request with `status` (and `extra` header lines),
 /// records what it got, closes the connection.
-struct Receiver {
+pub struct Receiver {
     addr: SocketAddr,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Receiver {
-    async fn start(status: u16, extra: &str) -> Receiver {
+    pub async fn start(status: u16, extra: &str) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(Mutex::new(Vec::new()));
@@ -65,11 +65,11 @@ impl Receiver {
         Receiver { addr, hits }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
     }
 }
@@ -123,12 +123,12 @@ async fn serve(mut stream: TcpStream, status: u16, extra: &str) -> Option<Hit> {
     })
 }
 
-fn allow_loopback(c: &mut Config) {
+pub fn allow_loopback(c: &mut Config) {
     c.notify.webhooks.allow_private = vec!["127.0.0.1".into()];
     c.notify.webhooks.backoff_base_ms = 50;
 }
 
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
+pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
@@ -151,7 +151,7 @@ impl TestApp {
     }
 
     /// Creates a webhook; returns `(id, secret)`.
-    async fn add_webhook(&self, token: &str, slug: &str, url: &str) -> (i64, String) {
+    pub async fn add_webhook(&self, token: &str, slug: &str, url: &str) -> (i64, String) {
         let res = self
             .create_webhook(token, slug, url, &["stream.online"])
             .await;

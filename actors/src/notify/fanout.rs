@@ -309,7 +309,11 @@ async fn email_batch(
         mailer
             .send(Email {
                 to: u.email,
-                to_name: u.display_name,
+                to_name: if u.display_name.trim().is_empty() {
+                    u.username
+                } else {
+                    u.display_name
+                },
                 subject: subject.clone(),
                 body: body.clone(),
             })

@@ -547,6 +547,19 @@ struct Stats {
 }
 
 impl Stats {
+    fn snapshot(&self) -> WebhookStats {
+        WebhookStats {
+            pending: self.pending.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+
     fn set_error(&self, error: &str) {
         let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
         *last = Some(error.to_owned());
@@ -577,17 +590,7 @@ impl WebhookHandle {
     }
 
     pub fn health(&self) -> WebhookStats {
-        let s = &self.shared.stats;
-        WebhookStats {
-            pending: s.pending.load(Ordering::Relaxed),
-            delivered: s.delivered.load(Ordering::Relaxed),
-            failed: s.failed.load(Ordering::Relaxed),
-            last_error: s
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        }
+        self.shared.stats.snapshot()
     }
 
     pub fn config(&self) -> &WebhookConfig {
@@ -686,21 +689,48 @@ impl WebhookWorker {
                 .all(&self.shared.db)
                 .await?;
             let full = due.len() as u64 == BATCH;
+            let sent = AtomicU64::new(0);
             futures_util::stream::iter(due)
-                .for_each_concurrent(CONCURRENCY, |id| async move {
-                    let result = self.deliver(&id).await;
-                    self.note(result);
+                .for_each_concurrent(CONCURRENCY, |id| {
+                    let sent = &sent;
+                    async move {
+                        match self.deliver(&id).await {
+                            Ok(true) => {
+                                sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(false) => {}
+                            Err(e) => self.note(Err(e)),
+                        }
+                    }
                 })
                 .await;
-            if !full {
+            // Another round only while there is more and this node is getting any of it.
+            if !full || sent.load(Ordering::Relaxed) == 0 {
                 return Ok(());
             }
         }
     }
 
-    /// Claims, sends and records one delivery; does nothing if another node claimed it first.
-    async fn deliver(&self, id: &str) -> Result<(), DbErr> {
+    /// Claims, sends and records one delivery; `false` if another node claimed it first.
+    async fn deliver(&self, id: &str) -> Result<bool, DbErr> {
+        if !self.claim(id).await? {
+            return Ok(false);
+        }
         let db = &self.shared.db;
+        let Some(delivery) = WebhookDelivery::find_by_id(id).one(db).await? else {
+            return Ok(false);
+        };
+        // Deleting a webhook deletes its deliveries; a missing one means it just went.
+        let Some(hook) = Webhook::find_by_id(delivery.webhook_id).one(db).await? else {
+            return Ok(false);
+        };
+        let outcome = self.send(&hook, &delivery).await;
+        self.record(&delivery, outcome).await?;
+        Ok(true)
+    }
+
+    /// `pending` and due → `sending`, in one conditional UPDATE: true if this node got it.
+    async fn claim(&self, id: &str) -> Result<bool, DbErr> {
         let now = Utc::now();
         let claimed = WebhookDelivery::update_many()
             .col_expr(webhook_delivery::Column::State, Expr::value(state::SENDING))
@@ -708,20 +738,9 @@ impl WebhookWorker {
             .filter(webhook_delivery::Column::Id.eq(id))
             .filter(webhook_delivery::Column::State.eq(state::PENDING))
             .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-            .exec(db)
+            .exec(&self.shared.db)
             .await?;
-        if claimed.rows_affected != 1 {
-            return Ok(());
-        }
-        let Some(delivery) = WebhookDelivery::find_by_id(id).one(db).await? else {
-            return Ok(());
-        };
-        // Deleting a webhook deletes its deliveries; a missing one means it just went.
-        let Some(hook) = Webhook::find_by_id(delivery.webhook_id).one(db).await? else {
-            return Ok(());
-        };
-        let outcome = self.send(&hook, &delivery).await;
-        self.record(&delivery, outcome).await
+        Ok(claimed.rows_affected == 1)
     }
 
     async fn send(&self, hook: &webhook::Model, delivery: &webhook_delivery::Model) -> Outcome {
@@ -1310,57 +1329,75 @@ mod tests {
             wake: Notify::new(),
             stats: Stats::default(),
         });
-        let worker = WebhookWorker {
+        let worker = |shared: &Arc<Shared>| WebhookWorker {
             shared: shared.clone(),
             stop: CancellationToken::new(),
         };
-        let claim = |id: String| {
-            let db = db.clone();
-            async move {
-                WebhookDelivery::update_many()
-                    .col_expr(webhook_delivery::Column::State, Expr::value(state::SENDING))
-                    .filter(webhook_delivery::Column::Id.eq(id))
-                    .filter(webhook_delivery::Column::State.eq(state::PENDING))
-                    .exec(&db)
-                    .await
-                    .unwrap()
-                    .rows_affected
-            }
+        let (a, b) = (worker(&shared), worker(&shared));
+        let (got_a, got_b) = tokio::join!(a.claim(&row.id), b.claim(&row.id));
+        assert_eq!(
+            [got_a.unwrap(), got_b.unwrap()]
+                .iter()
+                .filter(|g| **g)
+                .count(),
+            1
+        );
+        let load = || async {
+            WebhookDelivery::find_by_id(&row.id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
         };
-        assert_eq!(claim(row.id.clone()).await, 1);
-        assert_eq!(claim(row.id.clone()).await, 0);
 
-        // A failed attempt goes back to pending, a minute out; the last one fails for good.
+        // A node that died mid-send: its row goes back to pending once stale.
+        a.recover_stale().await.unwrap();
+        assert_eq!(load().await.state, state::SENDING, "not stale yet");
+        WebhookDelivery::update_many()
+            .col_expr(
+                webhook_delivery::Column::UpdatedAt,
+                Expr::value(Utc::now() - chrono::Duration::hours(1)),
+            )
+            .filter(webhook_delivery::Column::Id.eq(&row.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        a.recover_stale().await.unwrap();
+        assert_eq!(load().await.state, state::PENDING);
+        assert!(a.claim(&row.id).await.unwrap());
+
+        // A failed attempt goes back to pending, a minute out (not claimable before then);
+        // the last one fails for good.
         let failure = || Outcome {
             status: Some(500),
             error: Some("HTTP 500".into()),
         };
-        worker.record(&row, failure()).await.unwrap();
-        let after = WebhookDelivery::find_by_id(&row.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
+        a.record(&row, failure()).await.unwrap();
+        let after = load().await;
         assert_eq!((after.state.as_str(), after.attempts), (state::PENDING, 1));
         assert_eq!(after.last_status, Some(500));
+        assert_eq!(after.last_error.as_deref(), Some("HTTP 500"));
         assert!(after.next_attempt_at > Utc::now() + chrono::Duration::seconds(50));
-        assert_eq!(claim(row.id.clone()).await, 1);
-        worker.record(&after, failure()).await.unwrap();
-        let last = WebhookDelivery::find_by_id(&row.id)
-            .one(&db)
+        assert!(!b.claim(&row.id).await.unwrap(), "not due yet");
+        WebhookDelivery::update_many()
+            .col_expr(
+                webhook_delivery::Column::NextAttemptAt,
+                Expr::value(Utc::now()),
+            )
+            .filter(webhook_delivery::Column::Id.eq(&row.id))
+            .exec(&db)
             .await
-            .unwrap()
             .unwrap();
+        assert!(b.claim(&row.id).await.unwrap());
+        b.record(&after, failure()).await.unwrap();
+        let last = load().await;
         assert_eq!((last.state.as_str(), last.attempts), (state::FAILED, 2));
-        assert_eq!(shared.stats.failed.load(Ordering::Relaxed), 1);
+        let stats = shared.stats.snapshot();
+        assert_eq!((stats.delivered, stats.failed), (0, 1));
+        assert_eq!(stats.last_error.as_deref(), Some("HTTP 500"));
 
-        // Not due: the worker's own claim leaves it alone.
-        worker.deliver(&row.id).await.unwrap();
-        let untouched = WebhookDelivery::find_by_id(&row.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(untouched, last);
+        // Failed rows are left alone.
+        assert!(!a.deliver(&row.id).await.unwrap());
+        assert_eq!(load().await, last);
     }
 }
