@@ -8,6 +8,10 @@
 //! A checkout without a build (no node installed, `cargo build` only) still compiles: the
 //! folder may be missing, and `/` then explains how to build the app. Debug builds read the
 //! files from disk at run time, release builds carry them inside the binary.
+//!
+//! Text files (scripts, styles, HTML, JSON, SVG) go out gzipped to clients that accept it:
+//! each is compressed once, on its first request, and kept (the build is a fixed, small set of
+//! files), so the home page ships about a third of its raw bytes.
 
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -17,6 +21,9 @@ use actix_web::{
     },
 };
 use rust_embed::Embed;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Embed)]
 #[folder = "../web/dist"]
@@ -91,9 +98,61 @@ fn respond(
     if fresh {
         return res.finish();
     }
+    res.insert_header((header::VARY, "Accept-Encoding"));
     // For HEAD, actix sends the headers (with the length) and drops the body.
+    if compressible(content_type) && accepts_gzip(req) {
+        let hash = file.metadata.sha256_hash();
+        if let Some(gz) = gzipped(&hash, &file.data) {
+            return res
+                .content_type(content_type)
+                .insert_header((header::CONTENT_ENCODING, "gzip"))
+                .body(gz.to_vec());
+        }
+    }
     res.content_type(content_type)
         .body(file.data.clone().into_owned())
+}
+
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("application/manifest")
+        || content_type == "image/svg+xml"
+}
+
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// The gzip of an embedded file, made once per file (keyed by its content hash).
+fn gzipped(hash: &[u8; 32], data: &[u8]) -> Option<Arc<[u8]>> {
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Arc<[u8]>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(gz) = cache.lock().ok()?.get(hash) {
+        return Some(gz.clone());
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(data).ok()?;
+    let gz: Arc<[u8]> = enc.finish().ok()?.into();
+    // Not worth it for tiny files.
+    if gz.len() >= data.len() {
+        return None;
+    }
+    cache.lock().ok()?.insert(*hash, gz.clone());
+    Some(gz)
 }
 
 /// Content types of what a Vite build produces.
@@ -120,7 +179,36 @@ fn content_type(path: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::content_type;
+    use super::{accepts_gzip, content_type, gzipped};
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn gzip_when_accepted_and_not_refused() {
+        let with = |v: &str| {
+            accepts_gzip(
+                &TestRequest::default()
+                    .insert_header(("accept-encoding", v))
+                    .to_http_request(),
+            )
+        };
+        assert!(with("gzip, deflate, br"));
+        assert!(with("br;q=1.0, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("br"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&TestRequest::default().to_http_request()));
+    }
+
+    #[test]
+    fn compresses_once_and_skips_what_does_not_shrink() {
+        let text = "const x = 1;\n".repeat(1000);
+        let gz = gzipped(&[7; 32], text.as_bytes()).expect("compressed");
+        assert!(gz.len() < text.len() / 10);
+        let again = gzipped(&[7; 32], b"ignored: cached by hash").expect("cached");
+        assert!(std::sync::Arc::ptr_eq(&gz, &again));
+        assert!(gzipped(&[8; 32], b"ab").is_none());
+    }
 
     #[test]
     fn content_types_of_a_vite_build() {

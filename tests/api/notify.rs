@@ -386,6 +386,7 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
     let sink = SmtpSink::start().await;
     let app = spawn_app_with(backend, |c| {
         allow_loopback(c);
+        c.live.grace_secs = 1;
         c.notify.smtp = Some(
             serde_json::from_value(json!({
                 "host": "127.0.0.1",
@@ -426,9 +427,19 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
     assert_eq!(res.status(), StatusCode::OK);
 
     let receiver = Receiver::start(204, "").await;
-    let (_, secret) = app
-        .add_webhook(&owner.access, "show", &receiver.url("/hooks/live"))
+    let res = app
+        .create_webhook(
+            &owner.access,
+            "show",
+            &receiver.url("/hooks/live"),
+            &["stream.online", "stream.offline"],
+        )
         .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let secret = res.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut fan_inbox = Inbox::open(&app, &fan).await;
     let mut stranger_inbox = Inbox::open(&app, &stranger).await;
     let mut muter_inbox = Inbox::open(&app, &muter).await;
@@ -529,6 +540,20 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
     assert_eq!(body["data"]["broadcast_id"], broadcast_id);
     assert_eq!(body["data"]["channel"]["slug"], "show");
     let _ = child.kill().await;
+    // Ending (after the 1 s grace) calls the webhook again, with stream.offline.
+    eventually(WAIT, "the offline delivery", || async {
+        receiver.hits().len() >= 2
+    })
+    .await;
+    let hit = receiver.hits().remove(1);
+    assert_eq!(hit.header("x-streamhall-event"), Some("stream.offline"));
+    let body: Value = serde_json::from_slice(&hit.body).unwrap();
+    assert_eq!(body["data"]["broadcast_id"], broadcast_id);
+    let signature = format!("sha256={}", hmac_hex(&secret, &hit.body));
+    assert_eq!(
+        hit.header("x-streamhall-signature"),
+        Some(signature.as_str())
+    );
 
     // A second go-live within the hour: in-app again, but no second email.
     let next_broadcast = broadcast_id + 1000;

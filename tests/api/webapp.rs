@@ -46,6 +46,20 @@ async fn app_routes_fall_back_to_index_and_assets_are_cached_for_good() {
             res.headers()[header::CACHE_CONTROL],
             "public, max-age=31536000, immutable"
         );
+        let raw = res.bytes().await.unwrap().len();
+        // Gzipped for clients that accept it, and smaller.
+        let gz = app
+            .client
+            .get(format!("{}{asset}", app.url))
+            .header(header::ACCEPT_ENCODING, "gzip, br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(gz.headers()[header::VARY], "Accept-Encoding");
+        let gz = gz.bytes().await.unwrap();
+        assert_eq!(&gz[..2], &[0x1f, 0x8b], "a gzip stream");
+        assert!(gz.len() < raw / 2, "{} of {raw} bytes", gz.len());
     } else {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("./dev run"), "{body}");

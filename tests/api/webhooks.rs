@@ -135,7 +135,7 @@ pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
 }
 
 impl TestApp {
-    async fn create_webhook(
+    pub async fn create_webhook(
         &self,
         token: &str,
         slug: &str,

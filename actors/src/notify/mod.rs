@@ -487,7 +487,10 @@ impl NotifierHandle {
             node_id,
             public_url,
         });
-        let addr = Notifier {
+        // Its own thread: a big fan-out's work (statements, serialization) then competes with
+        // chat rooms and presence for cores, not for their thread.
+        let arbiter = Arbiter::new();
+        let addr = Notifier::start_in_arbiter(&arbiter.handle(), move |_| Notifier {
             deps,
             queue: VecDeque::new(),
             running: HashMap::new(),
@@ -495,8 +498,7 @@ impl NotifierHandle {
             dropped: 0,
             started: Instant::now(),
             last_error: None,
-        }
-        .start();
+        });
         Ok(Self {
             addr,
             hub,
