@@ -137,9 +137,12 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
         })
 }
 
+/// Gzipped files by the sha-256 of their content.
+type GzCache = Mutex<HashMap<[u8; 32], Arc<[u8]>>>;
+
 /// The gzip of an embedded file, made once per file (keyed by its content hash).
 fn gzipped(hash: &[u8; 32], data: &[u8]) -> Option<Arc<[u8]>> {
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Arc<[u8]>>>> = OnceLock::new();
+    static CACHE: OnceLock<GzCache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(gz) = cache.lock().ok()?.get(hash) {
         return Some(gz.clone());
@@ -179,6 +182,7 @@ fn content_type(path: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
     use super::{accepts_gzip, content_type, gzipped};
     use actix_web::test::TestRequest;
 
