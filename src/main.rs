@@ -85,7 +85,15 @@ fn main() -> anyhow::Result<()> {
     let config =
         Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     telemetry::init(&config.log);
-    actix_web::rt::System::new().block_on(run(cli.command.unwrap_or(Command::Serve), config))
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(run(cli.command.unwrap_or(Command::Serve), config));
+    if let Err(e) = &result {
+        // Say why before tearing down: actors that never ran may not stop cleanly.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    drop(system);
+    result
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {

@@ -105,6 +105,12 @@ impl Application {
             .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
         let http_addr = listener.local_addr()?;
         let public_url = config.public_url(http_addr);
+        // Both ports before any actor starts: a port in use is a plain error, not a
+        // half-started tree.
+        let rtmp_listener = tokio::net::TcpListener::bind(config.rtmp.listen)
+            .await
+            .with_context(|| format!("binding RTMP on {}", config.rtmp.listen))?;
+        let rtmp_addr = rtmp_listener.local_addr()?;
 
         let live = Live::start(
             db.clone(),
@@ -119,10 +125,6 @@ impl Application {
         )
         .await
         .context("starting the live tree")?;
-        let rtmp_listener = tokio::net::TcpListener::bind(config.rtmp.listen)
-            .await
-            .with_context(|| format!("binding RTMP on {}", config.rtmp.listen))?;
-        let rtmp_addr = rtmp_listener.local_addr()?;
         let rtmp_stop = CancellationToken::new();
         actix_web::rt::spawn(rtmp::serve(
             rtmp_listener,
