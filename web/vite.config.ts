@@ -12,6 +12,7 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     sourcemap: false,
+    manifest: true, // dist/.vite/manifest.json: which chunks each entry loads (scripts/bundle-size.mjs)
     chunkSizeWarningLimit: 700,
   },
   server: {

@@ -138,10 +138,16 @@ async fn api_browse_requests_match_the_servers_request_counters() {
         ("method", "POST"),
         ("status", "200"),
     ];
+    let follow = [
+        ("route", "/api/v1/channels/{slug}/follow"),
+        ("method", "POST"),
+        ("status", "200"),
+    ];
     let before = (
         metric(&app, "streamhall_http_requests_total", &list).await,
         metric(&app, "streamhall_http_requests_total", &page).await,
         metric(&app, "streamhall_http_requests_total", &login).await,
+        metric(&app, "streamhall_http_requests_total", &follow).await,
     );
 
     let ctx = Arc::new(Ctx::new(common(&app, 3_000, 300)).await.unwrap());
@@ -157,6 +163,7 @@ async fn api_browse_requests_match_the_servers_request_counters() {
         metric(&app, "streamhall_http_requests_total", &list).await,
         metric(&app, "streamhall_http_requests_total", &page).await,
         metric(&app, "streamhall_http_requests_total", &login).await,
+        metric(&app, "streamhall_http_requests_total", &follow).await,
     );
     // Setup lists the channels once to find slugs to visit.
     assert_eq!(
@@ -183,12 +190,13 @@ async fn api_browse_requests_match_the_servers_request_counters() {
         report.table()
     );
     assert!(!report.tallies.contains_key("errors"), "{}", report.table());
-    // No follow endpoint yet: left out of the mix, and the report says so.
-    assert_eq!(report.counter("follow"), 0);
-    assert!(
-        report.notes.iter().any(|n| n.contains("follow")),
-        "{:?}",
-        report.notes
+    // The follow endpoint is found in the OpenAPI document and is part of the mix.
+    assert!(report.counter("follow") > 0, "{}", report.table());
+    assert_eq!(
+        report.counter("follow"),
+        after.3 - before.3,
+        "{}",
+        report.table()
     );
 }
 

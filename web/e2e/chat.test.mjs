@@ -2,7 +2,7 @@
 // moderator) deletes a message and it disappears for the other.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiCall, launchBrowser, poll, signedInContext, startServer, watchConsole } from './harness.mjs';
+import { apiCall, launchBrowser, poll, screenshot, signedInContext, startServer, watchConsole } from './harness.mjs';
 
 let server;
 let browser;
@@ -59,6 +59,7 @@ test('two viewers chat; a moderator deletes a message and it disappears for the 
   await poll('the guest sees the owner', async () => (await lines(gp)).some((l) => l.includes('hostess') && l.includes('welcome')));
   // Own messages are acknowledged: nothing stays pending.
   await poll('no pending messages', async () => (await gp.locator('.chat-line.pending').count()) === 0);
+  await screenshot(op, 'watch-offline-chat');
 
   // The owner moderates: delete the guest's message.
   const line = op.locator('.chat-line', { hasText: 'hello from the guest' });
@@ -79,6 +80,7 @@ test('two viewers chat; a moderator deletes a message and it disappears for the 
   await say(gp, 'this has a forbiddenword in it');
   await gp.locator('.chat-line.rejected').waitFor({ timeout: 10_000 });
   assert.match(await gp.locator('.chat-line.rejected').innerText(), /Not sent/);
+  await screenshot(gp, 'chat-rejected');
   assert.deepEqual(errors, []);
   await oc.close();
   await gc.close();

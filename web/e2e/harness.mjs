@@ -1,7 +1,7 @@
 // End-to-end harness: the real release server on free ports with a fresh data directory,
 // Debian's Chromium driven by playwright-core, and ffmpeg as the encoder.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,14 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 export const BIN =
   process.env.E2E_SERVER_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'release', 'streamhall');
+
+/** Screenshots go here (git-ignored), one PNG per step, for a person to look at. */
+export const ARTIFACTS = process.env.E2E_ARTIFACTS ?? join(root, 'web', 'e2e', 'artifacts');
+
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+}
 
 /** Polls `fn` until it returns a truthy value, or fails after `timeout` ms saying what it waited for. */
 export async function poll(what, fn, timeout = 20_000, every = 200) {

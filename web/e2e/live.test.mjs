@@ -1,9 +1,12 @@
 // Scenarios 1 and 3: a streamer signs up, creates a channel and goes live with ffmpeg; a
 // viewer finds the live card, plays the stream and switches to the lowest rendition; an
 // admin sees the stream and its four children live, stops it, and the viewer's playback ends.
+// On the way it measures the watch page's time to first frame (artifacts/perf.json).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiCall, launchBrowser, poll, publish, startServer, watchConsole } from './harness.mjs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ARTIFACTS, apiCall, launchBrowser, poll, publish, screenshot, startServer, watchConsole } from './harness.mjs';
 
 let server;
 let browser;
@@ -42,6 +45,42 @@ async function advances(page, by = 1.5, timeout = 30_000) {
   }, timeout);
 }
 
+/**
+ * Time to first frame of the watch page: from navigation start (`performance.timeOrigin`) to
+ * the first `playing` event of a video, in a fresh context (cold cache, as a visitor following
+ * a link), over loopback. Also when the steps before it ended, to see where the time goes.
+ */
+async function firstFrame(browser, url) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.addInitScript(() => {
+    // `playing` does not bubble: listen in the capture phase to see it on any <video>.
+    document.addEventListener(
+      'playing',
+      (e) => {
+        if (e.target instanceof HTMLVideoElement && window.__firstFrameMs === undefined) window.__firstFrameMs = performance.now();
+      },
+      true,
+    );
+  });
+  const page = await context.newPage();
+  watchConsole(page, pageErrors);
+  await page.goto(url);
+  await poll('the first playing event on the watch page', () => page.evaluate(() => window.__firstFrameMs), 30_000, 50);
+  const timings = await page.evaluate(() => {
+    const ended = (re) => performance.getEntriesByType('resource').find((r) => re.test(new URL(r.name).pathname))?.responseEnd;
+    const round = (x) => (x == null ? null : Math.round(x));
+    return {
+      first_frame_ms: window.__firstFrameMs,
+      dom_content_loaded_ms: round(performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd),
+      hls_js_loaded_ms: round(ended(/\/assets\/hls-[^/]*\.js$/)),
+      master_playlist_ms: round(ended(/\/master\.m3u8$/)),
+      first_segment_ms: round(ended(/^\/hls\/.*\.(ts|m4s|mp4)$/)),
+    };
+  });
+  await context.close();
+  return timings;
+}
+
 async function chooseQuality(page, name) {
   await page.getByRole('button', { name: /^Quality:/ }).click();
   await page.getByRole('menuitemradio', { name: new RegExp(`^${name}`) }).click();
@@ -53,6 +92,8 @@ test('a streamer signs up, creates a channel, goes live, and a viewer watches', 
   const sp = await studio.newPage();
   watchConsole(sp, pageErrors);
   await sp.goto(`${server.url}/register`);
+  await sp.getByRole('button', { name: 'Sign up' }).waitFor();
+  await screenshot(sp, 'register');
   await sp.getByLabel('Username').fill('caster');
   await sp.getByLabel('Email').fill('caster@example.com');
   await sp.getByLabel('Password').fill('x');
@@ -81,6 +122,7 @@ test('a streamer signs up, creates a channel, goes live, and a viewer watches', 
   await sp.getByRole('button', { name: 'I have saved it' }).click();
   await poll('ingest stats on the dashboard', async () => (await sp.getByTestId('ingest-stats').count()) > 0, 40_000);
   await poll('the source resolution on the dashboard', async () => /960×540/.test(await sp.getByTestId('ingest-stats').innerText()), 15_000);
+  await screenshot(sp, 'dashboard-live');
 
   // A viewer finds the live card on the home page.
   const viewer = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -93,11 +135,26 @@ test('a streamer signs up, creates a channel, goes live, and a viewer watches', 
     await page.reload();
     return false;
   }, 40_000, 1000);
+  await screenshot(page, 'home-live');
   await card.click();
   await page.waitForURL(`**/c/${slug}`);
 
-  // It plays, at the source's size once the source rendition is chosen.
+  // It plays.
   await advances(page);
+  await screenshot(page, 'watch-playing');
+
+  // A second viewer opens the watch page straight from its address: time to first frame.
+  const timings = await firstFrame(browser, `${server.url}/c/${slug}`);
+  const ms = timings.first_frame_ms;
+  assert.equal(typeof ms, 'number');
+  // The goal is 2 s over loopback; the bound only catches a broken player on a noisy machine.
+  assert.ok(ms > 0 && ms < 10_000, `first frame after ${ms} ms`);
+  console.log('first frame ms', Math.round(ms), JSON.stringify(timings));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const perf = { watch: `/c/${slug}`, ...timings, first_frame_ms: Math.round(ms), goal_ms: 2000, measured_at: new Date().toISOString() };
+  writeFileSync(join(ARTIFACTS, 'perf.json'), JSON.stringify(perf, null, 2) + '\n');
+
+  // The source rendition: frames at the source's size.
   await chooseQuality(page, 'source');
   const source = await poll('frames at the source size (960x540)', async () => {
     const s = await videoState(page);
@@ -135,6 +192,7 @@ test('an admin sees the stream and its children live and stops it; playback ends
   await ap.goto(`${server.url}/login`);
   await ap.getByLabel('Username or email').fill('admin');
   await ap.getByLabel('Password').fill(server.adminPassword);
+  await screenshot(ap, 'login');
   await ap.getByRole('button', { name: 'Log in' }).click();
   await ap.waitForURL(server.url + '/');
   await ap.goto(`${server.url}/admin`);
@@ -146,6 +204,7 @@ test('an admin sees the stream and its children live and stops it; playback ends
     return ['stream', 'ingest', 'transcode', 'segment', 'thumbnail'].every((x) => k.includes(x)) ? k : null;
   });
   assert.equal(kinds.length, 5, kinds.join(','));
+  await screenshot(ap, 'admin-tree');
   // The tree is live: the uptime of the stream grows between two pushes.
   const uptime = () => stream.locator('tbody tr[data-kind="stream"] td').nth(2).innerText();
   const first = await uptime();

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { Suspense, lazy, useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, NavLink, Route, Routes, useLocation, useNavigate, useSearchParams } from 'react-router-dom';
 import { useQueryClient } from '@tanstack/react-query';
 import { useMe } from './api/session';
@@ -12,6 +12,13 @@ import { Dashboard } from './pages/Dashboard';
 import { Settings } from './pages/Settings';
 import { Admin } from './pages/Admin';
 import { Guidelines, NotFound, Privacy, Terms } from './pages/Static';
+import { Following } from './pages/Following';
+import { Loading } from './components/States';
+import { Bell } from './notify/Bell';
+import { NotificationsProvider } from './notify/NotificationsProvider';
+
+// Charts and tables for creators only: a chunk of their own, fetched when the page opens.
+const Analytics = lazy(() => import('./pages/Analytics'));
 
 export function App() {
   const location = useLocation();
@@ -22,7 +29,7 @@ export function App() {
     window.scrollTo(0, 0);
   }, [location.pathname]);
   return (
-    <>
+    <NotificationsProvider>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
@@ -34,6 +41,15 @@ export function App() {
           <Route path="/login" element={<Login />} />
           <Route path="/register" element={<Register />} />
           <Route path="/dashboard" element={<Dashboard />} />
+          <Route
+            path="/dashboard/:slug/analytics"
+            element={
+              <Suspense fallback={<Loading label="Loading analytics" />}>
+                <Analytics />
+              </Suspense>
+            }
+          />
+          <Route path="/following" element={<Following />} />
           <Route path="/settings" element={<Settings />} />
           <Route path="/admin" element={<Admin />} />
           <Route path="/terms" element={<Terms />} />
@@ -43,7 +59,7 @@ export function App() {
         </Routes>
       </main>
       {!watching && <SiteFooter />}
-    </>
+    </NotificationsProvider>
   );
 }
 
@@ -75,6 +91,7 @@ function TopBar() {
         <NavLink to="/" end>
           Browse
         </NavLink>
+        {me && <NavLink to="/following">Following</NavLink>}
         {me && <NavLink to="/dashboard">Creator dashboard</NavLink>}
         {me?.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
       </nav>
@@ -91,7 +108,10 @@ function TopBar() {
       </form>
       <div className="topbar-right">
         {me ? (
-          <UserMenu />
+          <>
+            <Bell />
+            <UserMenu />
+          </>
         ) : (
           <>
             <Link className="button hide-phone" to="/login">
@@ -168,6 +188,9 @@ function UserMenu() {
           <div className="muted small" style={{ padding: '6px 10px' }}>
             Signed in as <strong>{me.username}</strong>
           </div>
+          <Link role="menuitem" to="/following" onClick={() => setOpen(false)}>
+            Following
+          </Link>
           <Link role="menuitem" to="/dashboard" onClick={() => setOpen(false)}>
             Creator dashboard
           </Link>

@@ -3,6 +3,9 @@ import { useQuery } from '@tanstack/react-query';
 import { api } from './client';
 import type { ChannelDto } from './generated/ChannelDto';
 import type { ChannelPage } from './generated/ChannelPage';
+import type { FollowState } from './generated/FollowState';
+import type { FollowedChannel } from './generated/FollowedChannel';
+import type { NotificationSettings } from './generated/NotificationSettings';
 import type { StreamHealth } from './generated/StreamHealth';
 
 export const keys = {
@@ -10,7 +13,17 @@ export const keys = {
   channel: (slug: string) => ['channel', slug] as const,
   myChannels: ['my-channels'] as const,
   health: (slug: string) => ['health', slug] as const,
+  follow: (slug: string) => ['follow', slug] as const,
+  following: ['following'] as const,
+  notifySettings: ['notification-settings'] as const,
+  notifications: ['notifications'] as const,
+  analytics: (slug: string, range: string) => ['analytics', slug, range] as const,
+  broadcastAnalytics: (id: number) => ['broadcast-analytics', id] as const,
+  webhooks: (slug: string) => ['webhooks', slug] as const,
+  deliveries: (slug: string, id: number) => ['webhook-deliveries', slug, id] as const,
 };
+
+const ch = (slug: string) => `/channels/${encodeURIComponent(slug)}`;
 
 export type ChannelFilter = { live?: boolean; q?: string; category?: string };
 
@@ -56,6 +69,44 @@ export function useStreamHealth(slug: string, live: boolean) {
     enabled: live,
     refetchInterval: 1_000,
     retry: false,
+  });
+}
+
+/** Whether the signed-in user follows `slug`, and its follower count. */
+export function useFollowState(slug: string, signedIn: boolean) {
+  return useQuery({
+    queryKey: keys.follow(slug),
+    queryFn: ({ signal }) => api<FollowState>(`${ch(slug)}/follow`, { signal, auth: true }),
+    enabled: signedIn,
+  });
+}
+
+export const followPath = (slug: string) => `${ch(slug)}/follow`;
+
+/** Live first, then by viewers, then by name (the server sends them so; kept on refetch merges). */
+export function sortFollowed(items: FollowedChannel[]): FollowedChannel[] {
+  return [...items].sort(
+    (a, b) =>
+      Number(b.channel.is_live) - Number(a.channel.is_live) ||
+      (a.channel.is_live ? b.channel.viewer_count - a.channel.viewer_count : 0) ||
+      a.channel.owner.username.localeCompare(b.channel.owner.username),
+  );
+}
+
+export function useFollowing(enabled: boolean) {
+  return useQuery({
+    queryKey: keys.following,
+    queryFn: ({ signal }) => api<FollowedChannel[]>('/users/me/following', { signal, auth: true }),
+    select: sortFollowed,
+    enabled,
+    refetchInterval: 30_000,
+  });
+}
+
+export function useNotificationSettings() {
+  return useQuery({
+    queryKey: keys.notifySettings,
+    queryFn: ({ signal }) => api<NotificationSettings>('/notifications/settings', { signal, auth: true }),
   });
 }
 

@@ -3,6 +3,7 @@ import { Link } from 'react-router-dom';
 import { api, errorMessage } from '../api/client';
 import type { ActorHealth } from '../api/generated/ActorHealth';
 import type { HealthTree } from '../api/generated/HealthTree';
+import type { NotifierHealth } from '../api/generated/NotifierHealth';
 import type { StreamHealth } from '../api/generated/StreamHealth';
 import { tokens } from '../api/tokens';
 import { RequireAuth } from '../components/RequireAuth';
@@ -183,6 +184,8 @@ function AdminInner() {
           <ActorTable rows={[{ a: tree.registry }, { a: tree.presence }]} />
           <h2>Chat ({plural(tree.chat?.rooms.length ?? 0, 'room')})</h2>
           {tree.chat ? <ActorTable rows={chatRows(tree, restartRoom)} /> : <p className="muted">Chat is not running.</p>}
+          <h2>Notifier</h2>
+          {tree.notifier ? <Notifier n={tree.notifier} /> : <p className="muted">The notifier is not running.</p>}
           <h2>Streams ({tree.streams.length})</h2>
           {tree.streams.length === 0 && <p className="muted">No stream is live on this node.</p>}
           {tree.streams.map((s) => {
@@ -237,4 +240,64 @@ function chatRows(tree: HealthTree, restart: (slug: string) => void): Row[] {
       action: { label: 'Restart', run: () => restart(r.slug) },
     })),
   ];
+}
+
+/** Go-live fan-out: the actor, its counters (sockets, email, webhooks) and the recent jobs. */
+function Notifier({ n }: { n: NotifierHealth }) {
+  const w = n.webhooks;
+  const facts = [
+    `${plural(n.sockets, 'socket')} open, ${n.pushed} pushed, ${n.kicked} slow sockets closed`,
+    `${n.queued} jobs queued${n.dropped_jobs ? `, ${n.dropped_jobs} dropped` : ''}`,
+    n.email ? `email: ${n.email.queued} queued, ${n.email.sent} sent, ${n.email.failed} failed` : 'email: not configured',
+    `webhooks: ${w.pending} pending, ${w.delivered} delivered, ${w.failed} failed`,
+    n.bus_redis_healthy === null ? null : `Redis bus ${n.bus_redis_healthy ? 'healthy' : 'unreachable'}`,
+  ].filter(Boolean);
+  const errors = [n.email?.last_error, w.last_error].filter(Boolean) as string[];
+  return (
+    <>
+      <ActorTable rows={[{ a: n.actor, extra: facts.join(' · ') }]} />
+      {(errors.length > 0 || n.bus_redis_healthy === false || n.dropped_jobs > 0) && <p className="warnings">{[...errors, n.bus_redis_healthy === false ? 'Redis bus unreachable: other nodes\' go-lives are not heard' : null, n.dropped_jobs ? `${n.dropped_jobs} jobs dropped` : null].filter(Boolean).join(' · ')}</p>}
+      {n.jobs.length > 0 && (
+        <div className="table-wrap">
+          <table>
+            <caption className="visually-hidden">Recent fan-out jobs</caption>
+            <thead>
+              <tr>
+                <th scope="col">Channel</th>
+                <th scope="col">Event</th>
+                <th scope="col">State</th>
+                <th scope="col">Followers done</th>
+                <th scope="col">Notified · emailed</th>
+                <th scope="col">Time</th>
+                <th scope="col">Error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {n.jobs.map((j) => (
+                <tr key={`${j.broadcast_id}/${j.event}`} className={j.state === 'failed' ? 'unhealthy' : undefined}>
+                  <td>
+                    <Link to={`/c/${j.slug}`}>/{j.slug}</Link> <span className="muted small">broadcast {j.broadcast_id}</span>
+                  </td>
+                  <td>{j.event}</td>
+                  <td>
+                    <span className={`pill ${j.state === 'failed' ? 'bad' : j.state === 'done' ? 'ok' : 'warn'}`}>{j.state}</span>
+                  </td>
+                  <td className="num">
+                    {j.done} / {j.total}
+                  </td>
+                  <td className="num">
+                    {j.notified} · {j.emailed}
+                  </td>
+                  <td className="num">{duration(j.elapsed_s)}</td>
+                  <td className="small" style={{ color: 'var(--bad)' }}>
+                    {j.error}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
 }

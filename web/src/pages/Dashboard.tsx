@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { Suspense, lazy, useEffect, useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api, errorMessage } from '../api/client';
@@ -15,6 +15,8 @@ import { RequireAuth } from '../components/RequireAuth';
 import { useToast } from '../components/Toasts';
 import { ChatSettings } from './ChatSettings';
 import { useIngest } from '../api/ingest';
+
+const Webhooks = lazy(() => import('./Webhooks'));
 
 export function Dashboard() {
   return (
@@ -69,6 +71,9 @@ function DashboardInner() {
                 <h2 style={{ margin: 0 }} className="grow">
                   {current.title}
                 </h2>
+                <Link className="button" to={`/dashboard/${current.slug}/analytics`}>
+                  Analytics
+                </Link>
                 <Link className="button" to={`/c/${current.slug}`}>
                   View channel
                 </Link>
@@ -351,6 +356,9 @@ function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () =>
           {save.isPending ? 'Saving…' : 'Save'}
         </button>
       </form>
+      <Suspense fallback={<Loading label="Loading webhooks" />}>
+        <Webhooks slug={channel.slug} />
+      </Suspense>
       <div className="card">
         <h3 style={{ marginTop: 0 }}>Delete channel</h3>
         <p className="muted">Deletes /{channel.slug}, its broadcasts and its chat. This cannot be undone.</p>

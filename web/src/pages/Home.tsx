@@ -4,6 +4,7 @@ import { useChannels, thumbPath } from '../api/queries';
 import type { ChannelDto } from '../api/generated/ChannelDto';
 import { useMe } from '../api/session';
 import { ErrorState, Loading, formatCount } from '../components/States';
+import { FollowedStrip } from '../components/FollowedList';
 
 /** Sorted as a viewer expects: live first, then by viewers, then newest. */
 export function sortChannels(items: ChannelDto[]): ChannelDto[] {
@@ -32,8 +33,10 @@ export function Home() {
   };
   const channels = sortChannels(live.data?.items ?? []);
   const filtered = Boolean(q || category);
+  const me = useMe();
   return (
     <div>
+      {me && !filtered && <FollowedStrip />}
       <h1>{q ? `Live channels matching “${q}”` : 'Live channels'}</h1>
       {categories.length > 0 && (
         <div className="chips" role="group" aria-label="Categories">
@@ -73,7 +76,7 @@ export function Home() {
   );
 }
 
-function useTick(ms: number): number {
+export function useTick(ms: number): number {
   const [t, setT] = useState(() => Math.floor(Date.now() / ms));
   useEffect(() => {
     const id = window.setInterval(() => setT(Math.floor(Date.now() / ms)), ms);

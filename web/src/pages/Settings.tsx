@@ -1,5 +1,9 @@
-import { useState, type FormEvent } from 'react';
-import { api } from '../api/client';
+import { useEffect, useState, type FormEvent } from 'react';
+import { useLocation } from 'react-router-dom';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { api, errorMessage } from '../api/client';
+import type { NotificationSettings } from '../api/generated/NotificationSettings';
+import { keys, useFollowing, useNotificationSettings } from '../api/queries';
 import type { AuthResponse } from '../api/generated/AuthResponse';
 import type { ChangePassword } from '../api/generated/ChangePassword';
 import type { Me } from '../api/generated/Me';
@@ -7,7 +11,7 @@ import type { UpdateMe } from '../api/generated/UpdateMe';
 import { useMe } from '../api/session';
 import { tokens } from '../api/tokens';
 import { RequireAuth } from '../components/RequireAuth';
-import { Field } from '../components/States';
+import { ErrorState, Field, Loading } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { fieldErrors } from './Auth';
 
@@ -17,6 +21,7 @@ export function Settings() {
       <div className="stack" style={{ maxWidth: 620 }}>
         <h1>Settings</h1>
         <Profile />
+        <Notifications />
         <Password />
       </div>
     </RequireAuth>
@@ -113,6 +118,91 @@ function Password() {
       <button className="primary" type="submit" disabled={busy}>
         {busy ? 'Changing…' : 'Change password'}
       </button>
+    </form>
+  );
+}
+
+/** Email on or off, and which followed channels may notify at all (unchecked = muted). */
+function Notifications() {
+  const settings = useNotificationSettings();
+  const following = useFollowing(true);
+  const [form, setForm] = useState<NotificationSettings | null>(null);
+  const qc = useQueryClient();
+  const toast = useToast();
+  const { hash } = useLocation();
+  useEffect(() => {
+    if (settings.data && form === null) setForm(settings.data);
+  }, [settings.data, form]);
+  useEffect(() => {
+    if (hash === '#notifications' && form) document.getElementById('notifications')?.scrollIntoView();
+  }, [hash, form]);
+  const save = useMutation({
+    mutationFn: (body: NotificationSettings) => api<NotificationSettings>('/notifications/settings', { method: 'PUT', body, auth: true }),
+    onSuccess: (saved) => {
+      qc.setQueryData(keys.notifySettings, saved);
+      qc.invalidateQueries({ queryKey: keys.following });
+      setForm(saved);
+      toast.show('Notification settings saved', 'success');
+    },
+    onError: (e) => toast.show(errorMessage(e), 'error'),
+  });
+  const channels = following.data ?? [];
+  const toggle = (slug: string, on: boolean) =>
+    form && setForm({ ...form, muted: on ? form.muted.filter((m) => m !== slug) : [...form.muted.filter((m) => m !== slug), slug] });
+  return (
+    <form
+      className="card"
+      id="notifications"
+      aria-labelledby="notify-settings-h"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (form) save.mutate(form);
+      }}
+    >
+      <h2 id="notify-settings-h" style={{ marginTop: 0 }}>
+        Notifications
+      </h2>
+      {settings.isPending || (settings.isSuccess && !form) ? (
+        <Loading label="Loading notification settings" />
+      ) : settings.isError ? (
+        <ErrorState error={settings.error} retry={() => settings.refetch()} />
+      ) : form ? (
+        <>
+          <label className="check">
+            <input type="checkbox" checked={form.email} onChange={(e) => setForm({ ...form, email: e.target.checked })} />
+            <span>
+              Email me when a channel I follow goes live
+              <span className="hint">In-app notifications (the bell) are always on for channels you do not mute.</span>
+            </span>
+          </label>
+          <fieldset className="plain-fieldset">
+            <legend>Channels that notify me</legend>
+            {following.isPending ? (
+              <Loading label="Loading the channels you follow" />
+            ) : following.isError ? (
+              <ErrorState error={following.error} retry={() => following.refetch()} />
+            ) : channels.length === 0 ? (
+              <p className="muted small">You do not follow any channel yet.</p>
+            ) : (
+              <ul className="check-list">
+                {channels.map(({ channel: c }) => (
+                  <li key={c.id}>
+                    <label className="check">
+                      <input type="checkbox" checked={!form.muted.includes(c.slug)} onChange={(e) => toggle(c.slug, e.target.checked)} />
+                      <span>
+                        {c.owner.display_name || c.owner.username} <span className="muted small">/{c.slug}</span>
+                      </span>
+                    </label>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </fieldset>
+          <button className="primary" type="submit" disabled={save.isPending}>
+            {save.isPending ? 'Saving…' : 'Save notification settings'}
+          </button>
+        </>
+      ) : null}
     </form>
   );
 }

@@ -7,6 +7,7 @@ import { hlsPath, keys, useChannel } from '../api/queries';
 import { ChatPanel } from '../chat/ChatPanel';
 import { Player } from '../player/Player';
 import { ErrorState, Loading, formatCount, timeAgo, duration } from '../components/States';
+import { FollowButton } from '../components/FollowButton';
 import { NotFound } from './Static';
 
 export function Watch() {
@@ -54,6 +55,7 @@ export function Watch() {
             <div className="row">
               <strong style={{ fontSize: '1.05rem' }}>{c!.owner.display_name || c!.owner.username}</strong>
               {live && <span className="live-badge">Live</span>}
+              <FollowButton slug={slug} name={c!.owner.display_name || c!.owner.username} ownerId={c!.owner.id} followers={c!.followers} />
             </div>
             <h1 className="title">{c!.title}</h1>
             <div className="row muted small">
