@@ -267,6 +267,11 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A GET with a bearer token, as JSON.
+    pub async fn get_auth_json(&self, path: &str, token: &str) -> Value {
+        self.get_auth(path, token).await.json().await.expect("json")
+    }
+
     pub async fn register(&self, username: &str) -> Session {
         let password = format!("pw-{username}-secret");
         let res = self

@@ -204,12 +204,7 @@ async fn exec(app: &TestApp, sql: &str) {
 
 /// The notifier's jobs from the admin health tree.
 async fn jobs(app: &TestApp, admin: &str) -> Vec<Value> {
-    let health: Value = app
-        .get_auth("/admin/health", admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let health = app.get_auth_json("/admin/health", admin).await;
     health["notifier"]["jobs"]
         .as_array()
         .cloned()
@@ -306,35 +301,26 @@ async fn follow_unfollow_counts_and_lists(backend: Backend) {
     assert!(shown.contains(&("other".into(), 1)), "{shown:?}");
 
     // The owner sees who; others see how many.
-    let page: Value = app
-        .get_auth("/channels/show/followers?limit=1", &owner.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app
+        .get_auth_json("/channels/show/followers?limit=1", &owner.access)
+        .await;
     assert_eq!(page["total"], 2);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["username"], "bob", "newest first");
     let before = page["next_before"].as_str().unwrap();
-    let next: Value = app
-        .get_auth(
+    let next = app
+        .get_auth_json(
             &format!(
                 "/channels/show/followers?limit=1&before={}",
                 urlencode(before)
             ),
             &owner.access,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(next["items"][0]["username"], "alice");
-    let theirs: Value = app
-        .get_auth("/channels/show/followers", &alice.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs = app
+        .get_auth_json("/channels/show/followers", &alice.access)
+        .await;
     assert_eq!(theirs["total"], 2);
     assert!(theirs["items"].as_array().unwrap().is_empty());
 
@@ -344,12 +330,7 @@ async fn follow_unfollow_counts_and_lists(backend: Backend) {
         "UPDATE channels SET is_live = TRUE WHERE slug = 'other'",
     )
     .await;
-    let following: Value = app
-        .get_auth("/users/me/following", &bob.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let following = app.get_auth_json("/users/me/following", &bob.access).await;
     let order: Vec<&str> = following
         .as_array()
         .unwrap()
@@ -369,12 +350,9 @@ async fn follow_unfollow_counts_and_lists(backend: Backend) {
     let s: Value = res.json().await.unwrap();
     assert_eq!(s["following"], false);
     assert_eq!(s["followers"], 1);
-    let mine: Value = app
-        .get_auth("/channels/show/follow", &bob.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine = app
+        .get_auth_json("/channels/show/follow", &bob.access)
+        .await;
     assert_eq!(mine["following"], false);
 }
 
@@ -491,19 +469,9 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
 
     // One email: the fan's (quiet turned email off, muter muted the channel).
     eventually(WAIT, "the email", || async { !sink.messages().is_empty() }).await;
-    let health: Value = app
-        .get_auth("/admin/health", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let health = app.get_auth_json("/admin/health", &admin).await;
     eventually(WAIT, "the email queue to drain", || async {
-        let h: Value = app
-            .get_auth("/admin/health", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let h = app.get_auth_json("/admin/health", &admin).await;
         h["notifier"]["email"]["queued"] == 0 && h["notifier"]["email"]["sent"] == 1
     })
     .await;
@@ -625,24 +593,18 @@ async fn notifications_page_mark_read_and_settings(backend: Backend) {
         });
         job_finished(&app, &admin, i).await;
     }
-    let page: Value = app
-        .get_auth("/notifications?limit=2", &fan.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app
+        .get_auth_json("/notifications?limit=2", &fan.access)
+        .await;
     assert_eq!(page["unread"], 3);
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["title"], "b3", "newest first");
     assert_eq!(items[1]["title"], "b2");
     let before = page["next_before"].as_i64().unwrap();
-    let rest: Value = app
-        .get_auth(&format!("/notifications?before={before}"), &fan.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let rest = app
+        .get_auth_json(&format!("/notifications?before={before}"), &fan.access)
+        .await;
     assert_eq!(rest["items"][0]["title"], "b1");
     assert_eq!(rest["next_before"], Value::Null);
 
@@ -665,12 +627,7 @@ async fn notifications_page_mark_read_and_settings(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let page: Value = app
-        .get_auth("/notifications", &fan.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_auth_json("/notifications", &fan.access).await;
     assert_eq!(page["unread"], 2);
     assert_eq!(page["items"][0]["read"], true);
     // A new socket starts from the unread count.
@@ -680,21 +637,13 @@ async fn notifications_page_mark_read_and_settings(backend: Backend) {
         .post_json("/notifications/read-all", &json!({}), Some(&fan.access))
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let page: Value = app
-        .get_auth("/notifications", &fan.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_auth_json("/notifications", &fan.access).await;
     assert_eq!(page["unread"], 0);
 
     // Settings: defaults, then a mute of a followed channel; an unfollowed one is refused.
-    let s: Value = app
-        .get_auth("/notifications/settings", &fan.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let s = app
+        .get_auth_json("/notifications/settings", &fan.access)
+        .await;
     assert_eq!(s, json!({"email": true, "muted": []}));
     app.create_channel(&owner.access, "elsewhere").await;
     expect_error(
@@ -720,12 +669,7 @@ async fn notifications_page_mark_read_and_settings(backend: Backend) {
         res.json::<Value>().await.unwrap(),
         json!({"email": false, "muted": ["show"]})
     );
-    let following: Value = app
-        .get_auth("/users/me/following", &fan.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let following = app.get_auth_json("/users/me/following", &fan.access).await;
     assert_eq!(following[0]["muted"], true);
 
     // A bad token gets an error frame and a close.
