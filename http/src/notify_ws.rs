@@ -143,7 +143,17 @@ impl NotifySession {
                 };
                 // Register before reading the count: a notification made in between is
                 // then pushed (possibly counted twice, never missed).
-                let reg = act.state.live.notifier.hub().register(user_id);
+                let Some(reg) = act.state.live.notifier.hub().register(user_id) else {
+                    send(
+                        ctx,
+                        &NotifyServerMsg::Error {
+                            code: "too_many_sockets".into(),
+                            message: "too many notification sockets open for this account".into(),
+                        },
+                    );
+                    close(ctx, ws::CloseCode::Policy, "too many sockets");
+                    return;
+                };
                 act.user = Some((user_id, reg.id));
                 ctx.add_stream(stream_of(reg.rx).map(Frame));
                 // Closes the socket when the hub gives up on it (its queue filled).

@@ -4,14 +4,16 @@
 //! succeeds runs the job, every other node (which got the same event over the bus) skips it.
 //! Each batch of [`NotifyConfig::batch_size`] followers (in user id order, by keyset):
 //! 1. drops the followers who muted the channel;
-//! 2. inserts their notifications in one statement (unique per user, kind and broadcast, so a
-//!    repeated batch inserts nothing twice);
+//! 2. inserts their notifications in one statement returning the new ids (unique per user, kind
+//!    and broadcast, so a repeated batch inserts nothing twice), in one transaction with the
+//!    job's progress;
 //! 3. publishes the (user, notification id) pairs on the bus, so every node pushes to the
 //!    sockets it holds;
 //! 4. with SMTP configured, claims the email throttle for the followers who want email (one
 //!    `UPDATE ... RETURNING`: only pairs not emailed within the throttle come back) and queues
-//!    their emails;
-//! 5. records progress (`done`) in the job row and in memory for the health tree.
+//!    their emails.
+//!
+//! Progress (`done`) is in the job row and in memory for the health tree.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,8 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use streamhall_entities::{
     Channel, Follow, Notification, NotificationJob, NotificationMute, NotificationSetting, User,
@@ -178,18 +180,19 @@ pub async fn go_live(d: &FanoutDeps<'_>, job: &GoLive, progress: &Progress) -> R
             .copied()
             .filter(|u| !muted.contains(u))
             .collect();
-        if !recipients.is_empty() {
-            insert_notifications(d.db, job, &recipients, now).await?;
-            let ids: Vec<(i64, i64)> = Notification::find()
-                .select_only()
-                .column(notification::Column::UserId)
-                .column(notification::Column::Id)
-                .filter(notification::Column::Kind.eq(KIND_STREAM_ONLINE))
-                .filter(notification::Column::BroadcastId.eq(job.broadcast_id))
-                .filter(notification::Column::UserId.is_in(recipients.iter().copied()))
-                .into_tuple()
-                .all(d.db)
-                .await?;
+        let done = progress.done.load(Ordering::Relaxed) + followers.len() as u64;
+        // The batch's rows and the job's progress in one transaction (one commit per batch).
+        let txn = d.db.begin().await?;
+        let ids = insert_notifications(&txn, job, &recipients, now).await?;
+        NotificationJob::update_many()
+            .col_expr(notification_job::Column::Done, Expr::value(done as i64))
+            .filter(notification_job::Column::BroadcastId.eq(job.broadcast_id))
+            .filter(notification_job::Column::Event.eq(EVENT_ONLINE))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        progress.done.store(done, Ordering::Relaxed);
+        if !ids.is_empty() {
             progress
                 .notified
                 .fetch_add(ids.len() as u64, Ordering::Relaxed);
@@ -197,21 +200,13 @@ pub async fn go_live(d: &FanoutDeps<'_>, job: &GoLive, progress: &Progress) -> R
                 users: ids,
                 notification: push.clone(),
             });
-            if let Some(mailer) = d.mailer {
-                let sent = email_batch(d, mailer, job, &channel_title, &recipients).await?;
-                progress.emailed.fetch_add(sent, Ordering::Relaxed);
-            }
         }
-        let done = progress
-            .done
-            .fetch_add(followers.len() as u64, Ordering::Relaxed)
-            + followers.len() as u64;
-        NotificationJob::update_many()
-            .col_expr(notification_job::Column::Done, Expr::value(done as i64))
-            .filter(notification_job::Column::BroadcastId.eq(job.broadcast_id))
-            .filter(notification_job::Column::Event.eq(EVENT_ONLINE))
-            .exec(d.db)
-            .await?;
+        if let Some(mailer) = d.mailer
+            && !recipients.is_empty()
+        {
+            let sent = email_batch(d, mailer, job, &channel_title, &recipients).await?;
+            progress.emailed.fetch_add(sent, Ordering::Relaxed);
+        }
         if (followers.len() as u64) < batch {
             break;
         }
@@ -219,12 +214,17 @@ pub async fn go_live(d: &FanoutDeps<'_>, job: &GoLive, progress: &Progress) -> R
     Ok(())
 }
 
-async fn insert_notifications(
-    db: &DatabaseConnection,
+/// Inserts the notifications of `users` (skipping any that exist); returns the (user, id)
+/// pairs inserted.
+async fn insert_notifications<C: ConnectionTrait>(
+    db: &C,
     job: &GoLive,
     users: &[i64],
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
     let title: String = job.title.chars().take(140).collect();
     let rows = users.iter().map(|&user_id| notification::ActiveModel {
         user_id: Set(user_id),
@@ -246,10 +246,11 @@ async fn insert_notifications(
             .do_nothing()
             .to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_with_returning(db)
         .await;
     match res {
-        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Ok(rows) => Ok(rows.into_iter().map(|n| (n.user_id, n.id)).collect()),
+        Err(DbErr::RecordNotInserted) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }

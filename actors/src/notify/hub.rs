@@ -25,6 +25,8 @@ use crate::directory::lock;
 
 /// Frames queued for one socket before it is closed as a slow consumer.
 pub const SOCKET_QUEUE: usize = 64;
+/// Sockets one user may hold on one node (a tab each).
+pub const MAX_SOCKETS_PER_USER: usize = 16;
 
 struct Socket {
     id: u64,
@@ -59,23 +61,28 @@ impl NotificationHub {
         Self::default()
     }
 
-    pub fn register(&self, user_id: i64) -> Registration {
+    /// `None` when the user already holds [`MAX_SOCKETS_PER_USER`] sockets here.
+    pub fn register(&self, user_id: i64) -> Option<Registration> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
         let kick = CancellationToken::new();
         let mut inner = lock(&self.inner);
-        inner.users.entry(user_id).or_default().push(Socket {
+        let list = inner.users.entry(user_id).or_default();
+        if list.len() >= MAX_SOCKETS_PER_USER {
+            return None;
+        }
+        list.push(Socket {
             id,
             tx,
             kick: kick.clone(),
         });
         inner.sockets += 1;
-        Registration {
+        Some(Registration {
             id,
             user_id,
             rx,
             kick,
-        }
+        })
     }
 
     pub fn unregister(&self, user_id: i64, id: u64) {
@@ -196,9 +203,9 @@ mod tests {
     #[test]
     fn register_and_unregister_keep_the_count() {
         let hub = NotificationHub::new();
-        let a = hub.register(1);
-        let b = hub.register(1);
-        let c = hub.register(2);
+        let a = hub.register(1).unwrap();
+        let b = hub.register(1).unwrap();
+        let c = hub.register(2).unwrap();
         assert_eq!(hub.sockets(), 3);
         assert_eq!(
             hub.connected(&[(1, 10), (3, 11), (2, 12)]),
@@ -211,5 +218,12 @@ mod tests {
         hub.unregister(2, c.id);
         assert_eq!(hub.sockets(), 0);
         assert!(hub.connected(&[(1, 10)]).is_empty());
+        // A cap per user.
+        let held: Vec<_> = (0..MAX_SOCKETS_PER_USER)
+            .map(|_| hub.register(3).unwrap())
+            .collect();
+        assert!(hub.register(3).is_none());
+        hub.unregister(3, held[0].id);
+        assert!(hub.register(3).is_some());
     }
 }
