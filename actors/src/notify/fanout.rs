@@ -18,12 +18,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use streamhall_entities::{
     Channel, Follow, Notification, NotificationJob, NotificationMute, NotificationSetting, User,
@@ -182,6 +183,7 @@ pub async fn go_live(d: &FanoutDeps<'_>, job: &GoLive, progress: &Progress) -> R
             .collect();
         let done = progress.done.load(Ordering::Relaxed) + followers.len() as u64;
         // The batch's rows and the job's progress in one transaction (one commit per batch).
+        let write_started = std::time::Instant::now();
         let txn = d.db.begin().await?;
         let ids = insert_notifications(&txn, job, &recipients, now).await?;
         NotificationJob::update_many()
@@ -192,6 +194,12 @@ pub async fn go_live(d: &FanoutDeps<'_>, job: &GoLive, progress: &Progress) -> R
             .await?;
         txn.commit().await?;
         progress.done.store(done, Ordering::Relaxed);
+        if d.db.get_database_backend() == DbBackend::Sqlite {
+            // SQLite has one writer, and a chat room waiting for the lock sleeps in growing
+            // steps: leave the lock free as long as this batch held it, so chat messages get
+            // stored in between (the fan-out takes about twice as long).
+            tokio::time::sleep(write_started.elapsed().min(Duration::from_millis(50))).await;
+        }
         if !ids.is_empty() {
             progress
                 .notified
