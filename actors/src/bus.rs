@@ -22,8 +22,10 @@ use crate::chat::cluster::entries;
 
 /// Events a receiver may fall behind by before it lags.
 pub const BUS_CAPACITY: usize = 1024;
-/// Entries kept in the Redis stream (approximately).
-pub const STREAM_MAXLEN: usize = 10_000;
+/// Entries kept in the Redis stream (approximately). Readers follow it live, so this is only
+/// a backlog for a reader that reconnects; a `Notified` entry carries up to a batch of
+/// (user, id) pairs (about 20 KB), so this bounds the stream near 20 MB.
+pub const STREAM_MAXLEN: usize = 1_000;
 /// Events waiting for Redis; beyond it the cross-node copy is dropped (and counted).
 const PUBLISH_QUEUE: usize = 10_000;
 
