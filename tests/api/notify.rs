@@ -815,3 +815,83 @@ async fn two_nodes_notify_once() {
     .await;
     let _ = child.kill().await;
 }
+
+/// A fan-out left `running` by a process that died (here: a job row of a node that is gone)
+/// is finished by the next start of a single node, without notifying anyone twice.
+#[actix_web::test]
+async fn an_unfinished_fan_out_is_finished_by_the_next_start() {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    use streamhall_entities::{
+        Broadcast, Notification, NotificationJob, broadcast, notification, notification_job,
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let owner = app.register("streamer").await;
+    let created = app.create_channel(&owner.access, "show").await;
+    let channel_id = created["channel"]["id"].as_i64().unwrap();
+    let fans = [
+        app.register("fan1").await,
+        app.register("fan2").await,
+        app.register("fan3").await,
+    ];
+    for f in &fans {
+        follow(&app, f, "show").await;
+    }
+    let now = chrono::Utc::now();
+    Broadcast::insert(broadcast::ActiveModel {
+        id: Set(77),
+        channel_id: Set(channel_id),
+        started_at: Set(now),
+        ended_at: Set(None),
+        title: Set("interrupted".into()),
+        peak_viewers: Set(0),
+    })
+    .exec(&app.db)
+    .await
+    .unwrap();
+    // The dead process had claimed the job and notified the first fan only.
+    NotificationJob::insert(notification_job::ActiveModel {
+        broadcast_id: Set(77),
+        event: Set("stream.online".into()),
+        channel_id: Set(channel_id),
+        node: Set("node-that-died".into()),
+        state: Set("running".into()),
+        total: Set(3),
+        done: Set(1),
+        started_at: Set(now),
+        finished_at: Set(None),
+    })
+    .exec(&app.db)
+    .await
+    .unwrap();
+    Notification::insert(notification::ActiveModel {
+        user_id: Set(fans[0].user_id),
+        kind: Set("stream_online".into()),
+        channel_id: Set(channel_id),
+        broadcast_id: Set(Some(77)),
+        title: Set("interrupted".into()),
+        created_at: Set(now),
+        read_at: Set(None),
+        ..Default::default()
+    })
+    .exec(&app.db)
+    .await
+    .unwrap();
+
+    let next = restart(&app).await;
+    eventually(WAIT, "the fan-out to be finished", || async {
+        count(
+            &next,
+            "SELECT COUNT(*) FROM notification_jobs WHERE broadcast_id = 77 AND state = 'done'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    for f in &fans {
+        let rows = format!(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = {} AND broadcast_id = 77",
+            f.user_id
+        );
+        assert_eq!(count(&next, &rows).await, 1, "each fan once");
+    }
+}

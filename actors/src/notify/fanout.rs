@@ -85,6 +85,48 @@ pub async fn claim(
     }
 }
 
+/// Online fan-outs left `running` by an earlier process (it stopped or crashed mid-way), taken
+/// over by `node`. Only for a single node: with several, another node may still be running one.
+pub async fn take_over_abandoned(
+    db: &DatabaseConnection,
+    node: &str,
+) -> Result<Vec<GoLive>, DbErr> {
+    use streamhall_entities::{Broadcast, notification_job::Model as JobRow};
+    let rows: Vec<JobRow> = NotificationJob::find()
+        .filter(notification_job::Column::State.eq("running"))
+        .filter(notification_job::Column::Event.eq(EVENT_ONLINE))
+        .filter(notification_job::Column::Node.ne(node))
+        .all(db)
+        .await?;
+    let mut jobs = Vec::new();
+    for row in rows {
+        let taken = NotificationJob::update_many()
+            .col_expr(notification_job::Column::Node, Expr::value(node))
+            .filter(notification_job::Column::BroadcastId.eq(row.broadcast_id))
+            .filter(notification_job::Column::Event.eq(EVENT_ONLINE))
+            .filter(notification_job::Column::Node.eq(row.node.clone()))
+            .exec(db)
+            .await?
+            .rows_affected
+            == 1;
+        let (Some(b), Some(c)) = (
+            Broadcast::find_by_id(row.broadcast_id).one(db).await?,
+            Channel::find_by_id(row.channel_id).one(db).await?,
+        ) else {
+            continue;
+        };
+        if taken {
+            jobs.push(GoLive {
+                channel_id: c.id,
+                slug: c.slug,
+                broadcast_id: b.id,
+                title: b.title,
+            });
+        }
+    }
+    Ok(jobs)
+}
+
 pub async fn finish(
     db: &DatabaseConnection,
     broadcast_id: i64,

@@ -115,6 +115,9 @@ struct Deps {
 
 enum Job {
     Online(GoLive),
+    /// An online fan-out an earlier process left unfinished (already claimed, by this node
+    /// now): run again; rows that exist are skipped.
+    Resume(GoLive),
     Offline {
         channel_id: i64,
         slug: String,
@@ -125,14 +128,14 @@ enum Job {
 impl Job {
     fn key(&self) -> (i64, &'static str) {
         match self {
-            Job::Online(g) => (g.broadcast_id, EVENT_ONLINE),
+            Job::Online(g) | Job::Resume(g) => (g.broadcast_id, EVENT_ONLINE),
             Job::Offline { broadcast_id, .. } => (*broadcast_id, EVENT_OFFLINE),
         }
     }
 
     fn slug(&self) -> &str {
         match self {
-            Job::Online(g) => &g.slug,
+            Job::Online(g) | Job::Resume(g) => &g.slug,
             Job::Offline { slug, .. } => slug,
         }
     }
@@ -195,12 +198,15 @@ impl Notifier {
 async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(), String> {
     let (broadcast_id, event) = job.key();
     let channel_id = match &job {
-        Job::Online(g) => g.channel_id,
+        Job::Online(g) | Job::Resume(g) => g.channel_id,
         Job::Offline { channel_id, .. } => *channel_id,
     };
-    let claimed = fanout::claim(&deps.db, broadcast_id, event, channel_id, &deps.node_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let claimed = match &job {
+        Job::Resume(_) => true,
+        _ => fanout::claim(&deps.db, broadcast_id, event, channel_id, &deps.node_id)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     if !claimed {
         progress
             .total
@@ -218,6 +224,17 @@ async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(
                 &g.title,
             )
             .await;
+            let d = FanoutDeps {
+                db: &deps.db,
+                cfg: &deps.cfg,
+                bus: &deps.bus,
+                mailer: deps.mailer.as_ref(),
+                public_url: &deps.public_url,
+            };
+            fanout::go_live(&d, g, &progress).await
+        }
+        Job::Resume(g) => {
+            tracing::info!(channel = %g.slug, broadcast = g.broadcast_id, "notify: resuming a fan-out an earlier process left unfinished");
             let d = FanoutDeps {
                 db: &deps.db,
                 cfg: &deps.cfg,
@@ -272,6 +289,21 @@ impl Actor for Notifier {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
+        // A single node (no Redis) owns every job: what an earlier process left running is
+        // finished here. With several nodes another one may still be on it, so none is taken.
+        if self.deps.bus.redis_healthy().is_none() {
+            let deps = self.deps.clone();
+            let addr = ctx.address();
+            tokio::spawn(async move {
+                match fanout::take_over_abandoned(&deps.db, &deps.node_id).await {
+                    Ok(jobs) if !jobs.is_empty() => addr.do_send(ResumeJobs(jobs)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "notify: could not look for unfinished fan-outs")
+                    }
+                }
+            });
+        }
         let mut rx = self.deps.bus.subscribe();
         let addr = ctx.address();
         let deps = self.deps.clone();
@@ -340,6 +372,24 @@ impl Handler<StreamEvent> for Notifier {
             return;
         }
         self.queue.push_back(job);
+        self.pump(ctx);
+    }
+}
+
+/// Fan-outs an earlier process left unfinished, now this node's.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ResumeJobs(Vec<GoLive>);
+
+impl Handler<ResumeJobs> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResumeJobs, ctx: &mut Context<Self>) {
+        for g in msg.0 {
+            if self.queue.len() < MAX_QUEUED {
+                self.queue.push_back(Job::Resume(g));
+            }
+        }
         self.pump(ctx);
     }
 }
