@@ -213,6 +213,13 @@ async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(
             .store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
         return Ok(());
     }
+    let d = FanoutDeps {
+        db: &deps.db,
+        cfg: &deps.cfg,
+        bus: &deps.bus,
+        mailer: deps.mailer.as_ref(),
+        public_url: &deps.public_url,
+    };
     let result = match &job {
         Job::Online(g) => {
             webhooks_for(
@@ -224,24 +231,10 @@ async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(
                 &g.title,
             )
             .await;
-            let d = FanoutDeps {
-                db: &deps.db,
-                cfg: &deps.cfg,
-                bus: &deps.bus,
-                mailer: deps.mailer.as_ref(),
-                public_url: &deps.public_url,
-            };
             fanout::go_live(&d, g, &progress).await
         }
         Job::Resume(g) => {
             tracing::info!(channel = %g.slug, broadcast = g.broadcast_id, "notify: resuming a fan-out an earlier process left unfinished");
-            let d = FanoutDeps {
-                db: &deps.db,
-                cfg: &deps.cfg,
-                bus: &deps.bus,
-                mailer: deps.mailer.as_ref(),
-                public_url: &deps.public_url,
-            };
             fanout::go_live(&d, g, &progress).await
         }
         Job::Offline {
