@@ -132,11 +132,8 @@ struct Entry {
 }
 
 pub struct ChatDirectory {
-    cfg: ChatConfig,
-    db: DatabaseConnection,
-    cluster: Option<ChatCluster>,
-    presence: PresenceHandle,
-    deps: Option<Arc<ChatDeps>>,
+    /// What every room gets (the directory's own address included).
+    deps: Arc<ChatDeps>,
     rooms: HashMap<i64, Entry>,
     /// Failed rooms per channel, and the last error, kept after the room is gone.
     restarts: HashMap<i64, (u32, Option<String>)>,
@@ -145,28 +142,31 @@ pub struct ChatDirectory {
 }
 
 impl ChatDirectory {
-    pub fn new(
+    /// Starts the directory; rooms get its address to report that they stopped.
+    pub fn start(
         cfg: ChatConfig,
         db: DatabaseConnection,
         cluster: Option<ChatCluster>,
         presence: PresenceHandle,
-    ) -> Self {
-        Self {
-            cfg,
-            db,
-            cluster,
-            presence,
-            deps: None,
+    ) -> Addr<Self> {
+        Self::create(|ctx| Self {
+            deps: Arc::new(ChatDeps {
+                cfg,
+                db,
+                cluster,
+                presence,
+                directory: ctx.address().recipient(),
+            }),
             rooms: HashMap::new(),
             restarts: HashMap::new(),
             next_generation: 0,
             started: Instant::now(),
-        }
+        })
     }
 
     fn purge(&self, ctx: &mut Context<Self>) {
-        let db = self.db.clone();
-        let Ok(retention) = chrono::Duration::from_std(self.cfg.retention) else {
+        let db = self.deps.db.clone();
+        let Ok(retention) = chrono::Duration::from_std(self.deps.cfg.retention) else {
             return;
         };
         let cutoff = Utc::now() - retention;
@@ -187,13 +187,6 @@ impl Actor for ChatDirectory {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.deps = Some(Arc::new(ChatDeps {
-            cfg: self.cfg.clone(),
-            db: self.db.clone(),
-            cluster: self.cluster.clone(),
-            presence: self.presence.clone(),
-            directory: ctx.address().recipient(),
-        }));
         self.purge(ctx);
         ctx.run_interval(Duration::from_secs(3600), |act, ctx| act.purge(ctx));
     }
@@ -212,9 +205,7 @@ impl Handler<GetRoom> for ChatDirectory {
         self.next_generation += 1;
         let generation = self.next_generation;
         let stats = Arc::new(RoomStats::default());
-        #[allow(clippy::expect_used)]
-        let deps = self.deps.clone().expect("set in started");
-        let addr = ChatRoom::new(key.clone(), generation, deps, stats.clone()).start();
+        let addr = ChatRoom::new(key.clone(), generation, self.deps.clone(), stats.clone()).start();
         self.rooms.insert(
             key.channel_id,
             Entry {
@@ -317,7 +308,7 @@ impl Handler<GetChatHealth> for ChatDirectory {
             })
             .collect();
         rooms.sort_by(|a, b| a.slug.cmp(&b.slug));
-        let redis = self.cluster.as_ref().map(|c| {
+        let redis = self.deps.cluster.as_ref().map(|c| {
             if c.healthy() {
                 "ok".to_owned()
             } else {
@@ -336,7 +327,7 @@ impl Handler<GetChatHealth> for ChatDirectory {
                 mailbox: None,
             },
             rooms,
-            redis: self.cluster.as_ref().map(|c| {
+            redis: self.deps.cluster.as_ref().map(|c| {
                 if c.healthy() {
                     "ok".into()
                 } else {
@@ -365,7 +356,7 @@ impl ChatHandle {
     ) -> Self {
         let cluster =
             redis.map(|(pool, prefix, node_id)| ChatCluster::start(pool, prefix, node_id));
-        let directory = ChatDirectory::new(cfg.clone(), db, cluster.clone(), presence).start();
+        let directory = ChatDirectory::start(cfg.clone(), db, cluster.clone(), presence);
         Self {
             directory,
             cluster,

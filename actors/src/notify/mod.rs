@@ -16,10 +16,10 @@ pub mod config;
 pub mod email;
 pub mod fanout;
 pub mod hub;
+pub mod jobs;
 pub mod protocol;
 pub mod webhook;
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,12 +35,7 @@ pub use hub::NotificationHub;
 use crate::bus::{Bus, BusEvent};
 use crate::health::ActorHealth;
 use fanout::{EVENT_OFFLINE, EVENT_ONLINE, FanoutDeps, GoLive, Progress};
-
-/// Fan-outs waiting for a free slot, at most; beyond it a go-live is not notified (and
-/// counted as dropped in the health tree).
-pub const MAX_QUEUED: usize = 10_000;
-/// Finished jobs kept for the health tree.
-const RECENT: usize = 10;
+use jobs::{Job, JobKey, JobQueue, Offer, Outcome};
 
 /// A stream event from the bus.
 #[derive(Message)]
@@ -54,8 +49,8 @@ pub struct GetNotifierHealth;
 #[derive(Message)]
 #[rtype(result = "()")]
 struct JobDone {
-    key: (i64, &'static str),
-    result: Result<(), String>,
+    key: JobKey,
+    result: Result<Outcome, String>,
 }
 
 /// One fan-out as the admin view shows it.
@@ -113,72 +108,24 @@ struct Deps {
     public_url: String,
 }
 
-enum Job {
-    Online(GoLive),
-    /// An online fan-out an earlier process left unfinished (already claimed, by this node
-    /// now): run again; rows that exist are skipped.
-    Resume(GoLive),
-    Offline {
-        channel_id: i64,
-        slug: String,
-        broadcast_id: i64,
-    },
-}
-
-impl Job {
-    fn key(&self) -> (i64, &'static str) {
-        match self {
-            Job::Online(g) | Job::Resume(g) => (g.broadcast_id, EVENT_ONLINE),
-            Job::Offline { broadcast_id, .. } => (*broadcast_id, EVENT_OFFLINE),
-        }
-    }
-
-    fn slug(&self) -> &str {
-        match self {
-            Job::Online(g) | Job::Resume(g) => &g.slug,
-            Job::Offline { slug, .. } => slug,
-        }
-    }
-}
-
-struct Tracked {
-    slug: String,
-    started: Instant,
-    progress: Arc<Progress>,
-    state: &'static str,
-    error: Option<String>,
-    ended: Option<Instant>,
-}
-
 pub struct Notifier {
     deps: Arc<Deps>,
-    queue: VecDeque<Job>,
-    running: HashMap<(i64, &'static str), Tracked>,
-    recent: VecDeque<((i64, &'static str), Tracked)>,
-    dropped: u64,
+    jobs: JobQueue,
     started: Instant,
-    last_error: Option<String>,
 }
 
 impl Notifier {
+    fn offer(&mut self, job: Job) {
+        let slug = job.slug().to_owned();
+        if self.jobs.offer(job) == Offer::Dropped {
+            tracing::warn!(channel = %slug, "notify: too many fan-outs waiting; this one is dropped");
+        }
+    }
+
+    /// Starts waiting jobs while slots are free.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while self.running.len() < self.deps.cfg.max_running.max(1) {
-            let Some(job) = self.queue.pop_front() else {
-                break;
-            };
+        while let Some((job, progress)) = self.jobs.start_next(Instant::now()) {
             let key = job.key();
-            let progress = Arc::new(Progress::default());
-            self.running.insert(
-                key,
-                Tracked {
-                    slug: job.slug().to_owned(),
-                    started: Instant::now(),
-                    progress: progress.clone(),
-                    state: "running",
-                    error: None,
-                    ended: None,
-                },
-            );
             let deps = self.deps.clone();
             let addr = ctx.address();
             tokio::spawn(async move {
@@ -194,13 +141,9 @@ impl Notifier {
     }
 }
 
-/// `Ok(())` also when another node had the job (the tracked state says `skipped`).
-async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(), String> {
+async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<Outcome, String> {
     let (broadcast_id, event) = job.key();
-    let channel_id = match &job {
-        Job::Online(g) | Job::Resume(g) => g.channel_id,
-        Job::Offline { channel_id, .. } => *channel_id,
-    };
+    let channel_id = job.channel_id();
     let claimed = match &job {
         Job::Resume(_) => true,
         _ => fanout::claim(&deps.db, broadcast_id, event, channel_id, &deps.node_id)
@@ -208,10 +151,7 @@ async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(
             .map_err(|e| e.to_string())?,
     };
     if !claimed {
-        progress
-            .total
-            .store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
-        return Ok(());
+        return Ok(Outcome::Skipped);
     }
     let d = FanoutDeps {
         db: &deps.db,
@@ -248,7 +188,7 @@ async fn run_job(deps: Arc<Deps>, job: Job, progress: Arc<Progress>) -> Result<(
     };
     let state = if result.is_ok() { "done" } else { "failed" };
     let _ = fanout::finish(&deps.db, broadcast_id, event, state, &progress).await;
-    result.map_err(|e| e.to_string())
+    result.map(|()| Outcome::Done).map_err(|e| e.to_string())
 }
 
 /// Queues the channel's webhook deliveries for `event` and wakes the worker.
@@ -332,40 +272,10 @@ impl Handler<StreamEvent> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: StreamEvent, ctx: &mut Context<Self>) {
-        let job = match msg.0 {
-            BusEvent::StreamWentLive {
-                channel_id,
-                slug,
-                broadcast_id,
-                title,
-            } => Job::Online(GoLive {
-                channel_id,
-                slug,
-                broadcast_id,
-                title,
-            }),
-            BusEvent::StreamWentOffline {
-                channel_id,
-                slug,
-                broadcast_id,
-            } => Job::Offline {
-                channel_id,
-                slug,
-                broadcast_id,
-            },
-            BusEvent::Notified { .. } => return,
-        };
-        if self.running.contains_key(&job.key()) || self.queue.iter().any(|j| j.key() == job.key())
-        {
-            return;
+        if let Some(job) = Job::from_event(msg.0) {
+            self.offer(job);
+            self.pump(ctx);
         }
-        if self.queue.len() >= MAX_QUEUED {
-            self.dropped += 1;
-            tracing::warn!(channel = %job.slug(), "notify: too many fan-outs waiting; this one is dropped");
-            return;
-        }
-        self.queue.push_back(job);
-        self.pump(ctx);
     }
 }
 
@@ -379,9 +289,7 @@ impl Handler<ResumeJobs> for Notifier {
 
     fn handle(&mut self, msg: ResumeJobs, ctx: &mut Context<Self>) {
         for g in msg.0 {
-            if self.queue.len() < MAX_QUEUED {
-                self.queue.push_back(Job::Resume(g));
-            }
+            self.offer(Job::Resume(g));
         }
         self.pump(ctx);
     }
@@ -391,57 +299,22 @@ impl Handler<JobDone> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
-        if let Some(mut t) = self.running.remove(&msg.key) {
-            let skipped = t.progress.total.load(std::sync::atomic::Ordering::Relaxed) == u64::MAX;
-            t.ended = Some(Instant::now());
-            match msg.result {
-                Ok(()) if skipped => {
-                    t.state = "skipped";
-                    t.progress
-                        .total
-                        .store(0, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.jobs.finish(msg.key, msg.result, Instant::now()) {
+            match &h.error {
+                Some(e) => {
+                    tracing::warn!(channel = %h.slug, event = %h.event, error = %e, "notify: fan-out failed")
                 }
-                Ok(()) => {
-                    t.state = "done";
-                    tracing::info!(
-                        channel = %t.slug,
-                        event = msg.key.1,
-                        followers = t.progress.total.load(std::sync::atomic::Ordering::Relaxed),
-                        ms = t.started.elapsed().as_millis() as u64,
-                        "notify: fan-out done"
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(channel = %t.slug, error = %e, "notify: fan-out failed");
-                    t.state = "failed";
-                    t.error = Some(e.clone());
-                    self.last_error = Some(e);
-                }
+                None => tracing::info!(
+                    channel = %h.slug,
+                    event = %h.event,
+                    state = %h.state,
+                    followers = h.total,
+                    ms = (h.elapsed_s * 1000.0) as u64,
+                    "notify: fan-out finished"
+                ),
             }
-            self.recent.push_front((msg.key, t));
-            self.recent.truncate(RECENT);
         }
         self.pump(ctx);
-    }
-}
-
-fn job_health(key: &(i64, &'static str), t: &Tracked) -> JobHealth {
-    use std::sync::atomic::Ordering::Relaxed;
-    JobHealth {
-        broadcast_id: key.0,
-        slug: t.slug.clone(),
-        event: key.1.to_owned(),
-        state: t.state.to_owned(),
-        total: t.progress.total.load(Relaxed).min(i64::MAX as u64),
-        done: t.progress.done.load(Relaxed),
-        notified: t.progress.notified.load(Relaxed),
-        emailed: t.progress.emailed.load(Relaxed),
-        elapsed_s: t
-            .ended
-            .unwrap_or_else(Instant::now)
-            .duration_since(t.started)
-            .as_secs_f64(),
-        error: t.error.clone(),
     }
 }
 
@@ -449,39 +322,24 @@ impl Handler<GetNotifierHealth> for Notifier {
     type Result = MessageResult<GetNotifierHealth>;
 
     fn handle(&mut self, _: GetNotifierHealth, _: &mut Context<Self>) -> Self::Result {
-        let mut jobs: Vec<JobHealth> = self.running.iter().map(|(k, t)| job_health(k, t)).collect();
-        jobs.extend(self.queue.iter().map(|j| JobHealth {
-            broadcast_id: j.key().0,
-            slug: j.slug().to_owned(),
-            event: j.key().1.to_owned(),
-            state: "queued".into(),
-            total: 0,
-            done: 0,
-            notified: 0,
-            emailed: 0,
-            elapsed_s: 0.0,
-            error: None,
-        }));
-        jobs.truncate(50);
-        jobs.extend(self.recent.iter().map(|(k, t)| job_health(k, t)));
         let d = &self.deps;
         MessageResult(NotifierHealth {
             actor: ActorHealth {
                 kind: "notifier".into(),
                 id: "notifier".into(),
-                state: if self.running.is_empty() {
+                state: if self.jobs.is_idle() {
                     "idle".into()
                 } else {
                     "running".into()
                 },
                 uptime_s: self.started.elapsed().as_secs_f64(),
                 restarts: 0,
-                last_error: self.last_error.clone(),
-                mailbox: Some(self.queue.len()),
+                last_error: self.jobs.last_error(),
+                mailbox: Some(self.jobs.queued()),
             },
-            jobs,
-            queued: self.queue.len(),
-            dropped_jobs: self.dropped,
+            jobs: self.jobs.jobs(Instant::now()),
+            queued: self.jobs.queued(),
+            dropped_jobs: self.jobs.dropped(),
             sockets: d.hub.sockets(),
             pushed: d.hub.pushed(),
             kicked: d.hub.kicked(),
@@ -520,6 +378,7 @@ impl NotifierHandle {
         };
         let hub = NotificationHub::new();
         let webhooks = webhook::start(db.clone(), cfg.webhooks.clone());
+        let cfg_max_running = cfg.max_running;
         let deps = Arc::new(Deps {
             db,
             webhooks: webhooks.clone(),
@@ -535,12 +394,8 @@ impl NotifierHandle {
         let arbiter = Arbiter::new();
         let addr = Notifier::start_in_arbiter(&arbiter.handle(), move |_| Notifier {
             deps,
-            queue: VecDeque::new(),
-            running: HashMap::new(),
-            recent: VecDeque::new(),
-            dropped: 0,
+            jobs: JobQueue::new(cfg_max_running),
             started: Instant::now(),
-            last_error: None,
         });
         Ok(Self {
             addr,
