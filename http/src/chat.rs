@@ -262,6 +262,15 @@ pub struct WsQuery {
     last_id: Option<i64>,
 }
 
+/// A browser's socket must come from the app itself or a configured CORS origin (clients
+/// that send no `Origin` are not browsers and pass).
+pub(crate) fn origin_allowed(req: &HttpRequest, state: &AppState) -> bool {
+    req.headers().get(header::ORIGIN).is_none_or(|origin| {
+        let origin = origin.to_str().unwrap_or("");
+        origin == state.public_url || state.http.cors_origins.iter().any(|o| o == origin)
+    })
+}
+
 /// `WS /api/v1/chat/{slug}/ws[?ticket=…][&last_id=…]`: see docs/CHAT.md.
 #[utoipa::path(get, path = "/api/v1/chat/{slug}/ws", tag = "chat",
     params(("slug" = String, Path), ("ticket" = Option<String>, Query, description = "from POST /chat/{slug}/ticket; needed to post"),
@@ -277,13 +286,8 @@ pub async fn chat_ws(
     slug: web::Path<String>,
     query: web::Query<WsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        let allowed =
-            origin == state.public_url || state.http.cors_origins.iter().any(|o| o == origin);
-        if !allowed {
-            return Err(ApiError::Forbidden("this origin may not open chat sockets").into());
-        }
+    if !origin_allowed(&req, &state) {
+        return Err(ApiError::Forbidden("this origin may not open chat sockets").into());
     }
     let (channel, _) = channels::find(&state, &slug).await?;
     // Before the ticket is used up, so a refused socket can retry with it.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, StreamHandler, WrapFuture};
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
 use futures_util::StreamExt;
 use streamhall_actors::notify::protocol::{NotifyClientMsg, NotifyServerMsg};
@@ -32,15 +32,8 @@ pub async fn notifications_ws(
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        let allowed =
-            origin == state.public_url || state.http.cors_origins.iter().any(|o| o == origin);
-        if !allowed {
-            return Err(
-                ApiError::Forbidden("this origin may not open notification sockets").into(),
-            );
-        }
+    if !crate::chat::origin_allowed(&req, &state) {
+        return Err(ApiError::Forbidden("this origin may not open notification sockets").into());
     }
     ws::WsResponseBuilder::new(
         NotifySession {
