@@ -214,6 +214,21 @@ impl Config {
         figment.extract().map_err(Box::new)
     }
 
+    /// Makes `data_dir`, and every configured path that is not a bare program name, absolute
+    /// against the current directory. Called once at startup, before anything uses a path:
+    /// ffmpeg runs in a working directory of its own, so a relative `./data/...` handed to it
+    /// names a directory that does not exist (every segment rename failed that way).
+    pub fn resolve_paths(&mut self) -> std::io::Result<()> {
+        self.data_dir = absolute(&self.data_dir)?;
+        let ladder = &mut self.live.ladder;
+        // A bare name (`ffmpeg`) is looked up in PATH; anything with a slash is a path.
+        if ladder.ffmpeg_path.components().count() > 1 {
+            ladder.ffmpeg_path = absolute(&ladder.ffmpeg_path)?;
+        }
+        ladder.vaapi_device = absolute(&ladder.vaapi_device)?;
+        Ok(())
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(url) => url.expose_secret().to_owned(),
@@ -232,6 +247,16 @@ impl Config {
             None => format!("http://{bound}"),
         }
     }
+}
+
+/// `path` made absolute against the current directory, with `.` components dropped (the
+/// path need not exist; symlinks are kept).
+fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    let abs = std::path::absolute(path)?;
+    Ok(abs
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect())
 }
 
 /// `STREAMHALL_*` variables, minus the ones that are not config keys (`STREAMHALL_CONFIG`
@@ -309,6 +334,30 @@ mod tests {
         assert_eq!(config.notify.webhooks, defaults.notify.webhooks);
         assert_eq!(config.notify.batch_size, defaults.notify.batch_size);
         assert_eq!(config.analytics, defaults.analytics);
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute_once_at_startup() {
+        Jail::expect_with(|jail| {
+            jail.set_env("STREAMHALL_LIVE__LADDER__FFMPEG_PATH", "./bin/ffmpeg");
+            let mut config = Config::load(None).map_err(|e| e.to_string())?;
+            config.resolve_paths().unwrap();
+            let cwd = std::env::current_dir().unwrap();
+            // The default `./data` is under the directory the server was started in.
+            assert_eq!(config.data_dir, cwd.join("data"));
+            assert_eq!(config.live.ladder.ffmpeg_path, cwd.join("bin/ffmpeg"));
+            let db = cwd.join("data/streamhall.db");
+            assert!(config.database_url().contains(&*db.to_string_lossy()));
+            // Bare program names stay names (looked up in PATH); absolute paths stay as given.
+            let mut bare = Config {
+                data_dir: PathBuf::from("/srv/x"),
+                ..Config::default()
+            };
+            bare.resolve_paths().unwrap();
+            assert_eq!(bare.live.ladder.ffmpeg_path, PathBuf::from("ffmpeg"));
+            assert_eq!(bare.data_dir, PathBuf::from("/srv/x"));
+            Ok(())
+        });
     }
 
     #[test]

@@ -82,8 +82,11 @@ enum UserAction {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config =
+    let mut config =
         Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    config
+        .resolve_paths()
+        .context("resolving data_dir against the current directory")?;
     telemetry::init(&config.log);
     let system = actix_web::rt::System::new();
     let result = system.block_on(run(cli.command.unwrap_or(Command::Serve), config));
@@ -157,6 +160,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!();
         println!("  streamhall is ready at {}", app.public_url());
         println!("  encoders push to {ingest}/STREAM_KEY");
+        println!("  data directory: {}", app.data_dir().display());
         println!("  first start: created the administrator account");
         println!("    username: {}", admin.username);
         println!("    password: {}", admin.password.expose_secret());
@@ -165,6 +169,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         println!("streamhall is ready at {}", app.public_url());
         println!("encoders push to {ingest}/STREAM_KEY");
+        println!("data directory: {}", app.data_dir().display());
     }
     let handle = app.handle();
     actix_web::rt::spawn(async move {

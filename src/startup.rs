@@ -74,6 +74,7 @@ pub struct Application {
     live: Live,
     rtmp_stop: CancellationToken,
     public_url: String,
+    data_dir: std::path::PathBuf,
     server: Server,
     db: DatabaseConnection,
     /// Set when this start created the first admin account: shown once, then dropped.
@@ -86,7 +87,11 @@ pub struct FirstAdmin {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        // Idempotent; `main` already did it, tests and embedders may not have.
+        config
+            .resolve_paths()
+            .context("resolving data_dir against the current directory")?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let db = connect(&config).await?;
@@ -181,13 +186,14 @@ impl Application {
             .disable_signals()
             .shutdown_timeout(30)
             .run();
-        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, database = backend_name(&db), redis = config.redis.url.is_some(), "listening");
+        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), "listening");
         Ok(Self {
             http_addr,
             rtmp_addr,
             live,
             rtmp_stop,
             public_url,
+            data_dir: config.data_dir.clone(),
             server,
             db,
             first_admin,
@@ -205,6 +211,11 @@ impl Application {
 
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// The data directory in use, absolute.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The live tree (tests subscribe to its bus).

@@ -175,3 +175,49 @@ fn http_post(base: &str, path: &str, body: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out
 }
+
+/// The newcomer's path: no data-dir override, so `./data` under the directory the server was
+/// started in, said in the banner as an absolute path.
+#[test]
+fn the_default_data_dir_is_dot_data_made_absolute() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("STREAMHALL_DATA_DIR")
+        .env("STREAMHALL_HTTP__LISTEN", "127.0.0.1:0")
+        .env("STREAMHALL_RTMP__LISTEN", "127.0.0.1:0")
+        .env("STREAMHALL_LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let banner = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the banner names the data directory");
+        if let Some(d) = line.trim().strip_prefix("data directory: ") {
+            break d.to_owned();
+        }
+        lines.push(line);
+    };
+    let expected = dir.path().canonicalize().unwrap().join("data");
+    assert_eq!(
+        std::path::Path::new(&banner).canonicalize().unwrap(),
+        expected,
+        "{lines:?}"
+    );
+    assert!(std::path::Path::new(&banner).is_absolute());
+    assert!(expected.join("streamhall.db").exists());
+    stop(&mut child);
+}
