@@ -154,17 +154,16 @@ function Composer({ state, say, emotes }: { state: ChatState; say: (t: string) =
   const now = useNow(waiting);
   if (!me) {
     return (
-      <div className="chat-form">
-        <p className="chat-status">
-          <Link to="/login" state={{ from: location.pathname }}>
+      <div className="chat-form chat-signin">
+        <p className="chat-status">Log in or sign up to chat.</p>
+        <div className="row">
+          <Link className="button grow" to="/login" state={{ from: location.pathname }}>
             Log in
-          </Link>{' '}
-          or{' '}
-          <Link to="/register" state={{ from: location.pathname }}>
-            sign up
-          </Link>{' '}
-          to chat.
-        </p>
+          </Link>
+          <Link className="button primary grow" to="/register" state={{ from: location.pathname }}>
+            Sign up
+          </Link>
+        </div>
       </div>
     );
   }

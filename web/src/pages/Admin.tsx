@@ -4,7 +4,8 @@ import { api, errorMessage } from '../api/client';
 import type { ActorHealth } from '../api/generated/ActorHealth';
 import type { HealthTree } from '../api/generated/HealthTree';
 import type { NotifierHealth } from '../api/generated/NotifierHealth';
-import type { StreamHealth } from '../api/generated/StreamHealth';
+import type { StreamHealth } from '../player/contract';
+import { StatusBadge, actorTone } from '../components/streamState';
 import { tokens } from '../api/tokens';
 import { RequireAuth } from '../components/RequireAuth';
 import { Confirm, Loading, duration } from '../components/States';
@@ -74,39 +75,63 @@ function useHealthSocket(): { tree: HealthTree | null; conn: Conn; error: string
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-/** What is wrong with an actor, if anything (shown in red). */
+/**
+ * Alarms (red): an actor that failed or is restarting, with its last error, or a queue that
+ * backs up. Idle, stopped, running and live are normal; starting, grace and ending pass.
+ */
 export function actorProblems(a: ActorHealth): string[] {
   const p: string[] = [];
-  if (!['running', 'live'].includes(a.state)) p.push(`state ${a.state}`);
-  if (a.last_error) p.push(a.last_error);
+  if (actorTone(a.state) === 'alarm') p.push(a.last_error ? `${a.state}: ${a.last_error}` : a.state);
   if (a.mailbox != null && a.mailbox > 256) p.push(`mailbox ${a.mailbox}`);
   return p;
 }
 
+/** Worth a look but not an alarm (amber): an error an actor recovered from. */
+export function actorNotes(a: ActorHealth): string[] {
+  return actorTone(a.state) !== 'alarm' && a.last_error ? [`last error: ${a.last_error}`] : [];
+}
+
+/** A stream's alarms: failed (viewers cannot watch), or a child failing or restarting. */
 export function streamProblems(s: StreamHealth): string[] {
   const p = [...actorProblems(s.actor)];
-  if (!s.publisher_connected) p.push('publisher disconnected');
-  if (s.ffmpeg_speed != null && s.ffmpeg_speed < 0.9) p.push(`ffmpeg speed ${s.ffmpeg_speed.toFixed(2)}×`);
-  if (s.segments_lost > 0) p.push(`${s.segments_lost} segments lost`);
+  if (s.status === 'failed') p.push(s.problem ?? 'viewers cannot watch');
   for (const c of s.children) if (actorProblems(c).length) p.push(`${c.kind}: ${actorProblems(c).join(', ')}`);
-  return p;
+  return [...new Set(p)];
+}
+
+/** A stream's notes: what the streamer is told, and what an operator may want to know. */
+export function streamNotes(s: StreamHealth): string[] {
+  const n: string[] = [];
+  if (s.status !== 'failed' && s.problem) n.push(s.problem);
+  if (!s.publisher_connected) n.push('publisher disconnected');
+  if (s.segments_lost > 0) n.push(`${s.segments_lost} segments lost`);
+  return [...n, ...s.warnings];
+}
+
+/** The state pill: red for alarms, amber while passing through, green or grey when normal. */
+function statePill(state: string): string {
+  const tone = actorTone(state);
+  if (tone === 'alarm') return 'bad';
+  if (tone === 'passing') return 'warn';
+  return state === 'running' || state === 'live' ? 'ok' : '';
 }
 
 function ActorRow({ a, extra, action }: Row) {
   const problems = actorProblems(a);
+  const alarm = actorTone(a.state) === 'alarm';
   return (
-    <tr className={problems.length ? 'unhealthy' : undefined} data-kind={a.kind}>
+    <tr className={problems.length ? 'unhealthy' : undefined} data-kind={a.kind} data-state={a.state} data-alarm={problems.length > 0}>
       <td>
         <strong>{a.kind}</strong> <span className="muted small">{a.id}</span>
       </td>
       <td>
-        <span className={`pill ${problems.length ? 'bad' : 'ok'}`}>{a.state}</span>
+        <span className={`pill ${problems.length && !alarm ? 'bad' : statePill(a.state)}`}>{a.state}</span>
       </td>
       <td className="num">{duration(a.uptime_s)}</td>
       <td className="num">{a.restarts}</td>
       <td className="num">{a.mailbox ?? '–'}</td>
       <td className="small">
-        {a.last_error && <div style={{ color: 'var(--bad)' }}>{a.last_error}</div>}
+        {a.last_error && <div style={{ color: alarm ? 'var(--bad)' : 'var(--warn)' }}>{alarm ? a.last_error : `last error: ${a.last_error}`}</div>}
         {extra ? <div className="muted">{extra}</div> : null}
       </td>
       <td>
@@ -188,8 +213,9 @@ function AdminInner() {
           {tree.notifier ? <Notifier n={tree.notifier} /> : <p className="muted">The notifier is not running.</p>}
           <h2>Streams ({tree.streams.length})</h2>
           {tree.streams.length === 0 && <p className="muted">No stream is live on this node.</p>}
-          {tree.streams.map((s) => {
+          {(tree.streams as unknown as StreamHealth[]).map((s) => {
             const problems = streamProblems(s);
+            const notes = streamNotes(s);
             const i = s.ingest;
             return (
               <section key={s.slug} className={`tree-stream${problems.length ? ' unhealthy' : ''}`} aria-label={`Stream ${s.slug}`} data-slug={s.slug}>
@@ -198,11 +224,14 @@ function AdminInner() {
                     <Link to={`/c/${s.slug}`}>/{s.slug}</Link>
                   </strong>
                   <span className="muted small">broadcast {s.broadcast_id}</span>
-                  <span className={`pill ${problems.length ? 'bad' : 'ok'}`}>{problems.length ? 'unhealthy' : 'healthy'}</span>
+                  <StatusBadge status={s.status} actorState={s.actor.state} />
+                  <span className={`pill ${problems.length ? 'bad' : notes.length ? 'warn' : 'ok'}`}>{problems.length ? 'failing' : notes.length ? 'needs a look' : 'healthy'}</span>
                   <span className="small">
                     {plural(s.viewers, 'viewer')} · {i ? `${Math.round(i.bitrate_kbps)} kb/s, ${i.fps.toFixed(0)} fps` : 'no ingest data'}
                     {i?.video ? `, ${i.video.width}×${i.video.height}` : ''}
                     {i?.keyframe_interval_s != null ? `, keyframes every ${i.keyframe_interval_s.toFixed(1)} s` : ''}
+                    {' · '}transcoder {s.transcoder_state}
+                    {s.transcoder_restarts ? `, ${plural(s.transcoder_restarts, 'restart')}` : ''}
                     {' · '}ffmpeg {s.ffmpeg_cpu_percent != null ? `${s.ffmpeg_cpu_percent.toFixed(0)}% CPU` : '–'}, speed{' '}
                     {s.ffmpeg_speed != null ? `${s.ffmpeg_speed.toFixed(2)}×` : '–'} · {s.segments_produced} segments · {s.dropped_frames} dropped frames
                   </span>
@@ -211,8 +240,15 @@ function AdminInner() {
                     Stop stream
                   </button>
                 </header>
-                {problems.length > 0 && <p className="warnings">{problems.join(' · ')}</p>}
-                {s.warnings.length > 0 && <p className="warnings">{s.warnings.join(' · ')}</p>}
+                {problems.length > 0 && (
+                  <p className="warnings bad" role="alert">
+                    {problems.join(' · ')}
+                  </p>
+                )}
+                {s.transcoder_last_error && !problems.some((p) => p.includes(s.transcoder_last_error!)) && (
+                  <p className="warnings">last transcoder error: {s.transcoder_last_error}</p>
+                )}
+                {notes.length > 0 && <p className="warnings">{notes.join(' · ')}</p>}
                 <ActorTable rows={[{ a: s.actor }, ...s.children.map((c) => ({ a: c }))]} />
               </section>
             );

@@ -5,7 +5,6 @@ import { api, errorMessage } from '../api/client';
 import type { ChannelDto } from '../api/generated/ChannelDto';
 import type { CreateChannel } from '../api/generated/CreateChannel';
 import type { CreatedChannel } from '../api/generated/CreatedChannel';
-import type { StreamHealth } from '../api/generated/StreamHealth';
 import type { StreamKey } from '../api/generated/StreamKey';
 import type { UpdateChannel } from '../api/generated/UpdateChannel';
 import { keys, useMyChannels, useStreamHealth } from '../api/queries';
@@ -15,6 +14,9 @@ import { RequireAuth } from '../components/RequireAuth';
 import { useToast } from '../components/Toasts';
 import { ChatSettings } from './ChatSettings';
 import { useIngest } from '../api/ingest';
+import type { Channel, StreamHealth } from '../player/contract';
+import { SLOW_SPEED, SLOW_WORDS, StatusBadge, renditionWords, transcoderWords } from '../components/streamState';
+import { streamStatus } from './Watch';
 
 const Webhooks = lazy(() => import('./Webhooks'));
 
@@ -59,7 +61,7 @@ function DashboardInner() {
           <nav aria-label="Your channels">
             {list.map((c) => (
               <button key={c.id} aria-current={c.slug === current?.slug} onClick={() => select(c.slug, tab)}>
-                {c.is_live && <span className="live-badge">Live</span>} {c.title}
+                {streamStatus(c as Channel) !== 'offline' && <StatusBadge status={streamStatus(c as Channel)} />} {c.title}
                 <span className="muted small">/{c.slug}</span>
               </button>
             ))}
@@ -236,25 +238,36 @@ function StreamTab({ channel, onKey }: { channel: ChannelDto; onKey: (key: strin
 }
 
 function LiveStatus({ channel }: { channel: ChannelDto }) {
-  const health = useStreamHealth(channel.slug, channel.is_live);
-  if (!channel.is_live) {
+  const status = streamStatus(channel as Channel);
+  // Health while a publisher is connected, whether or not viewers can watch yet.
+  const health = useStreamHealth(channel.slug, status !== 'offline');
+  const h = health.data as StreamHealth | undefined;
+  if (status === 'offline') {
     return (
       <div className="card" role="status">
         <span className="pill">Offline</span> <span className="muted">Start streaming in OBS; this page shows your stream's health within seconds.</span>
       </div>
     );
   }
-  const h = health.data;
+  const live = (h?.status ?? status) === 'live';
   return (
-    <div className="card" aria-live="off">
+    <div className="card" aria-live="off" data-testid="live-status">
       <div className="row" style={{ marginBottom: 10 }}>
-        <span className="live-badge">Live</span>
-        <strong>
-          {formatCount(channel.viewer_count)} {channel.viewer_count === 1 ? 'viewer' : 'viewers'}
-        </strong>
-        {channel.live && <LiveFor since={channel.live.started_at} />}
+        <StatusBadge status={h?.status ?? status} actorState={h?.actor.state} />
+        {live && (
+          <strong>
+            {formatCount(channel.viewer_count)} {channel.viewer_count === 1 ? 'viewer' : 'viewers'}
+          </strong>
+        )}
+        {live && channel.live && <LiveFor since={channel.live.started_at} />}
+        {!live && status === 'starting' && !h?.problem && <span className="muted">Connected: waiting for the first video before viewers are told you are live.</span>}
         {h && !h.publisher_connected && <span className="pill bad">Encoder disconnected: waiting for it to reconnect</span>}
       </div>
+      {h?.problem && (
+        <div className={`banner ${(h.status ?? status) === 'failed' ? 'bad' : 'warn'}`} role={(h.status ?? status) === 'failed' ? 'alert' : 'status'} data-testid="stream-problem">
+          {h.problem}
+        </div>
+      )}
       {health.isPending ? <Loading label="Loading stream health" /> : health.isError ? <p className="muted">Stream health is not available on this node.</p> : h ? <IngestStats h={h} /> : null}
     </div>
   );
@@ -269,34 +282,71 @@ function LiveFor({ since }: { since: string }) {
   return <span className="muted">live for {duration((now - new Date(since).getTime()) / 1000)}</span>;
 }
 
-/** Ingest health, as the encoder's side sees it; red and amber mark what needs attention. */
+/** Warnings to show: the server's, plus a slow transcoder before the server's 10 s verdict. */
+export function healthWarnings(h: Pick<StreamHealth, 'warnings' | 'ffmpeg_speed'>): string[] {
+  const w = [...h.warnings];
+  if (h.ffmpeg_speed != null && h.ffmpeg_speed < SLOW_SPEED && !w.some((x) => /keep up/i.test(x))) {
+    w.push(`Transcoder speed ${h.ffmpeg_speed.toFixed(2)}×: ${SLOW_WORDS}.`);
+  }
+  return w;
+}
+
+/** Ingest and transcoder health, as the encoder's side sees it; red and amber mark what needs attention. */
 export function IngestStats({ h }: { h: StreamHealth }) {
   const i = h.ingest;
   const kf = i?.keyframe_interval_s ?? null;
-  const stat = (k: string, v: string, tone?: 'warn' | 'bad') => (
-    <div className={`stat${tone ? ` ${tone}` : ''}`}>
+  const t = transcoderWords(h.transcoder_state);
+  const warnings = healthWarnings(h);
+  const stat = (k: string, v: string, tone?: 'warn' | 'bad', testId?: string) => (
+    <div className={`stat${tone ? ` ${tone}` : ''}`} data-testid={testId}>
       <div className="v">{v}</div>
       <div className="k">{k}</div>
     </div>
   );
   return (
     <>
+      {warnings.length > 0 && (
+        <ul className="banner warn" data-testid="stream-warnings">
+          {warnings.map((w) => (
+            <li key={w}>{w}</li>
+          ))}
+        </ul>
+      )}
+      <h3>Transcoder</h3>
+      <div className="stats" data-testid="transcoder-stats">
+        {stat('State', t.text, t.tone, 'transcoder-state')}
+        {stat('Speed', h.ffmpeg_speed == null ? '–' : `${h.ffmpeg_speed.toFixed(2)}×`, h.ffmpeg_speed != null && h.ffmpeg_speed < SLOW_SPEED ? 'warn' : undefined)}
+        {stat('CPU', h.ffmpeg_cpu_percent == null ? '–' : `${Math.round(h.ffmpeg_cpu_percent)}%`)}
+        {stat('Restarts', String(h.transcoder_restarts), h.transcoder_restarts > 0 ? 'warn' : undefined)}
+      </div>
+      {h.transcoder_last_error && (
+        <p className="small last-error" data-testid="transcoder-error">
+          Last error: <code>{h.transcoder_last_error}</code>
+        </p>
+      )}
+      <h3>Qualities</h3>
+      {h.renditions.length === 0 ? (
+        <p className="muted small">None yet: they appear once the transcoder knows your video’s size.</p>
+      ) : (
+        <ul className="rendition-chips" aria-label="Qualities" data-testid="renditions">
+          {h.renditions.map((r) => {
+            const w = renditionWords(r.state);
+            return (
+              <li key={r.name} className={`pill ${w.tone === 'muted' ? '' : w.tone}`} data-state={r.state} title={`${r.segments} segments${r.last_segment_age_s != null ? `, the newest ${r.last_segment_age_s.toFixed(1)} s ago` : ''}`}>
+                {r.name} · {w.text}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      <h3>Your encoder</h3>
       <div className="stats" data-testid="ingest-stats">
         {stat('Bitrate', i ? `${Math.round(i.bitrate_kbps)} kb/s` : '–', i && i.bitrate_kbps < 300 ? 'warn' : undefined)}
         {stat('Frame rate', i ? `${i.fps.toFixed(1)} fps` : '–')}
         {stat('Keyframe interval', kf == null ? '–' : `${kf.toFixed(1)} s`, kf != null && kf > 2.5 ? 'warn' : undefined)}
         {stat('Resolution', i?.video ? `${i.video.width}×${i.video.height}` : '–')}
         {stat('Dropped frames', String(h.dropped_frames), h.dropped_frames > 0 ? 'warn' : undefined)}
-        {stat('Transcoder speed', h.ffmpeg_speed == null ? '–' : `${h.ffmpeg_speed.toFixed(2)}×`, h.ffmpeg_speed != null && h.ffmpeg_speed < 0.95 ? 'bad' : undefined)}
-        {stat('Qualities', h.renditions.join(', ') || '–')}
       </div>
-      {h.warnings.length > 0 && (
-        <ul className="warnings">
-          {h.warnings.map((w) => (
-            <li key={w}>{w}</li>
-          ))}
-        </ul>
-      )}
     </>
   );
 }

@@ -1,22 +1,36 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useState, type CSSProperties } from 'react';
 import { Link, useParams } from 'react-router-dom';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { ApiError, api } from '../api/client';
+import { useQuery } from '@tanstack/react-query';
+import { ApiError, api, errorMessage } from '../api/client';
 import type { BroadcastDto } from '../api/generated/BroadcastDto';
-import { hlsPath, keys, useChannel } from '../api/queries';
+import { hlsPath, useChannel, useFollowState } from '../api/queries';
+import { useMe } from '../api/session';
 import { ChatPanel } from '../chat/ChatPanel';
 import { Player } from '../player/Player';
+import type { Channel, StreamStatus } from '../player/contract';
 import { ErrorState, Loading, formatCount, timeAgo, duration } from '../components/States';
+import { formatDuration } from '../format';
 import { FollowButton } from '../components/FollowButton';
+import { useVisibleArea } from '../components/useVisualViewport';
 import { NotFound } from './Static';
+
+/** The top bar's height (styles.css `.topbar`): the phone layout fills the screen below it. */
+const TOPBAR = 54;
+
+/** The stream status, also from a server that predates `stream_status`. */
+export function streamStatus(c: Pick<Channel, 'is_live'> & { stream_status?: StreamStatus }): StreamStatus {
+  return c.stream_status ?? (c.is_live ? 'live' : 'offline');
+}
 
 export function Watch() {
   const { slug = '' } = useParams();
   const channel = useChannel(slug);
-  const qc = useQueryClient();
   const [viewers, setViewers] = useState<number | null>(null);
   const onViewers = useCallback((n: number) => setViewers(n), []);
-  const c = channel.data;
+  const area = useVisibleArea(TOPBAR);
+  const c = channel.data as Channel | undefined;
+  const { refetch } = channel;
+  const refresh = useCallback(() => void refetch(), [refetch]);
   useEffect(() => {
     document.title = c ? `${c.owner.username} – ${c.title} · streamhall` : 'streamhall';
     return () => {
@@ -24,7 +38,7 @@ export function Watch() {
     };
   }, [c]);
   if (channel.isPending) return <Loading label="Loading the channel" />;
-  if (channel.isError) {
+  if (!c) {
     if (channel.error instanceof ApiError && channel.error.status === 404) return <NotFound what="channel" />;
     return (
       <div style={{ padding: 20 }}>
@@ -32,42 +46,49 @@ export function Watch() {
       </div>
     );
   }
-  const live = c!.is_live && c!.live != null;
-  const count = viewers ?? c!.viewer_count;
+  const status = streamStatus(c);
+  const live = status === 'live';
+  const count = viewers ?? c.viewer_count;
+  const name = c.owner.display_name || c.owner.username;
+  // A poll that failed while the page has the channel: the player says so and retries.
+  const apiError = channel.isRefetchError ? errorMessage(channel.error) : null;
+  const style = area ? ({ '--watch-top': `${area.top}px`, '--watch-height': `${area.height}px` } as CSSProperties) : undefined;
   return (
-    <div className="watch">
+    <div className={`watch${area?.keyboard ? ' keyboard-open' : ''}`} style={style}>
       <div className="watch-main">
-        {live ? (
-          <Player
-            key={c!.live!.broadcast_id}
-            src={hlsPath(slug)}
-            title={c!.title}
-            onEnded={() => qc.invalidateQueries({ queryKey: keys.channel(slug) })}
-          />
-        ) : (
-          <Offline slug={slug} name={c!.owner.display_name || c!.owner.username} />
-        )}
+        <Player
+          key={slug}
+          src={hlsPath(slug)}
+          title={c.title}
+          name={name}
+          status={status}
+          problem={c.stream_problem ?? null}
+          apiError={apiError}
+          refresh={refresh}
+          offline={(ended) => <Offline slug={slug} name={name} ownerId={c.owner.id} ended={ended} />}
+        />
         <div className="watch-info">
           <span className="avatar" style={{ width: 48, height: 48, fontSize: '1.2rem' }} aria-hidden="true">
-            {c!.owner.username.slice(0, 1)}
+            {c.owner.username.slice(0, 1)}
           </span>
           <div className="grow" style={{ minWidth: 0 }}>
             <div className="row">
-              <strong style={{ fontSize: '1.05rem' }}>{c!.owner.display_name || c!.owner.username}</strong>
+              <strong style={{ fontSize: '1.05rem' }}>{name}</strong>
               {live && <span className="live-badge">Live</span>}
-              <FollowButton slug={slug} name={c!.owner.display_name || c!.owner.username} ownerId={c!.owner.id} followers={c!.followers} />
+              {status === 'starting' && <span className="pill warn">Starting</span>}
+              <FollowButton slug={slug} name={name} ownerId={c.owner.id} followers={c.followers} />
             </div>
-            <h1 className="title">{c!.title}</h1>
+            <h1 className="title">{c.title}</h1>
             <div className="row muted small">
-              {c!.category && <span className="pill">{c!.category}</span>}
+              {c.category && <span className="pill">{c.category}</span>}
               {live && (
                 <span aria-live="polite">
                   <strong data-testid="viewer-count">{formatCount(count)}</strong> {count === 1 ? 'viewer' : 'viewers'}
                 </span>
               )}
-              {live && c!.live && <Uptime since={c!.live.started_at} />}
+              {live && c.live && <Uptime since={c.live.started_at} />}
             </div>
-            {c!.description && <p className="muted">{c!.description}</p>}
+            {c.description && <p className="muted description">{c.description}</p>}
           </div>
         </div>
       </div>
@@ -85,25 +106,36 @@ function Uptime({ since }: { since: string }) {
   return <span title="Live for">{duration((now - new Date(since).getTime()) / 1000)}</span>;
 }
 
-function Offline({ slug, name }: { slug: string; name: string }) {
+function Offline({ slug, name, ownerId, ended }: { slug: string; name: string; ownerId: number; ended: boolean }) {
+  const me = useMe();
+  const own = me?.id === ownerId;
+  const follow = useFollowState(slug, me != null && !own);
   const last = useQuery({
-    queryKey: ['broadcasts', slug],
+    queryKey: ['broadcasts', slug, ended],
     queryFn: () => api<BroadcastDto[]>(`/channels/${encodeURIComponent(slug)}/broadcasts`, { auth: false }),
   });
   const b = last.data?.find((x) => x.ended_at != null);
+  // Where the next live will reach this viewer: a notification for followers, else an invitation.
+  const hint = own
+    ? 'Start streaming in OBS and this page plays it.'
+    : follow.data?.following
+      ? `You follow ${name}: you will be notified when they go live.`
+      : `Follow ${name} to be notified when they go live.`;
   return (
-    <div className="offline" role="status">
+    <div className="offline" role="status" data-phase={ended ? 'ended' : 'offline'}>
       <div>
         <span className="pill">Offline</span>
+        {ended && <p className="ended-note">The broadcast has ended.</p>}
         <h2>{name} is offline</h2>
         {last.isPending ? null : b ? (
           <p className="muted">
-            Last live {timeAgo(b.ended_at!)}: “{b.title}” for {duration((new Date(b.ended_at!).getTime() - new Date(b.started_at).getTime()) / 1000)}
+            Last live {timeAgo(b.ended_at!)}: “{b.title}” for {formatDuration((new Date(b.ended_at!).getTime() - new Date(b.started_at).getTime()) / 1000)}
             {b.peak_viewers > 0 ? `, up to ${b.peak_viewers} viewers` : ''}.
           </p>
         ) : (
           <p className="muted">This channel has not streamed yet.</p>
         )}
+        {(me == null || !follow.isPending || own) && <p className="muted small" data-testid="next-live-hint">{hint}</p>}
         <p>
           <Link to="/">Browse live channels</Link>
         </p>

@@ -1,16 +1,28 @@
 // The live player: hls.js (loaded only here) tuned for low latency, with the controls people
 // know from Twitch and YouTube Live: play, volume, quality (Auto and each rendition), a
-// live-edge badge with the measured latency and a jump back to live, picture-in-picture and
-// fullscreen. Safari plays HLS natively and gets the same controls minus the quality menu.
-import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+// live-edge badge with the measured latency, a "behind live" jump back to the edge,
+// picture-in-picture and fullscreen. Safari plays HLS natively and gets the same controls
+// minus the quality menu.
+//
+// What it shows is one phase of the state machine in `machine.ts`: offline, starting, failed
+// (the channel's problem in plain words), loading, playing, buffering, network error (message,
+// Retry, and a retry with backoff), ended.
+import { useCallback, useEffect, useReducer, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type HlsType from 'hls.js';
+import type { ErrorData } from 'hls.js';
 import { QualityMenu, type Level } from './quality';
+import type { StreamStatus } from './contract';
+import { behindLabel, driftSeconds, initialState, isBehind, reduce, retryDelayMs, showLatency, type PlayerState } from './machine';
 
 /** A random id per page view: the server counts viewers by it (`vid`), not by address. */
 const VIEWER_ID = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
 
+/**
+ * Adds the viewer id to playlist and segment requests (the server counts viewers on segment
+ * fetches). Other URLs (keys, thumbnails) are left alone, and so is a URL that has one.
+ */
 export function withViewerId(url: string): string {
-  if (!/\.m3u8(\?|$)/.test(url) || url.includes('vid=')) return url;
+  if (!/\.(m3u8|ts|m4s|mp4|aac)(\?|$)/.test(url) || /[?&]vid=/.test(url)) return url;
   return url + (url.includes('?') ? '&' : '?') + 'vid=' + VIEWER_ID;
 }
 
@@ -23,9 +35,68 @@ export function measuredLatency(playingDate: Date | null | undefined, now: numbe
   return fallback;
 }
 
-type Props = { src: string; title: string; onEnded?: () => void };
+/** An hls.js fatal network error in words a viewer understands. */
+export function networkMessage(data: Pick<ErrorData, 'details'> & { response?: { code?: number } }): string {
+  const code = data.response?.code;
+  const what = /manifest|level/i.test(data.details) ? 'the stream’s playlist' : 'the video';
+  if (code === 404) return `The server no longer has ${what} (not found). The broadcast may have ended.`;
+  if (code && code >= 500) return `The server could not send ${what} (error ${code}).`;
+  if (/timeout/i.test(data.details)) return `Loading ${what} took too long: the connection is slow or interrupted.`;
+  return `Could not load ${what}: check your connection.`;
+}
 
-export function Player({ src, title, onEnded }: Props) {
+type Props = {
+  src: string;
+  title: string;
+  /** The streamer's display name, for "X is offline" and "X's stream". */
+  name: string;
+  status: StreamStatus;
+  problem: string | null;
+  /** The channel poll's failure, in words, while it fails. */
+  apiError: string | null;
+  /** Fetch the channel again now (Retry, a fatal error, the end of the stream). */
+  refresh: () => void;
+  /** What to show while offline; `ended` when the broadcast ended during this visit. */
+  offline: (ended: boolean) => ReactNode;
+};
+
+export function Player({ src, title, name, status, problem, apiError, refresh: refreshProp, offline }: Props) {
+  const [state, dispatch] = useReducer(reduce, undefined, () => initialState(status, problem));
+  // A stable callback whatever the caller passes: effects below depend on it.
+  const latest = useRef(refreshProp);
+  latest.current = refreshProp;
+  const refresh = useCallback(() => latest.current(), []);
+  useEffect(() => dispatch({ type: 'status', status, problem }), [status, problem]);
+  useEffect(() => dispatch(apiError ? { type: 'unreachable', message: apiError } : { type: 'reachable' }), [apiError]);
+
+  // While the stream is coming up or failing, ask about it every 2 s (the page polls every 5).
+  useEffect(() => {
+    if (state.phase !== 'starting' && state.phase !== 'failed') return;
+    const id = window.setInterval(refresh, 2000);
+    return () => window.clearInterval(id);
+  }, [state.phase, refresh]);
+
+  if (state.phase === 'offline' || state.phase === 'ended') {
+    return <>{offline(state.phase === 'ended')}</>;
+  }
+  return <LivePlayer src={src} title={title} name={name} state={state} dispatch={dispatch} refresh={refresh} />;
+}
+
+function LivePlayer({
+  src,
+  title,
+  name,
+  state,
+  dispatch,
+  refresh,
+}: {
+  src: string;
+  title: string;
+  name: string;
+  state: PlayerState;
+  dispatch: (e: Parameters<typeof reduce>[1]) => void;
+  refresh: () => void;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const video = useRef<HTMLVideoElement>(null);
   const hls = useRef<HlsType | null>(null);
@@ -36,23 +107,23 @@ export function Player({ src, title, onEnded }: Props) {
   const [muted, setMuted] = useState(false);
   const [volume, setVolume] = useState(() => Number(localStorage.getItem('streamhall.volume') ?? '1'));
   const [latency, setLatency] = useState<number | null>(null);
-  const [atEdge, setAtEdge] = useState(true);
-  const [status, setStatus] = useState<'loading' | 'playing' | 'buffering' | 'ended' | 'error' | 'blocked'>('loading');
+  const [drift, setDrift] = useState<{ seconds: number; behind: boolean }>({ seconds: 0, behind: false });
   const [menuOpen, setMenuOpen] = useState(false);
+  const { phase } = state;
+  // hls.js is attached while live and not waiting out a network error; a retry is a fresh one.
+  const attach = state.status === 'live' && (phase === 'loading' || phase === 'playing' || phase === 'buffering' || phase === 'blocked');
 
   useEffect(() => {
     const v = video.current;
-    if (!v) return;
+    if (!v || !attach) return;
     let destroyed = false;
-    let retry: number | undefined;
-    setStatus('loading');
     const start = () => {
       v.play().catch((e: DOMException) => {
         if (e.name !== 'NotAllowedError') return;
         // Autoplay with sound is blocked until the viewer interacts: start muted.
         v.muted = true;
         setMuted(true);
-        v.play().catch(() => setStatus('blocked'));
+        v.play().catch(() => dispatch({ type: 'blocked' }));
       });
     };
     (async () => {
@@ -60,9 +131,9 @@ export function Player({ src, title, onEnded }: Props) {
       if (destroyed) return;
       if (!Hls.isSupported()) {
         if (v.canPlayType('application/vnd.apple.mpegurl')) {
-          v.src = src;
+          v.src = withViewerId(src);
           start();
-        } else setStatus('error');
+        } else dispatch({ type: 'unsupported' });
         return;
       }
       const h = new Hls({
@@ -72,8 +143,10 @@ export function Player({ src, title, onEnded }: Props) {
         liveMaxLatencyDurationCount: 5,
         maxLiveSyncPlaybackRate: 1.3,
         backBufferLength: 30,
-        manifestLoadingMaxRetry: 6,
-        levelLoadingMaxRetry: 6,
+        // A few quick retries inside hls.js; past them the player says so and retries itself.
+        manifestLoadingMaxRetry: 2,
+        levelLoadingMaxRetry: 4,
+        fragLoadingMaxRetry: 4,
         xhrSetup: (xhr, url) => {
           const counted = withViewerId(url);
           if (counted !== url) xhr.open('GET', counted, true);
@@ -81,9 +154,7 @@ export function Player({ src, title, onEnded }: Props) {
       });
       hls.current = h;
       h.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
-        setLevels(
-          data.levels.map((l, index) => ({ index, name: l.name ?? '', height: l.height, bitrate: l.bitrate })),
-        );
+        setLevels(data.levels.map((l, index) => ({ index, name: l.name ?? '', height: l.height, bitrate: l.bitrate })));
         start();
       });
       h.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => setPlaying(data.level));
@@ -91,37 +162,69 @@ export function Player({ src, title, onEnded }: Props) {
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
           h.recoverMediaError();
-        } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
-          setStatus('buffering');
-          retry = window.setTimeout(() => h.startLoad(), 2000);
         } else {
-          setStatus('error');
+          dispatch({ type: 'network_error', message: data.type === Hls.ErrorTypes.NETWORK_ERROR ? networkMessage(data) : `The video could not be played (${data.details}).` });
+          // The stream may have ended or failed: ask now rather than at the next poll.
+          refresh();
         }
       });
       h.loadSource(src);
       h.attachMedia(v);
-    })().catch(() => setStatus('error'));
+    })().catch(() => dispatch({ type: 'network_error', message: 'The player could not be loaded: check your connection.' }));
     return () => {
       destroyed = true;
-      window.clearTimeout(retry);
       hls.current?.destroy();
       hls.current = null;
       setLevels([]);
+      setLatency(null);
+      setDrift({ seconds: 0, behind: false });
     };
-  }, [src]);
+  }, [src, state.load, attach, dispatch, refresh]);
 
-  // Latency and the live edge, twice a second.
+  // Network errors retry on their own, with backoff.
+  const [retryAt, setRetryAt] = useState<number | null>(null);
   useEffect(() => {
+    if (phase !== 'network') {
+      setRetryAt(null);
+      return;
+    }
+    const delay = retryDelayMs(state.attempt);
+    setRetryAt(Date.now() + delay);
+    const id = window.setTimeout(() => {
+      dispatch({ type: 'retry' });
+      refresh();
+    }, delay);
+    return () => window.clearTimeout(id);
+  }, [phase, state.attempt, dispatch, refresh]);
+  const now = useNow(retryAt != null);
+
+  // Latency and the distance to the live edge, twice a second.
+  useEffect(() => {
+    if (!attach) return;
     const id = window.setInterval(() => {
+      const v = video.current;
       const h = hls.current;
-      if (!h) return;
-      const lat = measuredLatency(h.playingDate, Date.now(), Number.isFinite(h.latency) ? h.latency : null);
-      setLatency(lat);
-      const target = h.targetLatency ?? 3;
-      setAtEdge(Number.isFinite(h.latency) ? h.latency <= target + 2 : true);
+      if (!v) return;
+      setLatency(measuredLatency(h?.playingDate, Date.now(), null));
+      const d = h?.latestLevelDetails;
+      let edge: number | null = null;
+      let td = 1;
+      let target = 2;
+      if (h && d && d.live) {
+        edge = d.edge + d.age;
+        td = d.targetduration || 1;
+        target = h.targetLatency ?? 2 * td;
+      } else if (!h && v.seekable.length) {
+        // Native HLS (Safari): the seekable end is the edge.
+        edge = v.seekable.end(v.seekable.length - 1);
+        target = 3;
+      }
+      if (edge == null || v.currentTime === 0) return;
+      const seconds = driftSeconds(edge, v.currentTime, target);
+      setDrift((prev) => ({ seconds, behind: isBehind(prev.behind, seconds, td) }));
     }, 500);
     return () => window.clearInterval(id);
-  }, []);
+  }, [attach]);
 
   useEffect(() => {
     const v = video.current;
@@ -138,20 +241,6 @@ export function Player({ src, title, onEnded }: Props) {
     h.currentLevel = i;
   }, []);
 
-  const togglePlay = () => {
-    const v = video.current;
-    if (!v) return;
-    if (v.paused) {
-      goLive();
-      v.play().catch(() => setStatus('blocked'));
-    } else v.pause();
-  };
-  const toggleMute = () => {
-    const v = video.current;
-    if (!v) return;
-    v.muted = !v.muted;
-    setMuted(v.muted);
-  };
   const goLive = () => {
     const v = video.current;
     const h = hls.current;
@@ -159,7 +248,23 @@ export function Player({ src, title, onEnded }: Props) {
     const edge = h?.liveSyncPosition;
     if (edge != null && Number.isFinite(edge)) v.currentTime = edge;
     else if (v.seekable.length) v.currentTime = v.seekable.end(v.seekable.length - 1) - 1;
-    v.play().catch(() => {});
+    v.play().catch(() => dispatch({ type: 'blocked' }));
+  };
+  const togglePlay = () => {
+    const v = video.current;
+    if (!v) return;
+    if (v.paused) goLive();
+    else v.pause();
+  };
+  const toggleMute = () => {
+    const v = video.current;
+    if (!v) return;
+    v.muted = !v.muted;
+    setMuted(v.muted);
+  };
+  const retry = () => {
+    dispatch({ type: 'retry' });
+    refresh();
   };
   const fullscreen = () => {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
@@ -180,111 +285,193 @@ export function Player({ src, title, onEnded }: Props) {
     else if (e.key === 'f') fullscreen();
   };
 
+  const media = state.status === 'live' && phase !== 'unsupported';
+  const shownLatency = showLatency(state, latency) ? latency : null;
+  const behind = drift.behind && state.played && phase !== 'network';
   const pipSupported = typeof document !== 'undefined' && 'pictureInPictureEnabled' in document && document.pictureInPictureEnabled;
+  const retryIn = retryAt == null ? null : Math.max(0, Math.ceil((retryAt - now) / 1000));
   return (
     <div
       ref={box}
-      className={`player${paused ? ' paused' : ''}${menuOpen ? ' menu-open' : ''}`}
+      className={`player${paused || !media ? ' paused' : ''}${menuOpen ? ' menu-open' : ''}`}
       tabIndex={0}
       role="region"
       aria-label={`Video player: ${title}`}
+      data-phase={phase}
       onKeyDown={onKey}
     >
-      <video
-        ref={video}
-        playsInline
-        aria-label={title}
-        onPlaying={() => {
-          setStatus('playing');
-          setPaused(false);
-        }}
-        onPause={() => setPaused(true)}
-        onPlay={() => setPaused(false)}
-        onWaiting={() => setStatus((s) => (s === 'playing' ? 'buffering' : s))}
-        onVolumeChange={(e) => setMuted(e.currentTarget.muted)}
-        onEnded={() => {
-          setStatus('ended');
-          onEnded?.();
-        }}
-        onClick={togglePlay}
-      />
-      {status === 'loading' && (
-        <div className="overlay" aria-live="polite">
-          <div className="spinner" aria-label="Loading the stream" />
+      {media && (
+        <video
+          ref={video}
+          playsInline
+          aria-label={title}
+          onPlaying={() => {
+            dispatch({ type: 'playing' });
+            setPaused(false);
+          }}
+          onPause={() => setPaused(true)}
+          onPlay={() => setPaused(false)}
+          onWaiting={() => dispatch({ type: 'waiting' })}
+          onVolumeChange={(e) => setMuted(e.currentTarget.muted)}
+          onEnded={() => {
+            dispatch({ type: 'ended' });
+            refresh();
+          }}
+          onClick={togglePlay}
+        />
+      )}
+      {phase === 'loading' && (
+        <div className="overlay" role="status" aria-live="polite">
+          <div>
+            <div className="spinner" aria-hidden="true" />
+            <span className="visually-hidden">Loading the stream</span>
+            <After ms={12_000}>
+              <p>Still waiting for the first video from the server…</p>
+              <button onClick={retry}>Load again</button>
+            </After>
+          </div>
         </div>
       )}
-      {status === 'blocked' && (
+      {phase === 'buffering' && (
+        <div className="overlay clear" role="status" aria-live="polite">
+          <div>
+            <div className="spinner" aria-hidden="true" />
+            <span className="visually-hidden">Buffering</span>
+            <After ms={10_000}>
+              <p>The video has stopped arriving. Still trying…</p>
+              <button onClick={retry}>Load again</button>
+            </After>
+          </div>
+        </div>
+      )}
+      {phase === 'starting' && (
+        <div className="overlay state" role="status" aria-live="polite">
+          <div>
+            <span className="pill warn">Starting</span>
+            <h2>Starting… the stream will begin in a moment</h2>
+            <p className="muted">{name} is connected; the first video is on its way. This page starts playing by itself.</p>
+          </div>
+        </div>
+      )}
+      {phase === 'failed' && (
+        <div className="overlay state" role="alert">
+          <div>
+            <span className="pill bad">Not playing</span>
+            <h2>{name}’s stream cannot be played right now</h2>
+            <p data-testid="stream-problem">{state.problem ?? 'The stream is having technical problems. It will start playing when they are fixed.'}</p>
+            <p className="muted small">Checking again every few seconds: it starts playing by itself.</p>
+          </div>
+        </div>
+      )}
+      {phase === 'network' && (
+        <div className="overlay state" role="alert">
+          <div>
+            <h2>Cannot load the stream</h2>
+            <p data-testid="network-error">{state.error?.message}</p>
+            <p className="muted small" aria-live="off">
+              {retryIn != null && retryIn > 0 ? `Trying again in ${retryIn} s.` : 'Trying again…'}
+            </p>
+            <button className="primary" onClick={retry}>
+              Retry now
+            </button>
+          </div>
+        </div>
+      )}
+      {phase === 'blocked' && (
         <div className="overlay">
-          <button className="primary" onClick={togglePlay}>
+          <button className="primary" onClick={goLive}>
             ▶ Play
           </button>
         </div>
       )}
-      {status === 'ended' && (
-        <div className="overlay" role="status">
-          <p>The broadcast has ended.</p>
+      {phase === 'unsupported' && (
+        <div className="overlay state" role="alert">
+          <p>This browser cannot play the stream. Try a current version of Firefox, Chrome, Edge or Safari.</p>
         </div>
       )}
-      {status === 'error' && (
-        <div className="overlay" role="alert">
-          <p>This browser cannot play the stream.</p>
-        </div>
+      {behind && (
+        <button className="behind-live" data-testid="behind-live" onClick={goLive} aria-label={`${behindLabel(drift.seconds)} behind live: jump to live`}>
+          <span aria-hidden="true">{behindLabel(drift.seconds)} behind</span> Jump to live
+        </button>
       )}
-      <div className="controls">
-        <button onClick={togglePlay} aria-label={paused ? 'Play' : 'Pause'}>
-          {paused ? (
-            <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8 5v14l11-7z" /></svg>
-          ) : (
-            <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 5h4v14H6zm8 0h4v14h-4z" /></svg>
-          )}
-        </button>
-        <button onClick={toggleMute} aria-label={muted ? 'Unmute' : 'Mute'}>
-          {muted || volume === 0 ? (
-            <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 9v6h4l5 5V4L7 9H3zm13.6 3 2.9-2.9-1.4-1.4-2.9 2.9-2.9-2.9-1.4 1.4 2.9 2.9-2.9 2.9 1.4 1.4 2.9-2.9 2.9 2.9 1.4-1.4z" /></svg>
-          ) : (
-            <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 9v6h4l5 5V4L7 9H3zm13.5 3A4.5 4.5 0 0 0 14 8v8a4.5 4.5 0 0 0 2.5-4zM14 3.2v2.1a7 7 0 0 1 0 13.4v2.1a9 9 0 0 0 0-17.6z" /></svg>
-          )}
-        </button>
-        <label className="visually-hidden" htmlFor="player-volume">
-          Volume
-        </label>
-        <input
-          id="player-volume"
-          type="range"
-          min={0}
-          max={1}
-          step={0.05}
-          value={muted ? 0 : volume}
-          onChange={(e) => {
-            const v = Number(e.target.value);
-            setVolume(v);
-            if (video.current && v > 0 && video.current.muted) {
-              video.current.muted = false;
-            }
-          }}
-        />
-        <button
-          className={`live-edge${atEdge ? ' at-edge' : ''}`}
-          onClick={goLive}
-          aria-label={atEdge ? `Live, ${latency == null ? 'latency unknown' : `${latency.toFixed(1)} seconds behind`}` : 'Behind live: jump to live'}
-          title={atEdge ? 'Latency to the broadcaster' : 'Jump to live'}
-          data-latency={latency == null ? '' : latency.toFixed(2)}
-        >
-          <span className="dot" aria-hidden="true" />
-          {atEdge ? 'LIVE' : 'GO LIVE'}
-          {latency != null && <span className="muted small"> {latency.toFixed(1)} s</span>}
-        </button>
-        <span className="grow" />
-        <QualityMenu levels={levels} selected={selected} playing={playing} onSelect={selectLevel} onOpenChange={setMenuOpen} />
-        {pipSupported && (
-          <button onClick={pip} aria-label="Picture in picture" title="Picture in picture">
-            <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M19 7h-8v6h8V7zm2-4H3a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h18a2 2 0 0 0 2-2V5a2 2 0 0 0-2-2zm0 16H3V5h18v14z" /></svg>
+      {media && (
+        <div className="controls">
+          <button onClick={togglePlay} aria-label={paused ? 'Play' : 'Pause'}>
+            {paused ? (
+              <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8 5v14l11-7z" /></svg>
+            ) : (
+              <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 5h4v14H6zm8 0h4v14h-4z" /></svg>
+            )}
           </button>
-        )}
-        <button onClick={fullscreen} aria-label="Fullscreen" title="Fullscreen (f)">
-          <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M7 14H5v5h5v-2H7v-3zm-2-4h2V7h3V5H5v5zm12 7h-3v2h5v-5h-2v3zM14 5v2h3v3h2V5h-5z" /></svg>
-        </button>
-      </div>
+          <button onClick={toggleMute} aria-label={muted ? 'Unmute' : 'Mute'}>
+            {muted || volume === 0 ? (
+              <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 9v6h4l5 5V4L7 9H3zm13.6 3 2.9-2.9-1.4-1.4-2.9 2.9-2.9-2.9-1.4 1.4 2.9 2.9-2.9 2.9 1.4 1.4 2.9-2.9 2.9 2.9 1.4-1.4z" /></svg>
+            ) : (
+              <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 9v6h4l5 5V4L7 9H3zm13.5 3A4.5 4.5 0 0 0 14 8v8a4.5 4.5 0 0 0 2.5-4zM14 3.2v2.1a7 7 0 0 1 0 13.4v2.1a9 9 0 0 0 0-17.6z" /></svg>
+            )}
+          </button>
+          <label className="visually-hidden" htmlFor="player-volume">
+            Volume
+          </label>
+          <input
+            id="player-volume"
+            type="range"
+            min={0}
+            max={1}
+            step={0.05}
+            value={muted ? 0 : volume}
+            onChange={(e) => {
+              const v = Number(e.target.value);
+              setVolume(v);
+              if (video.current && v > 0 && video.current.muted) {
+                video.current.muted = false;
+              }
+            }}
+          />
+          <button
+            className={`live-edge${behind ? '' : ' at-edge'}`}
+            onClick={goLive}
+            aria-label={behind ? 'Behind live: jump to live' : `Live, ${shownLatency == null ? 'latency not measured yet' : `${shownLatency.toFixed(1)} seconds behind the broadcaster`}`}
+            title={behind ? 'Jump to live' : 'Latency to the broadcaster'}
+            data-latency={shownLatency == null ? '' : shownLatency.toFixed(2)}
+          >
+            <span className="dot" aria-hidden="true" />
+            {behind ? 'GO LIVE' : 'LIVE'}
+            {shownLatency != null && !behind && <span className="muted small"> {shownLatency.toFixed(1)} s</span>}
+          </button>
+          <span className="grow" />
+          <QualityMenu levels={levels} selected={selected} playing={playing} onSelect={selectLevel} onOpenChange={setMenuOpen} />
+          {pipSupported && (
+            <button onClick={pip} aria-label="Picture in picture" title="Picture in picture">
+              <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M19 7h-8v6h8V7zm2-4H3a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h18a2 2 0 0 0 2-2V5a2 2 0 0 0-2-2zm0 16H3V5h18v14z" /></svg>
+            </button>
+          )}
+          <button onClick={fullscreen} aria-label="Fullscreen" title="Fullscreen (f)">
+            <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M7 14H5v5h5v-2H7v-3zm-2-4h2V7h3V5H5v5zm12 7h-3v2h5v-5h-2v3zM14 5v2h3v3h2V5h-5z" /></svg>
+          </button>
+        </div>
+      )}
     </div>
   );
+}
+
+/** Its children, once `ms` have passed since it mounted (a hint for a wait that lasts). */
+function After({ ms, children }: { ms: number; children: ReactNode }) {
+  const [shown, setShown] = useState(false);
+  useEffect(() => {
+    const id = window.setTimeout(() => setShown(true), ms);
+    return () => window.clearTimeout(id);
+  }, [ms]);
+  return shown ? <>{children}</> : null;
+}
+
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const id = window.setInterval(() => setNow(Date.now()), 500);
+    return () => window.clearInterval(id);
+  }, [active]);
+  return now;
 }

@@ -49,8 +49,13 @@ describe('player helpers', () => {
     expect(measuredLatency(new Date(NaN), 12_500, null)).toBeNull();
   });
 
-  it('adds the viewer id to media playlists only', () => {
+  it('adds the viewer id to playlists and segments', () => {
     expect(withViewerId('/hls/a/360p/index.m3u8')).toMatch(/^\/hls\/a\/360p\/index\.m3u8\?vid=[0-9a-f]{24}$/);
-    expect(withViewerId('/hls/a/360p/seg-1.ts')).toBe('/hls/a/360p/seg-1.ts');
+    // Segments too: the server counts viewers on segment fetches.
+    expect(withViewerId('/hls/a/360p/seg-1.ts')).toMatch(/^\/hls\/a\/360p\/seg-1\.ts\?vid=[0-9a-f]{24}$/);
+    expect(withViewerId('/hls/a/360p/seg-1.ts?x=1')).toMatch(/\?x=1&vid=[0-9a-f]{24}$/);
+    // Once only, and nothing that is not a playlist or a segment.
+    expect(withViewerId('/hls/a/360p/seg-1.ts?vid=abc12345')).toBe('/hls/a/360p/seg-1.ts?vid=abc12345');
+    expect(withViewerId('/api/v1/channels/a/thumbnail.jpg')).toBe('/api/v1/channels/a/thumbnail.jpg');
   });
 });

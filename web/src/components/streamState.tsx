@@ -1,0 +1,82 @@
+// Stream and actor states in words and colours, shared by the creator dashboard and the
+// admin tree: one place decides what is normal, what needs attention and what is an alarm.
+import type { RenditionState, StreamStatus } from '../player/contract';
+
+export type Tone = 'live' | 'ok' | 'warn' | 'bad' | 'muted';
+
+/**
+ * The badge beside a stream: a LIVE badge only when viewers can watch; the stream actor's
+ * `grace` (encoder gone, waiting for it) wins over the status it had.
+ */
+export function statusBadge(status: StreamStatus, actorState?: string | null): { label: string; tone: Tone; title: string } {
+  if (actorState === 'grace') return { label: 'Grace', tone: 'warn', title: 'The encoder disconnected: the stream waits for it to reconnect' };
+  if (actorState === 'ending') return { label: 'Ending', tone: 'muted', title: 'The broadcast is ending' };
+  switch (status) {
+    case 'live':
+      return { label: 'Live', tone: 'live', title: 'Viewers can watch' };
+    case 'starting':
+      return { label: 'Starting…', tone: 'warn', title: 'Connected; waiting for the first video' };
+    case 'failed':
+      return { label: 'Failed', tone: 'bad', title: 'Viewers cannot see the stream' };
+    case 'offline':
+      return { label: 'Offline', tone: 'muted', title: 'Not streaming' };
+  }
+}
+
+export function StatusBadge({ status, actorState }: { status: StreamStatus; actorState?: string | null }) {
+  const b = statusBadge(status, actorState);
+  return (
+    <span className={b.tone === 'live' ? 'live-badge' : `pill ${b.tone === 'muted' ? '' : b.tone}`} title={b.title} data-status={status}>
+      {b.label}
+    </span>
+  );
+}
+
+/** The transcoder's state for the streamer, in plain words, and how worrying it is. */
+export function transcoderWords(state: string): { text: string; tone?: 'warn' | 'bad' } {
+  switch (state) {
+    case 'waiting':
+      return { text: 'Waiting for your encoder’s video' };
+    case 'starting':
+      return { text: 'Starting' };
+    case 'running':
+      return { text: 'Running' };
+    case 'restarting':
+      return { text: 'Restarting after a failure', tone: 'warn' };
+    case 'failed':
+      return { text: 'Failing again and again', tone: 'bad' };
+    case 'stopped':
+      return { text: 'Stopped' };
+    default:
+      return { text: state };
+  }
+}
+
+/** How a rendition chip reads and looks. */
+export function renditionWords(state: RenditionState): { text: string; tone: Tone } {
+  switch (state) {
+    case 'waiting':
+      return { text: 'waiting', tone: 'muted' };
+    case 'ok':
+      return { text: 'ok', tone: 'ok' };
+    case 'failed':
+      return { text: 'failed', tone: 'bad' };
+    case 'dropped':
+      return { text: 'dropped', tone: 'warn' };
+  }
+}
+
+/**
+ * An actor state in the admin tree: `failed` and `restarting` are alarms; `starting`, `grace`
+ * and `ending` are passing; `running`, `live`, `idle` and `stopped` are normal (idle is a child
+ * with nothing to do, stopped one that finished).
+ */
+export function actorTone(state: string): 'alarm' | 'passing' | 'normal' {
+  if (state === 'failed' || state === 'restarting') return 'alarm';
+  if (state === 'starting' || state === 'grace' || state === 'ending') return 'passing';
+  return 'normal';
+}
+
+/** A speed below real time: the server cannot keep up and viewers fall behind. */
+export const SLOW_SPEED = 1.0;
+export const SLOW_WORDS = 'the server cannot keep up; viewers will fall behind';
