@@ -34,7 +34,8 @@ fn export_all(cfg: &Config) {
     streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
     {
         use streamhall_http::api::chat::{
-            BanDto, BlockedTerms, EmoteDto, HistoryPage, ModeratorDto, TicketDto,
+            BanDto, BanRequest, BlockedTerms, ChatUserCard, EmoteDto, HistoryPage, ModeratorDto,
+            TicketDto,
         };
         TicketDto::export_all(cfg).unwrap();
         HistoryPage::export_all(cfg).unwrap();
@@ -42,6 +43,8 @@ fn export_all(cfg: &Config) {
         ModeratorDto::export_all(cfg).unwrap();
         BlockedTerms::export_all(cfg).unwrap();
         BanDto::export_all(cfg).unwrap();
+        BanRequest::export_all(cfg).unwrap();
+        ChatUserCard::export_all(cfg).unwrap();
     }
     {
         use streamhall_http::api::analytics::{

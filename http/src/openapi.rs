@@ -22,7 +22,7 @@ use crate::{api, dto, error};
         api::chat::ticket, api::chat::messages, api::chat::emotes, crate::chat::chat_ws,
         api::chat::list_moderators, api::chat::add_moderator, api::chat::remove_moderator,
         api::chat::get_blocked_terms, api::chat::put_blocked_terms, api::chat::get_mode,
-        api::chat::put_mode, api::chat::bans,
+        api::chat::put_mode, api::chat::bans, api::chat::ban, api::chat::unban, api::chat::user_card,
         api::analytics::channel, api::analytics::broadcast,
         api::webhooks::list, api::webhooks::create, api::webhooks::delete,
         api::webhooks::deliveries, api::webhooks::ping,

@@ -13,6 +13,7 @@ mod live;
 mod load;
 mod media_tools;
 mod migrations;
+mod moderation;
 mod notify;
 mod system;
 mod webapp;

@@ -625,7 +625,12 @@ impl RoomCore {
                 Some(until) => SendDecision::Rejected(
                     Rejection::new(
                         RejectCode::TimedOut,
-                        format!("you are timed out until {}", until.to_rfc3339()),
+                        format!(
+                            "you are timed out for another {}",
+                            text::duration_words(
+                                (until - wall).num_seconds().max(1).unsigned_abs()
+                            )
+                        ),
                     )
                     .retry_after((until - wall).to_std().unwrap_or_default()),
                 ),
@@ -682,7 +687,9 @@ impl RoomCore {
                         Rejection::new(
                             RejectCode::FollowersOnly,
                             format!(
-                                "the chat is in followers-only mode: you can chat {minutes} minutes after following"
+                                "the chat is in followers-only mode: you can chat {} after following (in {})",
+                                text::duration_words(u64::from(minutes) * 60),
+                                text::duration_words(wait.as_secs().max(1))
                             ),
                         )
                         .retry_after(wait),
@@ -717,7 +724,10 @@ impl RoomCore {
                 return SendDecision::Rejected(
                     Rejection::new(
                         RejectCode::SlowMode,
-                        format!("slow mode: one message every {} s", self.mode.slow_seconds),
+                        format!(
+                            "slow mode: one message every {}",
+                            text::duration_words(u64::from(self.mode.slow_seconds))
+                        ),
                     )
                     .retry_after(slow - since),
                 );
@@ -731,7 +741,10 @@ impl RoomCore {
                     return SendDecision::Rejected(
                         Rejection::new(
                             RejectCode::RateLimited,
-                            format!("at most {limit} messages per {} s", window.as_secs()),
+                            format!(
+                                "at most {limit} messages per {}",
+                                text::duration_words(window.as_secs())
+                            ),
                         )
                         .retry_after(wait),
                     );
@@ -1113,6 +1126,10 @@ mod tests {
                 assert_eq!(x.code, RejectCode::FollowersOnly);
                 let wait = x.retry_after_ms.unwrap();
                 assert!((359_000..=360_000).contains(&wait), "{wait}");
+                assert_eq!(
+                    x.message,
+                    "the chat is in followers-only mode: you can chat 10 minutes after following (in 6 minutes)"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -1465,6 +1482,7 @@ mod tests {
             SendDecision::Rejected(r) => {
                 assert_eq!(r.code, RejectCode::TimedOut);
                 assert_eq!(r.retry_after_ms, Some(60_000));
+                assert_eq!(r.message, "you are timed out for another 1 minute");
             }
             other => panic!("{other:?}"),
         }

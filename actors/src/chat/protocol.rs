@@ -27,6 +27,10 @@ pub enum ClientMsg {
     Timeout {
         user: String,
         seconds: u32,
+        /// Shown in the bans list (at most 200 characters kept).
+        #[serde(default)]
+        #[ts(optional)]
+        reason: Option<String>,
     },
     /// Moderators: keep `user` from posting until unbanned.
     Ban {

@@ -394,21 +394,22 @@ impl ChatRoom {
                     Ok(())
                 }))
             }
-            ClientMsg::Timeout { user, seconds } => {
+            ClientMsg::Timeout {
+                user,
+                seconds,
+                reason,
+            } => {
                 if seconds == 0 || seconds > MAX_TIMEOUT_SECS {
                     return reject(
                         RejectCode::Invalid,
-                        format!("a timeout lasts 1 to {MAX_TIMEOUT_SECS} seconds"),
+                        "a timeout lasts from 1 second to 2 weeks",
                     );
                 }
                 let until = Utc::now() + chrono::Duration::seconds(i64::from(seconds));
-                self.ban(actor, actor_role, user, Some(until), None)
+                self.ban(actor, actor_role, user, Some(until), clean_reason(reason))
             }
             ClientMsg::Ban { user, reason } => {
-                let reason = reason
-                    .map(|r| r.trim().chars().take(200).collect::<String>())
-                    .filter(|r| !r.is_empty());
-                self.ban(actor, actor_role, user, None, reason)
+                self.ban(actor, actor_role, user, None, clean_reason(reason))
             }
             ClientMsg::Unban { user } => {
                 let fut = async move {
@@ -416,14 +417,29 @@ impl ChatRoom {
                         .await
                         .map_err(unavailable)?
                         .ok_or_else(|| Rejection::new(RejectCode::NotFound, "no such user"))?;
+                    // Nothing in force is a refusal, so "/unban x" never says done for nothing.
+                    let Some(ban) = store::active_ban(&db, channel_id, target_id)
+                        .await
+                        .map_err(unavailable)?
+                    else {
+                        return Err(Rejection::new(
+                            RejectCode::NotFound,
+                            format!("{target_name} is not banned or timed out"),
+                        ));
+                    };
                     store::remove_ban(&db, channel_id, target_id)
                         .await
                         .map_err(unavailable)?;
+                    let action = if ban.expires_at.is_some() {
+                        "untimeout"
+                    } else {
+                        "unban"
+                    };
                     log(
                         &db,
                         channel_id,
                         actor.id,
-                        "unban",
+                        action,
                         Some(target_id),
                         None,
                         None,
@@ -447,17 +463,12 @@ impl ChatRoom {
                 emote_only,
             } => {
                 if slow_seconds > MAX_SLOW_SECS {
-                    return reject(
-                        RejectCode::Invalid,
-                        format!("slow mode is at most {MAX_SLOW_SECS} seconds"),
-                    );
+                    return reject(RejectCode::Invalid, "slow mode is at most 1 hour");
                 }
                 if followers_only.is_some_and(|m| m > MAX_FOLLOW_MINUTES) {
                     return reject(
                         RejectCode::Invalid,
-                        format!(
-                            "followers-only mode asks for at most {MAX_FOLLOW_MINUTES} minutes of following"
-                        ),
+                        "followers-only mode asks for at most 90 days of following",
                     );
                 }
                 let mode = RoomMode {
@@ -542,7 +553,11 @@ impl ChatRoom {
                             .await
                             .map_err(unavailable)?;
                             let action = if until.is_some() { "timeout" } else { "ban" };
-                            let details = until.map(|u| u.to_rfc3339()).or(reason2);
+                            let details = match (until, reason2) {
+                                (Some(u), Some(r)) => Some(format!("{}: {r}", u.to_rfc3339())),
+                                (Some(u), None) => Some(u.to_rfc3339()),
+                                (None, r) => r,
+                            };
                             log(
                                 &db,
                                 channel_id,
@@ -575,6 +590,13 @@ impl ChatRoom {
                 }),
         )
     }
+}
+
+/// A ban's or timeout's reason as stored: trimmed, at most 200 characters, none if empty.
+fn clean_reason(reason: Option<String>) -> Option<String> {
+    reason
+        .map(|r| r.trim().chars().take(200).collect::<String>())
+        .filter(|r| !r.is_empty())
 }
 
 fn reject(

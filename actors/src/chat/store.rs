@@ -341,6 +341,19 @@ pub async fn upsert_ban(
     Ok(())
 }
 
+/// `user_id`'s ban or timeout in the channel, if one is in force now.
+pub async fn active_ban(
+    db: &DatabaseConnection,
+    channel_id: i64,
+    user_id: i64,
+) -> Result<Option<chat_ban::Model>, DbErr> {
+    let now = Utc::now();
+    Ok(ChatBan::find_by_id((channel_id, user_id))
+        .one(db)
+        .await?
+        .filter(|b| b.expires_at.is_none_or(|e| e > now)))
+}
+
 /// Lifts a ban or timeout. Returns whether there was one.
 pub async fn remove_ban(
     db: &DatabaseConnection,

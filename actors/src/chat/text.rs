@@ -116,6 +116,39 @@ pub fn clean_terms(terms: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// A duration in words for messages people read: 600 -> "10 minutes", 5400 -> "1 hour 30
+/// minutes". At most the two largest units, rounded down, stopping at a gap ("1 hour", not
+/// "1 hour 5 seconds"); the same rules as the web app's `formatDuration` (web/src/format.ts).
+pub fn duration_words(secs: u64) -> String {
+    const UNITS: [(u64, &str); 7] = [
+        (365 * 86400, "year"),
+        (30 * 86400, "month"),
+        (7 * 86400, "week"),
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    if secs == 0 {
+        return "0 seconds".to_owned();
+    }
+    let mut rest = secs;
+    let mut out: Vec<String> = Vec::new();
+    for (size, name) in UNITS {
+        if out.len() == 2 {
+            break;
+        }
+        let n = rest / size;
+        if n > 0 {
+            out.push(format!("{n} {name}{}", if n == 1 { "" } else { "s" }));
+            rest -= n * size;
+        } else if !out.is_empty() {
+            break;
+        }
+    }
+    out.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -160,5 +193,19 @@ mod tests {
         let t = clean_terms(&["  a ".into(), "A".into(), "".into(), "b".into()]).unwrap();
         assert_eq!(t, vec!["a", "b"]);
         assert!(clean_terms(&["x".repeat(101)]).is_err());
+    }
+
+    #[test]
+    fn durations_read_in_words() {
+        assert_eq!(duration_words(0), "0 seconds");
+        assert_eq!(duration_words(1), "1 second");
+        assert_eq!(duration_words(30), "30 seconds");
+        assert_eq!(duration_words(600), "10 minutes");
+        assert_eq!(duration_words(3600), "1 hour");
+        assert_eq!(duration_words(3605), "1 hour");
+        assert_eq!(duration_words(5400), "1 hour 30 minutes");
+        assert_eq!(duration_words(3725), "1 hour 2 minutes");
+        assert_eq!(duration_words(14 * 86400), "2 weeks");
+        assert_eq!(duration_words(90 * 86400), "3 months");
     }
 }

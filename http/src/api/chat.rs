@@ -1,20 +1,20 @@
-//! Chat over REST: socket tickets, history pages, emotes, and a channel's chat settings
-//! (moderators, blocked terms, modes, bans). The socket itself is in [`crate::chat`]; the
+//! Chat over REST: socket tickets, history pages, emotes, user cards, and a channel's chat
+//! settings (moderators, blocked terms, modes, bans and timeouts). The socket itself is in [`crate::chat`]; the
 //! protocol in docs/CHAT.md.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
-use streamhall_actors::chat::protocol::{ChatMessage, ClientMsg, RejectCode, RoomMode};
-use streamhall_actors::chat::{Command, JoinUser, Rejection, RoomKey, store, text};
+use streamhall_actors::chat::protocol::{ChatMessage, ChatRole, ClientMsg, RejectCode, RoomMode};
+use streamhall_actors::chat::{Command, JoinUser, Rejection, RoomCore, RoomKey, store, text};
 use streamhall_entities::{ChannelModerator, User, channel, channel_moderator, user};
 use ts_rs::TS;
 use utoipa::ToSchema;
 
 use super::channels::{find, find_changeable};
 use crate::{
-    auth::AuthUser,
+    auth::{AuthUser, MaybeUser},
     chat::TICKET_TTL,
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -122,13 +122,7 @@ pub struct ModeratorDto {
 
 /// Whether `u` moderates channel `c` (owner, moderator or admin).
 async fn is_moderator(state: &AppState, u: &user::Model, c: &channel::Model) -> ApiResult<bool> {
-    if u.id == c.owner_id || u.is_admin() {
-        return Ok(true);
-    }
-    Ok(ChannelModerator::find_by_id((c.id, u.id))
-        .one(&state.db)
-        .await?
-        .is_some())
+    Ok(role_in(state, u, c).await?.can_moderate())
 }
 
 async fn find_moderated(
@@ -439,6 +433,185 @@ pub async fn bans(
         })
         .collect();
     Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Debug, Deserialize, ToSchema, TS)]
+pub struct BanRequest {
+    pub username: String,
+    /// A timeout of this many seconds (1..=1209600); absent: a ban until lifted.
+    #[serde(default)]
+    #[ts(optional)]
+    pub seconds: Option<u32>,
+    /// Shown in the bans list; at most 200 characters are kept.
+    #[serde(default)]
+    #[ts(optional)]
+    pub reason: Option<String>,
+}
+
+/// Bans `username` until lifted, or with `seconds` times them out (moderators). Recorded in
+/// the moderation log; the room announces it on every node, as a socket's `ban` would.
+#[utoipa::path(post, path = "/api/v1/channels/{slug}/chat/bans", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path)), request_body = BanRequest,
+    responses((status = 204, description = "banned or timed out"),
+        (status = 403, description = "not a moderator, or the target is the owner, an admin or a moderator", body = ErrorBody),
+        (status = 404, description = "no such channel or user", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn ban(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+    body: web::Json<BanRequest>,
+) -> ApiResult<HttpResponse> {
+    let c = find_moderated(&state, &u, &slug).await?;
+    let BanRequest {
+        username,
+        seconds,
+        reason,
+    } = body.into_inner();
+    let msg = match seconds {
+        Some(seconds) => ClientMsg::Timeout {
+            user: username,
+            seconds,
+            reason,
+        },
+        None => ClientMsg::Ban {
+            user: username,
+            reason,
+        },
+    };
+    run_command(&state, &u, &c, msg)
+        .await
+        .map_err(|e| protected_target(e, "user"))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lifts `username`'s ban or timeout (moderators). Recorded in the moderation log (`unban`
+/// or `untimeout`); the room announces it on every node.
+#[utoipa::path(delete, path = "/api/v1/channels/{slug}/chat/bans/{username}", tag = "chat", security(("bearer" = [])),
+    params(("slug" = String, Path), ("username" = String, Path)),
+    responses((status = 204, description = "lifted"), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such channel or user, or nothing to lift", body = ErrorBody)))]
+pub async fn unban(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (slug, username) = path.into_inner();
+    let c = find_moderated(&state, &u, &slug).await?;
+    let target = target_user(&state, &username).await?;
+    run_command(
+        &state,
+        &u,
+        &c,
+        ClientMsg::Unban {
+            user: target.username,
+        },
+    )
+    .await
+    .map_err(|e| protected_target(e, "ban or timeout"))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller is known to moderate (checked first), so a room's `forbidden` is about the
+/// target, and its `not_found` about `what`.
+fn protected_target(e: ApiError, what: &'static str) -> ApiError {
+    match e {
+        ApiError::Forbidden(_) => ApiError::Forbidden(
+            "the owner, admins and moderators cannot be banned or timed out by you",
+        ),
+        ApiError::NotFound(_) => ApiError::NotFound(what),
+        e => e,
+    }
+}
+
+/// What a chat user card shows when a name is clicked.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct ChatUserCard {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+    /// Since when they follow this channel; `null` if they do not.
+    pub followed_at: Option<DateTime<Utc>>,
+    /// Their standing in this channel's chat (`viewer`, `moderator`, `owner`, `admin`).
+    #[schema(value_type = String)]
+    pub role: ChatRole,
+    /// Only for the channel's moderators (`null` for everyone else).
+    pub moderation: Option<CardModeration>,
+}
+
+/// The moderation side of a user card.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct CardModeration {
+    /// Their ban or timeout in force, if any.
+    pub ban: Option<BanDto>,
+    /// Whether the caller may ban or time them out (moderators act on viewers, the owner on
+    /// moderators too, admins on everyone but admins).
+    pub can_act: bool,
+}
+
+/// A chat user card: public fields for everyone, moderation state for the channel's
+/// moderators.
+#[utoipa::path(get, path = "/api/v1/chat/{slug}/users/{username}", tag = "chat",
+    params(("slug" = String, Path), ("username" = String, Path)),
+    responses((status = 200, body = ChatUserCard), (status = 404, body = ErrorBody)))]
+pub async fn user_card(
+    state: web::Data<AppState>,
+    MaybeUser(caller): MaybeUser,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (slug, username) = path.into_inner();
+    let (c, _) = find(&state, &slug).await?;
+    let target = target_user(&state, &username).await?;
+    let role = role_in(&state, &target, &c).await?;
+    let followed_at = store::followed_at(&state.db, c.id, target.id).await?;
+    let moderation = match &caller {
+        Some(me) if is_moderator(&state, me, &c).await? => {
+            let ban = store::active_ban(&state.db, c.id, target.id)
+                .await?
+                .map(|b| BanDto {
+                    user_id: b.user_id,
+                    username: target.username.clone(),
+                    reason: b.reason,
+                    expires_at: b.expires_at,
+                    created_at: b.created_at,
+                });
+            let my_role = role_in(&state, me, &c).await?;
+            Some(CardModeration {
+                ban,
+                can_act: me.id != target.id && RoomCore::may_act_on(my_role, role),
+            })
+        }
+        _ => None,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ChatUserCard {
+            user_id: target.id,
+            username: target.username,
+            display_name: target.display_name,
+            created_at: target.created_at,
+            followed_at,
+            role,
+            moderation,
+        }))
+}
+
+/// `u`'s role in channel `c`'s chat, as the room decides it (admin, owner, moderator, viewer).
+async fn role_in(state: &AppState, u: &user::Model, c: &channel::Model) -> ApiResult<ChatRole> {
+    Ok(if u.is_admin() {
+        ChatRole::Admin
+    } else if u.id == c.owner_id {
+        ChatRole::Owner
+    } else if ChannelModerator::find_by_id((c.id, u.id))
+        .one(&state.db)
+        .await?
+        .is_some()
+    {
+        ChatRole::Moderator
+    } else {
+        ChatRole::Viewer
+    })
 }
 
 /// `GET /emotes/{code}.svg`: the built-in emote images (drawn here, no files to ship).

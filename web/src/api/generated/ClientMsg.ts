@@ -3,7 +3,11 @@
 /**
  * What a client sends.
  */
-export type ClientMsg = { "type": "send", client_id: string, text: string, } | { "type": "delete", id: number, } | { "type": "timeout", user: string, seconds: number, } | { "type": "ban", user: string, reason?: string, } | { "type": "unban", user: string, } | { "type": "set_mode", 
+export type ClientMsg = { "type": "send", client_id: string, text: string, } | { "type": "delete", id: number, } | { "type": "timeout", user: string, seconds: number, 
+/**
+ * Shown in the bans list (at most 200 characters kept).
+ */
+reason?: string, } | { "type": "ban", user: string, reason?: string, } | { "type": "unban", user: string, } | { "type": "set_mode", 
 /**
  * Seconds between two messages of one user (0 = off, at most 3600).
  */
