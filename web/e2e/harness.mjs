@@ -39,8 +39,11 @@ export async function poll(what, fn, timeout = 20_000, every = 200) {
   }
 }
 
-/** Starts `streamhall serve`; resolves once it printed its URL, the RTMP URL and the admin password. */
-export async function startServer() {
+/**
+ * Starts `streamhall serve`; resolves once it printed its URL, the RTMP URL and the admin password.
+ * `env` adds configuration (`STREAMHALL_*` variables), e.g. a failing ffmpeg for error scenarios.
+ */
+export async function startServer({ env = {} } = {}) {
   if (!existsSync(BIN)) throw new Error(`no server binary at ${BIN}: build it with cargo build --release`);
   const dir = mkdtempSync(join(tmpdir(), 'streamhall-e2e-'));
   const child = spawn(BIN, ['serve'], {
@@ -51,6 +54,7 @@ export async function startServer() {
       STREAMHALL_HTTP__LISTEN: '127.0.0.1:0',
       STREAMHALL_RTMP__LISTEN: '127.0.0.1:0',
       STREAMHALL_LOG__LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

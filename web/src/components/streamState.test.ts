@@ -1,7 +1,7 @@
 import { actorTone, renditionWords, statusBadge, transcoderWords } from './streamState';
 import { actorNotes, actorProblems, streamNotes, streamProblems } from '../pages/Admin';
 import { healthWarnings } from '../pages/Dashboard';
-import type { StreamHealth } from '../player/contract';
+import type { StreamHealth } from '../api/generated/StreamHealth';
 import type { ActorHealth } from '../api/generated/ActorHealth';
 
 const actor = (kind: string, state: string, last_error: string | null = null): ActorHealth => ({ kind, id: '1', state, uptime_s: 10, restarts: 0, last_error, mailbox: null });
@@ -78,12 +78,11 @@ describe('the admin tree', () => {
   it('a failed stream is an alarm with its problem and failing child', () => {
     const s = stream({
       status: 'failed',
-      actor: actor('stream', 'failed'),
+      actor: actor('stream', 'failed', 'Viewers cannot see your stream: the transcoder keeps failing: ffmpeg exited with code 1'),
       problem: 'Viewers cannot see your stream: the transcoder keeps failing: ffmpeg exited with code 1',
       children: [actor('transcode', 'failed', 'ffmpeg exited with code 1')],
     });
     expect(streamProblems(s)).toEqual([
-      'failed',
       'Viewers cannot see your stream: the transcoder keeps failing: ffmpeg exited with code 1',
       'transcode: failed: ffmpeg exited with code 1',
     ]);

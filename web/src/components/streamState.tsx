@@ -1,6 +1,7 @@
 // Stream and actor states in words and colours, shared by the creator dashboard and the
 // admin tree: one place decides what is normal, what needs attention and what is an alarm.
-import type { RenditionState, StreamStatus } from '../player/contract';
+import type { RenditionState } from '../api/generated/RenditionState';
+import type { StreamStatus } from '../api/generated/StreamStatus';
 
 export type Tone = 'live' | 'ok' | 'warn' | 'bad' | 'muted';
 
@@ -21,6 +22,8 @@ export function statusBadge(status: StreamStatus, actorState?: string | null): {
     case 'offline':
       return { label: 'Offline', tone: 'muted', title: 'Not streaming' };
   }
+  // A state this build does not know (a newer server): say it as it is, without colour.
+  return { label: String(status), tone: 'muted', title: '' };
 }
 
 export function StatusBadge({ status, actorState }: { status: StreamStatus; actorState?: string | null }) {

@@ -4,7 +4,7 @@ import { api, errorMessage } from '../api/client';
 import type { ActorHealth } from '../api/generated/ActorHealth';
 import type { HealthTree } from '../api/generated/HealthTree';
 import type { NotifierHealth } from '../api/generated/NotifierHealth';
-import type { StreamHealth } from '../player/contract';
+import type { StreamHealth } from '../api/generated/StreamHealth';
 import { StatusBadge, actorTone } from '../components/streamState';
 import { tokens } from '../api/tokens';
 import { RequireAuth } from '../components/RequireAuth';
@@ -93,8 +93,9 @@ export function actorNotes(a: ActorHealth): string[] {
 
 /** A stream's alarms: failed (viewers cannot watch), or a child failing or restarting. */
 export function streamProblems(s: StreamHealth): string[] {
-  const p = [...actorProblems(s.actor)];
-  if (s.status === 'failed') p.push(s.problem ?? 'viewers cannot watch');
+  const p = actorProblems(s.actor);
+  // A failed stream: its problem says what its state and last error would.
+  if (s.status === 'failed') p.splice(0, p.length, ...p.filter((x) => x.startsWith('mailbox')), s.problem ?? s.actor.last_error ?? 'viewers cannot watch');
   for (const c of s.children) if (actorProblems(c).length) p.push(`${c.kind}: ${actorProblems(c).join(', ')}`);
   return [...new Set(p)];
 }
@@ -213,7 +214,7 @@ function AdminInner() {
           {tree.notifier ? <Notifier n={tree.notifier} /> : <p className="muted">The notifier is not running.</p>}
           <h2>Streams ({tree.streams.length})</h2>
           {tree.streams.length === 0 && <p className="muted">No stream is live on this node.</p>}
-          {(tree.streams as unknown as StreamHealth[]).map((s) => {
+          {tree.streams.map((s) => {
             const problems = streamProblems(s);
             const notes = streamNotes(s);
             const i = s.ingest;

@@ -14,9 +14,8 @@ import { RequireAuth } from '../components/RequireAuth';
 import { useToast } from '../components/Toasts';
 import { ChatSettings } from './ChatSettings';
 import { useIngest } from '../api/ingest';
-import type { Channel, StreamHealth } from '../player/contract';
+import type { StreamHealth } from '../api/generated/StreamHealth';
 import { SLOW_SPEED, SLOW_WORDS, StatusBadge, renditionWords, transcoderWords } from '../components/streamState';
-import { streamStatus } from './Watch';
 
 const Webhooks = lazy(() => import('./Webhooks'));
 
@@ -61,7 +60,7 @@ function DashboardInner() {
           <nav aria-label="Your channels">
             {list.map((c) => (
               <button key={c.id} aria-current={c.slug === current?.slug} onClick={() => select(c.slug, tab)}>
-                {streamStatus(c as Channel) !== 'offline' && <StatusBadge status={streamStatus(c as Channel)} />} {c.title}
+                {c.stream_status !== 'offline' && <StatusBadge status={c.stream_status} />} {c.title}
                 <span className="muted small">/{c.slug}</span>
               </button>
             ))}
@@ -216,7 +215,7 @@ function StreamTab({ channel, onKey }: { channel: ChannelDto; onKey: (key: strin
           <li>
             Bitrate <strong>3000–6000 Kbps</strong> for 720p/1080p at 30–60 fps; audio AAC 160 Kbps, 48 kHz.
           </li>
-          <li>Viewers get the source quality plus 720p, 480p and 360p (those at or below your resolution).</li>
+          <li>Viewers get the source quality plus 720p, 480p and 360p (those below your resolution); when the server cannot keep up it drops the highest and says so here.</li>
         </ul>
       </div>
       {confirm && (
@@ -238,10 +237,10 @@ function StreamTab({ channel, onKey }: { channel: ChannelDto; onKey: (key: strin
 }
 
 function LiveStatus({ channel }: { channel: ChannelDto }) {
-  const status = streamStatus(channel as Channel);
+  const status = channel.stream_status;
   // Health while a publisher is connected, whether or not viewers can watch yet.
   const health = useStreamHealth(channel.slug, status !== 'offline');
-  const h = health.data as StreamHealth | undefined;
+  const h = health.data;
   if (status === 'offline') {
     return (
       <div className="card" role="status">
@@ -264,7 +263,7 @@ function LiveStatus({ channel }: { channel: ChannelDto }) {
         {h && !h.publisher_connected && <span className="pill bad">Encoder disconnected: waiting for it to reconnect</span>}
       </div>
       {h?.problem && (
-        <div className={`banner ${(h.status ?? status) === 'failed' ? 'bad' : 'warn'}`} role={(h.status ?? status) === 'failed' ? 'alert' : 'status'} data-testid="stream-problem">
+        <div className={`banner ${h.status === 'failed' ? 'bad' : 'warn'}`} role={h.status === 'failed' ? 'alert' : 'status'} data-testid="stream-problem">
           {h.problem}
         </div>
       )}

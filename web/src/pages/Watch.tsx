@@ -7,7 +7,6 @@ import { hlsPath, useChannel, useFollowState } from '../api/queries';
 import { useMe } from '../api/session';
 import { ChatPanel } from '../chat/ChatPanel';
 import { Player } from '../player/Player';
-import type { Channel, StreamStatus } from '../player/contract';
 import { ErrorState, Loading, formatCount, timeAgo, duration } from '../components/States';
 import { formatDuration } from '../format';
 import { FollowButton } from '../components/FollowButton';
@@ -17,18 +16,13 @@ import { NotFound } from './Static';
 /** The top bar's height (styles.css `.topbar`): the phone layout fills the screen below it. */
 const TOPBAR = 54;
 
-/** The stream status, also from a server that predates `stream_status`. */
-export function streamStatus(c: Pick<Channel, 'is_live'> & { stream_status?: StreamStatus }): StreamStatus {
-  return c.stream_status ?? (c.is_live ? 'live' : 'offline');
-}
-
 export function Watch() {
   const { slug = '' } = useParams();
   const channel = useChannel(slug);
   const [viewers, setViewers] = useState<number | null>(null);
   const onViewers = useCallback((n: number) => setViewers(n), []);
   const area = useVisibleArea(TOPBAR);
-  const c = channel.data as Channel | undefined;
+  const c = channel.data;
   const { refetch } = channel;
   const refresh = useCallback(() => void refetch(), [refetch]);
   useEffect(() => {
@@ -46,7 +40,7 @@ export function Watch() {
       </div>
     );
   }
-  const status = streamStatus(c);
+  const status = c.stream_status;
   const live = status === 'live';
   const count = viewers ?? c.viewer_count;
   const name = c.owner.display_name || c.owner.username;
@@ -62,7 +56,7 @@ export function Watch() {
           title={c.title}
           name={name}
           status={status}
-          problem={c.stream_problem ?? null}
+          problem={c.stream_problem}
           apiError={apiError}
           refresh={refresh}
           offline={(ended) => <Offline slug={slug} name={name} ownerId={c.owner.id} ended={ended} />}

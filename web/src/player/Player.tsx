@@ -11,7 +11,7 @@ import { useCallback, useEffect, useReducer, useRef, useState, type KeyboardEven
 import type HlsType from 'hls.js';
 import type { ErrorData } from 'hls.js';
 import { QualityMenu, type Level } from './quality';
-import type { StreamStatus } from './contract';
+import type { StreamStatus } from '../api/generated/StreamStatus';
 import { behindLabel, driftSeconds, initialState, isBehind, reduce, retryDelayMs, showLatency, type PlayerState } from './machine';
 
 /** A random id per page view: the server counts viewers by it (`vid`), not by address. */
@@ -394,7 +394,7 @@ function LivePlayer({
           <span aria-hidden="true">{behindLabel(drift.seconds)} behind</span> Jump to live
         </button>
       )}
-      {media && (
+      {media && phase !== 'network' && (
         <div className="controls">
           <button onClick={togglePlay} aria-label={paused ? 'Play' : 'Pause'}>
             {paused ? (

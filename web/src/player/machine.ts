@@ -2,7 +2,7 @@
 // the API, polled) and the media element's events go in; one phase comes out, and each phase
 // has exactly one thing on screen. No phase is an endless spinner: `loading` lasts until the
 // first frame or an error, and every error retries on its own.
-import type { StreamStatus } from './contract';
+import type { StreamStatus } from '../api/generated/StreamStatus';
 
 export type Phase =
   /** No publisher: the channel's offline card. */
