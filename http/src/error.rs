@@ -1,7 +1,8 @@
 //! The API's one error type. Every failure a handler can return maps to a status and a
 //! stable snake_case code; the JSON shape is `{ "error": code, "message": text }` plus
 //! `field` for validation errors and `request_id` for internal errors. Internal error text
-//! is logged, never sent.
+//! is logged, never sent. A validation error names every field that failed in `fields`
+//! (`field` and `message` repeat the first, for clients that read only one).
 
 use std::fmt;
 
@@ -17,11 +18,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
-    #[error("{message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    /// One or more request fields are invalid (never empty).
+    #[error("{}", .0.first().map_or("invalid request", |p| p.message.as_str()))]
+    Invalid(Vec<FieldProblem>),
     #[error("authentication required")]
     Unauthorized,
     #[error("invalid credentials")]
@@ -53,20 +52,32 @@ pub struct ErrorBody {
     pub error: &'static str,
     /// Human-readable explanation, safe to show to the user.
     pub message: String,
-    /// The request field that failed validation, when there is one.
+    /// The request field that failed validation, when there is one (the first of `fields`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// For validation errors: every field that failed, in the order of the request's fields,
+    /// so a form can mark them all at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldProblem>>,
     /// For internal errors: quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 
+/// One invalid field of a request and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, ts_rs::TS)]
+pub struct FieldProblem {
+    pub field: &'static str,
+    /// Safe to show next to the field.
+    pub message: String,
+}
+
 impl ApiError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
+        Self::Invalid(vec![FieldProblem {
             field,
             message: message.into(),
-        }
+        }])
     }
 
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
@@ -77,7 +88,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::MalformedJson(_) => "malformed_json",
-            Self::Invalid { .. } => "invalid_field",
+            Self::Invalid(_) => "invalid_field",
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden(_) => "forbidden",
@@ -101,7 +112,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -114,19 +125,25 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (field, request_id) = match self {
-            Self::Invalid { field, .. } | Self::Conflict { field, .. } => (Some(*field), None),
+        let (field, fields, request_id) = match self {
+            Self::Invalid(problems) => (
+                problems.first().map(|p| p.field),
+                Some(problems.clone()),
+                None,
+            ),
+            Self::Conflict { field, .. } => (Some(*field), None, None),
             Self::Internal(err) => {
                 let id = current_request_id();
                 tracing::error!(request_id = id.as_deref(), error = ?err, "internal error");
-                (None, id)
+                (None, None, id)
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         let body = ErrorBody {
             error: self.code(),
             message: self.to_string(),
             field,
+            fields,
             request_id,
         };
         let mut res = HttpResponse::build(self.status_code());

@@ -143,6 +143,7 @@ fn not_found_response() -> HttpResponse {
             error: "not_found",
             message: "no such stream, rendition or segment".into(),
             field: None,
+            fields: None,
             request_id: None,
         })
 }

@@ -1,6 +1,45 @@
-//! Field rules shared by the handlers. Each returns a 422 naming the field.
+//! Field rules shared by the handlers. Each returns a 422 naming the field; a handler that
+//! checks several fields runs them through a [`Problems`] so the 422 names every one at once.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, FieldProblem};
+
+/// Collects the field errors of one request, so a form can show them all in one round trip.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<FieldProblem>);
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The rule's value when it passed; when it failed, `None` and the problem is kept. An
+    /// error that is not about a field is kept too, as a problem of the `body`.
+    pub fn check<T>(&mut self, result: ApiResult<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(ApiError::Invalid(problems)) => {
+                self.0.extend(problems);
+                None
+            }
+            Err(other) => {
+                self.0.push(FieldProblem {
+                    field: "body",
+                    message: other.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    /// A 422 naming every problem, or `Ok` when there was none.
+    pub fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.0))
+        }
+    }
+}
 
 pub fn username(value: &str) -> ApiResult<()> {
     let ok_len = (3..=32).contains(&value.chars().count());
@@ -101,5 +140,19 @@ mod tests {
         assert_eq!(text("title", "  hi  ", 1, 10).ok().as_deref(), Some("hi"));
         assert!(text("title", "", 1, 10).is_err());
         assert!(text("title", "a\u{7}", 1, 10).is_err());
+    }
+
+    #[test]
+    fn problems_keeps_every_failure_in_order() {
+        let mut p = Problems::new();
+        assert_eq!(p.check(username("al")), None);
+        assert_eq!(p.check(text("title", " ok ", 1, 10)).as_deref(), Some("ok"));
+        assert_eq!(p.check(email("nope")), None);
+        let Err(ApiError::Invalid(problems)) = p.finish() else {
+            panic!("expected a 422");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["username", "email"]);
+        assert!(Problems::new().finish().is_ok());
     }
 }

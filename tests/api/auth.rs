@@ -90,7 +90,31 @@ async fn invalid_fields_are_422_naming_the_field(backend: Backend) {
         let res = app.post_json("/auth/register", &body, None).await;
         let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
         assert_eq!(err["field"], field, "for {body}");
+        assert_eq!(err["fields"][0]["field"], field, "for {body}");
     }
+    // Every invalid field at once, in the form's order; `field` and `message` are the first.
+    let res = app
+        .post_json(
+            "/auth/register",
+            &json!({"username": "a!", "email": "nope", "password": "short"}),
+            None,
+        )
+        .await;
+    let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let fields: Vec<&str> = err["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["username", "email", "password"], "{err}");
+    assert_eq!(err["field"], "username");
+    assert_eq!(err["message"], err["fields"][0]["message"]);
+    assert_eq!(err["fields"][1]["message"], "not a valid email address");
+    assert_eq!(
+        err["fields"][2]["message"],
+        "passwords are 8 to 128 characters"
+    );
     // 128 characters of a multi-byte letter is fine: counted in characters, not truncated.
     let long = "é".repeat(128);
     let res = app
@@ -379,4 +403,30 @@ async fn profile_update(backend: Backend) {
     )
     .await;
     assert_eq!(err["field"], "display_name");
+    // Every invalid field at once, and nothing is saved when one is wrong.
+    let err = expect_error(
+        patch(json!({"display_name": " ", "email": "judy@", "bio": "x".repeat(1001)})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    let fields: Vec<&str> = err["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["display_name", "email", "bio"], "{err}");
+    let err = expect_error(
+        patch(json!({"display_name": "Judy Two", "bio": "x".repeat(1001)})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(err["fields"].as_array().unwrap().len(), 1, "{err}");
+    let me = app.get_auth_json("/users/me", &s.access).await;
+    assert_eq!(
+        me["display_name"], "Judy J",
+        "a refused update changes nothing"
+    );
 }

@@ -24,9 +24,11 @@ pub async fn register(
     body: web::Json<RegisterRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    validate::username(&body.username)?;
-    validate::email(body.email.trim())?;
-    validate::password("password", &body.password)?;
+    let mut problems = validate::Problems::new();
+    problems.check(validate::username(&body.username));
+    problems.check(validate::email(body.email.trim()));
+    problems.check(validate::password("password", &body.password));
+    problems.finish()?;
 
     let t = &state.auth.throttle;
     let ip_key = format!(

@@ -34,17 +34,24 @@ pub async fn update_me(
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let mut model = u.into_active_model();
-    if let Some(name) = body.display_name {
-        model.display_name = Set(validate::text("display_name", &name, 1, 64)?);
-    }
-    if let Some(bio) = body.bio {
-        model.bio = Set(validate::text("bio", &bio, 0, 1000)?);
+    let mut problems = validate::Problems::new();
+    if let Some(name) = body.display_name
+        && let Some(name) = problems.check(validate::text("display_name", &name, 1, 64))
+    {
+        model.display_name = Set(name);
     }
     if let Some(email) = body.email {
         let email = email.trim().to_lowercase();
-        validate::email(&email)?;
-        model.email = Set(email);
+        if problems.check(validate::email(&email)).is_some() {
+            model.email = Set(email);
+        }
     }
+    if let Some(bio) = body.bio
+        && let Some(bio) = problems.check(validate::text("bio", &bio, 0, 1000))
+    {
+        model.bio = Set(bio);
+    }
+    problems.finish()?;
     model.updated_at = Set(Utc::now());
     let updated = model
         .update(&state.db)

@@ -285,6 +285,7 @@ fn url_refused(e: &UrlError) -> HttpResponse {
         error: e.code(),
         message: e.to_string(),
         field: Some("url"),
+        fields: None,
         request_id: None,
     })
 }
@@ -294,6 +295,7 @@ fn too_many(max: usize) -> HttpResponse {
         error: "too_many_webhooks",
         message: format!("a channel may have at most {max} webhooks"),
         field: None,
+        fields: None,
         request_id: None,
     })
 }
