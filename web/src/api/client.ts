@@ -1,12 +1,16 @@
 // The one way the app talks to the REST API: JSON in and out, the bearer token attached,
 // errors as `ApiError` with the server's stable code and the field it is about.
+import { formatDuration } from '../format';
 import type { ErrorBody } from './generated/ErrorBody';
+import type { FieldProblem } from './generated/FieldProblem';
 import { tokens } from './tokens';
 
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
   readonly field?: string;
+  /** Every invalid field of a 422 (the first is `field`). */
+  readonly fields: FieldProblem[];
   readonly requestId?: string;
   readonly retryAfter?: number;
 
@@ -15,6 +19,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = body.error ?? 'http_error';
     this.field = body.field;
+    this.fields = body.fields ?? (body.field ? [{ field: body.field, message: this.message }] : []);
     this.requestId = body.request_id;
     this.retryAfter = retryAfter;
   }
@@ -77,7 +82,7 @@ export async function parse<T>(res: Response): Promise<T> {
 export function errorMessage(e: unknown): string {
   if (e instanceof ApiError) {
     if (e.code === 'internal' && e.requestId) return `${e.message} (request ${e.requestId})`;
-    if (e.code === 'rate_limited' && e.retryAfter) return `Too many attempts: try again in ${e.retryAfter} s.`;
+    if (e.code === 'rate_limited' && e.retryAfter) return `Too many attempts: try again in ${formatDuration(e.retryAfter)}.`;
     return e.message;
   }
   return e instanceof Error ? e.message : String(e);

@@ -7,6 +7,7 @@ import type { RegisterRequest } from '../api/generated/RegisterRequest';
 import { tokens } from '../api/tokens';
 import { Field } from '../components/States';
 import { useToast } from '../components/Toasts';
+import { hasProblems, registerProblems } from '../validate';
 
 /** Where to go after signing in: back to the page that asked, else home. */
 function useReturnTo(): string {
@@ -16,10 +17,26 @@ function useReturnTo(): string {
 
 type Errors = Partial<Record<string, string>>;
 
-/** Field errors from the API go next to their field; others above the form. */
+/**
+ * Field errors from the API go next to their field, every one the server named (a 422 lists
+ * them all in `fields`); problems with no field of this form, and other errors, go above it.
+ */
 export function fieldErrors(e: unknown, fields: string[]): Errors {
-  if (e instanceof ApiError && e.field && fields.includes(e.field)) return { [e.field]: e.message };
-  return { form: errorMessage(e) };
+  if (!(e instanceof ApiError) || e.fields.length === 0) return { form: errorMessage(e) };
+  const out: Errors = {};
+  const other: string[] = [];
+  for (const p of e.fields) {
+    if (fields.includes(p.field)) out[p.field] ??= p.message;
+    else other.push(p.message);
+  }
+  if (other.length > 0 || Object.keys(out).length === 0) out.form = other.length ? other.join('; ') : errorMessage(e);
+  return out;
+}
+
+/** Moves focus to the first field (in form order) that has an error, so it is read out. */
+export function focusFirstError(errors: Errors, order: string[], idOf: (field: string) => string = (f) => f) {
+  const first = order.find((f) => errors[f]);
+  if (first) window.setTimeout(() => document.getElementById(idOf(first))?.focus(), 0);
 }
 
 export function Login() {
@@ -31,8 +48,12 @@ export function Login() {
   const toast = useToast();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    const problems: Errors = {};
+    if (!form.login.trim()) problems.login = 'enter your username or email';
+    if (!form.password) problems.password = 'enter your password';
+    setErrors(problems);
+    if (Object.keys(problems).length > 0) return focusFirstError(problems, ['login', 'password']);
     setBusy(true);
-    setErrors({});
     try {
       const res = await api<AuthResponse>('/auth/login', { method: 'POST', body: form, auth: false });
       tokens.signIn(res);
@@ -97,15 +118,20 @@ export function Register() {
   const toast = useToast();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    const order = ['username', 'email', 'password'];
+    const problems = registerProblems(form);
+    setErrors(problems);
+    if (hasProblems(problems)) return focusFirstError(problems, order, (f) => `reg-${f}`);
     setBusy(true);
-    setErrors({});
     try {
       const res = await api<AuthResponse>('/auth/register', { method: 'POST', body: form, auth: false });
       tokens.signIn(res);
       toast.show(`Welcome, ${res.user.username}!`, 'success');
       navigate(back === '/' ? '/dashboard' : back, { replace: true });
     } catch (err) {
-      setErrors(fieldErrors(err, ['username', 'email', 'password']));
+      const errs = fieldErrors(err, order);
+      setErrors(errs);
+      focusFirstError(errs, order, (f) => `reg-${f}`);
     } finally {
       setBusy(false);
     }

@@ -13,7 +13,13 @@ import { tokens } from '../api/tokens';
 import { RequireAuth } from '../components/RequireAuth';
 import { ErrorState, Field, Loading } from '../components/States';
 import { useToast } from '../components/Toasts';
-import { fieldErrors } from './Auth';
+import { hasProblems, passwordProblems, profileProblems } from '../validate';
+import { fieldErrors, focusFirstError } from './Auth';
+
+/** The error, else the hint, that describes a field (ids as `Field` draws them). */
+function describedBy(id: string, errors: Record<string, string | undefined>, hint = false): string | undefined {
+  return errors[id] ? `${id}-error` : hint ? `${id}-hint` : undefined;
+}
 
 export function Settings() {
   return (
@@ -36,14 +42,19 @@ function Profile() {
   const [busy, setBusy] = useState(false);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    const order = ['display_name', 'email', 'bio'];
+    const problems = profileProblems(form);
+    setErrors(problems);
+    if (hasProblems(problems)) return focusFirstError(problems, order);
     setBusy(true);
-    setErrors({});
     try {
       const updated = await api<Me>('/users/me', { method: 'PATCH', body: form });
       tokens.setUser(updated);
       toast.show('Profile saved', 'success');
     } catch (err) {
-      setErrors(fieldErrors(err, ['display_name', 'bio', 'email']));
+      const errs = fieldErrors(err, order);
+      setErrors(errs);
+      focusFirstError(errs, order);
     } finally {
       setBusy(false);
     }
@@ -62,14 +73,14 @@ function Profile() {
       <p className="muted">
         Username: <strong>{me.username}</strong>
       </p>
-      <Field id="display_name" label="Display name" error={errors.display_name}>
-        <input id="display_name" value={form.display_name} onChange={set('display_name')} aria-invalid={Boolean(errors.display_name)} />
+      <Field id="display_name" label="Display name" error={errors.display_name} hint="Shown on your channel, in chat and in go-live notifications">
+        <input id="display_name" value={form.display_name} onChange={set('display_name')} aria-invalid={Boolean(errors.display_name)} aria-describedby={describedBy('display_name', errors, true)} />
       </Field>
       <Field id="email" label="Email" error={errors.email}>
-        <input id="email" type="email" autoComplete="email" value={form.email} onChange={set('email')} aria-invalid={Boolean(errors.email)} />
+        <input id="email" type="email" autoComplete="email" value={form.email} onChange={set('email')} aria-invalid={Boolean(errors.email)} aria-describedby={describedBy('email', errors)} />
       </Field>
-      <Field id="bio" label="Bio" error={errors.bio}>
-        <textarea id="bio" value={form.bio} onChange={set('bio')} aria-invalid={Boolean(errors.bio)} />
+      <Field id="bio" label="Bio" error={errors.bio} hint={`${[...form.bio.trim()].length} of 1000 characters`}>
+        <textarea id="bio" value={form.bio} onChange={set('bio')} aria-invalid={Boolean(errors.bio)} aria-describedby={describedBy('bio', errors, true)} />
       </Field>
       <button className="primary" type="submit" disabled={busy}>
         {busy ? 'Saving…' : 'Save profile'}
@@ -85,15 +96,20 @@ function Password() {
   const [busy, setBusy] = useState(false);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    const order = ['current_password', 'new_password'];
+    const problems = passwordProblems(form);
+    setErrors(problems);
+    if (hasProblems(problems)) return focusFirstError(problems, order);
     setBusy(true);
-    setErrors({});
     try {
       // Every other session is signed out; this one gets a fresh pair of tokens.
       tokens.signIn(await api<AuthResponse>('/users/me/password', { method: 'PUT', body: form }));
       setForm({ current_password: '', new_password: '' });
       toast.show('Password changed: other devices were signed out', 'success');
     } catch (err) {
-      setErrors(fieldErrors(err, ['current_password', 'new_password']));
+      const errs = fieldErrors(err, order);
+      setErrors(errs);
+      focusFirstError(errs, order);
     } finally {
       setBusy(false);
     }
@@ -110,10 +126,10 @@ function Password() {
         </p>
       )}
       <Field id="current_password" label="Current password" error={errors.current_password}>
-        <input id="current_password" type="password" autoComplete="current-password" value={form.current_password} onChange={(e) => setForm({ ...form, current_password: e.target.value })} aria-invalid={Boolean(errors.current_password)} />
+        <input id="current_password" type="password" autoComplete="current-password" value={form.current_password} onChange={(e) => setForm({ ...form, current_password: e.target.value })} aria-invalid={Boolean(errors.current_password)} aria-describedby={describedBy('current_password', errors)} />
       </Field>
       <Field id="new_password" label="New password" error={errors.new_password} hint="At least 8 characters">
-        <input id="new_password" type="password" autoComplete="new-password" value={form.new_password} onChange={(e) => setForm({ ...form, new_password: e.target.value })} aria-invalid={Boolean(errors.new_password)} />
+        <input id="new_password" type="password" autoComplete="new-password" value={form.new_password} onChange={(e) => setForm({ ...form, new_password: e.target.value })} aria-invalid={Boolean(errors.new_password)} aria-describedby={describedBy('new_password', errors, true)} />
       </Field>
       <button className="primary" type="submit" disabled={busy}>
         {busy ? 'Changing…' : 'Change password'}
