@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { api } from './client';
 import type { ChannelDto } from './generated/ChannelDto';
 import type { ChannelPage } from './generated/ChannelPage';
+import type { ChatUserCard } from './generated/ChatUserCard';
 import type { FollowState } from './generated/FollowState';
 import type { FollowedChannel } from './generated/FollowedChannel';
 import type { NotificationSettings } from './generated/NotificationSettings';
@@ -21,6 +22,8 @@ export const keys = {
   broadcastAnalytics: (id: number) => ['broadcast-analytics', id] as const,
   webhooks: (slug: string) => ['webhooks', slug] as const,
   deliveries: (slug: string, id: number) => ['webhook-deliveries', slug, id] as const,
+  bans: (slug: string) => ['bans', slug] as const,
+  chatUser: (slug: string, username: string) => ['chat-user', slug, username.toLowerCase()] as const,
 };
 
 const ch = (slug: string) => `/channels/${encodeURIComponent(slug)}`;
@@ -82,6 +85,15 @@ export function useFollowState(slug: string, signedIn: boolean) {
 }
 
 export const followPath = (slug: string) => `${ch(slug)}/follow`;
+
+/** A chat user card: public fields, plus moderation state when the reader moderates `slug`. */
+export function useChatUserCard(slug: string, username: string) {
+  return useQuery({
+    queryKey: keys.chatUser(slug, username),
+    queryFn: ({ signal }) => api<ChatUserCard>(`/chat/${encodeURIComponent(slug)}/users/${encodeURIComponent(username)}`, { signal }),
+    staleTime: 5_000,
+  });
+}
 
 /** Live first, then by viewers, then by name (the server sends them so; kept on refetch merges). */
 export function sortFollowed(items: FollowedChannel[]): FollowedChannel[] {

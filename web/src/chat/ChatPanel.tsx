@@ -1,4 +1,4 @@
-import { Fragment, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { Fragment, useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { Link, useLocation } from 'react-router-dom';
 import { useQuery } from '@tanstack/react-query';
 import { api } from '../api/client';
@@ -6,18 +6,84 @@ import type { ChatMessage } from '../api/generated/ChatMessage';
 import type { ChatRole } from '../api/generated/ChatRole';
 import type { ClientMsg } from '../api/generated/ClientMsg';
 import type { EmoteDto as Emote } from '../api/generated/EmoteDto';
+import type { RoomMode } from '../api/generated/RoomMode';
 import { useMe } from '../api/session';
+import { formatDuration } from '../format';
+import { HELP, parseCommand, type Command } from './commands';
+import { mentions, splitMentions } from './mentions';
+import { banUser, liftBan, moderationError, setRoomMode } from './moderation';
 import { blockedReason, describeMode, type ChatState } from './reducer';
 import { useChat } from './useChat';
+import { UserCard } from './UserCard';
 
-/** Splits text into plain runs and emotes (`:wave:`). Text is never parsed as HTML. */
-export function renderText(text: string, emotes: Map<string, string>) {
-  if (emotes.size === 0) return text;
+function renderEmotes(text: string, emotes: Map<string, string>, key: string): ReactNode[] {
   return text.split(/(:[a-z0-9_]+:)/i).map((part, i) => {
     const url = emotes.get(part);
-    return url ? <img key={i} className="emote" src={url} alt={part} title={part} /> : <Fragment key={i}>{part}</Fragment>;
+    return url ? <img key={`${key}-${i}`} className="emote" src={url} alt={part} title={part} /> : <Fragment key={`${key}-${i}`}>{part}</Fragment>;
   });
 }
+
+/**
+ * Splits text into plain runs, emotes (`:wave:`) and mentions of `me` (`@me`, drawn
+ * highlighted). Text is never parsed as HTML.
+ */
+export function renderText(text: string, emotes: Map<string, string>, me?: string | null) {
+  if (emotes.size === 0 && !mentions(text, me)) return text;
+  return splitMentions(text, me).map((run, i) =>
+    run.mention ? (
+      <mark key={i} className="mention">
+        {run.text}
+      </mark>
+    ) : (
+      <Fragment key={i}>{renderEmotes(run.text, emotes, String(i))}</Fragment>
+    ),
+  );
+}
+
+/** Runs a parsed command through the REST API; the room then announces what changed. */
+export async function runCommand(slug: string, c: Command, mode: RoomMode): Promise<void> {
+  switch (c.kind) {
+    case 'ban':
+      return banUser(slug, { username: c.user, reason: c.reason });
+    case 'timeout':
+      return banUser(slug, { username: c.user, seconds: c.seconds, reason: c.reason });
+    case 'unban':
+    case 'untimeout':
+      return liftBan(slug, c.user);
+    case 'slow':
+      await setRoomMode(slug, { ...mode, slow_seconds: c.seconds });
+      return;
+    case 'followers':
+      await setRoomMode(slug, { ...mode, followers_only: c.minutes });
+      return;
+    case 'help':
+      return;
+  }
+}
+
+function commandAction(c: Command) {
+  return c.kind === 'unban' || c.kind === 'untimeout' ? 'lift' : c.kind === 'ban' || c.kind === 'timeout' ? c.kind : 'mode';
+}
+
+const Icon = {
+  trash: (
+    <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+      <path d="M3 4h10M6.5 4V2.5h3V4M4.5 4l.7 9.5h5.6l.7-9.5" fill="none" stroke="currentColor" strokeWidth="1.5" strokeLinejoin="round" />
+    </svg>
+  ),
+  clock: (
+    <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+      <circle cx="8" cy="8" r="6" fill="none" stroke="currentColor" strokeWidth="1.5" />
+      <path d="M8 4.5V8l2.5 1.5" fill="none" stroke="currentColor" strokeWidth="1.5" strokeLinecap="round" />
+    </svg>
+  ),
+  ban: (
+    <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+      <circle cx="8" cy="8" r="6" fill="none" stroke="currentColor" strokeWidth="1.5" />
+      <path d="M3.8 12.2l8.4-8.4" stroke="currentColor" strokeWidth="1.5" />
+    </svg>
+  ),
+};
 
 const ROLE_LABEL: Record<ChatRole, string> = { viewer: '', moderator: 'MOD', owner: 'HOST', admin: 'ADMIN' };
 
@@ -29,7 +95,9 @@ function nameColor(name: string): string {
 
 export function ChatPanel({ slug, onViewers }: { slug: string; onViewers?: (n: number) => void }) {
   const me = useMe();
-  const { state, send, say, dismiss } = useChat(slug, Boolean(me));
+  const { state, send, say, dismiss, notify } = useChat(slug, Boolean(me));
+  const [card, setCard] = useState<string | null>(null);
+  const closeCard = useCallback(() => setCard(null), []);
   const emotesQ = useQuery({ queryKey: ['emotes'], queryFn: () => api<Emote[]>('/chat/emotes', { auth: false }), staleTime: Infinity });
   const emotes = new Map((emotesQ.data ?? []).map((e) => [`:${e.code}:`, e.url]));
   useEffect(() => {
@@ -42,24 +110,31 @@ export function ChatPanel({ slug, onViewers }: { slug: string; onViewers?: (n: n
         <span className="grow">Stream chat</span>
         {canModerate && <ModeMenu state={state} send={send} />}
       </div>
-      <ChatLog state={state} emotes={emotes} canModerate={canModerate} send={send} dismiss={dismiss} />
-      <Composer state={state} say={say} emotes={emotesQ.data ?? []} />
+      <ChatLog slug={slug} state={state} emotes={emotes} canModerate={canModerate} send={send} dismiss={dismiss} notify={notify} openCard={setCard} />
+      {card && <UserCard key={card} slug={slug} username={card} onClose={closeCard} />}
+      <Composer slug={slug} state={state} say={say} notify={notify} canModerate={canModerate} emotes={emotesQ.data ?? []} />
     </aside>
   );
 }
 
 function ChatLog({
+  slug,
   state,
   emotes,
   canModerate,
   send,
   dismiss,
+  notify,
+  openCard,
 }: {
+  slug: string;
   state: ChatState;
   emotes: Map<string, string>;
   canModerate: boolean;
   send: (m: ClientMsg) => boolean;
   dismiss: (id: string) => void;
+  notify: (text: string, tone?: 'bad') => void;
+  openCard: (username: string) => void;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
@@ -71,6 +146,8 @@ function ChatLog({
   const you = state.you;
   const mayActOn = (m: ChatMessage) =>
     canModerate && you != null && m.user_id !== you.id && (m.role === 'viewer' || (m.role === 'moderator' && (you.role === 'owner' || you.role === 'admin')));
+  const quick = (user: string, seconds?: number) =>
+    banUser(slug, seconds ? { username: user, seconds } : { username: user }).catch((e) => notify(moderationError(e, seconds ? 'timeout' : 'ban', user), 'bad'));
   return (
     <div
       className="chat-log"
@@ -92,28 +169,41 @@ function ChatLog({
             {e.text}
           </div>
         ) : (
-          <div key={e.msg.id} className="chat-line" data-message-id={e.msg.id}>
+          <div
+            key={e.msg.id}
+            className={`chat-line${you && e.msg.user_id !== you.id && mentions(e.msg.text, you.username) ? ' mentioned' : ''}`}
+            data-message-id={e.msg.id}
+          >
             <span className="muted small" title={new Date(e.msg.sent_at).toLocaleString()}>
               {new Date(e.msg.sent_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}{' '}
             </span>
-            {e.msg.role !== 'viewer' && <span className={`badge ${e.msg.role}`}>{ROLE_LABEL[e.msg.role]}</span>}
-            <span className="name" style={{ color: nameColor(e.msg.username) }}>
-              {e.msg.username}
-            </span>
-            <span>: {renderText(e.msg.text, emotes)}</span>
             {mayActOn(e.msg) && (
-              <span className="mod-actions">
-                <button className="ghost" aria-label={`Delete message from ${e.msg.username}`} title="Delete" onClick={() => send({ type: 'delete', id: e.msg.id })}>
-                  Delete
+              // Inline before the name, never over it or the text.
+              <span className="mod-actions" role="group" aria-label={`Moderate ${e.msg.username}`}>
+                <button className="ghost" aria-label={`Delete message from ${e.msg.username}`} title="Delete message" onClick={() => send({ type: 'delete', id: e.msg.id })}>
+                  {Icon.trash}
                 </button>
-                <button className="ghost" aria-label={`Time out ${e.msg.username} for 10 minutes`} title="Timeout 10 min" onClick={() => send({ type: 'timeout', user: e.msg.username, seconds: 600 })}>
-                  Timeout
+                <button className="ghost" aria-label={`Time out ${e.msg.username} for 10 minutes`} title="Time out for 10 minutes" onClick={() => quick(e.msg.username, 600)}>
+                  {Icon.clock}
                 </button>
-                <button className="ghost" aria-label={`Ban ${e.msg.username}`} title="Ban" onClick={() => send({ type: 'ban', user: e.msg.username })}>
-                  Ban
+                <button className="ghost" aria-label={`Ban ${e.msg.username}`} title="Ban" onClick={() => quick(e.msg.username)}>
+                  {Icon.ban}
                 </button>
               </span>
             )}
+            {e.msg.role !== 'viewer' && <span className={`badge ${e.msg.role}`}>{ROLE_LABEL[e.msg.role]}</span>}
+            <button
+              type="button"
+              className="name"
+              data-user-card-opener=""
+              aria-haspopup="dialog"
+              title={`About ${e.msg.username}`}
+              style={{ color: nameColor(e.msg.username) }}
+              onClick={() => openCard(e.msg.username)}
+            >
+              {e.msg.username}
+            </button>
+            <span>: {renderText(e.msg.text, emotes, you?.username)}</span>
           </div>
         ),
       )}
@@ -146,10 +236,26 @@ function useNow(active: boolean): number {
   return now;
 }
 
-function Composer({ state, say, emotes }: { state: ChatState; say: (t: string) => void; emotes: Emote[] }) {
+function Composer({
+  slug,
+  state,
+  say,
+  notify,
+  canModerate,
+  emotes,
+}: {
+  slug: string;
+  state: ChatState;
+  say: (t: string) => void;
+  notify: (text: string, tone?: 'bad') => void;
+  canModerate: boolean;
+  emotes: Emote[];
+}) {
   const me = useMe();
   const location = useLocation();
   const [text, setText] = useState('');
+  const [cmdError, setCmdError] = useState<string | null>(null);
+  const [running, setRunning] = useState(false);
   const waiting = (state.waitUntil ?? 0) > Date.now() || (state.timedOutUntil ?? 0) > Date.now();
   const now = useNow(waiting);
   if (!me) {
@@ -170,10 +276,43 @@ function Composer({ state, say, emotes }: { state: ChatState; say: (t: string) =
   const blocked = blockedReason(state, now);
   const wait = state.waitUntil && state.waitUntil > now ? Math.ceil((state.waitUntil - now) / 1000) : 0;
   const offline = state.connection !== 'open';
-  const submit = (e?: FormEvent) => {
+  const command = async (t: string) => {
+    const parsed = parseCommand(t);
+    if (!parsed) return false;
+    // A command is never sent as a message, whatever happens to it.
+    if (!parsed.ok) {
+      setCmdError(parsed.error);
+      return true;
+    }
+    const c = parsed.command;
+    if (c.kind === 'help') {
+      notify(canModerate ? 'Moderator commands:' : 'Moderator commands (you are not a moderator here):');
+      for (const line of HELP) notify(line);
+      setText('');
+      return true;
+    }
+    if (!canModerate) {
+      setCmdError(`/${c.kind} is for moderators: you are not a moderator of this channel.`);
+      return true;
+    }
+    setRunning(true);
+    try {
+      await runCommand(slug, c, state.mode);
+      setText('');
+    } catch (err) {
+      setCmdError(moderationError(err, commandAction(c), 'user' in c ? c.user : undefined));
+    } finally {
+      setRunning(false);
+    }
+    return true;
+  };
+  const submit = async (e?: FormEvent) => {
     e?.preventDefault();
     const t = text.trim();
-    if (!t || blocked || wait) return;
+    setCmdError(null);
+    if (!t || running) return;
+    if (await command(t)) return;
+    if (blocked || wait) return;
     say(t);
     setText('');
   };
@@ -203,16 +342,25 @@ function Composer({ state, say, emotes }: { state: ChatState; say: (t: string) =
         placeholder={blocked ? 'You cannot chat right now' : 'Send a message'}
         value={text}
         maxLength={500}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => {
+          setText(e.target.value);
+          setCmdError(null);
+        }}
         onKeyDown={onKey}
         disabled={Boolean(blocked)}
+        aria-describedby={cmdError ? 'chat-cmd-error' : undefined}
       />
+      {cmdError && (
+        <p id="chat-cmd-error" className="chat-status bad" role="alert" style={{ margin: '6px 0 0' }}>
+          {cmdError}
+        </p>
+      )}
       <div className="row" style={{ marginTop: 6 }}>
         {emotes.length > 0 && (
           <EmotePicker emotes={emotes} onPick={(code) => setText((t) => (t && !t.endsWith(' ') ? `${t} ` : t) + `:${code}: `)} />
         )}
-        <span className="grow muted small">{wait ? `Slow mode: ${wait} s` : text.length > 400 ? `${500 - text.length} left` : ''}</span>
-        <button className="primary" type="submit" disabled={!text.trim() || Boolean(blocked) || wait > 0}>
+        <span className="grow muted small">{wait ? `Slow mode: wait ${formatDuration(wait)}` : text.length > 400 ? `${500 - text.length} left` : ''}</span>
+        <button className="primary" type="submit" disabled={!text.trim() || running || (!text.trim().startsWith('/') && (Boolean(blocked) || wait > 0))}>
           Chat
         </button>
       </div>
@@ -252,6 +400,8 @@ function EmotePicker({ emotes, onPick }: { emotes: Emote[]; onPick: (code: strin
 }
 
 const SLOW = [0, 3, 10, 30, 60, 120];
+/** Minutes of following asked for; null: off. Any other value: the settings page or /followers. */
+const FOLLOWERS: (number | null)[] = [null, 0, 10, 60, 1440, 10080];
 
 function ModeMenu({ state, send }: { state: ChatState; send: (m: ClientMsg) => boolean }) {
   const [open, setOpen] = useState(false);
@@ -269,7 +419,7 @@ function ModeMenu({ state, send }: { state: ChatState; send: (m: ClientMsg) => b
         <div className="menu-list" role="menu" aria-label="Chat modes">
           {SLOW.map((s) => (
             <button key={s} role="menuitemradio" aria-checked={m.slow_seconds === s} onClick={() => set({ slow_seconds: s })}>
-              {s === 0 ? 'Slow mode off' : `Slow mode ${s} s`}
+              {s === 0 ? 'Slow mode off' : `Slow mode: ${formatDuration(s)}`}
               {m.slow_seconds === s ? ' ✓' : ''}
             </button>
           ))}
@@ -277,9 +427,13 @@ function ModeMenu({ state, send }: { state: ChatState; send: (m: ClientMsg) => b
           <button role="menuitemcheckbox" aria-checked={m.emote_only} onClick={() => set({ emote_only: !m.emote_only })}>
             Emote-only {m.emote_only ? '✓' : ''}
           </button>
-          <button role="menuitemcheckbox" aria-checked={m.followers_only != null} onClick={() => set({ followers_only: m.followers_only != null ? null : 0 })}>
-            Followers-only {m.followers_only != null ? '✓' : ''}
-          </button>
+          <div className="sep" />
+          {FOLLOWERS.map((f) => (
+            <button key={String(f)} role="menuitemradio" aria-checked={m.followers_only === f} onClick={() => set({ followers_only: f })}>
+              {f == null ? 'Followers-only off' : f === 0 ? 'Followers-only: any follower' : `Followers-only: followers of ${formatDuration(f * 60)}`}
+              {m.followers_only === f ? ' ✓' : ''}
+            </button>
+          ))}
         </div>
       )}
     </div>

@@ -81,7 +81,9 @@ describe('chat reducer', () => {
   it('tells us when we are banned or timed out, and lifts it on unban', () => {
     let s = welcome();
     s = server(s, { type: 'user_timed_out', user: 'ann', user_id: 1, seconds: 60, until: new Date(61_000).toISOString(), by: 'mod' });
-    expect(blockedReason(s, 1000)).toBe('You are timed out for 60 s.');
+    expect(blockedReason(s, 1000)).toBe('You are timed out for 1 minute.');
+    expect(s.log.at(-1)).toMatchObject({ kind: 'notice', text: 'You were timed out for 1 minute by mod.', tone: 'bad' });
+    expect(blockedReason(s, 31_500)).toBe('You are timed out for 30 seconds.');
     expect(blockedReason(s, 62_000)).toBeNull();
     s = server(s, { type: 'user_banned', user: 'ann', user_id: 1, reason: 'spam', by: 'mod' });
     expect(blockedReason(s, 1000)).toBe('You are banned from this chat.');
@@ -96,9 +98,18 @@ describe('chat reducer', () => {
   it('follows mode changes and viewer counts', () => {
     let s = server(welcome(), { type: 'mode', slow_seconds: 10, followers_only: null, emote_only: true });
     expect(s.mode.slow_seconds).toBe(10);
-    expect(s.log.at(-1)).toMatchObject({ text: 'Chat mode: slow mode (10 s), emote-only.' });
+    expect(s.log.at(-1)).toMatchObject({ text: 'Chat mode: slow mode (10 seconds), emote-only.' });
+    s = server(s, { type: 'mode', slow_seconds: 600, followers_only: 60, emote_only: false });
+    expect(s.log.at(-1)).toMatchObject({ text: 'Chat mode: slow mode (10 minutes), followers-only (followers of 1 hour).' });
+    s = server(s, { type: 'user_timed_out', user: 'bob', user_id: 2, seconds: 600, until: new Date(601_000).toISOString(), by: 'mod' });
+    expect(s.log.at(-1)).toMatchObject({ text: 'bob was timed out for 10 minutes by mod.' });
     s = server(s, { type: 'viewer_count', count: 42 });
     expect(s.viewers).toBe(42);
+  });
+
+  it('adds local notices, seen by this reader only', () => {
+    const s = chatReducer(welcome(), { type: 'notice', text: 'unknown user', tone: 'bad' });
+    expect(s.log.at(-1)).toMatchObject({ kind: 'notice', text: 'unknown user', tone: 'bad' });
   });
 
   it('keeps at most 300 entries', () => {

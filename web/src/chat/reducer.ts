@@ -4,6 +4,7 @@ import type { ChatMessage } from '../api/generated/ChatMessage';
 import type { ChatUser } from '../api/generated/ChatUser';
 import type { RoomMode } from '../api/generated/RoomMode';
 import type { ServerMsg } from '../api/generated/ServerMsg';
+import { formatDuration } from '../format';
 
 /** A message of ours the server has not confirmed (or refused). */
 export type Pending = {
@@ -43,6 +44,8 @@ export type ChatAction =
   | { type: 'sent'; client_id: string; text: string }
   | { type: 'retried'; client_id: string }
   | { type: 'dismiss'; client_id: string }
+  /** A line only this reader sees (a command's reply, `/help`). */
+  | { type: 'notice'; text: string; tone?: 'bad' }
   | { type: 'connection'; connection: Connection };
 
 /** Messages kept in the panel; older ones scroll away for good. */
@@ -64,8 +67,9 @@ export const initialChat: ChatState = {
 
 export function describeMode(m: RoomMode): string {
   const parts: string[] = [];
-  if (m.slow_seconds > 0) parts.push(`slow mode (${m.slow_seconds} s)`);
-  if (m.followers_only != null) parts.push(m.followers_only > 0 ? `followers-only (${m.followers_only} min)` : 'followers-only');
+  if (m.slow_seconds > 0) parts.push(`slow mode (${formatDuration(m.slow_seconds)})`);
+  if (m.followers_only != null)
+    parts.push(m.followers_only > 0 ? `followers-only (followers of ${formatDuration(m.followers_only * 60)})` : 'followers-only');
   if (m.emote_only) parts.push('emote-only');
   return parts.length ? parts.join(', ') : 'no restrictions';
 }
@@ -113,6 +117,8 @@ export function chatReducer(s: ChatState, a: ChatAction): ChatState {
       };
     case 'dismiss':
       return { ...s, pending: s.pending.filter((p) => p.client_id !== a.client_id) };
+    case 'notice':
+      return notice(s, a.text, a.tone);
     case 'server':
       return onServer(s, a.msg, a.now);
   }
@@ -157,7 +163,8 @@ function onServer(s: ChatState, m: ServerMsg, now: number): ChatState {
     case 'user_timed_out': {
       const self = s.you?.id === m.user_id;
       const next = self ? { ...s, timedOutUntil: new Date(m.until).getTime() } : s;
-      return notice(next, self ? `You were timed out for ${m.seconds} s by ${m.by}.` : `${m.user} was timed out for ${m.seconds} s.`, self ? 'bad' : undefined);
+      const d = formatDuration(m.seconds);
+      return notice(next, self ? `You were timed out for ${d} by ${m.by}.` : `${m.user} was timed out for ${d} by ${m.by}.`, self ? 'bad' : undefined);
     }
     case 'user_banned': {
       const self = s.you?.id === m.user_id;
@@ -168,7 +175,7 @@ function onServer(s: ChatState, m: ServerMsg, now: number): ChatState {
     case 'user_unbanned': {
       const self = s.you?.id === m.user_id;
       const next = self ? { ...s, banned: false, timedOutUntil: null } : s;
-      return notice(next, self ? 'You may chat again.' : `${m.user} may chat again.`);
+      return notice(next, self ? 'You may chat again.' : `${m.user} may chat again (${m.by} lifted it).`);
     }
     case 'mode': {
       const { type: _t, ...mode } = m;
@@ -188,6 +195,6 @@ function onServer(s: ChatState, m: ServerMsg, now: number): ChatState {
 export function blockedReason(s: ChatState, now: number): string | null {
   if (!s.you) return null;
   if (s.banned) return 'You are banned from this chat.';
-  if (s.timedOutUntil && s.timedOutUntil > now) return `You are timed out for ${Math.ceil((s.timedOutUntil - now) / 1000)} s.`;
+  if (s.timedOutUntil && s.timedOutUntil > now) return `You are timed out for ${formatDuration(Math.ceil((s.timedOutUntil - now) / 1000))}.`;
   return null;
 }

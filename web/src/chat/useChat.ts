@@ -119,5 +119,8 @@ export function useChat(slug: string, signedIn: boolean) {
 
   const dismiss = useCallback((client_id: string) => dispatch({ type: 'dismiss', client_id }), []);
 
-  return { state, send, say, dismiss };
+  /** A line in the log for this reader only (a command's answer, `/help`). */
+  const notify = useCallback((text: string, tone?: 'bad') => dispatch({ type: 'notice', text, tone }), []);
+
+  return { state, send, say, dismiss, notify };
 }

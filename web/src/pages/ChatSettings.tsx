@@ -5,9 +5,13 @@ import type { BanDto } from '../api/generated/BanDto';
 import type { BlockedTerms } from '../api/generated/BlockedTerms';
 import type { ModeratorDto } from '../api/generated/ModeratorDto';
 import type { RoomMode } from '../api/generated/RoomMode';
+import { keys } from '../api/queries';
+import { MAX_FOLLOW_MINUTES, MAX_SLOW_SECS } from '../chat/commands';
+import { liftBan, moderationError } from '../chat/moderation';
 import { describeMode } from '../chat/reducer';
 import { ErrorState, Field, Loading } from '../components/States';
 import { useToast } from '../components/Toasts';
+import { formatDuration, formatUntil } from '../format';
 
 /** The owner's chat settings: moderators, blocked terms, modes, and who is banned. */
 export function ChatSettings({ slug }: { slug: string }) {
@@ -53,8 +57,19 @@ function Modes({ slug }: { slug: string }) {
             save.mutate(mode);
           }}
         >
-          <Field id="slow" label="Slow mode (seconds between a viewer's messages, 0 = off)">
-            <input id="slow" type="number" min={0} max={3600} value={mode.slow_seconds} onChange={(e) => setMode({ ...mode, slow_seconds: Math.max(0, Math.min(3600, Number(e.target.value) || 0)) })} />
+          <Field
+            id="slow"
+            label="Slow mode (seconds between a viewer's messages, 0 = off)"
+            hint={mode.slow_seconds > 0 ? `One message every ${formatDuration(mode.slow_seconds)}.` : 'Off.'}
+          >
+            <input
+              id="slow"
+              type="number"
+              min={0}
+              max={MAX_SLOW_SECS}
+              value={mode.slow_seconds}
+              onChange={(e) => setMode({ ...mode, slow_seconds: Math.max(0, Math.min(MAX_SLOW_SECS, Number(e.target.value) || 0)) })}
+            />
           </Field>
           <div className="field row">
             <input id="emote-only" type="checkbox" style={{ width: 'auto', minHeight: 0 }} checked={mode.emote_only} onChange={(e) => setMode({ ...mode, emote_only: e.target.checked })} />
@@ -74,6 +89,22 @@ function Modes({ slug }: { slug: string }) {
               Followers-only
             </label>
           </div>
+          {mode.followers_only != null && (
+            <Field
+              id="follow-minutes"
+              label="Minutes one must have followed to chat (0 = any follower)"
+              hint={mode.followers_only > 0 ? `Followers of at least ${formatDuration(mode.followers_only * 60)} may chat.` : 'Anyone following may chat.'}
+            >
+              <input
+                id="follow-minutes"
+                type="number"
+                min={0}
+                max={MAX_FOLLOW_MINUTES}
+                value={mode.followers_only}
+                onChange={(e) => setMode({ ...mode, followers_only: Math.max(0, Math.min(MAX_FOLLOW_MINUTES, Math.floor(Number(e.target.value)) || 0)) })}
+              />
+            </Field>
+          )}
           <button className="primary" type="submit" disabled={save.isPending}>
             Save modes
           </button>
@@ -194,7 +225,23 @@ function Terms({ slug }: { slug: string }) {
 }
 
 function Bans({ slug }: { slug: string }) {
-  const q = useQuery({ queryKey: ['bans', slug], queryFn: () => api<BanDto[]>(`${base(slug)}/chat/bans`), refetchInterval: 10_000 });
+  const toast = useToast();
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: keys.bans(slug), queryFn: () => api<BanDto[]>(`${base(slug)}/chat/bans`), refetchInterval: 10_000 });
+  const [error, setError] = useState<string>();
+  const lift = useMutation({
+    mutationFn: (b: BanDto) => liftBan(slug, b.username),
+    onMutate: () => setError(undefined),
+    onSuccess: (_r, b) => {
+      qc.setQueryData<BanDto[]>(keys.bans(slug), (list) => list?.filter((x) => x.user_id !== b.user_id));
+      qc.invalidateQueries({ queryKey: keys.bans(slug) });
+      toast.show(`${b.username} may chat again`, 'success');
+    },
+    onError: (e, b) => {
+      setError(moderationError(e, 'lift', b.username));
+      qc.invalidateQueries({ queryKey: keys.bans(slug) });
+    },
+  });
   return (
     <section className="card" aria-labelledby="bans-h">
       <h3 id="bans-h" style={{ marginTop: 0 }}>
@@ -207,26 +254,27 @@ function Bans({ slug }: { slug: string }) {
       ) : q.data.length === 0 ? (
         <p className="muted">Nobody is banned or timed out.</p>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>User</th>
-                <th>Until</th>
-                <th>Reason</th>
-              </tr>
-            </thead>
-            <tbody>
-              {q.data.map((b) => (
-                <tr key={b.user_id}>
-                  <td>{b.username}</td>
-                  <td>{b.expires_at ? new Date(b.expires_at).toLocaleString() : 'lifted by a moderator'}</td>
-                  <td>{b.reason ?? ''}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ul className="plain ban-list">
+          {q.data.map((b) => (
+            <li key={b.user_id} className="row">
+              <div className="grow" style={{ minWidth: 0 }}>
+                <strong>{b.username}</strong>{' '}
+                <span className="muted" title={b.expires_at ? `until ${new Date(b.expires_at).toLocaleString()}` : undefined}>
+                  {b.expires_at ? `timed out, ${formatUntil(b.expires_at)} left` : 'banned until lifted'}
+                </span>
+                {b.reason && <div className="small">Reason: {b.reason}</div>}
+              </div>
+              <button onClick={() => lift.mutate(b)} disabled={lift.isPending && lift.variables?.user_id === b.user_id} aria-label={`${b.expires_at ? 'Lift the timeout of' : 'Unban'} ${b.username}`}>
+                {b.expires_at ? 'Lift timeout' : 'Unban'}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {error && (
+        <p className="small bad-text" role="alert" style={{ marginTop: 8 }}>
+          {error}
+        </p>
       )}
     </section>
   );
