@@ -2,8 +2,9 @@
 //!
 //! Every GET that no other route takes lands here: a file of the build by its path, else
 //! `index.html` so the app's own router shows the page (SPA fallback). Hashed files under
-//! `/assets/` never change and are cached for a year; `index.html` is revalidated each time
-//! (ETag), so a new release is picked up on the next load.
+//! `/assets/` never change and are cached for a year; `index.html`, the service worker
+//! (`sw.js`), its offline page and the PWA manifest are revalidated each time (ETag), so a new
+//! release is picked up on the next load.
 //!
 //! A checkout without a build (no node installed, `cargo build` only) still compiles: the
 //! folder may be missing, and `/` then explains how to build the app. Debug builds read the
@@ -50,14 +51,7 @@ pub async fn serve(req: HttpRequest) -> HttpResponse {
     if !path.is_empty()
         && let Some(file) = Assets::get(path)
     {
-        let cache = if path.starts_with("assets/") {
-            IMMUTABLE
-        } else if path == INDEX {
-            REVALIDATE
-        } else {
-            SHORT
-        };
-        return respond(&req, &file, content_type(path), cache);
+        return respond(&req, &file, content_type(path), cache_policy(path));
     }
     // A missing file (a stale hashed asset, a typo) is a 404, not the app: a browser asking
     // for a script must not get HTML back. App routes have no dot in their last segment.
@@ -158,6 +152,22 @@ fn gzipped(hash: &[u8; 32], data: &[u8]) -> Option<Arc<[u8]>> {
     Some(gz)
 }
 
+/// Hashed assets never change; the files that must follow a release at once are revalidated
+/// on every load: the index, the service worker (a browser checks it for updates and a stale one
+/// would keep serving an old release's offline page), its offline page and the PWA manifest.
+fn cache_policy(path: &str) -> HeaderValue {
+    if path.starts_with("assets/") {
+        IMMUTABLE
+    } else if matches!(
+        path,
+        INDEX | "sw.js" | "offline.html" | "manifest.webmanifest"
+    ) {
+        REVALIDATE
+    } else {
+        SHORT
+    }
+}
+
 /// Content types of what a Vite build produces.
 fn content_type(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
@@ -183,7 +193,7 @@ fn content_type(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::expect_used)]
-    use super::{accepts_gzip, content_type, gzipped};
+    use super::{accepts_gzip, cache_policy, content_type, gzipped};
     use actix_web::test::TestRequest;
 
     #[test]
@@ -227,5 +237,28 @@ mod tests {
         assert_eq!(content_type("favicon.svg"), "image/svg+xml");
         assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
         assert_eq!(content_type("LICENSE"), "application/octet-stream");
+        assert_eq!(
+            content_type("manifest.webmanifest"),
+            "application/manifest+json"
+        );
+        assert_eq!(content_type("sw.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("icons/icon-512.png"), "image/png");
+    }
+
+    #[test]
+    fn the_service_worker_and_manifest_are_never_cached_for_long() {
+        for path in [
+            "sw.js",
+            "manifest.webmanifest",
+            "offline.html",
+            "index.html",
+        ] {
+            assert_eq!(cache_policy(path), "no-cache", "{path}");
+        }
+        assert_eq!(cache_policy("icons/icon-192.png"), "public, max-age=3600");
+        assert_eq!(
+            cache_policy("assets/index-3f9a.js"),
+            "public, max-age=31536000, immutable"
+        );
     }
 }

@@ -6,9 +6,11 @@ import { ApiError } from './api/client';
 import { App } from './App';
 import { ToastProvider } from './components/Toasts';
 import { applyTheme, storedTheme } from './components/theme';
+import { registerServiceWorker } from './pwa';
 import './styles.css';
 
 applyTheme(storedTheme());
+registerServiceWorker();
 
 const queryClient = new QueryClient({
   defaultOptions: {
