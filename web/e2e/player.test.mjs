@@ -1,9 +1,9 @@
 // The viewer's player on the happy path and around it: offline, then the stream plays; the
 // latency shows only once a frame played; segment requests carry the viewer id; paused for more
 // than 3 target durations it says "behind live" and the jump brings it back; a network failure
-// is a message with Retry that recovers on its own. On a 390x844 phone the player stays at the
-// top while chatting, the chat input stays on screen (also with the screen shortened as by a
-// keyboard), and logged-out visitors are offered both Log in and Sign up.
+// is a message with Retry that recovers on its own; the end of the broadcast says so. On a
+// 390x844 phone the player stays at the top while chatting, the chat input stays on screen (also
+// with the screen shortened as by a keyboard), and logged-out visitors get Log in and Sign up.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiCall, launchBrowser, poll, publish, screenshot, signedInContext, startServer, watchConsole } from './harness.mjs';
@@ -18,7 +18,8 @@ let streamer;
 let created;
 
 before(async () => {
-  server = await startServer();
+  // A short grace period: the last scenario ends the broadcast by stopping the encoder.
+  server = await startServer({ env: { STREAMHALL_LIVE__GRACE_SECS: '3' } });
   browser = await launchBrowser();
   streamer = await apiCall(server.url, '/auth/register', {
     method: 'POST',
@@ -114,7 +115,14 @@ test('offline, then it plays; latency only once playing; behind live when paused
   const after = (Date.now() - pausedAt) / 1000;
   console.log(`behind live shown ${after.toFixed(1)} s after pausing`);
   assert.ok(after >= 2.5, `behind live only after drifting 3 target durations (shown after ${after} s)`);
-  assert.match(await page.getByTestId('behind-live').innerText(), /behind/);
+  // Paused, it stays where it was (hls.js does not move it) and falls further behind.
+  const off = [];
+  await poll('the drift to grow past 6 s', async () => {
+    if ((await page.getByTestId('behind-live').count()) !== 1 || !(await video(page))?.paused) off.push(((Date.now() - pausedAt) / 1000).toFixed(1));
+    return Number(await page.locator('.player').getAttribute('data-drift')) >= 6;
+  }, 45_000, 250);
+  assert.deepEqual(off, [], 'paused and behind live all along (seconds after pausing when not)');
+  assert.match(await page.getByTestId('behind-live').innerText(), /\d+ s behind/);
   await screenshot(page, 'player-behind-live');
 
   // The jump: playing again, at the edge, the indicator gone and the latency back to normal.
@@ -222,5 +230,23 @@ test('on a phone the player stays at the top while chatting and the input stays 
   await chat.getByRole('link', { name: 'Log in' }).click();
   await ap.waitForURL('**/login');
   await anon.close();
+  assert.deepEqual(errors, []);
+});
+
+test('the broadcast ends while watching: the player says so and shows the channel offline', async () => {
+  const errors = [];
+  await ensureLive();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  watchConsole(page, errors);
+  await page.goto(`${server.url}/c/${slug}`);
+  await poll('the stream playing', async () => ((await video(page))?.t ?? 0) > 0, 40_000);
+  await encoder.stop();
+  await page.locator('.offline[data-phase="ended"]').waitFor({ timeout: 40_000 });
+  await page.getByText('The broadcast has ended.').waitFor();
+  await page.getByText('edgecaster is offline').waitFor();
+  assert.equal(await page.locator('video').count(), 0);
+  await screenshot(page, 'player-ended');
+  await context.close();
   assert.deepEqual(errors, []);
 });

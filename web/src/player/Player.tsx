@@ -14,6 +14,12 @@ import { QualityMenu, type Level } from './quality';
 import type { StreamStatus } from '../api/generated/StreamStatus';
 import { behindLabel, driftSeconds, initialState, isBehind, reduce, retryDelayMs, showLatency, type PlayerState } from './machine';
 
+/**
+ * Segments behind the edge past which hls.js seeks back to live while playing. Paused, the
+ * viewer decides (the player says how far behind it is, and Play jumps to live).
+ */
+const MAX_LATENCY_SEGMENTS = 5;
+
 /** A random id per page view: the server counts viewers by it (`vid`), not by address. */
 const VIEWER_ID = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
 
@@ -140,7 +146,7 @@ function LivePlayer({
         lowLatencyMode: true,
         // 1 s segments: play 2 segments behind the edge, catch up (up to 1.3x) past 5.
         liveSyncDurationCount: 2,
-        liveMaxLatencyDurationCount: 5,
+        liveMaxLatencyDurationCount: MAX_LATENCY_SEGMENTS,
         maxLiveSyncPlaybackRate: 1.3,
         backBufferLength: 30,
         // A few quick retries inside hls.js; past them the player says so and retries itself.
@@ -221,6 +227,8 @@ function LivePlayer({
       }
       if (edge == null || v.currentTime === 0) return;
       const seconds = driftSeconds(edge, v.currentTime, target);
+      // For tests and bug reports: seconds past where a live player should be.
+      box.current?.setAttribute('data-drift', seconds.toFixed(2));
       setDrift((prev) => ({ seconds, behind: isBehind(prev.behind, seconds, td) }));
     }, 500);
     return () => window.clearInterval(id);
@@ -309,8 +317,15 @@ function LivePlayer({
             dispatch({ type: 'playing' });
             setPaused(false);
           }}
-          onPause={() => setPaused(true)}
-          onPlay={() => setPaused(false)}
+          onPause={() => {
+            setPaused(true);
+            // hls.js would move a paused video to the edge every few seconds: it stays put.
+            if (hls.current) hls.current.config.liveMaxLatencyDurationCount = Infinity;
+          }}
+          onPlay={() => {
+            setPaused(false);
+            if (hls.current) hls.current.config.liveMaxLatencyDurationCount = MAX_LATENCY_SEGMENTS;
+          }}
           onWaiting={() => dispatch({ type: 'waiting' })}
           onVolumeChange={(e) => setMuted(e.currentTarget.muted)}
           onEnded={() => {
