@@ -64,6 +64,15 @@ test('a transcoder that cannot run: the streamer sees why, the viewer sees a fai
   watchConsole(sp, errors);
   await sp.goto(`${server.url}/dashboard`);
   const vc = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // Every phase the player shows, in order (a failed stream must never get to loading).
+  await vc.addInitScript(() => {
+    window.__phases = [];
+    const seen = () => {
+      const p = document.querySelector('.player')?.getAttribute('data-phase') ?? document.querySelector('.offline')?.getAttribute('data-phase');
+      if (p && window.__phases[window.__phases.length - 1] !== p) window.__phases.push(p);
+    };
+    new MutationObserver(seen).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-phase'] });
+  });
   const vp = await vc.newPage();
   watchConsole(vp, errors);
   await vp.goto(`${server.url}/c/${slug}`);
@@ -86,6 +95,11 @@ test('a transcoder that cannot run: the streamer sees why, the viewer sees a fai
   assert.match(await banner.getAttribute('class'), /\bbad\b/, 'the problem is red while failed');
   assert.equal(await sp.locator('[data-testid="live-status"] .live-badge').count(), 0, 'no LIVE badge');
   await screenshot(sp, 'failure-dashboard');
+  await sp.setViewportSize({ width: 390, height: 844 });
+  await banner.waitFor();
+  const wide = await sp.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(wide <= 390, `the dashboard fits a phone (${wide} px wide)`);
+  await screenshot(sp, 'failure-dashboard-phone');
 
   // The viewer: the failed state with the channel's problem in words, no spinner.
   for (const [page, name] of [
@@ -99,6 +113,10 @@ test('a transcoder that cannot run: the streamer sees why, the viewer sees a fai
     assert.equal(await page.locator('video').count(), 0, 'no video element while nothing can play');
     await screenshot(page, name);
   }
+
+  const phases = await vp.evaluate(() => window.__phases);
+  console.log('viewer phases:', phases.join(' -> '));
+  assert.ok(!phases.includes('loading') && !phases.includes('playing'), `never loading or playing: ${phases.join(' -> ')}`);
 
   // The API agrees: failed, not live, not listed.
   const channel = await apiCall(server.url, `/channels/${slug}`);
