@@ -1,7 +1,7 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { QualityMenu, menuLevels, qualityLabel, type Level } from './quality';
-import { measuredLatency, withViewerId } from './Player';
+import { measuredLatency, networkMessage, withViewerId } from './Player';
 
 const levels: Level[] = [
   { index: 0, name: 'source', height: 540, bitrate: 3_000_000 },
@@ -57,5 +57,12 @@ describe('player helpers', () => {
     // Once only, and nothing that is not a playlist or a segment.
     expect(withViewerId('/hls/a/360p/seg-1.ts?vid=abc12345')).toBe('/hls/a/360p/seg-1.ts?vid=abc12345');
     expect(withViewerId('/api/v1/channels/a/thumbnail.jpg')).toBe('/api/v1/channels/a/thumbnail.jpg');
+  });
+
+  it('says what a fatal network error means in words', () => {
+    expect(networkMessage({ details: 'manifestLoadError', response: { code: 404 } })).toMatch(/no longer has the stream’s playlist.*ended/);
+    expect(networkMessage({ details: 'fragLoadError', response: { code: 503 } })).toBe('The server could not send the video (error 503).');
+    expect(networkMessage({ details: 'levelLoadTimeOut' })).toMatch(/took too long/);
+    expect(networkMessage({ details: 'fragLoadError', response: { code: 0 } })).toBe('Could not load the video: check your connection.');
   });
 });
