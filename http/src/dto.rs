@@ -239,7 +239,7 @@ pub struct BroadcastDto {
 pub struct ChannelQuery {
     /// Only live channels.
     pub live: Option<bool>,
-    /// Search in slug and title.
+    /// Search in the slug, title and category and the owner's username and display name.
     pub q: Option<String>,
     pub category: Option<String>,
     /// 1 to 100, default 24.
@@ -252,4 +252,16 @@ pub struct ChannelQuery {
 pub struct ChannelPage {
     pub items: Vec<ChannelDto>,
     pub next_offset: Option<u64>,
+    /// On the first page (`offset` 0): the categories of every channel matching `live` and
+    /// `q` (whatever `category` says), most live channels first. Empty on later pages.
+    pub categories: Vec<CategoryCount>,
+}
+
+/// A category and how many matching channels it has.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct CategoryCount {
+    pub name: String,
+    pub channels: u64,
+    /// Of `channels`, how many are live.
+    pub live: u64,
 }

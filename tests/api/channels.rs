@@ -15,6 +15,7 @@ both_backends!(
     only_owner_or_admin_may_change,
     rotation_replaces_the_key,
     list_filters_and_pages,
+    search_finds_offline_channels_by_streamer_name,
     delete_removes,
     writes_show_at_once_despite_the_read_cache,
 );
@@ -31,6 +32,18 @@ async fn stored_hash(app: &crate::helpers::TestApp, slug: &str) -> String {
         .unwrap()
         .unwrap();
     row.try_get::<String>("", "stream_key_hash").unwrap()
+}
+
+/// The `field` of each problem in a 422's `fields`.
+fn fields_of(err: &Value) -> Vec<String> {
+    err["fields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -101,7 +114,30 @@ async fn invalid_and_duplicate_slugs(backend: Backend) {
         .await;
     let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
     assert_eq!(err["field"], "title");
+    // Every invalid field at once, in the form's order.
+    let res = app
+        .post_json(
+            "/channels",
+            &json!({"slug": "No Good", "title": "", "category": "c".repeat(65), "description": "ok"}),
+            Some(&s.access),
+        )
+        .await;
+    let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert_eq!(fields_of(&err), ["slug", "title", "category"], "{err}");
+    assert_eq!(err["field"], "slug");
     app.create_channel(&s.access, "taken").await;
+    // An edit too: both problems, and nothing saved.
+    let res = app
+        .client
+        .patch(app.api("/channels/taken"))
+        .bearer_auth(&s.access)
+        .json(&json!({"title": " ", "category": "Fine", "description": "d".repeat(2001)}))
+        .send()
+        .await
+        .unwrap();
+    let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert_eq!(fields_of(&err), ["title", "description"], "{err}");
+    assert_eq!(app.get_json("/channels/taken").await["category"], "");
     let other = app.register("other").await;
     let res = app
         .post_json(
@@ -263,6 +299,105 @@ async fn list_filters_and_pages(backend: Backend) {
     assert!(next.is_null());
     let res = app.get("/channels?limit=abc").await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+}
+
+async fn search_finds_offline_channels_by_streamer_name(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let patch = |path: String, token: String, body: Value| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .patch(app.api(&path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+        }
+    };
+    let ada = app.register("ada99").await;
+    patch(
+        "/users/me".into(),
+        ada.access.clone(),
+        json!({"display_name": "Ada Lovelace"}),
+    )
+    .await;
+    let bo = app.register("bobcat").await;
+    // (slug, owner, title, category)
+    for (slug, s, title, category) in [
+        ("engines", &ada, "Analytical engines", "Science"),
+        ("notes", &ada, "Notes on notes", "Music"),
+        ("whiskers", &bo, "Cat cam", "Animals"),
+        ("lovely", &bo, "A lovely day", "Music"),
+    ] {
+        app.create_channel(&s.access, slug).await;
+        patch(
+            format!("/channels/{slug}"),
+            s.access.clone(),
+            json!({"title": title, "category": category}),
+        )
+        .await;
+    }
+    app.db
+        .execute_unprepared("UPDATE channels SET is_live = true WHERE slug = 'notes'")
+        .await
+        .unwrap();
+    let search = |query: &'static str| {
+        let app = &app;
+        async move {
+            let body = app.get_json(&format!("/channels{query}")).await;
+            let slugs: Vec<String> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["slug"].as_str().unwrap().to_owned())
+                .collect();
+            (slugs, body["categories"].clone())
+        }
+    };
+    // By display name (any case, any part): both of Ada's channels, the live one first.
+    let (slugs, categories) = search("?q=lovelace").await;
+    assert_eq!(slugs, ["notes", "engines"]);
+    assert_eq!(
+        categories,
+        json!([
+            {"name": "Music", "channels": 1, "live": 1},
+            {"name": "Science", "channels": 1, "live": 0},
+        ])
+    );
+    // "love" is in Ada's display name and in a title: live first, then newest.
+    assert_eq!(search("?q=LOVE").await.0, ["notes", "lovely", "engines"]);
+    // By username, category and slug, offline channels included.
+    assert_eq!(search("?q=bobcat").await.0, ["lovely", "whiskers"]);
+    assert_eq!(search("?q=animal").await.0, ["whiskers"]);
+    assert_eq!(search("?q=whisk").await.0, ["whiskers"]);
+    // The category filter narrows the results but not the categories offered for the query.
+    let (slugs, categories) = search("?q=love&category=Music").await;
+    assert_eq!(slugs, ["notes", "lovely"]);
+    let names: Vec<&str> = categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Music", "Science"]);
+    assert_eq!(categories[0]["channels"], 2);
+    // Live only: the categories are those of live channels.
+    let (slugs, categories) = search("?live=true").await;
+    assert_eq!(slugs, ["notes"]);
+    assert_eq!(
+        categories,
+        json!([{"name": "Music", "channels": 1, "live": 1}])
+    );
+    // Nothing matches: no results and no categories to offer.
+    let (slugs, categories) = search("?q=zzzz").await;
+    assert!(slugs.is_empty());
+    assert_eq!(categories, json!([]));
+    // Later pages do not repeat the counts.
+    let body = app.get_json("/channels?limit=1&offset=1").await;
+    assert_eq!(body["categories"], json!([]));
 }
 
 async fn delete_removes(backend: Backend) {

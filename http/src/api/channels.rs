@@ -9,8 +9,8 @@ use actix_web::{
 use bytes::Bytes;
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use streamhall_entities::{Broadcast, Channel, User, broadcast, channel, secret, user};
@@ -19,8 +19,8 @@ use crate::{
     api::{auth::unique_to_conflict, follows::with_follower_counts},
     auth::AuthUser,
     dto::{
-        BroadcastDto, ChannelDto, ChannelPage, ChannelQuery, CreateChannel, CreatedChannel,
-        StreamKey, UpdateChannel,
+        BroadcastDto, CategoryCount, ChannelDto, ChannelPage, ChannelQuery, CreateChannel,
+        CreatedChannel, StreamKey, UpdateChannel,
     },
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -37,15 +37,29 @@ pub async fn create(
     body: web::Json<CreateChannel>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    validate::slug(&body.slug)?;
-    let title = validate::text("title", &body.title, 1, 140)?;
-    let description = validate::text(
+    // Every field is checked before any is refused; `finish` returns the 422 when one failed,
+    // so the defaults below are never stored.
+    let mut problems = validate::Problems::new();
+    problems.check(validate::slug(&body.slug));
+    let title = problems.check(validate::text("title", &body.title, 1, 140));
+    let category = problems.check(validate::text(
+        "category",
+        body.category.as_deref().unwrap_or(""),
+        0,
+        64,
+    ));
+    let description = problems.check(validate::text(
         "description",
         body.description.as_deref().unwrap_or(""),
         0,
         2000,
-    )?;
-    let category = validate::text("category", body.category.as_deref().unwrap_or(""), 0, 64)?;
+    ));
+    problems.finish()?;
+    let (title, category, description) = (
+        title.unwrap_or_default(),
+        category.unwrap_or_default(),
+        description.unwrap_or_default(),
+    );
     if Channel::find()
         .filter(channel::Column::Slug.eq(&body.slug))
         .one(&state.db)
@@ -82,7 +96,11 @@ pub async fn create(
     }))
 }
 
-/// Lists channels, live ones first, newest first within each group.
+/// Lists channels, live ones first, newest first within each group. `q` matches the slug,
+/// title and category and the owner's username and display name (case-insensitive), so an
+/// offline channel is found by its streamer's name too. The first page also counts the
+/// categories of every match (ignoring `category`), for filters that only offer what has
+/// results.
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels", params(ChannelQuery),
     responses((status = 200, body = ChannelPage), (status = 400, body = ErrorBody)))]
 pub async fn list(
@@ -97,31 +115,19 @@ pub async fn list(
     let query = query.into_inner();
     let limit = query.limit.unwrap_or(24).clamp(1, 100);
     let offset = query.offset.unwrap_or(0);
-    let mut select = Channel::find().find_also_related(User);
-    if query.live == Some(true) {
-        select = select.filter(channel::Column::IsLive.eq(true));
-    }
+    let matches = search_condition(&query);
+    let mut filter = matches.clone();
     if let Some(category) = query
         .category
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty())
     {
-        select = select.filter(channel::Column::Category.eq(category));
+        filter = filter.add(channel::Column::Category.eq(category));
     }
-    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
-        let like = |col: channel::Column| {
-            Expr::expr(Func::lower(Expr::col((channel::Entity, col))))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        select = select.filter(
-            Condition::any()
-                .add(like(channel::Column::Slug))
-                .add(like(channel::Column::Title)),
-        );
-    }
-    let rows = select
+    let rows = Channel::find()
+        .find_also_related(User)
+        .filter(filter)
         .order_by_desc(channel::Column::IsLive)
         .order_by_desc(channel::Column::Id)
         .limit(limit + 1)
@@ -135,11 +141,83 @@ pub async fn list(
         .filter_map(|(c, owner)| owner.as_ref().map(|o| ChannelDto::new(&state, c, o)))
         .collect();
     let items = with_follower_counts(&state.db, items).await?;
+    let categories = if offset == 0 {
+        category_counts(&state, matches).await?
+    } else {
+        Vec::new()
+    };
     let page = ChannelPage {
         items,
         next_offset: more.then_some(offset + limit),
+        categories,
     };
     respond_cached(&state, cache_key, &page)
+}
+
+/// `live` and `q` of a list query, on channels joined with their owner.
+fn search_condition(query: &ChannelQuery) -> Condition {
+    let mut cond = Condition::all();
+    if query.live == Some(true) {
+        cond = cond.add(channel::Column::IsLive.eq(true));
+    }
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        let like = |col: Expr| {
+            Expr::expr(Func::lower(col)).like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        cond = cond.add(
+            Condition::any()
+                .add(like(Expr::col((channel::Entity, channel::Column::Slug))))
+                .add(like(Expr::col((channel::Entity, channel::Column::Title))))
+                .add(like(Expr::col((
+                    channel::Entity,
+                    channel::Column::Category,
+                ))))
+                .add(like(Expr::col((user::Entity, user::Column::Username))))
+                .add(like(Expr::col((user::Entity, user::Column::DisplayName)))),
+        );
+    }
+    cond
+}
+
+/// The non-empty categories of the channels matching `cond`, busiest first (live channels,
+/// then all), then by name.
+async fn category_counts(state: &AppState, cond: Condition) -> ApiResult<Vec<CategoryCount>> {
+    let rows: Vec<(String, i64, i64)> = Channel::find()
+        .select_only()
+        .column(channel::Column::Category)
+        .column_as(
+            Expr::col((channel::Entity, channel::Column::Id)).count(),
+            "channels",
+        )
+        .column_as(
+            Expr::case(channel::Column::IsLive.eq(true), 1)
+                .finally(0)
+                .sum(),
+            "live",
+        )
+        .join(JoinType::InnerJoin, channel::Relation::Owner.def())
+        .filter(cond)
+        .filter(channel::Column::Category.ne(""))
+        .group_by(channel::Column::Category)
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    let mut out: Vec<CategoryCount> = rows
+        .into_iter()
+        .map(|(name, channels, live)| CategoryCount {
+            name,
+            channels: u64::try_from(channels).unwrap_or(0),
+            live: u64::try_from(live).unwrap_or(0),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.live
+            .cmp(&a.live)
+            .then(b.channels.cmp(&a.channels))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(out)
 }
 
 /// One channel.
@@ -198,15 +276,24 @@ pub async fn update(
     let (c, owner) = find_changeable(&state, &caller, &slug).await?;
     let body = body.into_inner();
     let mut model = c.into_active_model();
-    if let Some(title) = body.title {
-        model.title = Set(validate::text("title", &title, 1, 140)?);
+    let mut problems = validate::Problems::new();
+    if let Some(title) = body.title
+        && let Some(title) = problems.check(validate::text("title", &title, 1, 140))
+    {
+        model.title = Set(title);
     }
-    if let Some(description) = body.description {
-        model.description = Set(validate::text("description", &description, 0, 2000)?);
+    if let Some(category) = body.category
+        && let Some(category) = problems.check(validate::text("category", &category, 0, 64))
+    {
+        model.category = Set(category);
     }
-    if let Some(category) = body.category {
-        model.category = Set(validate::text("category", &category, 0, 64)?);
+    if let Some(description) = body.description
+        && let Some(description) =
+            problems.check(validate::text("description", &description, 0, 2000))
+    {
+        model.description = Set(description);
     }
+    problems.finish()?;
     model.updated_at = Set(Utc::now());
     let updated = model.update(&state.db).await?;
     state.cache.invalidate();
@@ -314,6 +401,8 @@ pub async fn broadcasts(
             started_at: b.started_at,
             ended_at: b.ended_at,
             peak_viewers: i64::from(b.peak_viewers),
+            went_live_at: b.went_live_at,
+            failure: b.failure,
         })
         .collect();
     Ok(HttpResponse::Ok().json(items))

@@ -5,6 +5,7 @@ import type { ChannelDto } from '../api/generated/ChannelDto';
 import { useMe } from '../api/session';
 import { ErrorState, Loading, formatCount } from '../components/States';
 import { FollowedStrip } from '../components/FollowedList';
+import { formatAge } from '../format';
 
 /** Sorted as a viewer expects: live first, then by viewers, then newest. */
 export function sortChannels(items: ChannelDto[]): ChannelDto[] {
@@ -15,15 +16,16 @@ export function sortChannels(items: ChannelDto[]): ChannelDto[] {
 
 export function Home() {
   const [params, setParams] = useSearchParams();
-  const q = params.get('q') ?? '';
+  const q = (params.get('q') ?? '').trim();
   const category = params.get('category') ?? '';
-  const live = useChannels({ live: true, q, category });
-  // Categories come from every channel, live or not.
-  const all = useChannels({});
-  const categories = useMemo(
-    () => [...new Set((all.data?.items ?? []).map((c) => c.category).filter(Boolean))].sort(),
-    [all.data],
-  );
+  // Browsing shows who is live; a search finds every channel (live ones first), offline ones
+  // by their title, category or streamer's name too.
+  const page = useChannels(q ? { q, category } : { live: true, category });
+  // Only categories with results for this search; the selected one stays, to be unselected.
+  const categories = useMemo(() => {
+    const names = (page.data?.categories ?? []).map((c) => c.name);
+    return category && !names.includes(category) ? [category, ...names] : names;
+  }, [page.data, category]);
   const tick = useTick(10_000);
   const setCategory = (c: string) => {
     const next = new URLSearchParams(params);
@@ -31,13 +33,20 @@ export function Home() {
     else next.delete('category');
     setParams(next);
   };
-  const channels = sortChannels(live.data?.items ?? []);
+  const channels = sortChannels(page.data?.items ?? []);
   const filtered = Boolean(q || category);
   const me = useMe();
+  const liveCount = channels.filter((c) => c.is_live).length;
   return (
     <div>
       {me && !filtered && <FollowedStrip />}
-      <h1>{q ? `Live channels matching “${q}”` : 'Live channels'}</h1>
+      <h1>{q ? `Channels matching “${q}”` : 'Live channels'}</h1>
+      {q && page.isSuccess && channels.length > 0 && (
+        <p className="muted" aria-live="polite">
+          {channels.length === 1 ? '1 channel' : `${channels.length} channels`}
+          {page.data.next_offset != null ? ' or more' : ''}: {liveCount} live, {channels.length - liveCount} offline
+        </p>
+      )}
       {categories.length > 0 && (
         <div className="chips" role="group" aria-label="Categories">
           <button className="chip" aria-pressed={!category} onClick={() => setCategory('')}>
@@ -50,21 +59,21 @@ export function Home() {
           ))}
         </div>
       )}
-      {live.isPending ? (
+      {page.isPending ? (
         <Loading label="Loading channels" />
-      ) : live.isError ? (
-        <ErrorState error={live.error} retry={() => live.refetch()} />
+      ) : page.isError ? (
+        <ErrorState error={page.error} retry={() => page.refetch()} />
       ) : channels.length === 0 ? (
         filtered ? (
           <div className="empty">
-            <p>No live channel matches. </p>
+            <p>{q ? `No channel or streamer matches “${q}”${category ? ` in ${category}` : ''}.` : `Nobody is live in ${category} right now.`}</p>
             <Link to="/">Show every live channel</Link>
           </div>
         ) : (
-          <EmptyState offline={(all.data?.items ?? []).filter((c) => !c.is_live)} />
+          <EmptyState />
         )
       ) : (
-        <ul className="grid" style={{ listStyle: 'none', padding: 0, margin: 0 }} aria-label="Live channels">
+        <ul className="grid" style={{ listStyle: 'none', padding: 0, margin: 0 }} aria-label={q ? 'Search results' : 'Live channels'}>
           {channels.map((c) => (
             <li key={c.id}>
               <ChannelCard channel={c} tick={tick} />
@@ -86,22 +95,31 @@ export function useTick(ms: number): number {
 }
 
 export function ChannelCard({ channel: c, tick }: { channel: ChannelDto; tick: number }) {
+  const streamer = c.owner.display_name || c.owner.username;
+  const since = c.live?.started_at;
+  const label = c.is_live
+    ? `${c.title} by ${streamer}, live${since ? ` for ${formatAge(since)}` : ''}, ${c.viewer_count} ${c.viewer_count === 1 ? 'viewer' : 'viewers'}`
+    : `${c.title} by ${streamer}, offline`;
   return (
-    <Link to={`/c/${c.slug}`} className="channel-card" aria-label={`${c.title} by ${c.owner.username}${c.is_live ? `, live, ${c.viewer_count} viewers` : ''}`}>
+    <Link to={`/c/${c.slug}`} className={`channel-card${c.is_live ? '' : ' is-offline'}`} aria-label={label}>
       <div className="thumb">
         <img src={thumbPath(c.slug, tick)} alt="" loading="lazy" width={320} height={180} />
-        {c.is_live && <span className="live-badge">Live</span>}
+        {c.is_live ? <span className="live-badge">Live</span> : <span className="offline-badge">Offline</span>}
         {c.is_live && <span className="viewers">{formatCount(c.viewer_count)} {c.viewer_count === 1 ? 'viewer' : 'viewers'}</span>}
       </div>
       <div className="card-meta">
         <span className="avatar" aria-hidden="true">
-          {c.owner.username.slice(0, 1)}
+          {streamer.slice(0, 1)}
         </span>
         <div>
           <div className="title" title={c.title}>
             {c.title}
           </div>
-          <div className="muted small">{c.owner.display_name || c.owner.username}</div>
+          <div className="muted small">
+            {streamer}
+            {c.owner.display_name && c.owner.display_name !== c.owner.username && <span> · @{c.owner.username}</span>}
+          </div>
+          {c.is_live && since && <div className="muted small">Live for {formatAge(since)}</div>}
           {c.category && <span className="pill">{c.category}</span>}
         </div>
       </div>
@@ -109,8 +127,10 @@ export function ChannelCard({ channel: c, tick }: { channel: ChannelDto; tick: n
   );
 }
 
-function EmptyState({ offline }: { offline: ChannelDto[] }) {
+function EmptyState() {
   const me = useMe();
+  const all = useChannels({});
+  const offline = (all.data?.items ?? []).filter((c) => !c.is_live);
   return (
     <div className="empty card">
       <h2 style={{ marginTop: 0 }}>Nobody is live right now</h2>
