@@ -56,6 +56,10 @@ pub struct NotificationPush {
     pub kind: String,
     pub channel_slug: String,
     pub channel_title: String,
+    /// The channel owner's display name (their username when they set none). A node of an
+    /// older release sends none: the default is empty and the web app falls back to the slug.
+    #[serde(default)]
+    pub streamer_name: String,
     pub title: String,
     pub broadcast_id: Option<i64>,
     pub created_at: DateTime<Utc>,

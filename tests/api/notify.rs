@@ -378,6 +378,16 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
     .await;
     let admin = app.admin_token().await;
     let owner = app.register("streamer").await;
+    // The toast names the streamer as people know them: the display name, not the username.
+    let res = app
+        .client
+        .patch(app.api("/users/me"))
+        .bearer_auth(&owner.access)
+        .json(&json!({"display_name": "Stella Streams"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     let created = app.create_channel(&owner.access, "show").await;
     let key = created["stream_key"].as_str().unwrap().to_owned();
     let fan = app.register("fan").await;
@@ -437,8 +447,13 @@ async fn go_live_notifies_followers_in_app_and_by_email_and_no_one_else(backend:
     assert_eq!(dto["kind"], "stream_online");
     assert_eq!(dto["channel_slug"], "show");
     assert_eq!(dto["channel_title"], "show live");
+    assert_eq!(dto["streamer_name"], "Stella Streams");
     assert_eq!(dto["broadcast_id"], broadcast_id);
     assert_eq!(dto["read"], false);
+    // The stored copy, as the bell's list loads it, names the streamer the same way.
+    let listed = app.get_auth_json("/notifications", &fan.access).await;
+    assert_eq!(listed["items"][0]["id"], dto["id"], "{listed}");
+    assert_eq!(listed["items"][0]["streamer_name"], "Stella Streams");
 
     let job = job_finished(&app, &admin, broadcast_id).await;
     assert_eq!(job["state"], "done", "{job}");
@@ -844,6 +859,8 @@ async fn an_unfinished_fan_out_is_finished_by_the_next_start() {
         ended_at: Set(None),
         title: Set("interrupted".into()),
         peak_viewers: Set(0),
+        went_live_at: Set(Some(now)),
+        failure: Set(None),
     })
     .exec(&app.db)
     .await

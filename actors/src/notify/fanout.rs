@@ -33,6 +33,7 @@ use streamhall_entities::{
 
 use super::config::NotifyConfig;
 use super::email::{self, Email, Mailer};
+use super::protocol::streamer_name;
 use crate::bus::{Bus, BusEvent, NotificationPush};
 
 pub const KIND_STREAM_ONLINE: &str = "stream_online";
@@ -180,15 +181,25 @@ pub async fn go_live(d: &FanoutDeps<'_>, job: &GoLive, progress: &Progress) -> R
         .filter(notification_job::Column::Event.eq(EVENT_ONLINE))
         .exec(d.db)
         .await?;
-    let channel_title = Channel::find_by_id(job.channel_id)
+    let (channel_title, streamer_name) = match Channel::find_by_id(job.channel_id)
+        .find_also_related(User)
         .one(d.db)
         .await?
-        .map_or_else(|| job.slug.clone(), |c| c.title);
+    {
+        Some((c, owner)) => (
+            c.title,
+            owner
+                .map(|o| streamer_name(&o.display_name, &o.username))
+                .unwrap_or_default(),
+        ),
+        None => (job.slug.clone(), String::new()),
+    };
     let now = Utc::now();
     let push = Arc::new(NotificationPush {
         kind: KIND_STREAM_ONLINE.into(),
         channel_slug: job.slug.clone(),
         channel_title: channel_title.clone(),
+        streamer_name,
         title: job.title.clone(),
         broadcast_id: Some(job.broadcast_id),
         created_at: now,

@@ -15,11 +15,24 @@ pub struct NotificationDto {
     pub kind: String,
     pub channel_slug: String,
     pub channel_title: String,
+    /// Who streams on the channel, as people see them: the owner's display name (their
+    /// username when they set none). What the go-live toast names.
+    pub streamer_name: String,
     /// The broadcast's title.
     pub title: String,
     pub broadcast_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub read: bool,
+}
+
+/// How a notification names the streamer: the display name, else the username.
+pub fn streamer_name(display_name: &str, username: &str) -> String {
+    let name = display_name.trim();
+    if name.is_empty() {
+        username.to_owned()
+    } else {
+        name.to_owned()
+    }
 }
 
 impl NotificationDto {
@@ -29,6 +42,7 @@ impl NotificationDto {
             kind: n.kind.clone(),
             channel_slug: n.channel_slug.clone(),
             channel_title: n.channel_title.clone(),
+            streamer_name: n.streamer_name.clone(),
             title: n.title.clone(),
             broadcast_id: n.broadcast_id,
             created_at: n.created_at,

@@ -10,10 +10,10 @@ use sea_orm::{
     QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
-use streamhall_actors::notify::protocol::NotificationDto;
+use streamhall_actors::notify::protocol::{NotificationDto, streamer_name};
 use streamhall_entities::{
-    Channel, Follow, Notification, NotificationMute, NotificationSetting, channel, follow,
-    notification, notification_mute, notification_setting,
+    Channel, Follow, Notification, NotificationMute, NotificationSetting, User, channel, follow,
+    notification, notification_mute, notification_setting, user,
 };
 use ts_rs::TS;
 use utoipa::{IntoParams, ToSchema};
@@ -81,22 +81,28 @@ pub async fn list(
     let more = rows.len() as u64 > limit;
     let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
     let channel_ids: Vec<i64> = rows.iter().map(|n| n.channel_id).collect();
-    let channels: HashMap<i64, channel::Model> = Channel::find()
+    let channels: HashMap<i64, (channel::Model, Option<user::Model>)> = Channel::find()
         .filter(channel::Column::Id.is_in(channel_ids))
+        .find_also_related(User)
         .all(&state.db)
         .await?
         .into_iter()
-        .map(|c| (c.id, c))
+        .map(|(c, owner)| (c.id, (c, owner)))
         .collect();
     let items: Vec<NotificationDto> = rows
         .iter()
         .map(|n| {
-            let c = channels.get(&n.channel_id);
+            let (c, owner) = channels
+                .get(&n.channel_id)
+                .map_or((None, None), |(c, o)| (Some(c), o.as_ref()));
             NotificationDto {
                 id: n.id,
                 kind: n.kind.clone(),
                 channel_slug: c.map(|c| c.slug.clone()).unwrap_or_default(),
                 channel_title: c.map(|c| c.title.clone()).unwrap_or_default(),
+                streamer_name: owner
+                    .map(|o| streamer_name(&o.display_name, &o.username))
+                    .unwrap_or_default(),
                 title: n.title.clone(),
                 broadcast_id: n.broadcast_id,
                 created_at: n.created_at,

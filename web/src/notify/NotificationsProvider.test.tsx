@@ -50,6 +50,7 @@ const n = (id: number, read = false): NotificationDto => ({
   kind: 'stream_online',
   channel_slug: 'alice',
   channel_title: 'Alice',
+  streamer_name: 'Alice Liddell',
   title: 'Speedrun night',
   broadcast_id: 1,
   created_at: new Date().toISOString(),
@@ -117,12 +118,12 @@ describe('notifications socket and bell', () => {
     s.frame({ type: 'notification', notification: n(2), unread: 1 });
     s.frame({ type: 'notification', notification: n(2), unread: 1 });
     expect(screen.getByRole('button', { name: 'Notifications, 1 unread' })).toBeInTheDocument();
-    expect(screen.getAllByText('alice went live')).toHaveLength(1); // the toast, once
+    expect(screen.getAllByText('Alice Liddell went live')).toHaveLength(1); // the toast, once, by display name
 
     await userEvent.click(screen.getByRole('button', { name: 'Notifications, 1 unread' }));
     const panel = screen.getByRole('dialog', { name: 'Notifications' });
     expect(panel).toBeInTheDocument();
-    const links = screen.getAllByRole('link', { name: /alice went live/ });
+    const links = screen.getAllByRole('link', { name: /Alice Liddell went live/ });
     expect(links).toHaveLength(2);
     await userEvent.click(links[0]);
     expect(await screen.findByText('watch page')).toBeInTheDocument();

@@ -7,6 +7,7 @@ const n = (id: number, read = false, slug = 'alice'): NotificationDto => ({
   kind: 'stream_online',
   channel_slug: slug,
   channel_title: 'Alice plays',
+  streamer_name: 'Alice Liddell',
   title: `stream ${id}`,
   broadcast_id: id * 10,
   created_at: '2026-11-26T01:00:00Z',
@@ -77,6 +78,8 @@ describe('notification reducer', () => {
     expect(badgeText(0)).toBeNull();
     expect(badgeText(7)).toBe('7');
     expect(badgeText(150)).toBe('99+');
-    expect(notificationText(n(1))).toBe('alice went live');
+    // The streamer's display name, the channel's address only when the server sent no name.
+    expect(notificationText(n(1))).toBe('Alice Liddell went live');
+    expect(notificationText({ ...n(1), streamer_name: '' })).toBe('alice went live');
   });
 });

@@ -85,9 +85,13 @@ export function badgeText(unread: number): string | null {
   return unread > 99 ? '99+' : String(unread);
 }
 
-/** The line a notification reads as, in the list and in the toast ("alice went live"). */
+/**
+ * The line a notification reads as, in the list and in the toast ("Alice Liddell went live"):
+ * the streamer's display name, the channel's address only when the server sent no name.
+ */
 export function notificationText(n: NotificationDto): string {
-  return n.kind === 'stream_online' ? `${n.channel_slug} went live` : n.title || n.channel_slug;
+  const who = n.streamer_name || n.channel_slug;
+  return n.kind === 'stream_online' ? `${who} went live` : n.title || who;
 }
 
 /** The second line: what the broadcast is about. */

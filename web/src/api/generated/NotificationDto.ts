@@ -9,6 +9,11 @@ export type NotificationDto = { id: number,
  */
 kind: string, channel_slug: string, channel_title: string, 
 /**
+ * Who streams on the channel, as people see them: the owner's display name (their
+ * username when they set none). What the go-live toast names.
+ */
+streamer_name: string, 
+/**
  * The broadcast's title.
  */
 title: string, broadcast_id: number | null, created_at: string, read: boolean, };
