@@ -33,7 +33,11 @@ async fn card(app: &TestApp, slug: &str, user: &str, token: Option<&str>) -> Res
 }
 
 async fn card_json(app: &TestApp, user: &str, token: &str) -> Value {
-    card(app, "talk", user, Some(token)).await.json().await.unwrap()
+    card(app, "talk", user, Some(token))
+        .await
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn log_count(app: &TestApp, action: &str) -> i64 {
@@ -206,7 +210,11 @@ async fn rest_bans_timeouts_and_lifting_them(backend: Backend) {
         let list = bans_list(&app, &owner.access).await;
         assert_eq!(list[0]["expires_at"], Value::Null);
         let res = unban(&app, "talk", "TROLL", Some(&lifter.access)).await;
-        assert_eq!(res.status(), StatusCode::NO_CONTENT, "usernames in any case");
+        assert_eq!(
+            res.status(),
+            StatusCode::NO_CONTENT,
+            "usernames in any case"
+        );
         t.until("unbanned", |v| v["type"] == "user_unbanned").await;
     }
     assert_eq!(log_count(&app, "ban").await, 2);
@@ -251,7 +259,11 @@ async fn the_user_card_shows_ages_and_moderation_to_moderators(backend: Backend)
         .await
         .unwrap();
     assert_eq!(c["moderation"], Value::Null, "viewers see no moderation");
-    let c: Value = card(&app, "talk", "viewer", None).await.json().await.unwrap();
+    let c: Value = card(&app, "talk", "viewer", None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(c["followed_at"], Value::Null, "not a follower");
 
     // Moderators see the ban state and whether they may act.
@@ -281,7 +293,10 @@ async fn the_user_card_shows_ages_and_moderation_to_moderators(backend: Backend)
     // Roles, and who may act on whom.
     let c = card_json(&app, "streamer", &helper.access).await;
     assert_eq!(c["role"], "owner");
-    assert_eq!(c["moderation"]["can_act"], false, "a moderator on the owner");
+    assert_eq!(
+        c["moderation"]["can_act"], false,
+        "a moderator on the owner"
+    );
     let c = card_json(&app, "helper", &helper.access).await;
     assert_eq!(c["role"], "moderator");
     assert_eq!(c["moderation"]["can_act"], false, "oneself");
