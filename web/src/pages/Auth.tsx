@@ -57,7 +57,7 @@ export function Login() {
     try {
       const res = await api<AuthResponse>('/auth/login', { method: 'POST', body: form, auth: false });
       tokens.signIn(res);
-      toast.show(`Welcome back, ${res.user.username}`, 'success');
+      toast.show(`Welcome back, ${res.user.display_name || res.user.username}`, 'success');
       navigate(back, { replace: true });
     } catch (err) {
       setErrors(fieldErrors(err, ['login', 'password']));
