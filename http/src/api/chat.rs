@@ -565,8 +565,12 @@ pub async fn user_card(
     let target = target_user(&state, &username).await?;
     let role = role_in(&state, &target, &c).await?;
     let followed_at = store::followed_at(&state.db, c.id, target.id).await?;
-    let moderation = match &caller {
-        Some(me) if is_moderator(&state, me, &c).await? => {
+    let my_role = match &caller {
+        Some(me) => Some(role_in(&state, me, &c).await?),
+        None => None,
+    };
+    let moderation = match (&caller, my_role) {
+        (Some(me), Some(my_role)) if my_role.can_moderate() => {
             let ban = store::active_ban(&state.db, c.id, target.id)
                 .await?
                 .map(|b| BanDto {
@@ -576,7 +580,6 @@ pub async fn user_card(
                     expires_at: b.expires_at,
                     created_at: b.created_at,
                 });
-            let my_role = role_in(&state, me, &c).await?;
             Some(CardModeration {
                 ban,
                 can_act: me.id != target.id && RoomCore::may_act_on(my_role, role),
