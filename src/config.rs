@@ -80,6 +80,9 @@ pub struct LiveSection {
     pub thumbnail_interval_secs: u64,
     /// Segments per media playlist.
     pub hls_window: usize,
+    /// A broadcast with no video this many seconds after its publisher connected is `failed`
+    /// (shown to the streamer, the viewers and admins; nobody is notified).
+    pub start_deadline_secs: u64,
     /// The ABR ladder: segment length, renditions, encoder.
     pub ladder: streamhall_media::transcode::LadderConfig,
 }
@@ -90,6 +93,7 @@ impl Default for LiveSection {
             grace_secs: 30,
             thumbnail_interval_secs: 10,
             hls_window: 10,
+            start_deadline_secs: 30,
             ladder: streamhall_media::transcode::LadderConfig::default(),
         }
     }

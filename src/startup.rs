@@ -40,6 +40,7 @@ fn live_config(config: &Config, public_url: &str) -> LiveConfig {
         grace: Duration::from_secs(config.live.grace_secs),
         thumbnail_interval: Duration::from_secs(config.live.thumbnail_interval_secs.max(1)),
         hls_window: config.live.hls_window.max(3),
+        start_deadline: Duration::from_secs(config.live.start_deadline_secs.max(5)),
         ladder: config.live.ladder.clone(),
         work_dir: config.data_dir.join("live"),
         chat: chat_config(&config.chat),

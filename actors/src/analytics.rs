@@ -1341,6 +1341,8 @@ mod tests {
             ended_at: ended.map(t),
             title: "show".into(),
             peak_viewers: 2,
+            went_live_at: Some(t(0)),
+            failure: None,
         }
     }
 
@@ -1424,6 +1426,8 @@ mod tests {
             ended_at: Set(b.ended_at),
             title: Set(b.title.clone()),
             peak_viewers: Set(0),
+            went_live_at: Set(b.went_live_at),
+            failure: Set(None),
         }
         .insert(&db)
         .await

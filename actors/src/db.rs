@@ -9,25 +9,62 @@ use sea_orm::{
 };
 use streamhall_entities::{Broadcast, Channel, broadcast, channel};
 
-/// Creates the broadcast row (the channel's title as of now) and marks the channel live.
+/// Creates the broadcast row (the channel's title as of now). The channel is not live yet:
+/// [`announce_broadcast`] marks it once viewers can watch.
 pub async fn open_broadcast(
     db: &DatabaseConnection,
     ch: &channel::Model,
 ) -> Result<broadcast::Model, DbErr> {
-    let txn = db.begin().await?;
-    let b = broadcast::ActiveModel {
+    broadcast::ActiveModel {
         channel_id: Set(ch.id),
         started_at: Set(Utc::now()),
         ended_at: Set(None),
         title: Set(ch.title.clone()),
         peak_viewers: Set(0),
+        went_live_at: Set(None),
+        failure: Set(None),
         ..Default::default()
     }
-    .insert(&txn)
-    .await?;
-    set_live(&txn, ch.id, true).await?;
-    txn.commit().await?;
-    Ok(b)
+    .insert(db)
+    .await
+}
+
+/// Viewers can watch: `went_live_at` set (the first time) and the channel marked live, in one
+/// transaction. Nothing happens to a broadcast that has already ended.
+pub async fn announce_broadcast(
+    db: &DatabaseConnection,
+    channel_id: i64,
+    broadcast_id: i64,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    let open = broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::WentLiveAt, Expr::value(Utc::now()))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .filter(broadcast::Column::EndedAt.is_null())
+        .filter(broadcast::Column::WentLiveAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if open > 0 {
+        set_live(&txn, channel_id, true).await?;
+    }
+    txn.commit().await
+}
+
+/// Records why viewers could not watch (the latest reason wins).
+pub async fn record_failure(
+    db: &DatabaseConnection,
+    broadcast_id: i64,
+    reason: &str,
+) -> Result<(), DbErr> {
+    // The column holds a sentence, not ffmpeg's whole log.
+    let reason: String = reason.chars().take(500).collect();
+    broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::Failure, Expr::value(reason))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Sets `ended_at` and the final peak, and marks the channel offline unless another broadcast

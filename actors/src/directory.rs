@@ -14,6 +14,8 @@ use serde::Serialize;
 use streamhall_media::hls::LiveWindow;
 use streamhall_media::transcode::PlannedRendition;
 
+use crate::health::StreamStatus;
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -44,6 +46,10 @@ pub struct LiveInfo {
     /// The broadcast is over; the playlists carry `#EXT-X-ENDLIST` for a little while.
     pub ended: bool,
     pub target_duration: u32,
+    /// Starting, live or failed (the stream's [`StatusCore`](crate::StatusCore) decides).
+    pub status: StreamStatus,
+    /// For viewers, while failed.
+    pub viewer_problem: Option<String>,
 }
 
 /// One channel's HLS state.
@@ -65,6 +71,8 @@ impl StreamEntry {
                 renditions: Vec::new(),
                 ended: false,
                 target_duration: 1,
+                status: StreamStatus::Starting,
+                viewer_problem: None,
             }),
             thumbnail: RwLock::new(None),
             latest_low_segment: Mutex::new(None),
@@ -85,6 +93,12 @@ impl StreamEntry {
                 bandwidth: p.peak_bandwidth_bps(),
             })
             .collect();
+    }
+
+    pub(crate) fn set_status(&self, status: StreamStatus, viewer_problem: Option<String>) {
+        let mut info = write(&self.info);
+        info.status = status;
+        info.viewer_problem = viewer_problem;
     }
 
     pub(crate) fn end(&self) {
@@ -108,13 +122,15 @@ impl HlsDirectory {
         read(&self.streams).get(slug).cloned()
     }
 
+    /// `None` until the stream is announced: a player that read the master while only the
+    /// first rendition had segments would never learn of the others (players read it once).
     pub fn master(&self, slug: &str) -> Option<Bytes> {
         let e = self.entry(slug)?;
-        // Nothing to list until the ladder is planned from the source.
-        if read(&e.info).renditions.is_empty() {
+        if read(&e.info).status == StreamStatus::Starting {
             return None;
         }
-        Some(read(&e.window).master_playlist())
+        let m = read(&e.window).master_playlist();
+        (!m.is_empty()).then_some(m)
     }
 
     pub fn media_playlist(&self, slug: &str, rendition: &str) -> Option<Bytes> {
@@ -132,6 +148,13 @@ impl HlsDirectory {
         let e = self.entry(slug)?;
         let mut info = read(&e.info).clone();
         let stats = read(&e.window).snapshot();
+        // The renditions the master playlist lists, nothing else.
+        info.renditions.retain(|r| {
+            stats
+                .renditions
+                .iter()
+                .any(|s| s.listed && s.name == r.name)
+        });
         info.target_duration = stats
             .renditions
             .iter()

@@ -10,13 +10,55 @@ pub struct ActorHealth {
     /// `registry`, `stream`, `ingest`, `transcode`, `segment`, `thumbnail`, `presence`.
     pub kind: String,
     pub id: String,
-    /// `running`, `grace`, `ending`, `stopped`, ...
+    /// `running`, `idle` (normal: nothing to do), `starting`, `restarting` (exited, restart
+    /// scheduled), `failed`, `stopped` (done, normal); streams: `starting`, `live`, `failed`,
+    /// `grace`, `ending`.
     pub state: String,
     pub uptime_s: f64,
     pub restarts: u32,
     pub last_error: Option<String>,
     /// Depth of the bounded queue the actor owns, where measurable.
     pub mailbox: Option<usize>,
+}
+
+/// Whether viewers can watch a channel, as every page shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStatus {
+    /// No broadcast.
+    #[default]
+    Offline,
+    /// A publisher is connected and no video exists yet: not listed, nobody notified.
+    Starting,
+    /// Viewers can watch: every working rendition has segments.
+    Live,
+    /// A publisher is connected but the server cannot produce video (the transcoder keeps
+    /// failing, or nothing came out within the start deadline). Retried; may become live.
+    Failed,
+}
+
+/// One rendition of the ladder as the streamer's dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RenditionState {
+    /// No segment yet.
+    Waiting,
+    /// Producing segments; listed in the master playlist.
+    Ok,
+    /// Produced nothing (or stopped) while others work: left out of the master playlist.
+    Failed,
+    /// Taken out of the ladder because the machine could not keep up.
+    Dropped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct RenditionHealth {
+    pub name: String,
+    pub height: u32,
+    pub state: RenditionState,
+    pub segments: u64,
+    /// Seconds since its newest segment.
+    pub last_segment_age_s: Option<f64>,
 }
 
 /// One live stream with its four children.
@@ -26,14 +68,23 @@ pub struct StreamHealth {
     pub channel_id: i64,
     pub slug: String,
     pub broadcast_id: i64,
+    pub status: StreamStatus,
+    /// Why viewers cannot watch, in plain words for the streamer; `None` when they can.
+    pub problem: Option<String>,
     pub publisher_connected: bool,
     pub ingest: Option<IngestSnapshot>,
-    /// Human-readable problems with the source (e.g. a long keyframe interval).
+    /// Human-readable problems that do not stop viewers from watching: a long keyframe
+    /// interval, a server that cannot keep up, a rendition that fails or was dropped.
     pub warnings: Vec<String>,
+    /// `waiting` (for the source's parameters), `starting`, `running`, `restarting`, `failed`
+    /// (restarting again and again without producing), `stopped`.
+    pub transcoder_state: String,
+    pub transcoder_restarts: u32,
+    pub transcoder_last_error: Option<String>,
     pub ffmpeg_pid: Option<u32>,
     /// ffmpeg CPU use over the last sample, in percent of one core.
     pub ffmpeg_cpu_percent: Option<f64>,
-    /// ffmpeg's speed (1.0 = real time).
+    /// ffmpeg's speed over the last few seconds (1.0 = real time).
     pub ffmpeg_speed: Option<f64>,
     pub segments_produced: u64,
     /// Segments ffmpeg dropped from its list before they were collected (collector too slow).
@@ -43,7 +94,7 @@ pub struct StreamHealth {
     pub dropped_frames: u64,
     /// Audio frames dropped for the same reason.
     pub dropped_audio: u64,
-    pub renditions: Vec<String>,
+    pub renditions: Vec<RenditionHealth>,
     pub viewers: u64,
     pub children: Vec<ActorHealth>,
 }

@@ -41,10 +41,12 @@ use streamhall_media::transcode::{LadderConfig, Transcoder};
 pub use bus::{Bus, BusEvent};
 pub use directory::{HlsDirectory, LiveInfo, RenditionInfo};
 pub use gate::IngestGate;
-pub use health::{ActorHealth, HealthTree, StreamHealth};
+pub use health::{
+    ActorHealth, HealthTree, RenditionHealth, RenditionState, StreamHealth, StreamStatus,
+};
 pub use presence::{Presence, PresenceCore, PresenceHandle, RedisPresence};
 pub use registry::{GetHealth, Registry, RegistryCore, Shutdown, StopStream};
-pub use stream::{StreamActor, StreamCore};
+pub use stream::{StatusCore, StreamActor, StreamCore};
 pub use supervision::{Backoff, ChildExited, ChildKind};
 
 /// Settings of the live tree.
@@ -62,11 +64,9 @@ pub struct LiveConfig {
     pub ended_retention: Duration,
     /// This node's name in Redis presence.
     pub node_id: String,
-    /// `StreamWentLive` is sent once every rendition lists this many segments (players given
-    /// an empty live playlist error out or retry)...
-    pub announce_segments: usize,
-    /// ...or after this long, whichever comes first.
-    pub announce_timeout: Duration,
+    /// A broadcast that has produced no video this long after its publisher connected is
+    /// `failed` (it is announced only once there is video, however long that takes).
+    pub start_deadline: Duration,
     pub chat: chat::ChatConfig,
     pub notify: notify::NotifyConfig,
     /// The URL people open, for links in emails.
@@ -89,8 +89,7 @@ impl Default for LiveConfig {
                 let salt = std::hash::RandomState::new().build_hasher().finish();
                 format!("node-{}-{:08x}", std::process::id(), salt as u32)
             },
-            announce_segments: 1,
-            announce_timeout: Duration::from_secs(20),
+            start_deadline: Duration::from_secs(30),
             chat: chat::ChatConfig::default(),
             notify: notify::NotifyConfig::default(),
             public_url: "http://127.0.0.1:8080".into(),

@@ -1,5 +1,6 @@
 //! `broadcasts`: one row per live session of a channel, from the first publish to the end of
-//! the reconnect grace window. `ended_at` is null while live.
+//! the reconnect grace window. `ended_at` is null while it runs; `went_live_at` is set once
+//! viewers could watch.
 
 use sea_orm::entity::prelude::*;
 
@@ -14,6 +15,11 @@ pub struct Model {
     /// The channel title when the broadcast started.
     pub title: String,
     pub peak_viewers: i32,
+    /// When viewers could first watch (segments existed) and followers were told; null for a
+    /// broadcast that never produced video.
+    pub went_live_at: Option<DateTimeUtc>,
+    /// Why viewers could not watch, the last time they could not (plain words).
+    pub failure: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

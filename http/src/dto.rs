@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use streamhall_actors::StreamStatus;
 use streamhall_entities::{channel, user};
 use ts_rs::TS;
 use utoipa::ToSchema;
@@ -115,10 +116,18 @@ pub struct ChannelDto {
     pub title: String,
     pub description: String,
     pub category: String,
+    /// Announced and not ended: listed as live, followers were notified.
     pub is_live: bool,
+    /// `offline`, `starting` (no video yet), `live`, `failed` (the server cannot produce video
+    /// right now). Precise on the node that holds the broadcast; elsewhere `live` or `offline`
+    /// from `is_live`.
+    #[schema(value_type = String, example = "live")]
+    pub stream_status: StreamStatus,
+    /// For viewers, in plain words, while `failed`.
+    pub stream_problem: Option<String>,
     /// Viewers right now (HLS players and, later, chat), summed over every node.
     pub viewer_count: u64,
-    /// The current broadcast, when this node serves it.
+    /// The current broadcast, when this node serves it and viewers can watch.
     pub live: Option<LiveDto>,
     /// A JPEG of the stream, refreshed every few seconds; an offline card otherwise.
     pub thumbnail_url: String,
@@ -150,7 +159,12 @@ pub struct RenditionDto {
 impl ChannelDto {
     pub fn new(state: &AppState, c: &channel::Model, owner: &user::Model) -> Self {
         let info = state.live.hls.live_info(&c.slug).filter(|i| !i.ended);
-        let live = info.map(|i| LiveDto {
+        let (stream_status, stream_problem) = match &info {
+            Some(i) => (i.status, i.viewer_problem.clone()),
+            None if c.is_live => (StreamStatus::Live, None),
+            None => (StreamStatus::Offline, None),
+        };
+        let live = info.filter(|i| i.status == StreamStatus::Live).map(|i| LiveDto {
             broadcast_id: i.broadcast_id,
             started_at: i.started_at,
             playback_url: format!("{}/hls/{}/master.m3u8", state.public_url, c.slug),
@@ -172,6 +186,8 @@ impl ChannelDto {
             description: c.description.clone(),
             category: c.category.clone(),
             is_live: c.is_live,
+            stream_status,
+            stream_problem,
             viewer_count: if c.is_live {
                 state.live.presence.count(&c.slug)
             } else {
@@ -232,6 +248,10 @@ pub struct BroadcastDto {
     /// `null` while live.
     pub ended_at: Option<DateTime<Utc>>,
     pub peak_viewers: i64,
+    /// When viewers could first watch; `None`: it never produced video.
+    pub went_live_at: Option<DateTime<Utc>>,
+    /// Why viewers could not watch, if they could not at some point.
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_accounts_and_channels;
 mod m20261122_000002_chat;
 mod m20261126_000003_follows_notify_analytics;
+mod m20261201_000004_broadcast_video;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_accounts_and_channels::Migration),
             Box::new(m20261122_000002_chat::Migration),
             Box::new(m20261126_000003_follows_notify_analytics::Migration),
+            Box::new(m20261201_000004_broadcast_video::Migration),
         ]
     }
 }

@@ -12,14 +12,16 @@
 //! window, or replacement of a half-open connection), [`EndStream`], [`GetStreamHealth`],
 //! [`ChildExited`], its own 100 ms tick (grace expiry, delayed restarts, planning the ladder
 //! once the source is known, CPU sampling).
-//! Out: `StreamWentLive` on the bus once every rendition has segments (or after
-//! `announce_timeout`); at the end `StreamWentOffline`, the broadcast row closed, the live
-//! window ended (kept for `ended_retention`, then dropped), and [`StreamStopped`] to the
-//! registry.
+//! Out: once viewers can watch (every rendition has segments, or the ones that work after a
+//! grace; see [`StatusCore`]) the channel marked live and `StreamWentLive` on the bus, never
+//! before; a failure to produce video recorded on the broadcast row; at the end
+//! `StreamWentOffline` (if announced), the broadcast row closed, the live window ended (kept
+//! for `ended_retention`, then dropped), and [`StreamStopped`] to the registry.
 
 pub mod ingest;
 pub mod segment;
 pub mod session;
+pub mod status;
 pub mod thumbnail;
 pub mod transcode;
 
@@ -32,7 +34,9 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use streamhall_media::rtmp::IngestEvent;
-use streamhall_media::transcode::{PlannedRendition, build_argv, plan_ladder, process_cpu_seconds};
+use streamhall_media::transcode::{
+    PlannedRendition, build_argv, plan_ladder_without, process_cpu_seconds,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -40,6 +44,7 @@ use tracing::Instrument;
 pub use ingest::{Ingest, StopIngest};
 pub use segment::{FinishSegments, PrepareRun, Segment, SegmentCounters};
 pub use session::{IngestSession, TagQueue, source_warnings};
+pub use status::{Observation, RenditionObs, SpeedMeter, StatusConfig, StatusCore, TranscoderObs};
 pub use thumbnail::Thumbnail;
 pub use transcode::{
     RunClock, STALL_TIMEOUT, StallWatch, StopTranscode, Transcode, TranscodeRun, TranscodeStats,
@@ -48,7 +53,7 @@ pub use transcode::{
 use crate::LiveDeps;
 use crate::bus::BusEvent;
 use crate::directory::{StreamEntry, write};
-use crate::health::{ActorHealth, StreamHealth};
+use crate::health::{ActorHealth, StreamHealth, StreamStatus};
 use crate::registry::StreamStopped;
 use crate::supervision::{ChildExited, ChildKind, ChildRecord, StopChild};
 
@@ -239,6 +244,13 @@ impl StreamCore {
 // ---------------------------------------------------------------------------------------------
 // State
 
+fn deps_status_config(deps: &LiveDeps) -> StatusConfig {
+    StatusConfig {
+        start_deadline: deps.cfg.start_deadline,
+        ..StatusConfig::default()
+    }
+}
+
 /// Who the stream is.
 #[derive(Debug, Clone)]
 pub struct StreamSpec {
@@ -275,7 +287,11 @@ pub struct StreamActor {
     cpu_percent: Option<f64>,
     warned_keyframes: bool,
     stall: StallWatch,
-    announced: bool,
+    /// Starting / live / failed, and the words for it.
+    status: StatusCore,
+    speed: SpeedMeter,
+    /// Renditions taken out of the ladder to keep up with real time, highest first.
+    dropped: Vec<String>,
     ending: bool,
     ended: watch::Sender<bool>,
 }
@@ -296,6 +312,7 @@ impl StreamActor {
             .join(&spec.slug)
             .join(spec.broadcast_id.to_string());
         let id = format!("{}/{}", spec.slug, spec.broadcast_id);
+        let status = StatusCore::new(deps_status_config(&deps), Instant::now());
         Self {
             core: StreamCore::new(deps.cfg.grace, &id),
             spec,
@@ -322,7 +339,9 @@ impl StreamActor {
             cpu_percent: None,
             warned_keyframes: false,
             stall: StallWatch::default(),
-            announced: false,
+            status,
+            speed: SpeedMeter::default(),
+            dropped: Vec::new(),
             ending: false,
             ended: watch::channel(false).0,
         }
@@ -349,6 +368,8 @@ impl StreamActor {
             write(&self.entry.window).mark_discontinuity();
         }
         let now = Instant::now();
+        let restarts = self.core.record(ChildKind::Transcode).restarts;
+        self.status.publisher_attached(now, restarts);
         let session = Arc::new(IngestSession::new(session_id, now));
         let generation = self.core.record(ChildKind::Ingest).starting(now);
         let ingest = Ingest::new(
@@ -430,9 +451,12 @@ impl StreamActor {
         let Some(info) = session.source_info(now) else {
             return;
         };
-        let plan = plan_ladder(&self.deps.cfg.ladder, &info);
+        let plan = plan_ladder_without(&self.deps.cfg.ladder, &info, &self.dropped);
         if plan.is_empty() {
             return;
+        }
+        if plan != self.plan {
+            self.status.ladder_changed();
         }
         if self.session_had_run {
             // A restart mid-session: drop the backlog and begin at a keyframe.
@@ -516,7 +540,7 @@ impl StreamActor {
             self.start_thumbnail(ctx);
         }
         self.maybe_start_run(ctx, now);
-        self.maybe_announce(now);
+        self.update_status(ctx, now);
         self.sample_cpu(now);
         self.check_stall(now);
         if !self.warned_keyframes
@@ -531,30 +555,134 @@ impl StreamActor {
         }
     }
 
-    /// `StreamWentLive` once, when players can start (every rendition has segments) or the
-    /// announce timeout passed.
-    fn maybe_announce(&mut self, now: Instant) {
-        if self.announced {
-            return;
+    /// What [`StatusCore`] is fed each tick.
+    fn observation(&self, now: Instant) -> Observation {
+        let rec = self.core.records().find(|r| r.kind == ChildKind::Transcode);
+        let stats = crate::directory::read(&self.entry.window).snapshot();
+        let active = || stats.renditions.iter().filter(|r| r.active);
+        let renditions = active()
+            .map(|r| {
+                let plan = self.plan.iter().find(|p| p.name == r.name);
+                RenditionObs {
+                    name: r.name.clone(),
+                    height: plan.map_or(0, |p| p.height),
+                    transcoded: plan.is_some_and(|p| !p.copy),
+                    segments: r.segments_produced,
+                    last_segment_age: r.last_segment_age,
+                }
+            })
+            .collect();
+        let target = active()
+            .map(|r| r.target_duration)
+            .max()
+            .unwrap_or(self.deps.cfg.ladder.segment_seconds);
+        let snapshot = self.session.as_ref().map(|s| s.snapshot(now));
+        Observation {
+            now,
+            publisher_connected: self.core.publisher_connected(),
+            source_known: !self.plan.is_empty()
+                || self
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.source_info(now).is_some()),
+            keyframe_interval: snapshot
+                .and_then(|s| s.keyframe_interval_s)
+                .filter(|k| k.is_finite() && *k > 0.0)
+                .map(Duration::from_secs_f64),
+            target_duration: Duration::from_secs(u64::from(target)),
+            transcoder: TranscoderObs {
+                running: rec.is_some_and(|r| r.running),
+                reporting: self
+                    .transcode_stats
+                    .progress()
+                    .is_some_and(|p| p.reports > 0),
+                restarts: rec.map_or(0, |r| r.restarts),
+                last_error: rec.and_then(|r| r.last_error.clone()),
+            },
+            renditions,
+            backlog: self.session.as_ref().map_or(0, |s| s.queue.depth()),
+            dropped: self.dropped.clone(),
+            adaptive: self.deps.cfg.ladder.adaptive,
         }
-        let cfg = &self.deps.cfg;
-        let ready = !self.plan.is_empty()
-            && crate::directory::read(&self.entry.window).is_ready(cfg.announce_segments);
-        let late = now.saturating_duration_since(self.started) >= cfg.announce_timeout;
-        if !(ready || late) {
-            return;
+    }
+
+    /// Feeds the status core and acts on its verdict: the master playlist's renditions, the
+    /// announcement (rows first, then the bus), a recorded failure, a step down of the ladder.
+    fn update_status(&mut self, ctx: &mut Context<Self>, now: Instant) {
+        let run = self.core.record(ChildKind::Transcode).generation;
+        match self.transcode_stats.progress().and_then(|p| p.out_time) {
+            Some(out) => self
+                .speed
+                .sample(run, now, out, self.status.config().speed_window),
+            None => self.speed.reset(),
         }
-        self.announced = true;
+        let speed = self.speed.speed(self.status.config().speed_window);
+        let obs = self.observation(now);
+        let viewer_problem_before = self.status.viewer_problem();
+        let status_before = self.status.status();
+        let verdict = self.status.observe(&obs, speed, run);
         let _g = self.span.clone().entered();
-        if !ready {
-            tracing::warn!("announcing before the first segments: the announce timeout passed");
+        if let Some(failed) = &verdict.failed_renditions {
+            let names: Vec<&str> = failed.iter().map(String::as_str).collect();
+            write(&self.entry.window).set_failed(&names);
+            if !failed.is_empty() {
+                tracing::warn!(renditions = ?failed, "renditions produce no video: left out of the master playlist");
+            }
         }
-        self.deps.bus.publish(BusEvent::StreamWentLive {
-            channel_id: self.spec.channel_id,
-            slug: self.spec.slug.clone(),
-            broadcast_id: self.spec.broadcast_id,
-            title: self.spec.title.clone(),
-        });
+        if self.status.status() != status_before
+            || self.status.viewer_problem() != viewer_problem_before
+        {
+            self.entry
+                .set_status(self.status.status(), self.status.viewer_problem());
+        }
+        if let Some(reason) = verdict.failed {
+            tracing::warn!(%reason, "viewers cannot watch");
+            let db = self.deps.db.clone();
+            let id = self.spec.broadcast_id;
+            ctx.spawn(
+                async move {
+                    if let Err(e) = crate::db::record_failure(&db, id, &reason).await {
+                        tracing::error!(error = %e, "recording the broadcast's failure failed");
+                    }
+                }
+                .instrument(self.span.clone())
+                .into_actor(self),
+            );
+        }
+        if verdict.announce {
+            self.announce(ctx);
+        }
+        if let Some(name) = verdict.step_down {
+            tracing::warn!(rendition = %name, speed = ?speed, "ffmpeg cannot keep up: dropping a rendition");
+            self.dropped.push(name);
+            self.retire_transcode();
+        }
+    }
+
+    /// Viewers can watch: the channel is marked live, then `StreamWentLive` goes on the bus
+    /// (followers are notified, webhooks sent).
+    fn announce(&mut self, ctx: &mut Context<Self>) {
+        tracing::info!("viewers can watch: announcing the broadcast");
+        let deps = Arc::clone(&self.deps);
+        let spec = self.spec.clone();
+        ctx.spawn(
+            async move {
+                if let Err(e) =
+                    crate::db::announce_broadcast(&deps.db, spec.channel_id, spec.broadcast_id)
+                        .await
+                {
+                    tracing::error!(error = %e, "marking the channel live failed");
+                }
+                deps.bus.publish(BusEvent::StreamWentLive {
+                    channel_id: spec.channel_id,
+                    slug: spec.slug.clone(),
+                    broadcast_id: spec.broadcast_id,
+                    title: spec.title.clone(),
+                });
+            }
+            .instrument(self.span.clone())
+            .into_actor(self),
+        );
     }
 
     /// A stuck ffmpeg is killed; its exit is then a crash like any other (restart, counted).
@@ -636,7 +764,7 @@ impl StreamActor {
         let work_dir = self.work_dir.clone();
         let parent = self.parent.clone();
         let span = self.span.clone();
-        let announced = self.announced;
+        let announced = self.status.announced();
         let fut = async move {
             tracing::info!(?reason, "broadcast ending");
             match segment {
@@ -700,15 +828,30 @@ impl StreamActor {
             .map(|r| r.health(now, mailbox(r.kind)))
             .collect();
         let ingest = self.session.as_ref().map(|s| s.snapshot(now));
-        let warnings = ingest.as_ref().map(source_warnings).unwrap_or_default();
+        let obs = self.observation(now);
+        let mut warnings = ingest.as_ref().map(source_warnings).unwrap_or_default();
+        warnings.extend(self.status.warnings(&obs));
         let (dropped_frames, dropped_audio) =
             self.session.as_ref().map_or((0, 0), |s| s.queue.dropped());
+        let status = self.status.status();
         let state = if self.ending {
             "ending"
-        } else if self.core.publisher_connected() {
-            "live"
-        } else {
+        } else if !self.core.publisher_connected() {
             "grace"
+        } else {
+            match status {
+                StreamStatus::Live => "live",
+                StreamStatus::Failed => "failed",
+                StreamStatus::Starting | StreamStatus::Offline => "starting",
+            }
+        };
+        let problem = if self.core.publisher_connected() || self.ending {
+            self.status.problem(&obs)
+        } else {
+            Some(format!(
+                "Your encoder is disconnected; the broadcast goes on if it reconnects within {} s.",
+                self.deps.cfg.grace.as_secs()
+            ))
         };
         StreamHealth {
             actor: ActorHealth {
@@ -717,23 +860,33 @@ impl StreamActor {
                 state: state.into(),
                 uptime_s: now.saturating_duration_since(self.started).as_secs_f64(),
                 restarts: 0,
-                last_error: None,
+                last_error: (status == StreamStatus::Failed)
+                    .then(|| self.status.problem(&obs))
+                    .flatten(),
                 mailbox: None,
             },
             channel_id: self.spec.channel_id,
             slug: self.spec.slug.clone(),
             broadcast_id: self.spec.broadcast_id,
+            status,
+            problem,
             publisher_connected: self.core.publisher_connected(),
             ingest,
             warnings,
+            transcoder_state: self.status.transcoder_state(&obs).to_owned(),
+            transcoder_restarts: obs.transcoder.restarts,
+            transcoder_last_error: obs.transcoder.last_error.clone(),
             ffmpeg_pid: self.transcode_stats.pid(),
             ffmpeg_cpu_percent: self.cpu_percent,
-            ffmpeg_speed: self.transcode_stats.progress().and_then(|p| p.speed),
+            ffmpeg_speed: self
+                .status
+                .speed()
+                .or_else(|| self.transcode_stats.progress().and_then(|p| p.speed)),
             segments_produced: self.segments.produced.load(Ordering::Relaxed),
             segments_lost: self.segments.lost.load(Ordering::Relaxed),
             dropped_frames,
             dropped_audio,
-            renditions: self.plan.iter().map(|p| p.name.clone()).collect(),
+            renditions: self.status.renditions(&obs),
             viewers: self.deps.presence.count(&self.spec.slug),
             children,
         }

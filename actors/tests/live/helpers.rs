@@ -14,7 +14,7 @@ use streamhall_entities::{Broadcast, Channel, broadcast, channel, secret, user};
 use streamhall_media::flv::{FlvTag, TagKind};
 use streamhall_media::objects::FsObjectStore;
 use streamhall_media::rtmp::{IngestEvent, PublishGrant, PublishRejected, PublishRequest};
-use streamhall_media::transcode::{FakeTranscoder, Transcoder};
+use streamhall_media::transcode::{FakeProcessHandle, FakeTranscoder, Transcoder};
 use streamhall_migration::{Migrator, MigratorTrait};
 use tempfile::TempDir;
 
@@ -36,8 +36,6 @@ pub fn test_config(dir: &TempDir) -> LiveConfig {
         work_dir: dir.path().join("work"),
         ended_retention: Duration::from_secs(1),
         node_id: "test-node".into(),
-        // The fake transcoder writes no segments: announce at once.
-        announce_timeout: Duration::ZERO,
         ..LiveConfig::default()
     }
 }
@@ -143,6 +141,30 @@ impl TestLive {
             .is_live
     }
 
+    /// Plays ffmpeg's part for the newest running process: one segment of every rendition its argv names,
+    /// so the stream has video. Returns the process.
+    pub async fn produce_segments(&self) -> FakeProcessHandle {
+        let proc = eventually("ffmpeg running", Duration::from_secs(10), || async {
+            self.fake.last().filter(|p| p.exit_status().is_none())
+        })
+        .await;
+        for r in renditions_of(&proc) {
+            proc.write_segment(&r, 1.0, b"segment").unwrap();
+        }
+        proc
+    }
+
+    /// Feeds a second of video, produces segments and waits until the channel is live.
+    pub async fn go_live(&self, grant: &PublishGrant) -> FakeProcessHandle {
+        send_stream(grant, 0, 1).await;
+        let proc = self.produce_segments().await;
+        eventually("live", Duration::from_secs(10), || async {
+            self.is_live().await.then_some(())
+        })
+        .await;
+        proc
+    }
+
     pub async fn stream_health(&self) -> Option<StreamHealth> {
         self.live
             .health()
@@ -151,6 +173,19 @@ impl TestLive {
             .into_iter()
             .find(|s| s.slug == SLUG)
     }
+}
+
+/// The renditions a run writes, from its argv (`.../{rendition}/index.m3u8`).
+pub fn renditions_of(proc: &FakeProcessHandle) -> Vec<String> {
+    proc.argv()
+        .iter()
+        .filter_map(|a| {
+            let p = std::path::Path::new(a);
+            (p.file_name()? == "index.m3u8")
+                .then(|| p.parent()?.file_name()?.to_str().map(str::to_owned))
+                .flatten()
+        })
+        .collect()
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.

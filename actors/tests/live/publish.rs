@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-use streamhall_actors::BusEvent;
+use streamhall_actors::{BusEvent, StreamStatus};
 use streamhall_entities::{Broadcast, Channel, broadcast, channel};
 use streamhall_media::rtmp::PublishRejected;
 
@@ -26,8 +26,44 @@ async fn a_publish_goes_live_and_feeds_ffmpeg() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].title, "Speedrun night");
     assert!(rows[0].ended_at.is_none());
-    assert!(t.is_live().await);
-    match bus.recv().await.unwrap() {
+    // A publisher is not video: starting, not live, nobody told.
+    assert!(!t.is_live().await);
+    let h = t.stream_health().await.unwrap();
+    assert_eq!(h.status, StreamStatus::Starting);
+    assert!(
+        h.problem
+            .unwrap()
+            .contains("waiting for video from your encoder")
+    );
+    assert!(bus.try_recv().is_err());
+
+    send_stream(&grant, 0, 2).await;
+    let proc = eventually("ffmpeg spawned", WAIT, || async { t.fake.last() }).await;
+    // A 720p source: source, 480p, 360p; never a second 720p copy.
+    assert_eq!(renditions_of(&proc), ["source", "480p", "360p"]);
+    proc.write_segment("source", 1.0, b"s0").unwrap();
+    proc.write_segment("480p", 1.0, b"a0").unwrap();
+    // Two of three: not live, no master playlist yet (players read it once: it must list
+    // every rendition that will play).
+    eventually("two renditions in the window", WAIT, || async {
+        t.live
+            .hls
+            .media_playlist(SLUG, "480p")
+            .filter(|p| String::from_utf8_lossy(p).contains(".ts"))
+    })
+    .await;
+    assert!(t.live.hls.master(SLUG).is_none());
+    assert!(!t.is_live().await && bus.try_recv().is_err());
+    assert_eq!(
+        t.stream_health().await.unwrap().status,
+        StreamStatus::Starting
+    );
+    proc.write_segment("360p", 1.0, b"b0").unwrap();
+    match tokio::time::timeout(WAIT, bus.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    {
         BusEvent::StreamWentLive {
             slug,
             broadcast_id,
@@ -41,21 +77,15 @@ async fn a_publish_goes_live_and_feeds_ffmpeg() {
         }
         other => panic!("unexpected {other:?}"),
     }
-
-    send_stream(&grant, 0, 2).await;
-    let proc = eventually("ffmpeg spawned", WAIT, || async { t.fake.last() }).await;
+    assert!(t.is_live().await, "marked live before the bus hears of it");
+    let row = &t.broadcasts().await[0];
+    assert!(row.went_live_at.is_some() && row.failure.is_none());
     let argv: Vec<String> = proc
         .argv()
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     assert!(argv.windows(2).any(|w| w == ["-i", "pipe:0"]), "{argv:?}");
-    for r in ["source", "720p", "480p", "360p"] {
-        assert!(
-            argv.iter().any(|a| a.ends_with(&format!("{r}/index.m3u8"))),
-            "{r} in {argv:?}"
-        );
-    }
     assert!(argv.windows(2).any(|w| w == ["-g", "30"]), "{argv:?}");
     assert!(proc.cwd().starts_with(t.dir.path().join("work").join(SLUG)));
     // File header, then the sequence headers, then frames.
@@ -76,12 +106,22 @@ async fn a_publish_goes_live_and_feeds_ffmpeg() {
     .await;
     assert_eq!(info.broadcast_id, rows[0].id);
     let names: Vec<_> = info.renditions.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["source", "720p", "480p", "360p"]);
+    assert_eq!(names, ["source", "480p", "360p"]);
+    assert_eq!(info.status, StreamStatus::Live);
     let master = String::from_utf8(t.live.hls.master(SLUG).unwrap().to_vec()).unwrap();
-    assert!(master.contains("720p/index.m3u8"), "{master}");
+    assert!(master.contains("360p/index.m3u8"), "{master}");
 
     let h = t.stream_health().await.unwrap();
     assert_eq!(h.broadcast_id, rows[0].id);
+    assert_eq!((h.status, h.problem.as_deref()), (StreamStatus::Live, None));
+    assert_eq!(h.actor.state, "live");
+    assert!(
+        h.renditions
+            .iter()
+            .all(|r| r.state == streamhall_actors::RenditionState::Ok),
+        "{:?}",
+        h.renditions
+    );
     assert_eq!(h.ffmpeg_pid, Some(proc.pid()));
     let ingest = h.ingest.unwrap();
     assert_eq!(ingest.video.unwrap().width, 1280);
@@ -153,7 +193,7 @@ async fn replacement_and_grace_keep_the_broadcast_then_it_ends() {
     let t = spawn_live().await;
     let mut bus = t.live.bus.subscribe();
     let a = t.publish(KEY).await.unwrap();
-    send_stream(&a, 0, 1).await;
+    t.go_live(&a).await;
     let id = t.broadcasts().await[0].id;
 
     // OBS reconnects over a half-open socket: the new connection replaces the old one.
@@ -223,18 +263,16 @@ async fn replacement_and_grace_keep_the_broadcast_then_it_ends() {
 
     // The next publish is a new broadcast.
     let d = t.publish(KEY).await.unwrap();
-    send_stream(&d, 0, 1).await;
+    t.go_live(&d).await;
     let rows = t.broadcasts().await;
     assert_eq!(rows.len(), 2);
-    assert!(t.is_live().await);
 }
 
 #[actix_web::test]
 async fn stop_stream_ends_at_once_and_shutdown_closes_everything() {
     let t = spawn_live().await;
     let a = t.publish(KEY).await.unwrap();
-    send_stream(&a, 0, 1).await;
-    let proc = eventually("ffmpeg spawned", WAIT, || async { t.fake.last() }).await;
+    let proc = t.go_live(&a).await;
 
     assert!(t.live.stop_stream(SLUG).await);
     assert!(a.kick.is_cancelled());
@@ -251,8 +289,7 @@ async fn stop_stream_ends_at_once_and_shutdown_closes_everything() {
     assert!(!t.live.stop_stream(SLUG).await || t.live.hls.live_info(SLUG).is_some());
 
     let b = t.publish(KEY).await.unwrap();
-    send_stream(&b, 0, 1).await;
-    assert!(t.is_live().await);
+    t.go_live(&b).await;
     t.live.shutdown().await;
     assert!(t.broadcasts().await.iter().all(|b| b.ended_at.is_some()));
     assert!(!t.is_live().await);
@@ -499,4 +536,125 @@ async fn an_ffmpeg_that_does_not_start_is_retried_with_backoff() {
         "{transcode:?}"
     );
     assert_eq!(transcode.state, "running");
+}
+
+#[actix_web::test]
+async fn a_transcoder_that_keeps_failing_is_failed_never_announced_and_recovers() {
+    let t = spawn_live().await;
+    let mut bus = t.live.bus.subscribe();
+    let g = t.publish(KEY).await.unwrap();
+    send_stream(&g, 0, 1).await;
+    // Every run dies at once, as ffmpeg does with a codec it lacks.
+    let mut seen = 0;
+    let h = eventually("failed", Duration::from_secs(20), || {
+        let crashed = t.fake.spawned();
+        for p in crashed.iter().skip(seen) {
+            p.write_stderr("Unknown encoder 'libx264'");
+            p.crash(1);
+        }
+        seen = crashed.len();
+        async {
+            t.stream_health()
+                .await
+                .filter(|h| h.status == StreamStatus::Failed)
+        }
+    })
+    .await;
+    let problem = h.problem.unwrap();
+    assert_eq!(
+        problem,
+        "Viewers cannot see your stream: the transcoder keeps failing: ffmpeg exited with code 1: \
+         Unknown encoder 'libx264'"
+    );
+    assert_eq!(h.actor.state, "failed");
+    assert_eq!(h.actor.last_error.as_deref(), Some(problem.as_str()));
+    assert!(h.transcoder_restarts >= 3, "{}", h.transcoder_restarts);
+    assert!(h.transcoder_last_error.unwrap().contains("Unknown encoder"));
+    // Nobody was told; the channel is not listed; viewers get their own words.
+    assert!(!t.is_live().await);
+    assert!(bus.try_recv().is_err(), "no StreamWentLive without video");
+    let info = t.live.hls.live_info(SLUG).unwrap();
+    assert_eq!(info.status, StreamStatus::Failed);
+    assert!(info.viewer_problem.unwrap().contains("technical problems"));
+    assert!(t.live.hls.master(SLUG).is_none(), "nothing to play");
+    let row = eventually("failure recorded", WAIT, || async {
+        t.broadcasts().await.pop().filter(|b| b.failure.is_some())
+    })
+    .await;
+    assert_eq!(row.failure.as_deref(), Some(problem.as_str()));
+    assert!(row.went_live_at.is_none());
+
+    // The transcoder is still retried; once a run produces, the stream is announced.
+    let next = eventually("retried", Duration::from_secs(20), || async {
+        t.fake.last().filter(|p| p.exit_status().is_none())
+    })
+    .await;
+    send_frames(&g, 1000, 1).await;
+    for r in renditions_of(&next) {
+        next.write_segment(&r, 1.0, b"ts").unwrap();
+    }
+    eventually("live after recovering", WAIT, || async {
+        t.is_live().await.then_some(())
+    })
+    .await;
+    assert!(matches!(
+        tokio::time::timeout(WAIT, bus.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        BusEvent::StreamWentLive { .. }
+    ));
+    let h = t.stream_health().await.unwrap();
+    assert_eq!((h.status, h.problem), (StreamStatus::Live, None));
+}
+
+#[actix_web::test]
+async fn a_rendition_that_produces_nothing_is_left_out_and_the_rest_go_live() {
+    let t = spawn_live().await;
+    let g = t.publish(KEY).await.unwrap();
+    send_stream(&g, 0, 1).await;
+    let proc = eventually("ffmpeg spawned", WAIT, || async { t.fake.last() }).await;
+    proc.write_segment("source", 1.0, b"s").unwrap();
+    proc.write_segment("480p", 1.0, b"a").unwrap();
+    // 360p never comes: after the grace (10 s) the others are announced without it.
+    let started = std::time::Instant::now();
+    eventually("live without 360p", Duration::from_secs(20), || async {
+        t.is_live().await.then_some(())
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    let master = String::from_utf8(t.live.hls.master(SLUG).unwrap().to_vec()).unwrap();
+    assert!(
+        master.contains("480p/index.m3u8") && !master.contains("360p"),
+        "{master}"
+    );
+    let names: Vec<_> = t
+        .live
+        .hls
+        .live_info(SLUG)
+        .unwrap()
+        .renditions
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["source", "480p"]);
+    let h = t.stream_health().await.unwrap();
+    assert!(
+        h.warnings
+            .iter()
+            .any(|w| w.starts_with("360p is not producing")),
+        "{:?}",
+        h.warnings
+    );
+    let failed: Vec<_> = h
+        .renditions
+        .iter()
+        .filter(|r| r.state == streamhall_actors::RenditionState::Failed)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(failed, ["360p"]);
 }

@@ -57,8 +57,12 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenditionStats {
     pub name: String,
-    /// In the current ladder (listed in the master playlist).
+    /// In the current ladder.
     pub active: bool,
+    /// Listed in the master playlist: active, has a segment, not marked failed.
+    pub listed: bool,
+    /// Marked failed by the stream ([`LiveWindow::set_failed`]).
+    pub failed: bool,
     pub segments_produced: u64,
     /// `#EXT-X-MEDIA-SEQUENCE` of the current playlist.
     pub media_sequence: u64,
@@ -81,6 +85,9 @@ pub struct WindowStats {
 struct RenditionWindow {
     plan: PlannedRendition,
     active: bool,
+    /// The stream judged it broken (no segments while others have them): left out of the
+    /// master playlist until it produces again.
+    failed: bool,
     /// The playlist's segments are the last `window` of these; the older ones are retained.
     segments: VecDeque<SegmentRef>,
     next_seq: u64,
@@ -179,12 +186,38 @@ impl LiveWindow {
         r.next_seq += 1;
         r.produced += 1;
         r.last_push = Some(Instant::now());
+        // The first segment, or one from a rendition judged failed: the master changes.
+        let relist = r.produced == 1 || std::mem::take(&mut r.failed);
         // RFC 8216 §4.3.3.1: each EXTINF rounded to the nearest integer must not exceed the
         // target duration. Rounding (not ceil) keeps 1.001 s segments at TARGETDURATION:1,
         // which keeps players' live-edge distance (a multiple of it) short. Never decreases.
         r.target_duration = r.target_duration.max(duration.round() as u32);
         r.render(self.window, false);
+        if relist {
+            self.render_master();
+        }
         Some(seq)
+    }
+
+    /// Marks renditions as failed (left out of the master playlist) or working again; every
+    /// rendition not named is working. Returns whether the master changed. A failed
+    /// rendition's own playlist stays servable for players already on it.
+    pub fn set_failed(&mut self, failed: &[&str]) -> bool {
+        let mut changed = false;
+        for r in &mut self.renditions {
+            let f = failed.contains(&r.plan.name.as_str());
+            changed |= r.failed != f;
+            r.failed = f;
+        }
+        if changed {
+            self.render_master();
+        }
+        changed
+    }
+
+    /// Renditions the master playlist lists: in the ladder, with a segment, not failed.
+    pub fn has_listed(&self) -> bool {
+        self.renditions.iter().any(RenditionWindow::listed)
     }
 
     /// The next segment of every rendition that has produced one is preceded by
@@ -226,6 +259,7 @@ impl LiveWindow {
                 None => self.renditions.push(RenditionWindow {
                     plan,
                     active: true,
+                    failed: false,
                     segments: VecDeque::with_capacity(self.window + RETAINED_AFTER_WINDOW),
                     next_seq: self.first_sequence,
                     pending_discontinuity: false,
@@ -254,17 +288,9 @@ impl LiveWindow {
         }
     }
 
-    /// Every rendition of the current ladder lists at least `min_segments` segments: the point
-    /// to announce the stream (players given an empty live playlist retry or give up).
-    pub fn is_ready(&self, min_segments: usize) -> bool {
-        let listed = |r: &RenditionWindow| r.segments.len().min(self.window);
-        self.renditions
-            .iter()
-            .filter(|r| r.active)
-            .all(|r| listed(r) >= min_segments.min(self.window))
-    }
-
-    /// `master.m3u8`: one `#EXT-X-STREAM-INF` per rendition of the current ladder, plan order.
+    /// `master.m3u8`: one `#EXT-X-STREAM-INF` per rendition of the current ladder that has
+    /// segments and is not failed, plan order (players never get a rendition with nothing to
+    /// play). Empty until one has.
     pub fn master_playlist(&self) -> Bytes {
         self.master.clone()
     }
@@ -295,6 +321,8 @@ impl LiveWindow {
                     RenditionStats {
                         name: r.plan.name.clone(),
                         active: r.active,
+                        listed: r.listed(),
+                        failed: r.failed,
                         segments_produced: r.produced,
                         media_sequence,
                         discontinuity_sequence,
@@ -315,12 +343,16 @@ impl LiveWindow {
     }
 
     fn render_master(&mut self) {
+        if !self.has_listed() {
+            self.master = Bytes::new();
+            return;
+        }
         let mut m = String::with_capacity(512);
         let _ = write!(
             m,
             "#EXTM3U\n#EXT-X-VERSION:{HLS_VERSION}\n#EXT-X-INDEPENDENT-SEGMENTS\n"
         );
-        for r in self.renditions.iter().filter(|r| r.active) {
+        for r in self.renditions.iter().filter(|r| r.listed()) {
             let p = &r.plan;
             let _ = write!(
                 m,
@@ -342,6 +374,10 @@ impl LiveWindow {
 }
 
 impl RenditionWindow {
+    fn listed(&self) -> bool {
+        self.active && self.produced > 0 && !self.failed
+    }
+
     /// (media sequence, discontinuity sequence, index of the first listed segment).
     fn visible(&self, window: usize) -> (u64, u64, usize) {
         let skip = self.segments.len().saturating_sub(window);
@@ -428,10 +464,14 @@ mod tests {
 
     #[test]
     fn master_lists_the_plan_with_attributes() {
-        let w = LiveWindow::new(plan(1280, 720), 10, 1);
+        let mut w = LiveWindow::new(plan(1920, 1080), 10, 1);
+        assert!(w.master_playlist().is_empty(), "nothing to play yet");
+        for name in ["source", "720p", "480p", "360p"] {
+            w.push_segment(name, 1.0, at(0), Bytes::new());
+        }
         let master = text(Some(w.master_playlist()));
         let expected = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
-            #EXT-X-STREAM-INF:BANDWIDTH=7221900,AVERAGE-BANDWIDTH=4859400,RESOLUTION=1280x720,\
+            #EXT-X-STREAM-INF:BANDWIDTH=7221900,AVERAGE-BANDWIDTH=4859400,RESOLUTION=1920x1080,\
             CODECS=\"avc1.64001F,mp4a.40.2\",FRAME-RATE=30.000,NAME=\"source\"\nsource/index.m3u8\n\
             #EXT-X-STREAM-INF:BANDWIDTH=4859400,AVERAGE-BANDWIDTH=3284400,RESOLUTION=1280x720,\
             CODECS=\"avc1.64001F,mp4a.40.2\",FRAME-RATE=30.000,NAME=\"720p\"\n720p/index.m3u8\n\
@@ -446,7 +486,7 @@ mod tests {
 
     #[test]
     fn media_playlist_numbers_segments_and_dates_them() {
-        let mut w = LiveWindow::new(plan(1280, 720), 10, 1);
+        let mut w = LiveWindow::new(plan(1920, 1080), 10, 1);
         let empty = text(w.media_playlist("720p"));
         assert_eq!(tag(&empty, "#EXT-X-MEDIA-SEQUENCE"), "0");
         assert!(uris(&empty).is_empty() && !empty.contains("ENDLIST"));
@@ -484,7 +524,7 @@ mod tests {
 
     #[test]
     fn numbering_can_start_anywhere_and_discontinuities_still_need_a_segment() {
-        let mut w = LiveWindow::starting_at(plan(1280, 720), 3, 1, 1_795_000_000_000);
+        let mut w = LiveWindow::starting_at(plan(1920, 1080), 3, 1, 1_795_000_000_000);
         w.mark_discontinuity();
         w.push_segment("360p", 1.0, at(0), Bytes::from_static(b"a"));
         let p = text(w.media_playlist("360p"));
@@ -509,7 +549,7 @@ mod tests {
 
     #[test]
     fn eviction_moves_the_media_sequence_and_retains_a_few() {
-        let mut w = LiveWindow::new(plan(1280, 720), 3, 1);
+        let mut w = LiveWindow::new(plan(1920, 1080), 3, 1);
         for i in 0..10 {
             w.push_segment("360p", 1.0, at(i), Bytes::from(vec![i as u8; 10]));
         }
@@ -535,7 +575,7 @@ mod tests {
 
     #[test]
     fn discontinuities_are_tagged_and_counted_once_evicted() {
-        let mut w = LiveWindow::new(plan(1280, 720), 2, 1);
+        let mut w = LiveWindow::new(plan(1920, 1080), 2, 1);
         // Before anything was produced a discontinuity is meaningless.
         w.mark_discontinuity();
         w.push_segment("720p", 1.0, at(0), Bytes::new());
@@ -570,7 +610,7 @@ mod tests {
 
     #[test]
     fn target_duration_rounds_and_never_decreases() {
-        let mut w = LiveWindow::new(plan(1280, 720), 2, 1);
+        let mut w = LiveWindow::new(plan(1920, 1080), 2, 1);
         w.push_segment("source", 1.02, at(0), Bytes::new());
         assert_eq!(
             tag(&text(w.media_playlist("source")), "#EXT-X-TARGETDURATION"),
@@ -588,7 +628,7 @@ mod tests {
         assert!(!p.contains("#EXTINF:8.000"));
         assert_eq!(tag(&p, "#EXT-X-TARGETDURATION"), "8");
         // The hint is a floor; other renditions are independent.
-        let w2 = LiveWindow::new(plan(1280, 720), 2, 4);
+        let w2 = LiveWindow::new(plan(1920, 1080), 2, 4);
         assert_eq!(
             tag(&text(w2.media_playlist("720p")), "#EXT-X-TARGETDURATION"),
             "4"
@@ -597,24 +637,45 @@ mod tests {
     }
 
     #[test]
-    fn ready_once_every_rendition_lists_enough() {
-        let mut w = LiveWindow::new(plan(854, 480), 2, 1);
-        assert!(!w.is_ready(1));
-        for name in ["source", "480p", "360p"] {
-            w.push_segment(name, 1.0, at(0), Bytes::new());
-        }
-        assert!(w.is_ready(1) && !w.is_ready(2));
-        w.push_segment("source", 1.0, at(1), Bytes::new());
+    fn master_lists_only_renditions_with_segments_and_not_failed() {
+        let mut w = LiveWindow::new(plan(1920, 1080), 5, 1);
+        assert!(!w.has_listed() && w.master_playlist().is_empty());
+        w.push_segment("480p", 1.0, at(0), Bytes::new());
+        assert_eq!(uris(&text(Some(w.master_playlist()))), ["480p/index.m3u8"]);
+        w.push_segment("source", 1.0, at(0), Bytes::new());
+        assert_eq!(
+            uris(&text(Some(w.master_playlist()))),
+            ["source/index.m3u8", "480p/index.m3u8"]
+        );
+        // 360p never produced and 480p is judged failed: only the source is left.
+        assert!(w.set_failed(&["480p", "360p"]));
+        assert!(
+            !w.set_failed(&["480p", "360p"]),
+            "no change the second time"
+        );
+        assert_eq!(
+            uris(&text(Some(w.master_playlist()))),
+            ["source/index.m3u8"]
+        );
+        let stats = w.snapshot();
+        assert!(
+            stats
+                .renditions
+                .iter()
+                .any(|r| r.name == "480p" && r.failed && !r.listed)
+        );
+        // A failed rendition that produces again is listed again, and its playlist kept working.
+        assert!(text(w.media_playlist("480p")).contains("seg-0.ts"));
         w.push_segment("480p", 1.0, at(1), Bytes::new());
-        assert!(!w.is_ready(2), "360p has one");
-        w.push_segment("360p", 1.0, at(1), Bytes::new());
-        // Asking for more than the window holds means "a full window".
-        assert!(w.is_ready(2) && w.is_ready(5));
+        assert_eq!(
+            uris(&text(Some(w.master_playlist()))),
+            ["source/index.m3u8", "480p/index.m3u8"]
+        );
     }
 
     #[test]
     fn end_appends_endlist_everywhere_and_stops_pushes() {
-        let mut w = LiveWindow::new(plan(1280, 720), 5, 1);
+        let mut w = LiveWindow::new(plan(1920, 1080), 5, 1);
         w.push_segment("720p", 1.0, at(0), Bytes::new());
         w.end();
         for name in ["source", "720p", "480p", "360p"] {
@@ -630,19 +691,22 @@ mod tests {
     #[test]
     fn a_new_ladder_keeps_numbering_and_retires_what_left() {
         let mut w = LiveWindow::new(plan(1920, 1080), 5, 1);
-        assert!(text(Some(w.master_playlist())).contains("RESOLUTION=1920x1080"));
         for i in 0..3 {
             w.push_segment("source", 1.0, at(i), Bytes::new());
             w.push_segment("720p", 1.0, at(i), Bytes::new());
         }
+        assert!(text(Some(w.master_playlist())).contains("RESOLUTION=1920x1080"));
         w.mark_discontinuity();
-        // The streamer reconnects at 480p: 720p leaves the ladder.
+        // The streamer reconnects at 480p: 720p leaves the ladder (and 360p is listed once it
+        // has a segment).
         w.set_renditions(plan(854, 480));
         let master = text(Some(w.master_playlist()));
         assert!(!master.contains("720p") && master.contains("RESOLUTION=854x480"));
+        assert_eq!(uris(&master), ["source/index.m3u8"]);
+        w.push_segment("360p", 1.0, at(5), Bytes::new());
         assert_eq!(
-            uris(&master),
-            ["source/index.m3u8", "480p/index.m3u8", "360p/index.m3u8"]
+            uris(&text(Some(w.master_playlist()))),
+            ["source/index.m3u8", "360p/index.m3u8"]
         );
         assert_eq!(w.push_segment("source", 1.0, at(5), Bytes::new()), Some(3));
         let p = text(w.media_playlist("source"));

@@ -264,7 +264,7 @@ mod tests {
             video_encoder: "h264_vaapi".into(),
             ..LadderConfig::default()
         };
-        let plan = plan_ladder(&cfg, &info(1280, 720));
+        let plan = plan_ladder(&cfg, &info(1920, 1080));
         let argv = build_argv(&cfg, &plan, Path::new("/o"));
         let s: Vec<String> = argv
             .iter()

@@ -85,6 +85,7 @@ impl Transcoder for FakeTranscoder {
                 stderr: Mutex::new(Vec::new()),
                 exit,
                 progress,
+                segments: Mutex::default(),
             }),
         };
         state.spawned.push(handle.clone());
@@ -104,6 +105,8 @@ struct FakeShared {
     stderr: Mutex<Vec<String>>,
     exit: watch::Sender<Option<ExitStatus>>,
     progress: watch::Sender<Progress>,
+    /// Durations of the segments written so far, per rendition.
+    segments: Mutex<std::collections::HashMap<String, Vec<f64>>>,
 }
 
 /// The test's side of one fake process.
@@ -152,6 +155,27 @@ impl FakeProcessHandle {
     /// Publishes a progress report, as ffmpeg's `-progress` would.
     pub fn report_progress(&self, progress: Progress) {
         self.shared.progress.send_replace(progress);
+    }
+
+    /// Writes a finished segment of `rendition` as ffmpeg does: `{cwd}/{rendition}/seg-N.ts`
+    /// first, then the rendition's `index.m3u8` listing it (the real argv puts each rendition
+    /// there; see [`rendition_dir`](super::rendition_dir)).
+    pub fn write_segment(&self, rendition: &str, duration: f64, data: &[u8]) -> io::Result<()> {
+        let dir = super::rendition_dir(&self.shared.cwd, rendition);
+        std::fs::create_dir_all(&dir)?;
+        let mut all = lock(&self.shared.segments);
+        let list = all.entry(rendition.to_owned()).or_default();
+        std::fs::write(dir.join(format!("seg-{}.ts", list.len())), data)?;
+        list.push(duration);
+        let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n");
+        text.push_str("#EXT-X-MEDIA-SEQUENCE:0\n");
+        for (i, d) in list.iter().enumerate() {
+            text.push_str(&format!("#EXTINF:{d:.6},\nseg-{i}.ts\n"));
+        }
+        let playlist = super::playlist_path(&self.shared.cwd, rendition);
+        let tmp = playlist.with_extension("m3u8.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(tmp, playlist)
     }
 
     /// Adds a line to the stderr tail.

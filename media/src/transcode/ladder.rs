@@ -60,6 +60,9 @@ pub struct LadderConfig {
     /// Entries in ffmpeg's own playlist: only the watcher reads it, so it just needs to cover
     /// how far the watcher can fall behind.
     pub ffmpeg_list_size: u32,
+    /// When ffmpeg stays below real time (and its input backs up) for 15 s, drop the highest
+    /// transcoded rendition, then the next, and tell the streamer. `false` pins the ladder.
+    pub adaptive: bool,
 }
 
 impl Default for LadderConfig {
@@ -77,6 +80,7 @@ impl Default for LadderConfig {
             vaapi_device: PathBuf::from("/dev/dri/renderD128"),
             ffmpeg_path: PathBuf::from("ffmpeg"),
             ffmpeg_list_size: 6,
+            adaptive: true,
         }
     }
 }
@@ -262,9 +266,21 @@ fn codecs(video: String, audio: bool) -> String {
 }
 
 /// Plans the renditions for `src`: `source` first (when passthrough is on), then the configured
-/// renditions in configured order, keeping only those no taller than the source. Widths keep
-/// the source aspect ratio, rounded to even. A source of unknown size (0) gets passthrough only.
+/// renditions in configured order, keeping only those shorter than the source (with
+/// passthrough: a 720p source gets `source`, 480p, 360p, never a second 720p copy) or no taller
+/// than it (without). Renditions named in `dropped` are left out (the stream took them out to
+/// keep up). Widths keep the source aspect ratio, rounded to even. A source of unknown size (0)
+/// gets passthrough only.
 pub fn plan_ladder(cfg: &LadderConfig, src: &SourceInfo) -> Vec<PlannedRendition> {
+    plan_ladder_without(cfg, src, &[])
+}
+
+/// [`plan_ladder`] without the renditions named in `dropped`.
+pub fn plan_ladder_without(
+    cfg: &LadderConfig,
+    src: &SourceInfo,
+    dropped: &[String],
+) -> Vec<PlannedRendition> {
     let mut plan = Vec::with_capacity(cfg.renditions.len() + 1);
     let top_audio_kbps = cfg
         .renditions
@@ -299,7 +315,11 @@ pub fn plan_ladder(cfg: &LadderConfig, src: &SourceInfo) -> Vec<PlannedRendition
     if src.width == 0 || src.height == 0 {
         return plan;
     }
-    for r in cfg.renditions.iter().filter(|r| r.height <= src.height) {
+    let fits = |r: &&Rendition| {
+        let shorter = r.height < src.height || (!cfg.passthrough && r.height == src.height);
+        shorter && !dropped.contains(&r.name)
+    };
+    for r in cfg.renditions.iter().filter(fits) {
         let exact_width = f64::from(src.width) * f64::from(r.height) / f64::from(src.height);
         let width = ((exact_width / 2.0).round() as u32 * 2).max(2);
         let max_fps = f64::from(r.max_fps);
@@ -351,11 +371,33 @@ mod tests {
     }
 
     #[test]
-    fn source_720p_gets_the_whole_default_ladder() {
+    fn source_720p_gets_no_second_720p_copy() {
         let plan = plan_ladder(&LadderConfig::default(), &src(1280, 720, Some(30.0)));
+        assert_eq!(names(&plan), ["source", "480p", "360p"]);
+        let dims: Vec<_> = plan.iter().map(|p| (p.width, p.height)).collect();
+        assert_eq!(dims, [(1280, 720), (854, 480), (640, 360)]);
+        // Without passthrough, the 720p rendition is the only 720p one: kept.
+        let cfg = LadderConfig {
+            passthrough: false,
+            ..LadderConfig::default()
+        };
+        let plan = plan_ladder(&cfg, &src(1280, 720, Some(30.0)));
+        assert_eq!(names(&plan), ["720p", "480p", "360p"]);
+    }
+
+    #[test]
+    fn dropped_renditions_are_left_out() {
+        let src = src(1920, 1080, Some(30.0));
+        let plan = plan_ladder_without(&LadderConfig::default(), &src, &["720p".to_owned()]);
+        assert_eq!(names(&plan), ["source", "480p", "360p"]);
+    }
+
+    #[test]
+    fn source_1080p_gets_the_whole_default_ladder() {
+        let plan = plan_ladder(&LadderConfig::default(), &src(1920, 1080, Some(30.0)));
         assert_eq!(names(&plan), ["source", "720p", "480p", "360p"]);
         let dims: Vec<_> = plan.iter().map(|p| (p.width, p.height)).collect();
-        assert_eq!(dims, [(1280, 720), (1280, 720), (854, 480), (640, 360)]);
+        assert_eq!(dims, [(1920, 1080), (1280, 720), (854, 480), (640, 360)]);
         assert!(plan[0].copy && plan[1..].iter().all(|p| !p.copy));
         // 30 fps source under a 30 fps cap: no fps filter.
         assert!(plan.iter().all(|p| p.fps_cap.is_none()));
@@ -366,9 +408,9 @@ mod tests {
     }
 
     #[test]
-    fn source_480p_skips_taller_renditions() {
+    fn source_480p_skips_taller_and_same_size_renditions() {
         let plan = plan_ladder(&LadderConfig::default(), &src(854, 480, Some(30.0)));
-        assert_eq!(names(&plan), ["source", "480p", "360p"]);
+        assert_eq!(names(&plan), ["source", "360p"]);
     }
 
     #[test]
@@ -391,9 +433,10 @@ mod tests {
         assert_eq!(widths, [1282, 854, 642]);
         assert!(plan.iter().skip(1).all(|p| p.width % 2 == 0));
         // Portrait 720x1280: a 720-line rendition is 406 wide (405.0 rounded to even).
+        // (Heights are lines: a portrait source is taller than every rendition.)
         let portrait = plan_ladder(&LadderConfig::default(), &src(720, 1280, Some(30.0)));
         assert_eq!((portrait[1].width, portrait[1].height), (406, 720));
-        // 853x481 keeps 480p (at or below the source height).
+        // 853x481 keeps 480p (below the source height).
         let odd = plan_ladder(&LadderConfig::default(), &src(853, 481, Some(25.0)));
         assert_eq!(names(&odd), ["source", "480p", "360p"]);
         assert_eq!(odd[1].width, 852);
@@ -431,8 +474,15 @@ mod tests {
         assert_eq!(plan[0].codecs, "avc1.42C01F,mp4a.40.2");
         assert_eq!(plan[0].video_bitrate_kbps, 2000);
         // No rendition asks for more than the source has.
-        assert_eq!(plan[1].video_bitrate_kbps, 2000);
-        assert_eq!(plan[2].video_bitrate_kbps, 1400);
+        assert_eq!(plan[1].video_bitrate_kbps, 1400);
+        let capped = plan_ladder(
+            &LadderConfig::default(),
+            &SourceInfo {
+                video_bitrate_kbps: Some(1000),
+                ..info.clone()
+            },
+        );
+        assert_eq!(capped[1].video_bitrate_kbps, 1000);
         assert!(plan.iter().all(|p| p.audio && !p.audio_copy));
         let silent = plan_ladder(
             &LadderConfig::default(),

@@ -19,7 +19,8 @@ pub mod progress;
 pub use argv::{EncoderFamily, build_argv, playlist_path, rendition_dir};
 pub use fake::{FakeProcessHandle, FakeTranscoder};
 pub use ladder::{
-    LadderConfig, LadderError, PlannedRendition, Rendition, SourceInfo, h264_level_idc, plan_ladder,
+    LadderConfig, LadderError, PlannedRendition, Rendition, SourceInfo, h264_level_idc,
+    plan_ladder, plan_ladder_without,
 };
 pub use process::{FfmpegTranscoder, ProcessWait, StdinWriter, TranscodeProcess, Transcoder};
 pub use progress::{Progress, ProgressParser, parse_proc_stat_cpu_ticks, process_cpu_seconds};

@@ -9,7 +9,9 @@ export type ActorHealth = {
  */
 kind: string, id: string, 
 /**
- * `running`, `grace`, `ending`, `stopped`, ...
+ * `running`, `idle` (normal: nothing to do), `starting`, `restarting` (exited, restart
+ * scheduled), `failed`, `stopped` (done, normal); streams: `starting`, `live`, `failed`,
+ * `grace`, `ending`.
  */
 state: string, uptime_s: number, restarts: number, last_error: string | null, 
 /**

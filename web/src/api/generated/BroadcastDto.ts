@@ -11,4 +11,12 @@ title: string, started_at: string,
 /**
  * `null` while live.
  */
-ended_at: string | null, peak_viewers: number, };
+ended_at: string | null, peak_viewers: number, 
+/**
+ * When viewers could first watch; `None`: it never produced video.
+ */
+went_live_at: string | null, 
+/**
+ * Why viewers could not watch, if they could not at some point.
+ */
+failure: string | null, };
