@@ -87,6 +87,7 @@ test('a moderator times out from the user card, lifts it from the bans list, and
   await poll('the room hears it', async () => (await notices(op)).some((n) => n === 'rowdy was timed out for 10 minutes by modhost.'));
   await op.keyboard.press('Escape');
   await poll('the card closes on Escape', async () => (await card.count()) === 0);
+  assert.equal(await op.evaluate(() => document.activeElement?.textContent), 'rowdy', 'focus is back on the name');
 
   // The bans list in the dashboard shows it in words, and lifts it.
   const dash = await oc.newPage();

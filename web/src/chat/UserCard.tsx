@@ -24,7 +24,10 @@ export function UserCard({ slug, username, onClose }: { slug: string; username: 
   const [done, setDone] = useState<string | null>(null);
 
   useEffect(() => {
-    box.current?.focus();
+    // Focus moves into the card and back to what opened it (the name) when it closes.
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    const el = box.current;
+    el?.focus();
     const away = (e: PointerEvent) => {
       const t = e.target as Node;
       if (box.current && !box.current.contains(t) && !(t instanceof Element && t.closest('[data-user-card-opener]'))) onClose();
@@ -38,6 +41,9 @@ export function UserCard({ slug, username, onClose }: { slug: string; username: 
     return () => {
       document.removeEventListener('pointerdown', away);
       document.removeEventListener('keydown', escape);
+      // Unless the reader has moved on (e.g. clicked another name).
+      const focus = document.activeElement;
+      if (opener?.isConnected && (focus === document.body || focus == null || el?.contains(focus))) opener.focus({ preventScroll: true });
     };
   }, [onClose]);
 
