@@ -9,7 +9,6 @@
 // Retry, and a retry with backoff), ended.
 import { useCallback, useEffect, useReducer, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type HlsType from 'hls.js';
-import type { ErrorData } from 'hls.js';
 import { QualityMenu, type Level } from './quality';
 import type { StreamStatus } from '../api/generated/StreamStatus';
 import { behindLabel, driftSeconds, initialState, isBehind, reduce, retryDelayMs, showLatency, type PlayerState } from './machine';
@@ -42,7 +41,7 @@ export function measuredLatency(playingDate: Date | null | undefined, now: numbe
 }
 
 /** An hls.js fatal network error in words a viewer understands. */
-export function networkMessage(data: Pick<ErrorData, 'details'> & { response?: { code?: number } }): string {
+export function networkMessage(data: { details: string; response?: { code?: number } }): string {
   const code = data.response?.code;
   const what = /manifest|level/i.test(data.details) ? 'the stream’s playlist' : 'the video';
   if (code === 404) return `The server no longer has ${what} (not found). The broadcast may have ended.`;
