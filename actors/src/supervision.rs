@@ -110,6 +110,8 @@ pub struct ChildRecord {
     /// Why the last crash happened (exits that need no restart are not errors).
     pub last_error: Option<String>,
     pub last_exit: Option<String>,
+    /// Exited with a restart scheduled.
+    pub restarting: bool,
     pub backoff: Backoff,
 }
 
@@ -124,6 +126,7 @@ impl ChildRecord {
             restarts: 0,
             last_error: None,
             last_exit: None,
+            restarting: false,
             backoff: Backoff::default(),
         }
     }
@@ -132,6 +135,7 @@ impl ChildRecord {
     pub fn starting(&mut self, now: Instant) -> u64 {
         self.generation += 1;
         self.running = true;
+        self.restarting = false;
         self.started_at = Some(now);
         self.generation
     }
@@ -153,6 +157,7 @@ impl ChildRecord {
     /// returns the delay.
     pub fn schedule_restart(&mut self, ran: Duration) -> Duration {
         self.restarts += 1;
+        self.restarting = true;
         self.last_error = self.last_exit.clone();
         self.backoff.next_delay(ran)
     }
@@ -161,7 +166,14 @@ impl ChildRecord {
         ActorHealth {
             kind: self.kind.as_str().to_owned(),
             id: self.id.clone(),
-            state: if self.running { "running" } else { "stopped" }.to_owned(),
+            // Not running and nothing scheduled is the normal rest of a child with nothing to
+            // do (ffmpeg after the publisher left): `idle`, not an alarm.
+            state: match (self.running, self.restarting) {
+                (true, _) => "running",
+                (false, true) => "restarting",
+                (false, false) => "idle",
+            }
+            .to_owned(),
             uptime_s: match (self.running, self.started_at) {
                 (true, Some(t)) => now.saturating_duration_since(t).as_secs_f64(),
                 _ => 0.0,
@@ -199,6 +211,9 @@ mod tests {
         assert!(rec.schedule_restart(ran) <= Duration::from_secs(2));
         assert_eq!(rec.restarts, 1);
         assert_eq!(rec.last_error.as_deref(), Some("killed"));
+        assert_eq!(rec.health(t0, None).state, "restarting");
+        rec.starting(t0);
+        assert_eq!(rec.health(t0, None).state, "running");
     }
 
     #[test]

@@ -7,8 +7,12 @@ Usage: transcode_cost.py STREAMHALL_BINARY [SECONDS=30] [MAX_PUBLISHERS=4]
 2. Starts streamhall on a temp data dir, pushes the file in real time (`-re -c copy`) and samples
    CPU of the streamhall process and of its transcoder child from /proc; records the child's argv.
 3. Runs that argv by hand, fed the same FLV in real time, and takes its CPU.
-4. Pushes 1..MAX_PUBLISHERS copies at once (ladder, then passthrough only) and reports whether
-   every transcoder kept real time (ffmpeg speed from the admin health API).
+4. Pushes 1..MAX_PUBLISHERS copies at once and reports whether every transcoder kept real time
+   (ffmpeg's speed over its last 5 s, from the admin health API), for: three encodes (720p,
+   480p, 360p: the work of the former default, which re-encoded a 720p source at 720p), the
+   default ladder pinned (source copied + 480p + 360p for a 720p source), the default ladder
+   with adaptive step-down (what renditions it keeps).
+   CONCURRENCY_ONLY=1 skips steps 2 and 3.
 Loopback only; everything runs under a temp dir that is removed at the end.
 """
 import json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
@@ -78,69 +82,85 @@ def push(key):
                              "rtmp://127.0.0.1:19700/live/" + key], stdin=subprocess.DEVNULL)
 
 
-# 2. one stream through streamhall
-p, base, admin = server("one", {})
-key = req(base + "/channels", {"slug": "cost", "title": "cost"}, admin)["stream_key"]
-server_cpu0 = cpu(p.pid)
-pub = push(key)
-child, argv, child_cpu, last = None, None, 0.0, time.time()
-while pub.poll() is None:
-    kids = [k for k in children(p.pid) if "ffmpeg" in open(f"/proc/{k}/cmdline").read()]
-    if kids:
-        child = kids[0]
-        argv = open(f"/proc/{child}/cmdline").read().split("\0")[:-1]
-        c = cpu(child)
-        child_cpu = c if c is not None else child_cpu
-    time.sleep(0.2)
-server_cpu = cpu(p.pid) - server_cpu0  # the server itself, without its children's CPU
-p.terminate(); p.wait()
-print(f"streamhall: transcoder child {child_cpu:.2f} CPU-s for {SECONDS} media-s = {child_cpu / SECONDS:.3f} CPU-s/s; "
-      f"the server process itself {server_cpu:.2f} CPU-s")
+def cost():
+    """Steps 2 and 3."""
+    global argv
+    # 2. one stream through streamhall
+    p, base, admin = server("one", {})
+    key = req(base + "/channels", {"slug": "cost", "title": "cost"}, admin)["stream_key"]
+    server_cpu0 = cpu(p.pid)
+    pub = push(key)
+    child, argv, child_cpu, last = None, None, 0.0, time.time()
+    while pub.poll() is None:
+        kids = [k for k in children(p.pid) if "ffmpeg" in open(f"/proc/{k}/cmdline").read()]
+        if kids:
+            child = kids[0]
+            argv = open(f"/proc/{child}/cmdline").read().split("\0")[:-1]
+            c = cpu(child)
+            child_cpu = c if c is not None else child_cpu
+        time.sleep(0.2)
+    server_cpu = cpu(p.pid) - server_cpu0  # the server itself, without its children's CPU
+    p.terminate(); p.wait()
+    print(f"streamhall: transcoder child {child_cpu:.2f} CPU-s for {SECONDS} media-s = {child_cpu / SECONDS:.3f} CPU-s/s; "
+          f"the server process itself {server_cpu:.2f} CPU-s")
 
-# 3. the same argv by hand
-out = os.path.join(work, "by-hand")
-old_out = os.path.join(work, "one", "live", "cost")
-argv = [a.replace(old_out, out) for a in argv]
-for a in argv:  # every rendition directory the argv writes into
-    if a.startswith(out) and a.endswith(".m3u8"):
-        os.makedirs(os.path.dirname(a), exist_ok=True)
-feeder = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy", "-f", "flv", "pipe:1"],
-                          stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-before = os.times()
-bare = subprocess.Popen(argv, cwd=out, stdin=feeder.stdout, stdout=subprocess.DEVNULL)
-feeder.stdout.close()
-bare.wait(); feeder.wait()
-after = os.times()
-bare_cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-# children times include the feeder (a copy, cheap); measure it alone to subtract
-t0 = os.times()
-subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", src, "-c", "copy", "-f", "flv", "-y", os.devnull], check=True)
-t1 = os.times()
-feeder_cpu = (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
-bare_cpu -= feeder_cpu
-print(f"by hand: same argv {bare_cpu:.2f} CPU-s = {bare_cpu / SECONDS:.3f} CPU-s/s")
-total = child_cpu + server_cpu
-print(f"overhead of streamhall (server + transcoder) over bare ffmpeg: {100 * (total / bare_cpu - 1):+.1f}%")
+    # 3. the same argv by hand
+    out = os.path.join(work, "by-hand")
+    old_out = os.path.join(work, "one", "live", "cost")
+    argv = [a.replace(old_out, out) for a in argv]
+    for a in argv:  # every rendition directory the argv writes into
+        if a.startswith(out) and a.endswith(".m3u8"):
+            os.makedirs(os.path.dirname(a), exist_ok=True)
+    feeder = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy", "-f", "flv", "pipe:1"],
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    before = os.times()
+    bare = subprocess.Popen(argv, cwd=out, stdin=feeder.stdout, stdout=subprocess.DEVNULL)
+    feeder.stdout.close()
+    bare.wait(); feeder.wait()
+    after = os.times()
+    bare_cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    # children times include the feeder (a copy, cheap); measure it alone to subtract
+    t0 = os.times()
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", src, "-c", "copy", "-f", "flv", "-y", os.devnull], check=True)
+    t1 = os.times()
+    feeder_cpu = (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+    bare_cpu -= feeder_cpu
+    print(f"by hand: same argv {bare_cpu:.2f} CPU-s = {bare_cpu / SECONDS:.3f} CPU-s/s")
+    total = child_cpu + server_cpu
+    print(f"overhead of streamhall (server + transcoder) over bare ffmpeg: {100 * (total / bare_cpu - 1):+.1f}%")
+
+if not os.environ.get("CONCURRENCY_ONLY"):
+    cost()
 
 # 4. concurrency
-for label, env in [("ladder", {}), ("passthrough", {"STREAMHALL_LIVE__LADDER__RENDITIONS": "[]"})]:
+PIN = {"STREAMHALL_LIVE__LADDER__ADAPTIVE": "false"}
+MODES = [
+    ("three encodes (former default)", dict(PIN, STREAMHALL_LIVE__LADDER__PASSTHROUGH="false")),
+    ("default ladder, pinned", PIN),
+    ("default ladder, adaptive", {}),
+]
+for label, env in MODES:
     for n in range(1, MAX_PUB + 1):
         p, base, admin = server(f"{label}-{n}", env)
         keys = [req(base + "/channels", {"slug": f"chan-{i}", "title": "x"}, admin)["stream_key"] for i in range(n)]
         pubs = [push(k) for k in keys]
-        speeds = []
+        speeds, kept = [], set()
         t_end = time.time() + SECONDS
-        time.sleep(min(8, SECONDS / 3))
+        # The adaptive ladder takes 15 s below real time per step: judge the last third only.
+        time.sleep(SECONDS * 2 / 3)
         while time.time() < t_end - 2:
             h = req(base + "/admin/health", token=admin)
             speeds += [s.get("ffmpeg_speed") or 0 for s in h["streams"]]
+            for st in h["streams"]:
+                kept.add("+".join(r["name"] for r in st["renditions"] if r["state"] != "dropped"))
             time.sleep(1)
         for x in pubs:
             x.kill()
         p.terminate(); p.wait()
         lo = min(speeds) if speeds else 0
-        print(f"{label}: {n} publisher(s): ffmpeg speed min {lo:.2f} median {sorted(speeds)[len(speeds) // 2]:.2f} -> "
-              f"{'real time' if lo >= 0.97 else 'NOT real time'}")
+        med = sorted(speeds)[len(speeds) // 2] if speeds else 0
+        print(f"{label}: {n} publisher(s): ffmpeg speed min {lo:.2f} median {med:.2f}, renditions "
+              f"{' / '.join(sorted(kept))} -> {'real time' if lo >= 0.97 else 'NOT real time'}", flush=True)
         if lo < 0.97:
             break
 shutil.rmtree(work, ignore_errors=True)

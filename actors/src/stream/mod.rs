@@ -822,13 +822,20 @@ impl StreamActor {
             }
             _ => None,
         };
+        let ingest = self.session.as_ref().map(|s| s.snapshot(now));
+        let obs = self.observation(now);
+        let transcoder_state = self.status.transcoder_state(&obs);
         let children: Vec<ActorHealth> = self
             .core
             .records()
-            .map(|r| r.health(now, mailbox(r.kind)))
+            .map(|r| {
+                let mut h = r.health(now, mailbox(r.kind));
+                if r.kind == ChildKind::Transcode && transcoder_state == "failed" {
+                    h.state = "failed".into();
+                }
+                h
+            })
             .collect();
-        let ingest = self.session.as_ref().map(|s| s.snapshot(now));
-        let obs = self.observation(now);
         let mut warnings = ingest.as_ref().map(source_warnings).unwrap_or_default();
         warnings.extend(self.status.warnings(&obs));
         let (dropped_frames, dropped_audio) =
@@ -873,7 +880,7 @@ impl StreamActor {
             publisher_connected: self.core.publisher_connected(),
             ingest,
             warnings,
-            transcoder_state: self.status.transcoder_state(&obs).to_owned(),
+            transcoder_state: transcoder_state.to_owned(),
             transcoder_restarts: obs.transcoder.restarts,
             transcoder_last_error: obs.transcoder.last_error.clone(),
             ffmpeg_pid: self.transcode_stats.pid(),
