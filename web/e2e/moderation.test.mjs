@@ -134,9 +134,15 @@ test('a moderator times out from the user card, lifts it from the bans list, and
 
   // The card on a phone.
   await op.setViewportSize({ width: 390, height: 844 });
+  const phoneLine = op.locator('.chat-line', { hasText: 'nice stream' });
+  const pn = await phoneLine.getByRole('button', { name: 'rowdy', exact: true }).boundingBox();
+  const pa = await phoneLine.getByRole('group', { name: 'Moderate rowdy' }).boundingBox();
+  assert.ok(pn && pa && pa.x + pa.width <= pn.x, `on a phone too, the actions ${JSON.stringify(pa)} come before the name ${JSON.stringify(pn)}`);
+  await screenshot(op, 'chat-mod-row-phone');
   await op.locator('.chat-line', { hasText: 'plain message after' }).getByRole('button', { name: 'rowdy', exact: true }).click();
   await card.waitFor({ timeout: 10_000 });
   await poll('the phone card loaded', async () => (await card.innerText()).includes('created'));
+  assert.doesNotMatch(await card.innerText(), /Timed out|Banned/, 'a fresh card, not the one from before the lifting');
   const box = await card.boundingBox();
   assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the card fits the phone: ${JSON.stringify(box)}`);
   await screenshot(op, 'user-card-phone');

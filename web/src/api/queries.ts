@@ -91,7 +91,10 @@ export function useChatUserCard(slug: string, username: string) {
   return useQuery({
     queryKey: keys.chatUser(slug, username),
     queryFn: ({ signal }) => api<ChatUserCard>(`/chat/${encodeURIComponent(slug)}/users/${encodeURIComponent(username)}`, { signal }),
-    staleTime: 5_000,
+    // Each opening reads it afresh (a ban may have come and gone since), and an open card
+    // follows other moderators' actions.
+    gcTime: 0,
+    refetchInterval: 10_000,
   });
 }
 
