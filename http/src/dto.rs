@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use streamhall_actors::StreamStatus;
+use streamhall_actors::{LiveInfo, StreamStatus};
 use streamhall_entities::{channel, user};
 use ts_rs::TS;
 use utoipa::ToSchema;
@@ -127,7 +127,7 @@ pub struct ChannelDto {
     pub stream_problem: Option<String>,
     /// Viewers right now (HLS players and, later, chat), summed over every node.
     pub viewer_count: u64,
-    /// The current broadcast, when this node serves it and viewers can watch.
+    /// The current broadcast, when this node serves it and it has been announced.
     pub live: Option<LiveDto>,
     /// A JPEG of the stream, refreshed every few seconds; an offline card otherwise.
     pub thumbnail_url: String,
@@ -164,7 +164,12 @@ impl ChannelDto {
             None if c.is_live => (StreamStatus::Live, None),
             None => (StreamStatus::Offline, None),
         };
-        let live = info.filter(|i| i.status == StreamStatus::Live).map(|i| LiveDto {
+        // Playable once announced, also while failed after that (a stalled transcoder): the
+        // player keeps its source and says what is wrong.
+        let playable = |i: &LiveInfo| {
+            i.status == StreamStatus::Live || (i.status == StreamStatus::Failed && c.is_live)
+        };
+        let live = info.filter(playable).map(|i| LiveDto {
             broadcast_id: i.broadcast_id,
             started_at: i.started_at,
             playback_url: format!("{}/hls/{}/master.m3u8", state.public_url, c.slug),
