@@ -7,11 +7,17 @@
 //! node runs ([`AnalyticsCore`]): a sample every `analytics.sample_secs` (viewers over all
 //! nodes) and view sessions, written in batches, one batch in flight at a time.
 //!
-//! The hot path is [`PresenceHandle::touch`], called synchronously by the HLS handler on every
-//! playlist request: a sharded mutex map, bounded per channel ([`MAX_VIEWERS_PER_CHANNEL`]).
-//! A viewer expires after two target durations (at least [`MIN_VIEWER_TTL`]) without a playlist
-//! request. [`PresenceHandle::count`] is synchronous too: it reads the total computed each
-//! second (the sum over nodes with Redis, the local count without).
+//! The hot path is [`PresenceHandle::touch_from`], called synchronously by the HLS handler on
+//! every media *segment* request (playlists alone count nobody): a sharded mutex map, bounded
+//! per channel ([`MAX_VIEWERS_PER_CHANNEL`]) and per client address (the caller's cap: an
+//! address past it adds no new viewers, so a script cycling random ids counts a few, not
+//! hundreds). A viewer expires after [`TTL_TARGET_DURATIONS`] target durations (at least
+//! [`MIN_VIEWER_TTL`]) without a segment request.
+//!
+//! [`PresenceHandle::count`] is the one source of every viewer figure (the channel's
+//! `viewer_count` on the home, watch and dashboard pages, the stream health's `viewers`, chat's
+//! viewer count, peaks and analytics samples). It is synchronous: it reads the totals computed
+//! each second, the sum over every node's fresh count with Redis, this node's count without.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -32,16 +38,25 @@ use crate::notify::AnalyticsConfig;
 
 /// Viewers stored per channel; beyond it viewers are estimated, not stored.
 pub const MAX_VIEWERS_PER_CHANNEL: usize = 200_000;
-/// Shortest time a viewer counts after a playlist request.
+/// Shortest time a viewer counts after a segment request.
 pub const MIN_VIEWER_TTL: Duration = Duration::from_secs(4);
+/// A viewer counts this many target durations after its last segment request. A player
+/// fetches a segment about once per segment duration, but it sees a new one only at its next
+/// playlist reload (up to one target duration later), so two requests can be two target
+/// durations apart: three leave room for a slow request.
+pub const TTL_TARGET_DURATIONS: u32 = 3;
+/// The default cap of distinct viewer ids one client address adds to a channel.
+pub const DEFAULT_VIEWER_IDS_PER_ADDRESS: usize = 8;
 /// A rising peak is written to the database at most this often (and once at the end).
 pub const PEAK_SAVE_EVERY: Duration = Duration::from_secs(5);
 /// A node's Redis count older than this is ignored (the node is gone or stuck).
 pub const REDIS_FRESH_MS: u64 = 3_000;
-/// Channels asked about through `count` are refreshed from Redis for this long.
-const INTEREST_TTL: Duration = Duration::from_secs(60);
-const MAX_INTEREST: usize = 10_000;
+/// Channels counted on other nodes whose sums a node reads each second; beyond it (the least
+/// recently written first) a channel shows this node's count.
+pub const MAX_CLUSTER_CHANNELS: isize = 10_000;
 const SHARDS: usize = 16;
+/// Viewer ids refused by the per-address cap are logged at most this often.
+const REFUSED_LOG_EVERY: Duration = Duration::from_secs(60);
 /// An analytics batch still unwritten after this is given up (its sessions are written
 /// again with the next one), so a stuck database cannot stop analytics for good.
 const ANALYTICS_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,12 +88,37 @@ struct AnalyticsWritten(BatchWritten);
 pub struct PresenceCore {
     channels: HashMap<String, ChannelViewers>,
     max_per_channel: usize,
+    /// New viewer ids refused by the per-address cap since the last [`Self::take_refused`].
+    refused: u64,
+}
+
+/// What a request did to the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// A viewer not counted before.
+    New,
+    /// A counted viewer, still watching.
+    Again,
+    /// A new id from an address already at its cap: not counted.
+    Refused,
+    /// The channel is full: estimated, not stored.
+    Overflow,
+}
+
+#[derive(Debug)]
+struct Seen {
+    first: Instant,
+    last: Instant,
+    /// The client address (a keyed hash) it came from, for the per-address cap.
+    client: Option<u64>,
 }
 
 #[derive(Debug, Default)]
 struct ChannelViewers {
     /// Each viewer's first and latest request since it last expired.
-    seen: HashMap<String, (Instant, Instant)>,
+    seen: HashMap<String, Seen>,
+    /// Stored viewers per client address.
+    per_client: HashMap<u64, usize>,
     /// Requests from viewers not stored (channel full) in the current period...
     overflow_touches: u64,
     overflow_since: Option<Instant>,
@@ -91,23 +131,56 @@ impl PresenceCore {
         Self {
             channels: HashMap::new(),
             max_per_channel,
+            refused: 0,
         }
     }
 
-    /// A viewer fetched a playlist.
-    pub fn touch(&mut self, slug: &str, viewer: &str, now: Instant) {
+    /// `viewer` fetched a segment of `slug` from `client` (a keyed hash of its address; `None`
+    /// when there is none to cap by). A new viewer from an address that already has
+    /// `max_per_client` counted viewers in the channel is refused (`0` = no cap).
+    pub fn touch(
+        &mut self,
+        slug: &str,
+        viewer: &str,
+        client: Option<u64>,
+        max_per_client: usize,
+        now: Instant,
+    ) -> Touched {
         let ch = match self.channels.get_mut(slug) {
             Some(ch) => ch,
             None => self.channels.entry(slug.to_owned()).or_default(),
         };
-        if let Some((_, last)) = ch.seen.get_mut(viewer) {
-            *last = now;
-        } else if ch.seen.len() < self.max_per_channel {
-            ch.seen.insert(viewer.to_owned(), (now, now));
-        } else {
+        if let Some(seen) = ch.seen.get_mut(viewer) {
+            seen.last = now;
+            return Touched::Again;
+        }
+        let from_client = client.map_or(0, |c| ch.per_client.get(&c).copied().unwrap_or(0));
+        if max_per_client > 0 && from_client >= max_per_client {
+            self.refused += 1;
+            return Touched::Refused;
+        }
+        if ch.seen.len() >= self.max_per_channel {
             ch.overflow_touches += 1;
             ch.overflow_since.get_or_insert(now);
+            return Touched::Overflow;
         }
+        ch.seen.insert(
+            viewer.to_owned(),
+            Seen {
+                first: now,
+                last: now,
+                client,
+            },
+        );
+        if let Some(c) = client {
+            *ch.per_client.entry(c).or_default() += 1;
+        }
+        Touched::New
+    }
+
+    /// New viewer ids refused by the per-address cap since the last call.
+    pub fn take_refused(&mut self) -> u64 {
+        std::mem::take(&mut self.refused)
     }
 
     /// Drops viewers silent for longer than `ttl(slug)`; returns the remaining count per
@@ -116,13 +189,27 @@ impl PresenceCore {
         let mut counts = HashMap::new();
         self.channels.retain(|slug, ch| {
             let ttl = ttl(slug);
-            ch.seen
-                .retain(|_, (_, last)| now.saturating_duration_since(*last) <= ttl);
+            let per_client = &mut ch.per_client;
+            ch.seen.retain(|_, seen| {
+                let keep = now.saturating_duration_since(seen.last) <= ttl;
+                if !keep
+                    && let Some(c) = seen.client
+                    && let Some(n) = per_client.get_mut(&c)
+                {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        per_client.remove(&c);
+                    }
+                }
+                keep
+            });
             if let Some(since) = ch.overflow_since
                 && now.saturating_duration_since(since) >= ttl
             {
-                // A watching player asks about twice per TTL (two target durations).
-                ch.overflow_estimate = ch.overflow_touches.div_ceil(2);
+                // A watching player fetches about one segment per target duration.
+                ch.overflow_estimate = ch
+                    .overflow_touches
+                    .div_ceil(u64::from(TTL_TARGET_DURATIONS));
                 ch.overflow_touches = 0;
                 ch.overflow_since = Some(now);
             }
@@ -146,14 +233,14 @@ impl PresenceCore {
             .map_or(0, |ch| ch.seen.len() as u64 + ch.overflow_estimate)
     }
 
-    /// The stored viewers of `slug` who fetched a playlist after `since`, each with its
+    /// The stored viewers of `slug` who fetched a segment after `since`, each with its
     /// first and latest request since it last expired.
     pub fn touched_since(&self, slug: &str, since: Instant) -> Vec<(String, Instant, Instant)> {
         self.channels.get(slug).map_or_else(Vec::new, |ch| {
             ch.seen
                 .iter()
-                .filter(|(_, (_, last))| *last > since)
-                .map(|(v, (first, last))| (v.clone(), *first, *last))
+                .filter(|(_, seen)| seen.last > since)
+                .map(|(v, seen)| (v.clone(), seen.first, seen.last))
                 .collect()
         })
     }
@@ -238,6 +325,9 @@ impl PeakTracker {
 ///
 /// Layout: hash `{prefix}presence:{slug}`, field `{node_id}`, value `{count}:{unix_ms}`; the
 /// key expires 10 s after the last write. Fields older than [`REDIS_FRESH_MS`] are ignored.
+/// Sorted set `{prefix}presence:channels`: every slug with a count, scored by its latest write,
+/// so each node reads the sums of all watched channels (not only those it serves) and every
+/// node shows the same number.
 #[derive(Clone)]
 pub struct RedisPresence {
     pool: deadpool_redis::Pool,
@@ -258,31 +348,54 @@ impl RedisPresence {
         format!("{}presence:{slug}", self.prefix)
     }
 
+    /// The sorted set of slugs with a fresh count on some node.
+    pub fn channels_key(&self) -> String {
+        format!("{}presence:channels", self.prefix)
+    }
+
     /// Writes `local` (and removes this node's field for `gone`), then returns the fresh sum
-    /// over all nodes for every slug in `local` and `interest`.
+    /// over all nodes for every slug in `local` and every slug another node counts (the
+    /// [`MAX_CLUSTER_CHANNELS`] most recently written).
     pub async fn sync(
         &self,
         local: &HashMap<String, u64>,
         gone: &[String],
-        interest: &[String],
         now_ms: u64,
     ) -> Result<HashMap<String, u64>, String> {
         use deadpool_redis::redis;
         let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let index = self.channels_key();
+        let fresh_from = now_ms.saturating_sub(REDIS_FRESH_MS);
         let mut pipe = redis::pipe();
         for (slug, n) in local {
             let key = self.key(slug);
             pipe.hset(&key, &self.node_id, format!("{n}:{now_ms}"))
                 .ignore()
                 .expire(&key, 10)
+                .ignore()
+                .zadd(&index, slug, now_ms)
                 .ignore();
+        }
+        if !local.is_empty() {
+            pipe.expire(&index, 10).ignore();
         }
         for slug in gone {
             pipe.hdel(self.key(slug), &self.node_id).ignore();
         }
-        let mut slugs: Vec<&String> = local.keys().chain(interest.iter()).collect();
+        pipe.zrembyscore(&index, "-inf", format!("({fresh_from}"))
+            .ignore()
+            .zrevrangebyscore_limit(&index, "+inf", fresh_from, 0, MAX_CLUSTER_CHANNELS);
+        let (counted,): (Vec<String>,) = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut slugs: Vec<&String> = local.keys().chain(counted.iter()).collect();
         slugs.sort();
         slugs.dedup();
+        if slugs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut pipe = redis::pipe();
         for slug in &slugs {
             pipe.hgetall(self.key(slug));
         }
@@ -323,10 +436,7 @@ struct PresenceShared {
     shards: Vec<Mutex<PresenceCore>>,
     /// Totals as of the last tick (summed over nodes with Redis).
     totals: RwLock<HashMap<String, u64>>,
-    /// Channels asked about recently, refreshed from Redis.
-    interest: Mutex<HashMap<String, Instant>>,
     peaks: Mutex<PeakTracker>,
-    clustered: bool,
 }
 
 /// Cheap to clone, `Send + Sync`; `touch` and `count` never wait on anything but a short lock.
@@ -336,20 +446,20 @@ pub struct PresenceHandle {
 }
 
 impl PresenceHandle {
-    pub fn new(clustered: bool) -> Self {
-        Self::with_capacity(clustered, MAX_VIEWERS_PER_CHANNEL)
+    /// The handle reads the totals the actor publishes each second, summed over nodes when
+    /// the actor has a [`RedisPresence`]; `_clustered` changes nothing (callers still pass it).
+    pub fn new(_clustered: bool) -> Self {
+        Self::with_capacity(MAX_VIEWERS_PER_CHANNEL)
     }
 
-    pub fn with_capacity(clustered: bool, max_per_channel: usize) -> Self {
+    pub fn with_capacity(max_per_channel: usize) -> Self {
         Self {
             shared: Arc::new(PresenceShared {
                 shards: (0..SHARDS)
                     .map(|_| Mutex::new(PresenceCore::new(max_per_channel)))
                     .collect(),
                 totals: RwLock::new(HashMap::new()),
-                interest: Mutex::new(HashMap::new()),
                 peaks: Mutex::new(PeakTracker::default()),
-                clustered,
             }),
         }
     }
@@ -360,22 +470,33 @@ impl PresenceHandle {
         &self.shared.shards[(h.finish() as usize) % self.shared.shards.len()]
     }
 
-    /// A viewer (a session or address hash chosen by the caller) fetched a playlist.
-    pub fn touch(&self, slug: &str, viewer_key: &str) {
-        lock(self.shard(slug)).touch(slug, viewer_key, Instant::now());
+    /// A viewer (a session or address hash chosen by the caller) is watching, with no client
+    /// address to cap by (tests, trusted callers). HLS uses [`Self::touch_from`].
+    pub fn touch(&self, slug: &str, viewer_key: &str) -> Touched {
+        lock(self.shard(slug)).touch(slug, viewer_key, None, 0, Instant::now())
+    }
+
+    /// A viewer fetched a segment from the client address hashed to `client`; an address
+    /// adds at most `max_per_client` viewers to a channel (0 = no cap).
+    pub fn touch_from(
+        &self,
+        slug: &str,
+        viewer_key: &str,
+        client: u64,
+        max_per_client: usize,
+    ) -> Touched {
+        lock(self.shard(slug)).touch(
+            slug,
+            viewer_key,
+            Some(client),
+            max_per_client,
+            Instant::now(),
+        )
     }
 
     /// Viewers of `slug`: over all nodes with Redis (as of the last second), else this node's.
+    /// Every viewer figure the platform shows reads this.
     pub fn count(&self, slug: &str) -> u64 {
-        if self.shared.clustered {
-            // Keeps the channel in the Redis round while someone keeps asking.
-            let mut interest = lock(&self.shared.interest);
-            if let Some(t) = interest.get_mut(slug) {
-                *t = Instant::now();
-            } else if interest.len() < MAX_INTEREST {
-                interest.insert(slug.to_owned(), Instant::now());
-            }
-        }
         if let Some(n) = read(&self.shared.totals).get(slug) {
             return *n;
         }
@@ -413,11 +534,12 @@ impl PresenceHandle {
         all
     }
 
-    fn interest(&self) -> Vec<String> {
-        let now = Instant::now();
-        let mut interest = lock(&self.shared.interest);
-        interest.retain(|_, t| now.saturating_duration_since(*t) < INTEREST_TTL);
-        interest.keys().cloned().collect()
+    fn take_refused(&self) -> u64 {
+        self.shared
+            .shards
+            .iter()
+            .map(|shard| lock(shard).take_refused())
+            .sum()
     }
 
     fn set_totals(&self, totals: HashMap<String, u64>) {
@@ -443,12 +565,16 @@ pub struct Presence {
     analytics_in_flight: bool,
     /// Viewers touched since this were fed to `analytics` (less a second of overlap).
     analytics_fed: Instant,
+    /// New viewer ids refused by the per-address cap since the last warning about them.
+    refused: u64,
+    refused_logged: Option<Instant>,
 }
 
-/// How long a viewer counts after a playlist request: two target durations.
+/// How long a viewer counts after a segment request: [`TTL_TARGET_DURATIONS`] target
+/// durations.
 fn viewer_ttl(hls: &HlsDirectory, slug: &str) -> Duration {
     let td = hls.live_info(slug).map_or(1, |i| i.target_duration);
-    (Duration::from_secs(u64::from(td)) * 2).max(MIN_VIEWER_TTL)
+    (Duration::from_secs(u64::from(td)) * TTL_TARGET_DURATIONS).max(MIN_VIEWER_TTL)
 }
 
 impl Presence {
@@ -476,12 +602,15 @@ impl Presence {
             ),
             analytics_in_flight: false,
             analytics_fed: Instant::now(),
+            refused: 0,
+            refused_logged: None,
         }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let hls = self.hls.clone();
         self.local = self.handle.expire_all(|slug| viewer_ttl(&hls, slug));
+        self.warn_refused();
         match self.redis.clone() {
             None => {
                 self.handle.set_totals(self.local.clone());
@@ -497,12 +626,11 @@ impl Presence {
                     .cloned()
                     .collect();
                 self.written = local.keys().cloned().collect();
-                let interest = self.handle.interest();
                 let addr = ctx.address();
                 tokio::spawn(async move {
                     let res = tokio::time::timeout(
                         Duration::from_secs(2),
-                        redis.sync(&local, &gone, &interest, unix_ms()),
+                        redis.sync(&local, &gone, unix_ms()),
                     )
                     .await
                     .unwrap_or_else(|_| Err("redis timed out".to_owned()));
@@ -575,7 +703,31 @@ impl Presence {
         });
     }
 
-    /// Viewers of `slug` who fetched a playlist after `since`, to the analytics core.
+    /// Viewers refused by the per-address cap are not silent: a warning at most once a
+    /// minute (behind a reverse proxy without `http.trust_proxy_headers`, every viewer shares
+    /// the proxy's address and the cap undercounts).
+    fn warn_refused(&mut self) {
+        self.refused += self.handle.take_refused();
+        if self.refused == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .refused_logged
+            .is_some_and(|t| now.saturating_duration_since(t) < REFUSED_LOG_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            refused = self.refused,
+            "viewer ids over the per-address cap (http.viewer_ids_per_address) were not counted; \
+             behind a reverse proxy, set http.trust_proxy_headers"
+        );
+        self.refused = 0;
+        self.refused_logged = Some(now);
+    }
+
+    /// Viewers of `slug` who fetched a segment after `since`, to the analytics core.
     fn feed_analytics(
         &mut self,
         slug: &str,
@@ -693,10 +845,10 @@ mod tests {
     fn viewers_expire_after_the_ttl() {
         let t0 = Instant::now();
         let mut core = PresenceCore::new(100);
-        core.touch("a", "v1", t0);
-        core.touch("a", "v2", t0);
-        core.touch("a", "v1", t0 + Duration::from_secs(3));
-        core.touch("b", "v1", t0);
+        core.touch("a", "v1", None, 0, t0);
+        core.touch("a", "v2", None, 0, t0);
+        core.touch("a", "v1", None, 0, t0 + Duration::from_secs(3));
+        core.touch("b", "v1", None, 0, t0);
         assert_eq!(core.count("a"), 2);
         let counts = core.expire(t0 + Duration::from_secs(5), |_| TTL);
         assert_eq!(counts.get("a"), Some(&1));
@@ -711,13 +863,81 @@ mod tests {
         let t0 = Instant::now();
         let mut core = PresenceCore::new(2);
         for v in ["v1", "v2", "v3", "v4"] {
-            core.touch("a", v, t0);
-            core.touch("a", v, t0 + Duration::from_secs(2));
+            core.touch("a", v, None, 0, t0);
+            core.touch("a", v, None, 0, t0 + Duration::from_secs(2));
         }
         assert_eq!(core.channels["a"].seen.len(), 2);
         let counts = core.expire(t0 + Duration::from_secs(4), |_| TTL);
-        // Two stored, and four overflow requests from two players asking twice.
+        // Two stored, and four overflow requests from two players (a player fetches about
+        // three segments per TTL).
         assert_eq!(counts["a"], 4);
+    }
+
+    #[test]
+    fn an_address_adds_at_most_its_cap_of_viewers() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut core = PresenceCore::new(1000);
+        let (script, home) = (Some(1), Some(2));
+        // 300 random ids from one address: 8 count, the rest are refused.
+        let touched: Vec<Touched> = (0..300)
+            .map(|i| core.touch("a", &format!("vid{i:04}"), script, 8, s(0)))
+            .collect();
+        assert_eq!(touched.iter().filter(|t| **t == Touched::New).count(), 8);
+        assert_eq!(
+            touched.iter().filter(|t| **t == Touched::Refused).count(),
+            292
+        );
+        assert_eq!(core.take_refused(), 292);
+        assert_eq!(core.take_refused(), 0, "taken once");
+        // The counted ones keep counting; other addresses are not affected.
+        assert_eq!(core.touch("a", "vid0003", script, 8, s(1)), Touched::Again);
+        assert_eq!(core.touch("a", "phone", home, 8, s(1)), Touched::New);
+        assert_eq!(core.touch("a", "laptop", home, 8, s(1)), Touched::New);
+        assert_eq!(core.count("a"), 10);
+        // The cap is per channel: the same address may watch another channel.
+        assert_eq!(core.touch("b", "vid9999", script, 8, s(1)), Touched::New);
+        assert_eq!(core.count("b"), 1);
+    }
+
+    #[test]
+    fn an_expired_viewer_frees_its_place_under_the_cap() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut core = PresenceCore::new(1000);
+        let client = Some(7);
+        assert_eq!(core.touch("a", "v1", client, 2, s(0)), Touched::New);
+        assert_eq!(core.touch("a", "v2", client, 2, s(3)), Touched::New);
+        assert_eq!(core.touch("a", "v3", client, 2, s(3)), Touched::Refused);
+        // v1 expires (TTL 4 s): the address has room for one more.
+        assert_eq!(core.expire(s(5), |_| TTL)["a"], 1);
+        assert_eq!(core.touch("a", "v3", client, 2, s(5)), Touched::New);
+        assert_eq!(core.touch("a", "v4", client, 2, s(5)), Touched::Refused);
+        assert_eq!(core.count("a"), 2);
+        // Everyone gone: the channel and its address book are forgotten.
+        assert!(core.expire(s(20), |_| TTL).is_empty());
+        assert!(core.channels.is_empty());
+        assert_eq!(core.touch("a", "v5", client, 2, s(21)), Touched::New);
+    }
+
+    #[test]
+    fn no_cap_and_no_address_count_every_id() {
+        let t0 = Instant::now();
+        let mut core = PresenceCore::new(1000);
+        for i in 0..50 {
+            assert_eq!(
+                core.touch("a", &format!("x{i}"), Some(1), 0, t0),
+                Touched::New,
+                "0 = no cap"
+            );
+            assert_eq!(
+                core.touch("a", &format!("y{i}"), None, 8, t0),
+                Touched::New,
+                "nothing to cap by"
+            );
+        }
+        assert_eq!(core.count("a"), 100);
+        assert_eq!(core.take_refused(), 0);
     }
 
     #[test]
@@ -748,15 +968,15 @@ mod tests {
         let t0 = Instant::now();
         let s = |n| t0 + Duration::from_secs(n);
         let mut core = PresenceCore::new(100);
-        core.touch("a", "v1", s(1));
-        core.touch("a", "v1", s(3));
-        core.touch("a", "v2", s(2));
+        core.touch("a", "v1", None, 0, s(1));
+        core.touch("a", "v1", None, 0, s(3));
+        core.touch("a", "v2", None, 0, s(2));
         let mut touched = core.touched_since("a", s(2));
         touched.sort();
         assert_eq!(touched, [("v1".to_owned(), s(1), s(3))]);
         // Expired and back: a new first request.
         core.expire(s(8), |_| TTL);
-        core.touch("a", "v1", s(9));
+        core.touch("a", "v1", None, 0, s(9));
         assert_eq!(
             core.touched_since("a", s(8)),
             [("v1".to_owned(), s(9), s(9))]
@@ -780,6 +1000,18 @@ mod tests {
         h.set_totals(local);
         assert_eq!(h.count("a"), 2);
         assert_eq!(h.count("nobody"), 0);
+    }
+
+    #[test]
+    fn handle_caps_ids_per_address_across_shards() {
+        let h = PresenceHandle::new(false);
+        for i in 0..300 {
+            h.touch_from("a", &format!("vid{i}"), 42, 8);
+            h.touch_from("b", &format!("vid{i}"), 42, 8);
+        }
+        assert_eq!(h.count("a"), 8);
+        assert_eq!(h.count("b"), 8);
+        assert_eq!(h.take_refused(), 2 * 292);
     }
 
     #[test]

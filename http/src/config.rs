@@ -21,6 +21,11 @@ pub struct HttpConfig {
     /// Take the client address from `X-Forwarded-For` / `Forwarded` (only behind a proxy you
     /// run: otherwise clients can pick their own address for rate limits).
     pub trust_proxy_headers: bool,
+    /// Distinct viewers one client address (an IPv6 /64) adds to a channel's count; its
+    /// further viewer ids are not counted (0 = no cap). Viewers are counted on segment
+    /// requests. Behind a reverse proxy, set `trust_proxy_headers`, or every viewer shares
+    /// the proxy's address.
+    pub viewer_ids_per_address: usize,
 }
 
 impl Default for HttpConfig {
@@ -31,6 +36,7 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             workers: 0,
             trust_proxy_headers: false,
+            viewer_ids_per_address: streamhall_actors::presence::DEFAULT_VIEWER_IDS_PER_ADDRESS,
         }
     }
 }

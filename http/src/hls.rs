@@ -4,8 +4,10 @@
 //! Names are looked up in the stream's in-memory window; nothing from the URL ever reaches
 //! the filesystem. Playlists may be cached for a second; segment names never repeat (each
 //! broadcast numbers them from its start time), so segments are immutable. CORS is open:
-//! players on any site may fetch. Each media playlist request counts the viewer (the
-//! player's `vid` query parameter, else a hash of address and user agent).
+//! players on any site may fetch. Each segment request counts the viewer (the player's `vid`
+//! query parameter, else a hash of address and user agent); playlists count nobody, so polling
+//! them is not watching. One client address adds at most `http.viewer_ids_per_address`
+//! viewers to a channel, so cycling random `vid`s is not a cheap way to inflate the count.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -66,11 +68,6 @@ async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         .media_playlist(slug, param(&req, "rendition"))
     {
         Some(body) => {
-            let mut buf = [0u8; 18];
-            state
-                .live
-                .presence
-                .touch(slug, viewer_key(&req, &state, &mut buf));
             state.metrics.hls_playlists.inc();
             ok(PLAYLIST, PLAYLIST_CACHE, body)
         }
@@ -79,14 +76,20 @@ async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
 }
 
 async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let found = state.live.hls.segment(
-        param(&req, "slug"),
-        param(&req, "rendition"),
-        param(&req, "segment"),
-    );
+    let slug = param(&req, "slug");
+    let found = state
+        .live
+        .hls
+        .segment(slug, param(&req, "rendition"), param(&req, "segment"));
     let Some(body) = found else {
         return miss(&state);
     };
+    let mut buf = [0u8; 18];
+    let (viewer, client) = viewer_key(&req, &state, &mut buf);
+    state
+        .live
+        .presence
+        .touch_from(slug, viewer, client, state.http.viewer_ids_per_address);
     state.metrics.hls_segments.inc();
     let Some(range) = req
         .headers()
@@ -148,11 +151,24 @@ fn not_found_response() -> HttpResponse {
         })
 }
 
-/// The viewer this request counts as: the player's `vid` (a random id it keeps for the
-/// session) when well-formed, else a keyed hash of client address and user agent (so neither
-/// is stored). Written into `buf` to keep the hot path free of allocations; a `vid` cannot
-/// contain `:`, so it never collides with the `a:` hashed form.
-fn viewer_key<'a>(req: &'a HttpRequest, state: &AppState, buf: &'a mut [u8; 18]) -> &'a str {
+/// The viewer this request counts as, and the client (a keyed hash of its address) it comes
+/// from. The viewer is the player's `vid` (a random id it keeps for the session) when
+/// well-formed, else a keyed hash of client address and user agent (so neither is stored).
+/// Written into `buf` to keep the hot path free of allocations; a `vid` cannot contain `:`,
+/// so it never collides with the `a:` hashed form.
+fn viewer_key<'a>(req: &'a HttpRequest, state: &AppState, buf: &'a mut [u8; 18]) -> (&'a str, u64) {
+    let mut h = state.viewer_hasher.build_hasher();
+    match req.peer_addr() {
+        Some(addr) if !state.http.trust_proxy_headers => write_client(&mut h, addr.ip()),
+        _ => {
+            let ip = client_ip(req, state.http.trust_proxy_headers);
+            match ip.parse() {
+                Ok(ip) => write_client(&mut h, ip),
+                Err(_) => h.write(ip.as_bytes()),
+            }
+        }
+    }
+    let client = h.finish();
     let vid = req
         .query_string()
         .split('&')
@@ -160,15 +176,7 @@ fn viewer_key<'a>(req: &'a HttpRequest, state: &AppState, buf: &'a mut [u8; 18])
     if let Some(vid) = vid.filter(|v| {
         (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     }) {
-        return vid;
-    }
-    let mut h = state.viewer_hasher.build_hasher();
-    match req.peer_addr() {
-        Some(addr) if !state.http.trust_proxy_headers => match addr.ip() {
-            std::net::IpAddr::V4(ip) => h.write(&ip.octets()),
-            std::net::IpAddr::V6(ip) => h.write(&ip.octets()),
-        },
-        _ => h.write(client_ip(req, state.http.trust_proxy_headers).as_bytes()),
+        return (vid, client);
     }
     h.write(
         req.headers()
@@ -183,7 +191,19 @@ fn viewer_key<'a>(req: &'a HttpRequest, state: &AppState, buf: &'a mut [u8; 18])
         buf[2 + 2 * i] = HEX[(byte >> 4) as usize];
         buf[3 + 2 * i] = HEX[(byte & 0xf) as usize];
     }
-    std::str::from_utf8(&buf[..]).unwrap_or("a:")
+    (std::str::from_utf8(&buf[..]).unwrap_or("a:"), client)
+}
+
+/// A client address for the per-address cap: IPv4 as is, IPv6 by its /64 (one subscriber's
+/// network usually holds a whole /64, so its addresses are one client).
+fn write_client(h: &mut impl Hasher, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(ip) => h.write(&ip.octets()),
+        std::net::IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => h.write(&v4.octets()),
+            None => h.write(&ip.octets()[..8]),
+        },
+    }
 }
 
 /// A single `bytes=` range within `len`, as inclusive (start, end). Multiple ranges and

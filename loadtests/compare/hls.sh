@@ -12,7 +12,8 @@ set -euo pipefail
 secs=${1:-10} conc=${2:-100} viewers=${3:-2000}
 build
 echo "== $(date -u +%F) $(machine); c=$conc, ${secs}s each; results in $out"
-start_streamhall 18610 19610 STREAMHALL_LIVE__GRACE_SECS=300
+# Up to 100 simulated viewers share a source address: no cap on viewer ids per address.
+start_streamhall 18610 19610 STREAMHALL_LIVE__GRACE_SECS=300 STREAMHALL_HTTP__VIEWER_IDS_PER_ADDRESS=0
 api=http://127.0.0.1:18610/api/v1
 token=$(curl -sf -X POST "$api/auth/register" -H 'content-type: application/json' \
   -d '{"username":"bench","email":"bench@example.com","password":"benchmark-password"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')

@@ -335,7 +335,9 @@ async fn viewer(
             if tokio::time::Instant::now() >= end_at {
                 break;
             }
-            let url = resolve(&media_url, uri);
+            // Segments carry the `vid` too, as the web player sends it: the server counts
+            // viewers on segment requests.
+            let url = format!("{}?vid={vid}", resolve(&media_url, uri));
             let t = Instant::now();
             match fetch(&http, &url).await {
                 Fetch::Ok(body) => {

@@ -1,5 +1,6 @@
 //! Streamer analytics end to end: a real `ffmpeg` push, scripted players polling the media
-//! playlist with their own `vid`, chat from two users, a follow; then the figures.
+//! playlist and fetching its newest segment with their own `vid`, chat from two users, a
+//! follow; then the figures.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,23 +12,31 @@ use crate::{
     both_backends,
     chat::Chat,
     helpers::{Backend, TestApp, expect_error, poll_until, spawn_app_with},
-    media_tools::{exits, publish, variants},
+    media_tools::{exits, publish, segments, variants},
 };
 
 both_backends!(a_scripted_audience_adds_up);
 
 const SLUG: &str = "caster";
 
-/// When each player's playlist requests were answered: (first, last).
+/// When each player's segment requests were answered: (first, last).
 #[derive(Default)]
 struct Players(BTreeMap<&'static str, (Instant, Instant)>);
 
 impl Players {
-    /// One media playlist request per player, as hls.js makes with `vid`.
+    /// One media playlist and one segment request per player, as hls.js makes with `vid`
+    /// (segments count the viewer, playlists do not).
     async fn poll(&mut self, app: &TestApp, rendition: &str, vids: &[&'static str]) {
         for vid in vids {
             let path = format!("/hls/{SLUG}/{rendition}/index.m3u8?vid={vid}");
-            if app.text(&path).await.is_some() {
+            let Some(playlist) = app.text(&path).await else {
+                continue;
+            };
+            let Some((_, seg)) = segments(&playlist).pop() else {
+                continue;
+            };
+            let path = format!("/hls/{SLUG}/{rendition}/{seg}?vid={vid}");
+            if app.bytes(&path).await.is_some() {
                 let now = Instant::now();
                 self.0.entry(vid).or_insert((now, now)).1 = now;
             }
@@ -63,7 +72,7 @@ async fn a_scripted_audience_adds_up(backend: Backend) {
         app.register("stranger").await,
     );
     let mut obs = publish(&app.rtmp_url(&key), 640, 360, 120);
-    // The master playlist counts nobody; media playlists count their requester.
+    // Playlists count nobody; segment requests count their requester.
     let master = poll_until(Duration::from_secs(30), "the master playlist", || async {
         app.text(&format!("/hls/{SLUG}/master.m3u8")).await
     })

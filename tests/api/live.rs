@@ -193,8 +193,13 @@ async fn push_transcode_and_play_the_ladder() {
         StatusCode::NOT_FOUND
     );
 
-    // The channel is live, with a broadcast row, and counts this player as a viewer.
-    app.text("/hls/caster/360p/index.m3u8?vid=test-viewer-0001")
+    // The channel is live, with a broadcast row, and counts this player as a viewer (on its
+    // segment request).
+    let newest = segments(&app.text("/hls/caster/360p/index.m3u8").await.unwrap())
+        .pop()
+        .unwrap()
+        .1;
+    app.bytes(&format!("/hls/caster/360p/{newest}?vid=test-viewer-0001"))
         .await
         .unwrap();
     eventually(Duration::from_secs(5), "the viewer to count", || async {

@@ -16,5 +16,6 @@ mod migrations;
 mod moderation;
 mod notify;
 mod system;
+mod viewers;
 mod webapp;
 mod webhooks;
