@@ -8,7 +8,8 @@ import type { CreatedChannel } from '../api/generated/CreatedChannel';
 import type { StreamKey } from '../api/generated/StreamKey';
 import type { UpdateChannel } from '../api/generated/UpdateChannel';
 import { keys, useMyChannels, useStreamHealth } from '../api/queries';
-import { fieldErrors } from './Auth';
+import { fieldErrors, focusFirstError } from './Auth';
+import { channelProblems, hasProblems, type Problems } from '../validate';
 import { Confirm, CopyField, ErrorState, Field, Loading, duration, formatCount } from '../components/States';
 import { RequireAuth } from '../components/RequireAuth';
 import { useToast } from '../components/Toasts';
@@ -122,9 +123,72 @@ function KeyReveal({ slug, streamKey, onDone }: { slug: string; streamKey: strin
   );
 }
 
+type Errors = Record<string, string | undefined>;
+
+/** The error, else the hint, that describes a field (ids as `Field` draws them). */
+function describedBy(id: string, error: string | undefined, hint = false): string | undefined {
+  return error ? `${id}-error` : hint ? `${id}-hint` : undefined;
+}
+
+/**
+ * The errors of a channel form: `check` marks what the browser finds before sending, `fromServer`
+ * what a refused request names (a 422 lists every field). Either way every invalid field is marked
+ * at once and the first of them in `order` gets the focus.
+ */
+function useChannelErrors(order: string[], prefix: string) {
+  const [errors, setErrors] = useState<Errors>({});
+  const show = (errs: Errors) => {
+    setErrors(errs);
+    focusFirstError(errs, order, (f) => `${prefix}-${f}`);
+  };
+  return {
+    errors,
+    clear: () => setErrors({}),
+    /** True when the form may be sent. */
+    check: (problems: Problems) => {
+      show(problems);
+      return !hasProblems(problems);
+    },
+    fromServer: (e: unknown) => show(fieldErrors(e, order)),
+  };
+}
+
+/** Title, category and description, shared by the create and edit forms. */
+function ChannelTextFields({
+  prefix,
+  form,
+  errors,
+  set,
+  categoryHint,
+}: {
+  prefix: string;
+  form: { title: string; category: string; description: string };
+  errors: Errors;
+  set: (k: 'title' | 'category' | 'description') => (e: { target: { value: string } }) => void;
+  categoryHint?: string;
+}) {
+  const id = (f: string) => `${prefix}-${f}`;
+  return (
+    <>
+      <Field id={id('title')} label="Stream title" error={errors.title}>
+        <input id={id('title')} value={form.title} onChange={set('title')} aria-invalid={Boolean(errors.title)} aria-describedby={describedBy(id('title'), errors.title)} maxLength={140} required />
+      </Field>
+      <Field id={id('category')} label="Category" error={errors.category} hint={categoryHint}>
+        <input id={id('category')} value={form.category} onChange={set('category')} aria-invalid={Boolean(errors.category)} aria-describedby={describedBy(id('category'), errors.category, Boolean(categoryHint))} maxLength={64} />
+      </Field>
+      <Field id={id('description')} label="About" error={errors.description} hint={`${[...form.description.trim()].length} of 2000 characters`}>
+        <textarea id={id('description')} value={form.description} onChange={set('description')} aria-invalid={Boolean(errors.description)} aria-describedby={describedBy(id('description'), errors.description, true)} maxLength={2000} />
+      </Field>
+    </>
+  );
+}
+
+const CREATE_ORDER = ['slug', 'title', 'category', 'description'];
+const EDIT_ORDER = ['title', 'category', 'description'];
+
 function CreateChannelForm({ first, onCreated, onCancel }: { first: boolean; onCreated: (c: CreatedChannel) => void; onCancel?: () => void }) {
   const [form, setForm] = useState<Required<CreateChannel>>({ slug: '', title: '', description: '', category: '' });
-  const [errors, setErrors] = useState<Record<string, string | undefined>>({});
+  const { errors, check, fromServer } = useChannelErrors(CREATE_ORDER, 'ch');
   const qc = useQueryClient();
   const toast = useToast();
   const create = useMutation({
@@ -134,34 +198,25 @@ function CreateChannelForm({ first, onCreated, onCancel }: { first: boolean; onC
       toast.show(`Channel /${c.channel.slug} created`, 'success');
       onCreated(c);
     },
-    onError: (e) => setErrors(fieldErrors(e, ['slug', 'title', 'description', 'category'])),
+    onError: fromServer,
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    setErrors({});
-    create.mutate(form);
+    if (check(channelProblems(form))) create.mutate(form);
   };
   const set = (k: keyof CreateChannel) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   return (
-    <form className="card" onSubmit={submit} noValidate style={{ maxWidth: 560 }}>
-      <h2 style={{ marginTop: 0 }}>{first ? 'Create your first channel' : 'New channel'}</h2>
+    <form className="card" onSubmit={submit} noValidate style={{ maxWidth: 560 }} aria-labelledby="ch-form-h">
+      <h2 id="ch-form-h" style={{ marginTop: 0 }}>{first ? 'Create your first channel' : 'New channel'}</h2>
       {errors.form && (
         <p className="form-error" role="alert">
           {errors.form}
         </p>
       )}
       <Field id="ch-slug" label="Address" error={errors.slug} hint={`Your channel's URL: ${location.origin}/c/${form.slug || 'name'}. 3–32 of a–z, 0–9, _ and -.`}>
-        <input id="ch-slug" value={form.slug} onChange={set('slug')} aria-invalid={Boolean(errors.slug)} autoComplete="off" required />
+        <input id="ch-slug" value={form.slug} onChange={set('slug')} aria-invalid={Boolean(errors.slug)} aria-describedby={describedBy('ch-slug', errors.slug, true)} autoComplete="off" required />
       </Field>
-      <Field id="ch-title" label="Stream title" error={errors.title}>
-        <input id="ch-title" value={form.title} onChange={set('title')} aria-invalid={Boolean(errors.title)} maxLength={140} required />
-      </Field>
-      <Field id="ch-category" label="Category" error={errors.category} hint="e.g. Just Chatting, Music, a game's name">
-        <input id="ch-category" value={form.category} onChange={set('category')} aria-invalid={Boolean(errors.category)} maxLength={64} />
-      </Field>
-      <Field id="ch-description" label="About" error={errors.description}>
-        <textarea id="ch-description" value={form.description} onChange={set('description')} maxLength={2000} />
-      </Field>
+      <ChannelTextFields prefix="ch" form={form} errors={errors} set={set} categoryHint="e.g. Just Chatting, Music, a game's name" />
       <div className="row">
         <button className="primary" type="submit" disabled={create.isPending}>
           {create.isPending ? 'Creating…' : 'Create channel'}
@@ -352,11 +407,15 @@ export function IngestStats({ h }: { h: StreamHealth }) {
 
 function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () => void }) {
   const [form, setForm] = useState<Required<UpdateChannel>>({ title: channel.title, category: channel.category, description: channel.description });
-  const [errors, setErrors] = useState<Record<string, string | undefined>>({});
+  const { errors, clear, check, fromServer } = useChannelErrors(EDIT_ORDER, 'edit');
   const [confirm, setConfirm] = useState(false);
   const qc = useQueryClient();
   const toast = useToast();
-  useEffect(() => setForm({ title: channel.title, category: channel.category, description: channel.description }), [channel.slug]); // eslint-disable-line react-hooks/exhaustive-deps
+  // Another channel picked: its own values, and no errors left from the previous one.
+  useEffect(() => {
+    setForm({ title: channel.title, category: channel.category, description: channel.description });
+    clear();
+  }, [channel.slug]); // eslint-disable-line react-hooks/exhaustive-deps
   const save = useMutation({
     mutationFn: (body: UpdateChannel) => api<ChannelDto>(`/channels/${channel.slug}`, { method: 'PATCH', body }),
     onSuccess: () => {
@@ -364,7 +423,7 @@ function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () =>
       qc.invalidateQueries({ queryKey: keys.channel(channel.slug) });
       toast.show('Channel saved', 'success');
     },
-    onError: (e) => setErrors(fieldErrors(e, ['title', 'category', 'description'])),
+    onError: fromServer,
   });
   const del = useMutation({
     mutationFn: () => api<void>(`/channels/${channel.slug}`, { method: 'DELETE' }),
@@ -383,24 +442,16 @@ function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () =>
         noValidate
         onSubmit={(e) => {
           e.preventDefault();
-          setErrors({});
-          save.mutate(form);
+          if (check(channelProblems(form))) save.mutate(form);
         }}
+        aria-label="Channel details"
       >
         {errors.form && (
           <p className="form-error" role="alert">
             {errors.form}
           </p>
         )}
-        <Field id="edit-title" label="Stream title" error={errors.title}>
-          <input id="edit-title" value={form.title} onChange={set('title')} maxLength={140} aria-invalid={Boolean(errors.title)} />
-        </Field>
-        <Field id="edit-category" label="Category" error={errors.category}>
-          <input id="edit-category" value={form.category} onChange={set('category')} maxLength={64} />
-        </Field>
-        <Field id="edit-description" label="About" error={errors.description}>
-          <textarea id="edit-description" value={form.description} onChange={set('description')} maxLength={2000} />
-        </Field>
+        <ChannelTextFields prefix="edit" form={form} errors={errors} set={set} />
         <button className="primary" type="submit" disabled={save.isPending}>
           {save.isPending ? 'Saving…' : 'Save'}
         </button>
