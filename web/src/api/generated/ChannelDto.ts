@@ -26,7 +26,7 @@ stream_problem: string | null,
  */
 viewer_count: number, 
 /**
- * The current broadcast, when this node serves it and viewers can watch.
+ * The current broadcast, when this node serves it and it has been announced.
  */
 live: LiveDto | null, 
 /**
