@@ -415,7 +415,10 @@ def main():
     try:
         run(binary, work)
     except Failed as e:
-        print(f"readme-test: FAILED: {e}\n(the temporary folder {work} is kept)", file=sys.stderr)
+        kept = bool(os.listdir(work))
+        if not kept:
+            os.rmdir(work)
+        print(f"readme-test: FAILED: {e}" + (f"\n(the temporary folder {work} is kept)" if kept else ""), file=sys.stderr)
         return 1
     shutil.rmtree(work, ignore_errors=True)
     say("passed: the README's commands give a channel that plays")
