@@ -114,10 +114,11 @@ function TopBar() {
           </>
         ) : (
           <>
-            <Link className="button hide-phone" to="/login">
+            {/* Both on every screen: a phone shows them compact rather than dropping one. */}
+            <Link className="button auth-link" to="/login">
               Log in
             </Link>
-            <Link className="button primary" to="/register">
+            <Link className="button primary auth-link" to="/register">
               Sign up
             </Link>
           </>
