@@ -293,16 +293,22 @@ def run(binary, work):
         deadline = published + LIVE_DEADLINE
         why = "nothing polled yet"
         progress = published + 15
+        def channel_state():
+            c = get_json(channel_url) or {}
+            problem = c.get("stream_problem")
+            return f"the channel says is_live={c.get('is_live')}, stream_status={c.get('stream_status')}" + (
+                f", stream_problem={problem!r}" if problem else "")
+
         while True:
             if time.monotonic() > progress:
-                say(f"still waiting ({time.monotonic() - published:.0f} s): {why}")
+                say(f"still waiting ({time.monotonic() - published:.0f} s): {why}; {channel_state()}")
                 progress += 15
             if publisher.poll() is not None:
                 raise Failed(f"the README's ffmpeg line exited with code {publisher.returncode}:\n{tail(ffmpeg_log, 20)}")
             if server.poll() is not None:
                 raise Failed(f"the server exited with code {server.returncode}")
             if time.monotonic() > deadline:
-                raise Failed(f"no playable stream {LIVE_DEADLINE} s after the first publish: {why}")
+                raise Failed(f"no playable stream {LIVE_DEADLINE} s after the first publish: {why}; {channel_state()}")
             time.sleep(0.25)
             status, body = get(master_url)
             if status != 200:
