@@ -12,7 +12,8 @@ Usage: transcode_cost.py STREAMHALL_BINARY [SECONDS=30] [MAX_PUBLISHERS=4]
    480p, 360p: the work of the former default, which re-encoded a 720p source at 720p), the
    default ladder pinned (source copied + 480p + 360p for a 720p source), the default ladder
    with adaptive step-down (what renditions it keeps).
-   CONCURRENCY_ONLY=1 skips steps 2 and 3.
+   CONCURRENCY_ONLY=1 skips steps 2 and 3; MODE=adaptive FROM=4 runs only the modes whose name
+   contains MODE, from FROM publishers.
 Loopback only; everything runs under a temp dir that is removed at the end.
 """
 import json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
@@ -139,8 +140,9 @@ MODES = [
     ("default ladder, pinned", PIN),
     ("default ladder, adaptive", {}),
 ]
-for label, env in MODES:
-    for n in range(1, MAX_PUB + 1):
+# MODE=adaptive FROM=4: only the modes whose label contains MODE, from FROM publishers up.
+for label, env in [m for m in MODES if os.environ.get("MODE", "") in m[0]]:
+    for n in range(int(os.environ.get("FROM", "1")), MAX_PUB + 1):
         p, base, admin = server(f"{label}-{n}", env)
         keys = [req(base + "/channels", {"slug": f"chan-{i}", "title": "x"}, admin)["stream_key"] for i in range(n)]
         pubs = [push(k) for k in keys]
@@ -150,6 +152,8 @@ for label, env in MODES:
         time.sleep(SECONDS * 2 / 3)
         while time.time() < t_end - 2:
             h = req(base + "/admin/health", token=admin)
+            # A stream with no speed yet (ffmpeg just restarted, e.g. after a step down) is
+            # counted as not real time: None -> 0.
             speeds += [s.get("ffmpeg_speed") or 0 for s in h["streams"]]
             for st in h["streams"]:
                 kept.add("+".join(r["name"] for r in st["renditions"] if r["state"] != "dropped"))
