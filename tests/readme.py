@@ -19,7 +19,9 @@
    height, and that a segment of every listed rendition decodes as H.264 at its height
    (the source at the README's `size=`), with ffprobe;
 6. checks /api/v1/channels/SLUG (is_live, viewer_count after a segment fetch) and that the
-   SQLite database is in ./data under the temporary folder.
+   SQLite database is in ./data under the temporary folder;
+7. opens the channel's watch page in Debian's Chromium (web/e2e/readme_viewer.mjs, with
+   playwright-core from web/node_modules) and waits until the video has played 2 s.
 
 Only the standard library; no third-party packages.
 """
@@ -393,6 +395,15 @@ def run(binary, work):
         if header != b"SQLite format 3\x00":
             raise Failed(f"{db} is not an SQLite database (header {header!r})")
         ok(f"./data/streamhall.db under the temporary folder is the SQLite database ({os.path.getsize(db)} bytes)")
+
+        # A viewer in Chromium plays it, from the web app the binary serves.
+        viewer = subprocess.run(
+            ["node", os.path.join(ROOT, "web", "e2e", "readme_viewer.mjs"), base, slug],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        if viewer.returncode != 0:
+            raise Failed(f"Chromium did not play {base}/c/{slug}:\n{viewer.stdout}{viewer.stderr}")
+        print(viewer.stdout.strip(), flush=True)
     except BaseException:
         print(f"\n--- server log (last 60 lines of {server_log}) ---", file=sys.stderr)
         print(tail(server_log, 60), file=sys.stderr)
@@ -413,7 +424,7 @@ def main():
     if not os.access(binary, os.X_OK):
         print(f"readme-test: FAILED: {binary} is not an executable (build it: cargo build --release --bin streamhall)", file=sys.stderr)
         return 1
-    for tool in ("bash", "curl", "ffmpeg", "ffprobe"):
+    for tool in ("bash", "curl", "ffmpeg", "ffprobe", "node"):
         if not shutil.which(tool):
             print(f"readme-test: FAILED: `{tool}` is missing (./dev test installs it)", file=sys.stderr)
             return 1

@@ -187,7 +187,7 @@ impl Live {
             cfg.node_id.clone(),
             cfg.public_url.clone(),
         )?;
-        let presence = PresenceHandle::new(redis.is_some());
+        let presence = PresenceHandle::new();
         let chat = chat::ChatHandle::start(
             cfg.chat.clone(),
             db.clone(),

@@ -445,10 +445,16 @@ pub struct PresenceHandle {
     shared: Arc<PresenceShared>,
 }
 
+impl Default for PresenceHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl PresenceHandle {
     /// The handle reads the totals the actor publishes each second, summed over nodes when
-    /// the actor has a [`RedisPresence`]; `_clustered` changes nothing (callers still pass it).
-    pub fn new(_clustered: bool) -> Self {
+    /// the actor has a [`RedisPresence`].
+    pub fn new() -> Self {
         Self::with_capacity(MAX_VIEWERS_PER_CHANNEL)
     }
 
@@ -991,7 +997,7 @@ mod tests {
 
     #[test]
     fn handle_counts_locally_without_redis() {
-        let h = PresenceHandle::new(false);
+        let h = PresenceHandle::new();
         h.touch("a", "v1");
         h.touch("a", "v2");
         h.touch("a", "v2");
@@ -1004,7 +1010,7 @@ mod tests {
 
     #[test]
     fn handle_caps_ids_per_address_across_shards() {
-        let h = PresenceHandle::new(false);
+        let h = PresenceHandle::new();
         for i in 0..300 {
             h.touch_from("a", &format!("vid{i}"), 42, 8);
             h.touch_from("b", &format!("vid{i}"), 42, 8);

@@ -618,7 +618,6 @@ impl StreamActor {
         }
         let speed = self.speed.speed(self.status.config().speed_window);
         let obs = self.observation(now);
-        let viewer_problem_before = self.status.viewer_problem();
         let status_before = self.status.status();
         let verdict = self.status.observe(&obs, speed, run);
         let _g = self.span.clone().entered();
@@ -629,9 +628,8 @@ impl StreamActor {
                 tracing::warn!(renditions = ?failed, "renditions produce no video: left out of the master playlist");
             }
         }
-        if self.status.status() != status_before
-            || self.status.viewer_problem() != viewer_problem_before
-        {
+        // The viewers' words follow from the status alone.
+        if self.status.status() != status_before {
             self.entry
                 .set_status(self.status.status(), self.status.viewer_problem());
         }

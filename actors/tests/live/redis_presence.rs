@@ -89,7 +89,7 @@ async fn two_presence_actors_see_the_sum_of_their_viewers() {
     let prefix = format!("streamhall-test-actor-{now}:");
     let mut nodes = Vec::new();
     for node in ["node-a", "node-b"] {
-        let handle = PresenceHandle::new(true);
+        let handle = PresenceHandle::new();
         let redis = RedisPresence::new(pool.clone(), prefix.clone(), node.into());
         Presence::new(
             handle.clone(),
@@ -114,7 +114,7 @@ async fn two_presence_actors_see_the_sum_of_their_viewers() {
     })
     .await;
     // A node that never saw the channel gets the sum too (from the index of counted channels).
-    let c = PresenceHandle::new(true);
+    let c = PresenceHandle::new();
     Presence::new(
         c.clone(),
         HlsDirectory::new(),
