@@ -81,6 +81,14 @@ export function Player({ src, title, name, status, problem, apiError, refresh: r
     return () => window.clearInterval(id);
   }, [state.phase, refresh]);
 
+  // The video ended but the channel still says live a moment later: only its rendition ended
+  // (dropped by the server to keep up). Telling the machine again makes it load afresh.
+  useEffect(() => {
+    if (state.phase !== 'ended' || status !== 'live') return;
+    const id = window.setTimeout(() => dispatch({ type: 'status', status, problem }), 3000);
+    return () => window.clearTimeout(id);
+  }, [state.phase, status, problem]);
+
   if (state.phase === 'offline' || state.phase === 'ended') {
     return <>{offline(state.phase === 'ended')}</>;
   }

@@ -56,6 +56,10 @@ describe('player state machine', () => {
     const ended = run(initialState('live', null), { type: 'ended' }, status('offline'));
     expect(ended.phase).toBe('ended');
     expect(run(ended, status('starting')).phase).toBe('starting');
+    // The video ended while the channel is still live (its rendition was dropped): a fresh load.
+    const dropped = run(initialState('live', null), { type: 'playing' }, { type: 'ended' }, status('live'));
+    expect(dropped.phase).toBe('loading');
+    expect(dropped.load).toBe(1);
     // A publisher that never produced video and left: offline, not "ended".
     expect(run(initialState('starting', null), status('offline')).phase).toBe('offline');
     expect(run(initialState('failed', 'x'), status('offline')).phase).toBe('offline');

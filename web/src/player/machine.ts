@@ -72,6 +72,11 @@ export function reduce(s: PlayerState, e: PlayerEvent): PlayerState {
   switch (e.type) {
     case 'status': {
       const problem = e.status === 'failed' ? e.problem : null;
+      // The video ended but the channel is still live: only the rendition it played ended (the
+      // server dropped it to keep up with real time). Load again: the master no longer lists it.
+      if (e.status === 'live' && s.status === 'live' && s.phase === 'ended') {
+        return { ...s, problem, phase: 'loading', error: null, played: false, load: s.load + 1 };
+      }
       if (e.status === s.status) return problem === s.problem ? s : { ...s, problem };
       if (e.status === 'offline') {
         // Watching (or trying to) when it stopped: the broadcast ended.
