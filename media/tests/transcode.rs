@@ -340,13 +340,11 @@ async fn ladder_from_flv_then_a_restart_continues_the_window() {
             "480p segment of {d} s: {reference:?}"
         );
     }
-    for name in ["360p"] {
-        assert_eq!(
-            durations(&first, name),
-            reference,
-            "{name} not aligned with 480p"
-        );
-    }
+    assert_eq!(
+        durations(&first, "360p"),
+        reference,
+        "360p not aligned with 480p"
+    );
     // The copied source follows the source GOP (2 s).
     let source = durations(&first, "source");
     assert!((source[0] - 2.0).abs() < 0.05, "{source:?}");
@@ -428,13 +426,11 @@ async fn an_8_second_source_gop_still_gives_1_second_transcoded_segments() {
             "480p segment of {d} s: {reference:?}"
         );
     }
-    for name in ["360p"] {
-        assert_eq!(
-            durations(&run, name),
-            reference,
-            "{name} not aligned with 480p"
-        );
-    }
+    assert_eq!(
+        durations(&run, "360p"),
+        reference,
+        "360p not aligned with 480p"
+    );
     let source_playlist =
         String::from_utf8(window.media_playlist("source").unwrap().to_vec()).unwrap();
     assert!(
