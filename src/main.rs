@@ -154,6 +154,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
     }
     let mut app = startup::Application::build(config).await?;
+    // Before the banner: a Ctrl-C or SIGTERM right after it must stop gracefully, not kill.
+    let first = Signals::install();
     let ingest = streamhall_http::api::server::rtmp_url(app.public_url(), app.rtmp_addr());
     if let Some(admin) = app.first_admin.take() {
         // Shown once on the terminal, never through the log pipeline.
@@ -173,11 +175,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let handle = app.handle();
     actix_web::rt::spawn(async move {
-        wait_for_signal().await;
+        first.recv().await;
         tracing::info!("shutting down: finishing in-flight requests (signal again to exit now)");
+        let second = Signals::install();
         let stop = handle.stop(true);
-        actix_web::rt::spawn(async {
-            wait_for_signal().await;
+        actix_web::rt::spawn(async move {
+            second.recv().await;
             tracing::warn!("second signal: exiting now");
             std::process::exit(130);
         });
@@ -186,17 +189,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.run_until_stopped().await
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, Ctrl-C still kills the process the default way.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// SIGTERM and SIGINT handlers, installed at once (from then on those signals no longer kill
+/// the process) and awaited later.
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            // Without handlers, Ctrl-C still kills the process the default way.
+            _ => Self(None),
+        }
+    }
+
+    async fn recv(self) {
+        let Some((mut term, mut int)) = self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
     }
 }
