@@ -67,15 +67,7 @@ fn first_start_prints_url_and_admin_once_and_sigterm_stops() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let stderr = child.stderr.take().unwrap();
         let (etx, erx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -140,6 +132,20 @@ fn first_start_prints_url_and_admin_once_and_sigterm_stops() {
     stop(&mut child);
 }
 
+/// The child's stdout, a line at a time, from a reader thread.
+fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 fn stop(child: &mut std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -192,15 +198,7 @@ fn the_default_data_dir_is_dot_data_made_absolute() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut lines = Vec::new();
     let banner = loop {
         let line = rx
