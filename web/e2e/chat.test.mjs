@@ -2,7 +2,7 @@
 // moderator) deletes a message and it disappears for the other.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiCall, launchBrowser, poll, screenshot, signedInContext, startServer, watchConsole } from './harness.mjs';
+import { apiCall, launchBrowser, poll, screenshot, signedInContext, startServer, watchConsole, register as registerAt, chatLines, say } from './harness.mjs';
 
 let server;
 let browser;
@@ -17,19 +17,7 @@ after(async () => {
   await server?.stop();
 });
 
-const register = (username) =>
-  apiCall(server.url, '/auth/register', {
-    method: 'POST',
-    body: { username, email: `${username}@example.com`, password: 'correct horse battery' },
-  });
-
-/** The chat lines' texts in a page, in order. */
-const lines = (page) => page.locator('.chat-log .chat-line:not(.pending)').allInnerTexts();
-
-async function say(page, text) {
-  await page.getByLabel('Send a message').fill(text);
-  await page.getByLabel('Send a message').press('Enter');
-}
+const register = (username) => registerAt(server.url, username);
 
 test('two viewers chat; a moderator deletes a message and it disappears for the other', async () => {
   const owner = await register('hostess');
@@ -54,9 +42,9 @@ test('two viewers chat; a moderator deletes a message and it disappears for the 
   await poll('the guest connected', async () => (await gp.locator('.chat-status').count()) === 0);
 
   await say(gp, 'hello from the guest');
-  await poll('the owner sees the guest', async () => (await lines(op)).some((l) => l.includes('guest: hello from the guest')));
+  await poll('the owner sees the guest', async () => (await chatLines(op)).some((l) => l.includes('guest: hello from the guest')));
   await say(op, 'welcome :wave:');
-  await poll('the guest sees the owner', async () => (await lines(gp)).some((l) => l.includes('hostess') && l.includes('welcome')));
+  await poll('the guest sees the owner', async () => (await chatLines(gp)).some((l) => l.includes('hostess') && l.includes('welcome')));
   // Own messages are acknowledged: nothing stays pending.
   await poll('no pending messages', async () => (await gp.locator('.chat-line.pending').count()) === 0);
   await screenshot(op, 'watch-offline-chat');
@@ -65,9 +53,9 @@ test('two viewers chat; a moderator deletes a message and it disappears for the 
   const line = op.locator('.chat-line', { hasText: 'hello from the guest' });
   await line.hover();
   await line.getByRole('button', { name: 'Delete message from guest' }).click();
-  await poll('the message gone for the guest', async () => !(await lines(gp)).some((l) => l.includes('hello from the guest')));
-  await poll('the message gone for the owner', async () => !(await lines(op)).some((l) => l.includes('hello from the guest')));
-  assert.ok((await lines(gp)).some((l) => l.includes('welcome')), 'the other message stays');
+  await poll('the message gone for the guest', async () => !(await chatLines(gp)).some((l) => l.includes('hello from the guest')));
+  await poll('the message gone for the owner', async () => !(await chatLines(op)).some((l) => l.includes('hello from the guest')));
+  assert.ok((await chatLines(gp)).some((l) => l.includes('welcome')), 'the other message stays');
   // Guests get no moderation buttons.
   assert.equal(await gp.getByRole('button', { name: /^Delete message/ }).count(), 0);
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiCall, launchBrowser, poll, publish, screenshot, signedInContext, startServer, watchConsole } from './harness.mjs';
+import { apiCall, launchBrowser, poll, publish, screenshot, signedInContext, startServer, watchConsole, register as registerAt } from './harness.mjs';
 
 const slug = 'brokencast';
 const FAILURE = 'simulated transcoder failure (e2e)';
@@ -34,11 +34,7 @@ after(async () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-const register = (username) =>
-  apiCall(server.url, '/auth/register', {
-    method: 'POST',
-    body: { username, email: `${username}@example.com`, password: 'correct horse battery' },
-  });
+const register = (username) => registerAt(server.url, username);
 
 test('a transcoder that cannot run: the streamer sees why, the viewer sees a failed stream, nobody is notified', async () => {
   const errors = [];

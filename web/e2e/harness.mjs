@@ -152,6 +152,22 @@ export async function apiCall(base, path, { method = 'GET', body, token } = {}) 
   return text ? JSON.parse(text) : undefined;
 }
 
+/** Registers `username` (password "correct horse battery"); returns the auth response. */
+export const register = (base, username) =>
+  apiCall(base, '/auth/register', {
+    method: 'POST',
+    body: { username, email: `${username}@example.com`, password: 'correct horse battery' },
+  });
+
+/** The chat lines' texts in a page, in order (confirmed messages only). */
+export const chatLines = (page) => page.locator('.chat-log .chat-line:not(.pending)').allInnerTexts();
+
+/** Types `text` into the chat input and sends it. */
+export async function say(page, text) {
+  await page.getByLabel('Send a message').fill(text);
+  await page.getByLabel('Send a message').press('Enter');
+}
+
 /** A browser context already signed in as `auth` (what register/login returned). */
 export async function signedInContext(browser, auth) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });

@@ -4,7 +4,7 @@
 // a command is told it is for moderators (nothing is posted).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiCall, launchBrowser, poll, screenshot, signedInContext, startServer, watchConsole } from './harness.mjs';
+import { apiCall, launchBrowser, poll, screenshot, signedInContext, startServer, watchConsole, register as registerAt, chatLines, say } from './harness.mjs';
 
 let server;
 let browser;
@@ -19,19 +19,9 @@ after(async () => {
   await server?.stop();
 });
 
-const register = (username) =>
-  apiCall(server.url, '/auth/register', {
-    method: 'POST',
-    body: { username, email: `${username}@example.com`, password: 'correct horse battery' },
-  });
+const register = (username) => registerAt(server.url, username);
 
-const lines = (page) => page.locator('.chat-log .chat-line:not(.pending)').allInnerTexts();
 const notices = (page) => page.locator('.chat-log .chat-notice').allInnerTexts();
-
-async function say(page, text) {
-  await page.getByLabel('Send a message').fill(text);
-  await page.getByLabel('Send a message').press('Enter');
-}
 
 test('a moderator times out from the user card, lifts it from the bans list, and uses /ban and /unban', async () => {
   const owner = await register('modhost');
@@ -56,7 +46,7 @@ test('a moderator times out from the user card, lifts it from the bans list, and
   await line.waitFor({ timeout: 10_000 });
   assert.match(await line.getAttribute('class'), /\bmentioned\b/);
   assert.equal(await line.locator('mark.mention').innerText(), '@ModHost');
-  await poll('the writer sees it too', async () => (await lines(vp)).some((l) => l.includes('nice stream')));
+  await poll('the writer sees it too', async () => (await chatLines(vp)).some((l) => l.includes('nice stream')));
   assert.equal(await vp.locator('.chat-line.mentioned').count(), 0);
 
   // The moderator buttons sit before the name and do not cover it.
@@ -129,8 +119,8 @@ test('a moderator times out from the user card, lifts it from the bans list, and
     (await vp.locator('#chat-cmd-error').count()) === 1 && /not a moderator/.test(await vp.locator('#chat-cmd-error').innerText()),
   );
   await say(vp, 'plain message after');
-  await poll('the plain message arrives', async () => (await lines(op)).some((l) => l.includes('plain message after')));
-  assert.ok(!(await lines(op)).some((l) => l.includes('/ban')), 'the command was not posted');
+  await poll('the plain message arrives', async () => (await chatLines(op)).some((l) => l.includes('plain message after')));
+  assert.ok(!(await chatLines(op)).some((l) => l.includes('/ban')), 'the command was not posted');
 
   // The card on a phone.
   await op.setViewportSize({ width: 390, height: 844 });

@@ -2,7 +2,7 @@
 // a reload, the panel says so, and its entry leads to the playing stream.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiCall, launchBrowser, poll, publish, screenshot, startServer, watchConsole } from './harness.mjs';
+import { apiCall, launchBrowser, poll, publish, screenshot, startServer, watchConsole, register as registerAt } from './harness.mjs';
 
 let server;
 let browser;
@@ -19,11 +19,7 @@ after(async () => {
   await server?.stop();
 });
 
-const register = (username) =>
-  apiCall(server.url, '/auth/register', {
-    method: 'POST',
-    body: { username, email: `${username}@example.com`, password: 'correct horse battery' },
-  });
+const register = (username) => registerAt(server.url, username);
 
 const bellLabel = (page) => page.getByTestId('bell').getAttribute('aria-label');
 
