@@ -7,6 +7,8 @@ import { applyTheme, storedTheme, type Theme } from './components/theme';
 import { useToast } from './components/Toasts';
 import { Home } from './pages/Home';
 import { Watch } from './pages/Watch';
+import { VideoPage } from './pages/VideoPage';
+import { ClipPage } from './pages/ClipPage';
 import { Login, Register } from './pages/Auth';
 import { Dashboard } from './pages/Dashboard';
 import { Settings } from './pages/Settings';
@@ -22,7 +24,8 @@ const Analytics = lazy(() => import('./pages/Analytics'));
 
 export function App() {
   const location = useLocation();
-  const watching = location.pathname.startsWith('/c/');
+  // The live page fills the screen (player and chat); a channel's videos and clips do not.
+  const watching = /^\/c\/[^/]+\/?$/.test(location.pathname);
   // Land keyboard users on the new page, not on the link they followed.
   const mainRef = useRef<HTMLElement>(null);
   useEffect(() => {
@@ -38,6 +41,10 @@ export function App() {
         <Routes>
           <Route path="/" element={<Home />} />
           <Route path="/c/:slug" element={<Watch />} />
+          <Route path="/c/:slug/videos" element={<Watch tab="videos" />} />
+          <Route path="/c/:slug/clips" element={<Watch tab="clips" />} />
+          <Route path="/v/:id" element={<VideoPage />} />
+          <Route path="/clip/:id" element={<ClipPage />} />
           <Route path="/login" element={<Login />} />
           <Route path="/register" element={<Register />} />
           <Route path="/dashboard" element={<Dashboard />} />

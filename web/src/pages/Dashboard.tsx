@@ -14,6 +14,7 @@ import { Confirm, CopyField, ErrorState, Field, Loading, duration, formatCount }
 import { RequireAuth } from '../components/RequireAuth';
 import { useToast } from '../components/Toasts';
 import { ChatSettings } from './ChatSettings';
+import { VideosTab } from './DashboardVideos';
 import { useIngest } from '../api/ingest';
 import type { StreamHealth } from '../api/generated/StreamHealth';
 import { SLOW_SPEED, SLOW_WORDS, StatusBadge, renditionWords, transcoderWords } from '../components/streamState';
@@ -28,7 +29,7 @@ export function Dashboard() {
   );
 }
 
-type Tab = 'stream' | 'edit' | 'chat';
+type Tab = 'stream' | 'edit' | 'chat' | 'videos';
 
 function DashboardInner() {
   const channels = useMyChannels(true);
@@ -86,6 +87,7 @@ function DashboardInner() {
                     ['stream', 'Stream'],
                     ['edit', 'Channel'],
                     ['chat', 'Chat'],
+                    ['videos', 'Videos'],
                   ] as const
                 ).map(([t, label]) => (
                   <button key={t} role="tab" className="chip" aria-selected={tab === t} aria-pressed={tab === t} onClick={() => select(current.slug, t)}>
@@ -96,6 +98,7 @@ function DashboardInner() {
               {tab === 'stream' && <StreamTab channel={current} onKey={(key) => setRevealed({ slug: current.slug, key })} />}
               {tab === 'edit' && <EditTab channel={current} onDeleted={() => setParams({})} />}
               {tab === 'chat' && <ChatSettings slug={current.slug} />}
+              {tab === 'videos' && <VideosTab channel={current} />}
             </section>
           )}
         </div>

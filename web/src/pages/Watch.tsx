@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type CSSProperties } from 'react';
 import { Link, useParams } from 'react-router-dom';
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { ApiError, api, errorMessage } from '../api/client';
 import type { BroadcastDto } from '../api/generated/BroadcastDto';
 import { hlsPath, useChannel, useFollowState } from '../api/queries';
@@ -11,12 +11,19 @@ import { ErrorState, Loading, formatCount, timeAgo, duration } from '../componen
 import { formatDuration } from '../format';
 import { FollowButton } from '../components/FollowButton';
 import { useVisibleArea } from '../components/useVisualViewport';
+import { useToast } from '../components/Toasts';
+import { dvrUrl, liveClipPath, localPath, type ClipDto, type LiveClipRequest } from '../api/videos';
+import { ChannelLists, ChannelTabs, type ChannelTab } from './ChannelVideos';
 import { NotFound } from './Static';
 
 /** The top bar's height (styles.css `.topbar`): the phone layout fills the screen below it. */
 const TOPBAR = 54;
 
-export function Watch() {
+/** Seconds of the live stream a Clip button takes (the last ones). */
+const LIVE_CLIP_SECS = 30;
+
+/** A channel's page: the live player and chat, or (`tab`) its videos or clips. */
+export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
   const { slug = '' } = useParams();
   const channel = useChannel(slug);
   const [viewers, setViewers] = useState<number | null>(null);
@@ -40,19 +47,23 @@ export function Watch() {
       </div>
     );
   }
+  if (tab !== 'live') return <ChannelLists channel={c} tab={tab} />;
   const status = c.stream_status;
   const live = status === 'live';
   const count = viewers ?? c.viewer_count;
   const name = c.owner.display_name || c.owner.username;
   // A poll that failed while the page has the channel: the player says so and retries.
   const apiError = channel.isRefetchError ? errorMessage(channel.error) : null;
+  const dvr = live ? dvrUrl(c) : null;
   const style = area ? ({ '--watch-top': `${area.top}px`, '--watch-height': `${area.height}px` } as CSSProperties) : undefined;
   return (
     <div className={`watch${area?.keyboard ? ' keyboard-open' : ''}`} style={style}>
       <div className="watch-main">
         <Player
           key={slug}
-          src={hlsPath(slug)}
+          src={dvr ? localPath(dvr) : hlsPath(slug)}
+          dvr={dvr != null}
+          actions={<LiveClipButton slug={slug} />}
           title={c.title}
           name={name}
           status={status}
@@ -83,11 +94,29 @@ export function Watch() {
               {live && c.live && <Uptime since={c.live.started_at} />}
             </div>
             {c.description && <p className="muted description">{c.description}</p>}
+            <ChannelTabs slug={slug} />
           </div>
         </div>
       </div>
       <ChatPanel slug={slug} onViewers={onViewers} />
     </div>
+  );
+}
+
+/** Clips the last 30 s of the stream (signed-in viewers) and offers a link to the clip. */
+function LiveClipButton({ slug }: { slug: string }) {
+  const me = useMe();
+  const toast = useToast();
+  const clip = useMutation({
+    mutationFn: () => api<ClipDto>(liveClipPath(slug), { method: 'POST', body: { seconds: LIVE_CLIP_SECS } satisfies LiveClipRequest }),
+    onSuccess: (c) => toast.show('Clip of the last 30 seconds on its way.', 'success', { to: `/clip/${c.id}`, label: 'Open the clip' }),
+    onError: (e) => toast.show(`Could not clip: ${errorMessage(e)}`, 'error'),
+  });
+  if (!me) return null;
+  return (
+    <button onClick={() => clip.mutate()} disabled={clip.isPending} aria-label="Clip the last 30 seconds" title="Clip the last 30 seconds">
+      <span aria-hidden="true">✂</span> <span className="hide-phone">{clip.isPending ? 'Clipping…' : 'Clip'}</span>
+    </button>
   );
 }
 

@@ -2,7 +2,8 @@
 // know from Twitch and YouTube Live: play, volume, quality (Auto and each rendition), a
 // live-edge badge with the measured latency, a "behind live" jump back to the edge,
 // picture-in-picture and fullscreen. Safari plays HLS natively and gets the same controls
-// minus the quality menu.
+// minus the quality menu. With a DVR playlist (`dvr`) a seek bar lets the viewer go back over
+// its window; the LIVE button returns to the edge.
 //
 // What it shows is one phase of the state machine in `machine.ts`: offline, starting, failed
 // (the channel's problem in plain words), loading, playing, buffering, network error (message,
@@ -63,9 +64,13 @@ type Props = {
   refresh: () => void;
   /** What to show while offline; `ended` when the broadcast ended during this visit. */
   offline: (ended: boolean) => ReactNode;
+  /** `src` is a DVR master: its window can be sought back over. */
+  dvr?: boolean;
+  /** More buttons for the control bar (the Clip button). */
+  actions?: ReactNode;
 };
 
-export function Player({ src, title, name, status, problem, apiError, refresh: refreshProp, offline }: Props) {
+export function Player({ src, title, name, status, problem, apiError, refresh: refreshProp, offline, dvr = false, actions }: Props) {
   const [state, dispatch] = useReducer(reduce, undefined, () => initialState(status, problem));
   // A stable callback whatever the caller passes: effects below depend on it.
   const latest = useRef(refreshProp);
@@ -92,8 +97,11 @@ export function Player({ src, title, name, status, problem, apiError, refresh: r
   if (state.phase === 'offline' || state.phase === 'ended') {
     return <>{offline(state.phase === 'ended')}</>;
   }
-  return <LivePlayer src={src} title={title} name={name} state={state} dispatch={dispatch} refresh={refresh} />;
+  return <LivePlayer src={src} title={title} name={name} state={state} dispatch={dispatch} refresh={refresh} dvr={dvr} actions={actions} />;
 }
+
+/** The DVR window's start and the live edge, in media time. */
+type Window = { start: number; end: number };
 
 function LivePlayer({
   src,
@@ -102,6 +110,8 @@ function LivePlayer({
   state,
   dispatch,
   refresh,
+  dvr,
+  actions,
 }: {
   src: string;
   title: string;
@@ -109,6 +119,8 @@ function LivePlayer({
   state: PlayerState;
   dispatch: (e: Parameters<typeof reduce>[1]) => void;
   refresh: () => void;
+  dvr: boolean;
+  actions?: ReactNode;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const video = useRef<HTMLVideoElement>(null);
@@ -122,6 +134,10 @@ function LivePlayer({
   const [latency, setLatency] = useState<number | null>(null);
   const [drift, setDrift] = useState<{ seconds: number; behind: boolean }>({ seconds: 0, behind: false });
   const [menuOpen, setMenuOpen] = useState(false);
+  const [dvrWindow, setDvrWindow] = useState<Window | null>(null);
+  const [position, setPosition] = useState(0);
+  // DVR: the viewer went back on purpose (paused or sought); hls.js must not pull them to live.
+  const dvrBack = useRef(false);
   const { phase } = state;
   // hls.js is attached while live and not waiting out a network error; a retry is a fresh one.
   const attach = state.status === 'live' && (phase === 'loading' || phase === 'playing' || phase === 'buffering' || phase === 'blocked');
@@ -191,6 +207,8 @@ function LivePlayer({
       setLevels([]);
       setLatency(null);
       setDrift({ seconds: 0, behind: false });
+      setDvrWindow(null);
+      dvrBack.current = false;
     };
   }, [src, state.load, attach, dispatch, refresh]);
 
@@ -233,13 +251,17 @@ function LivePlayer({
         target = 3;
       }
       if (edge == null || v.currentTime === 0) return;
+      if (dvr && v.seekable.length) {
+        setDvrWindow({ start: v.seekable.start(0), end: Math.max(edge - target, v.seekable.start(0)) });
+        setPosition(v.currentTime);
+      }
       const seconds = driftSeconds(edge, v.currentTime, target);
       // For tests and bug reports: seconds past where a live player should be.
       box.current?.setAttribute('data-drift', seconds.toFixed(2));
       setDrift((prev) => ({ seconds, behind: isBehind(prev.behind, seconds, td) }));
     }, 500);
     return () => window.clearInterval(id);
-  }, [attach]);
+  }, [attach, dvr]);
 
   useEffect(() => {
     const v = video.current;
@@ -260,6 +282,8 @@ function LivePlayer({
     const v = video.current;
     const h = hls.current;
     if (!v) return;
+    dvrBack.current = false;
+    if (h) h.config.liveMaxLatencyDurationCount = MAX_LATENCY_SEGMENTS;
     const edge = h?.liveSyncPosition;
     if (edge != null && Number.isFinite(edge)) v.currentTime = edge;
     else if (v.seekable.length) v.currentTime = v.seekable.end(v.seekable.length - 1) - 1;
@@ -268,8 +292,22 @@ function LivePlayer({
   const togglePlay = () => {
     const v = video.current;
     if (!v) return;
-    if (v.paused) goLive();
-    else v.pause();
+    // DVR: Play goes on from where it paused; otherwise it jumps to live.
+    if (v.paused) {
+      if (dvr && dvrBack.current) v.play().catch(() => dispatch({ type: 'blocked' }));
+      else goLive();
+    } else v.pause();
+  };
+  /** DVR: to `t` in the window; next to the edge is live again. */
+  const seekTo = (t: number) => {
+    const v = video.current;
+    const h = hls.current;
+    if (!v || !dvrWindow) return;
+    if (t >= dvrWindow.end - 1) return goLive();
+    dvrBack.current = true;
+    if (h) h.config.liveMaxLatencyDurationCount = Infinity;
+    v.currentTime = Math.max(dvrWindow.start, t);
+    setPosition(v.currentTime);
   };
   const toggleMute = () => {
     const v = video.current;
@@ -326,12 +364,13 @@ function LivePlayer({
           }}
           onPause={() => {
             setPaused(true);
+            if (dvr) dvrBack.current = true;
             // hls.js would move a paused video to the edge every few seconds: it stays put.
             if (hls.current) hls.current.config.liveMaxLatencyDurationCount = Infinity;
           }}
           onPlay={() => {
             setPaused(false);
-            if (hls.current) hls.current.config.liveMaxLatencyDurationCount = MAX_LATENCY_SEGMENTS;
+            if (hls.current && !dvrBack.current) hls.current.config.liveMaxLatencyDurationCount = MAX_LATENCY_SEGMENTS;
           }}
           onWaiting={() => dispatch({ type: 'waiting' })}
           onVolumeChange={(e) => setMuted(e.currentTarget.muted)}
@@ -417,7 +456,21 @@ function LivePlayer({
         </button>
       )}
       {media && phase !== 'network' && (
-        <div className="controls">
+        <div className={`controls${dvr && dvrWindow ? ' with-dvr' : ''}`}>
+          {dvr && dvrWindow && dvrWindow.end - dvrWindow.start > 1 && (
+            <input
+              className="dvr-seek"
+              type="range"
+              aria-label="Seek back in the broadcast"
+              data-testid="dvr-seek"
+              min={dvrWindow.start}
+              max={dvrWindow.end}
+              step={0.5}
+              value={Math.min(Math.max(position, dvrWindow.start), dvrWindow.end)}
+              aria-valuetext={behind ? `${behindLabel(drift.seconds)} behind live` : 'Live'}
+              onChange={(e) => seekTo(Number(e.target.value))}
+            />
+          )}
           <button onClick={togglePlay} aria-label={paused ? 'Play' : 'Pause'}>
             {paused ? (
               <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8 5v14l11-7z" /></svg>
@@ -462,6 +515,7 @@ function LivePlayer({
             {shownLatency != null && !behind && <span className="muted small"> {shownLatency.toFixed(1)} s</span>}
           </button>
           <span className="grow" />
+          {actions}
           <QualityMenu levels={levels} selected={selected} playing={playing} onSelect={selectLevel} onOpenChange={setMenuOpen} />
           {pipSupported && (
             <button onClick={pip} aria-label="Picture in picture" title="Picture in picture">

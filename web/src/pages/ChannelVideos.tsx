@@ -1,0 +1,184 @@
+// A channel's Videos and Clips tabs (/c/:slug/videos, /c/:slug/clips): its recorded broadcasts
+// and clips, newest first, a page at a time with "Load more"; and the tab bar the live page
+// shares with them.
+import { Link, NavLink } from 'react-router-dom';
+import type { ChannelDto } from '../api/generated/ChannelDto';
+import { localPath, useChannelClips, useChannelVideos, type ClipDto, type VideoDto } from '../api/videos';
+import { ErrorState, Loading, formatCount, timeAgo } from '../components/States';
+import { FollowButton } from '../components/FollowButton';
+import { formatClock } from '../player/chapters';
+
+export type ChannelTab = 'live' | 'videos' | 'clips';
+
+/** Live, Videos and Clips of a channel, as links (each tab has its own address). */
+export function ChannelTabs({ slug }: { slug: string }) {
+  const base = `/c/${encodeURIComponent(slug)}`;
+  return (
+    <nav className="channel-tabs" aria-label="Channel">
+      <NavLink to={base} end>
+        Live
+      </NavLink>
+      <NavLink to={`${base}/videos`}>Videos</NavLink>
+      <NavLink to={`${base}/clips`}>Clips</NavLink>
+    </nav>
+  );
+}
+
+/** The channel's header and the list of its videos or clips. */
+export function ChannelLists({ channel: c, tab }: { channel: ChannelDto; tab: 'videos' | 'clips' }) {
+  const name = c.owner.display_name || c.owner.username;
+  return (
+    <div className="channel-lists">
+      <div className="row channel-head">
+        <span className="avatar" style={{ width: 48, height: 48, fontSize: '1.2rem' }} aria-hidden="true">
+          {c.owner.username.slice(0, 1)}
+        </span>
+        <div className="grow" style={{ minWidth: 0 }}>
+          <div className="row">
+            <h1 style={{ margin: 0 }}>{name}</h1>
+            {c.is_live && (
+              <Link to={`/c/${c.slug}`} className="live-badge">
+                Live
+              </Link>
+            )}
+          </div>
+          <div className="muted small">{c.title}</div>
+        </div>
+        <FollowButton slug={c.slug} name={name} ownerId={c.owner.id} followers={c.followers} />
+      </div>
+      <ChannelTabs slug={c.slug} />
+      {tab === 'videos' ? <VideoList slug={c.slug} name={name} /> : <ClipList slug={c.slug} name={name} />}
+    </div>
+  );
+}
+
+function VideoList({ slug, name }: { slug: string; name: string }) {
+  const q = useChannelVideos(slug);
+  if (q.isPending) return <Loading label="Loading videos" />;
+  // A failed "Load more" keeps the pages already shown.
+  if (!q.data) return <ErrorState error={q.error} retry={() => q.refetch()} />;
+  const items = q.data.pages.flatMap((p) => p.items);
+  if (items.length === 0) {
+    return (
+      <div className="empty">
+        <p className="muted">{name} has no videos yet: broadcasts are recorded and appear here after they end.</p>
+      </div>
+    );
+  }
+  return (
+    <>
+      <ul className="grid plain" aria-label="Videos">
+        {items.map((v) => (
+          <li key={v.id}>
+            <VideoCard v={v} />
+          </li>
+        ))}
+      </ul>
+      <More hasMore={q.hasNextPage} loading={q.isFetchingNextPage} error={q.isFetchNextPageError ? q.error : null} onMore={() => q.fetchNextPage()} />
+    </>
+  );
+}
+
+function ClipList({ slug, name }: { slug: string; name: string }) {
+  const q = useChannelClips(slug);
+  if (q.isPending) return <Loading label="Loading clips" />;
+  // A failed "Load more" keeps the pages already shown.
+  if (!q.data) return <ErrorState error={q.error} retry={() => q.refetch()} />;
+  const items = q.data.pages.flatMap((p) => p.items);
+  if (items.length === 0) {
+    return (
+      <div className="empty">
+        <p className="muted">No clips of {name} yet. Signed-in viewers can clip the live stream or a video.</p>
+      </div>
+    );
+  }
+  return (
+    <>
+      <ul className="grid plain" aria-label="Clips">
+        {items.map((c) => (
+          <li key={c.id}>
+            <ClipCard c={c} />
+          </li>
+        ))}
+      </ul>
+      <More hasMore={q.hasNextPage} loading={q.isFetchingNextPage} error={q.isFetchNextPageError ? q.error : null} onMore={() => q.fetchNextPage()} />
+    </>
+  );
+}
+
+function More({ hasMore, loading, error, onMore }: { hasMore: boolean; loading: boolean; error: unknown; onMore: () => void }) {
+  if (!hasMore) return null;
+  return (
+    <div className="load-more">
+      {error != null && <ErrorState error={error} />}
+      <button onClick={onMore} disabled={loading}>
+        {loading ? 'Loading…' : 'Load more'}
+      </button>
+    </div>
+  );
+}
+
+const STATUS_WORDS: Record<VideoDto['status'], string> = {
+  recording: 'Recording',
+  processing: 'Processing',
+  ready: '',
+  failed: 'Failed',
+};
+
+function VideoCard({ v }: { v: VideoDto }) {
+  const views = `${formatCount(v.view_count)} ${v.view_count === 1 ? 'view' : 'views'}`;
+  const state = STATUS_WORDS[v.status];
+  const label = `${v.title}, ${state ? state.toLowerCase() : formatClock(v.duration_secs)}, ${views}, ${timeAgo(v.created_at)}`;
+  return (
+    <Link to={`/v/${v.id}`} className="channel-card" aria-label={label} data-video-id={v.id}>
+      <div className="thumb">
+        {v.thumbnail_url ? <img src={localPath(v.thumbnail_url)} alt="" loading="lazy" width={320} height={180} /> : <div className="no-thumb" />}
+        {state ? (
+          <span className={`offline-badge${v.status === 'failed' ? ' bad' : ''}`}>{state}</span>
+        ) : (
+          <span className="duration" data-testid="video-duration">
+            {formatClock(v.duration_secs)}
+          </span>
+        )}
+        {v.visibility !== 'public' && <span className="visibility">{v.visibility === 'private' ? 'Private' : 'Unlisted'}</span>}
+      </div>
+      <div className="card-meta">
+        <div>
+          <div className="title" title={v.title}>
+            {v.title}
+          </div>
+          <div className="muted small">
+            {views} · <span title={new Date(v.created_at).toLocaleString()}>{timeAgo(v.created_at)}</span>
+          </div>
+        </div>
+      </div>
+    </Link>
+  );
+}
+
+function ClipCard({ c }: { c: ClipDto }) {
+  const views = `${formatCount(c.view_count)} ${c.view_count === 1 ? 'view' : 'views'}`;
+  const processing = c.status !== 'ready';
+  return (
+    <Link to={`/clip/${c.id}`} className="channel-card" aria-label={`${c.title}, clipped by ${c.author_name}, ${processing ? c.status : formatClock(c.duration_secs)}, ${views}`}>
+      <div className="thumb">
+        {c.thumbnail_url ? <img src={localPath(c.thumbnail_url)} alt="" loading="lazy" width={320} height={180} /> : <div className="no-thumb" />}
+        {processing ? (
+          <span className={`offline-badge${c.status === 'failed' ? ' bad' : ''}`}>{c.status === 'failed' ? 'Failed' : 'Processing'}</span>
+        ) : (
+          <span className="duration">{formatClock(c.duration_secs)}</span>
+        )}
+      </div>
+      <div className="card-meta">
+        <div>
+          <div className="title" title={c.title}>
+            {c.title}
+          </div>
+          <div className="muted small">
+            Clipped by {c.author_name} · {views} · {timeAgo(c.created_at)}
+          </div>
+        </div>
+      </div>
+    </Link>
+  );
+}

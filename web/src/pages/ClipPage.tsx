@@ -1,0 +1,144 @@
+// A clip at /clip/:id: its MP4 in a <video> once cut, progress words while it is being cut
+// (the clip is polled every second), the reason when cutting failed; title, channel, author,
+// length, a copy-link button, and Delete for those who may.
+import { useEffect, useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router-dom';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { ApiError, api, errorMessage } from '../api/client';
+import { clipPath, localPath, useClip, videoKeys, type ClipDto } from '../api/videos';
+import { Confirm, ErrorState, Loading, formatCount, timeAgo } from '../components/States';
+import { useToast } from '../components/Toasts';
+import { formatClock } from '../player/chapters';
+import { NotFound } from './Static';
+
+export function ClipPage() {
+  const { id = '' } = useParams();
+  const clip = useClip(id);
+  const c = clip.data;
+  useEffect(() => {
+    document.title = c ? `${c.title} – clip · streamhall` : 'streamhall';
+    return () => {
+      document.title = 'streamhall';
+    };
+  }, [c]);
+  if (clip.isPending) return <Loading label="Loading the clip" />;
+  if (!c) {
+    if (clip.error instanceof ApiError && clip.error.status === 404) return <NotFound what="clip" />;
+    return <ErrorState error={clip.error} retry={() => clip.refetch()} />;
+  }
+  return (
+    <div className="vod-page">
+      {c.status === 'ready' ? (
+        <div className="player clip-player">
+          <video src={localPath(c.mp4_url)} controls autoPlay playsInline aria-label={c.title} data-testid="clip-video" />
+        </div>
+      ) : (
+        <ClipProgress clip={c} />
+      )}
+      <div className="vod-info">
+        <h1 className="title">{c.title}</h1>
+        <div className="row muted small">
+          <Link to={`/c/${c.channel_slug}`}>
+            <strong>/{c.channel_slug}</strong>
+          </Link>
+          <span>Clipped by {c.author_name}</span>
+          <span title={new Date(c.created_at).toLocaleString()}>{timeAgo(c.created_at)}</span>
+          {c.status === 'ready' && <span data-testid="clip-duration">{formatClock(c.duration_secs)}</span>}
+          <span>
+            {formatCount(c.view_count)} {c.view_count === 1 ? 'view' : 'views'}
+          </span>
+          {c.video_id && <Link to={`/v/${c.video_id}`}>From the full video</Link>}
+        </div>
+        <ClipActions clip={c} />
+      </div>
+    </div>
+  );
+}
+
+/** Cutting: how long it has taken so far; failed: why. */
+function ClipProgress({ clip: c }: { clip: ClipDto }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (c.status !== 'processing') return;
+    const t = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(t);
+  }, [c.status]);
+  if (c.status === 'failed') {
+    return (
+      <div className="offline" role="alert" data-status="failed">
+        <div>
+          <span className="pill bad">Failed</span>
+          <h2>This clip could not be made</h2>
+          <p className="muted">{c.error ?? 'Cutting the video failed.'}</p>
+        </div>
+      </div>
+    );
+  }
+  const waited = Math.max(0, Math.round((now - new Date(c.created_at).getTime()) / 1000));
+  return (
+    <div className="offline" role="status" data-status="processing">
+      <div>
+        <span className="pill warn">Processing</span>
+        <h2>Making the clip…</h2>
+        <div className="spinner" aria-hidden="true" />
+        <p className="muted">
+          {waited < 5 ? 'Cutting the video. This takes a few seconds.' : `Still cutting the video (${waited} s so far). It plays here as soon as it is ready.`}
+        </p>
+      </div>
+    </div>
+  );
+}
+
+function ClipActions({ clip: c }: { clip: ClipDto }) {
+  const toast = useToast();
+  const navigate = useNavigate();
+  const qc = useQueryClient();
+  const [confirm, setConfirm] = useState(false);
+  const del = useMutation({
+    mutationFn: () => api<void>(clipPath(c.id), { method: 'DELETE' }),
+    onSuccess: () => {
+      qc.invalidateQueries({ queryKey: videoKeys.channelClips(c.channel_slug) });
+      qc.removeQueries({ queryKey: videoKeys.clip(c.id) });
+      toast.show('Clip deleted', 'success');
+      navigate(`/c/${c.channel_slug}/clips`);
+    },
+  });
+  const copy = async () => {
+    const url = `${location.origin}/clip/${c.id}`;
+    try {
+      await navigator.clipboard.writeText(url);
+      toast.show('Link copied', 'success');
+    } catch {
+      toast.show(`Copy this link: ${url}`);
+    }
+  };
+  return (
+    <div className="row" style={{ marginTop: 12 }}>
+      <button onClick={copy}>Copy link</button>
+      {c.can_delete && (
+        <button className="danger" onClick={() => setConfirm(true)} disabled={del.isPending}>
+          Delete clip…
+        </button>
+      )}
+      {del.isError && (
+        <span className="error" role="alert">
+          {errorMessage(del.error)}
+        </span>
+      )}
+      {confirm && (
+        <Confirm
+          title="Delete this clip?"
+          confirmLabel="Delete"
+          danger
+          onCancel={() => setConfirm(false)}
+          onConfirm={() => {
+            setConfirm(false);
+            del.mutate();
+          }}
+        >
+          <p>“{c.title}” is removed for everyone. This cannot be undone.</p>
+        </Confirm>
+      )}
+    </div>
+  );
+}
