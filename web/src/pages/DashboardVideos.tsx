@@ -404,6 +404,16 @@ function ChaptersEditor({ video: v, slug }: { video: VideoDto; slug: string }) {
   );
 }
 
+/** A file's text (FileReader: every browser, and jsdom in the tests). */
+function readText(file: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result ?? ''));
+    r.onerror = () => reject(r.error);
+    r.readAsText(file);
+  });
+}
+
 /** A language tag the server can put in a path: `en`, `pt-BR`. */
 const LANG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/;
 
@@ -430,14 +440,16 @@ function SubtitlesEditor({ video: v, slug }: { video: VideoDto; slug: string }) 
     e.preventDefault();
     const problems: Errors = {};
     const l = lang.trim();
+    let vtt = '';
+    try {
+      vtt = file ? await readText(file) : '';
+    } catch {
+      problems.vtt = 'the file could not be read';
+    }
     if (!LANG.test(l)) problems.lang = 'a language code such as en or pt-BR';
     if (!label.trim()) problems.label = 'the name viewers pick, such as English';
-    let vtt = '';
     if (!file) problems.vtt = 'choose a .vtt file';
-    else {
-      vtt = await file.text();
-      if (!/^\uFEFF?WEBVTT/.test(vtt)) problems.vtt = 'not a WebVTT file (it must start with WEBVTT)';
-    }
+    else if (!problems.vtt && !/^\uFEFF?WEBVTT/.test(vtt)) problems.vtt = 'not a WebVTT file (it must start with WEBVTT)';
     setErrors(problems);
     if (Object.keys(problems).length > 0) return;
     upload.mutate(
