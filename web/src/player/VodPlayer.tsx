@@ -388,7 +388,7 @@ function SeekBar({
           {cue && tile && (
             <div
               className="seek-thumb"
-              style={{ width: cue.w, height: cue.h, backgroundImage: `url("${tile}")`, backgroundPosition: `-${cue.x}px -${cue.y}px` }}
+              style={{ width: cue.w, height: cue.h, backgroundImage: `url("${tile}")`, backgroundPosition: `${-cue.x}px ${-cue.y}px` }}
             />
           )}
           <div className="seek-label">
