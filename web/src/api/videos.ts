@@ -120,6 +120,8 @@ export function useChannelVideos(slug: string, enabled = true) {
     initialPageParam: 0,
     getNextPageParam: (last) => last.next_offset ?? undefined,
     enabled,
+    // A broadcast being recorded or processed becomes playable by itself.
+    refetchInterval: (q) => (q.state.data?.pages.some((p) => p.items.some((v) => v.status === 'recording' || v.status === 'processing')) ? 5_000 : false),
   });
 }
 
@@ -129,6 +131,7 @@ export function useChannelClips(slug: string) {
     queryFn: ({ signal, pageParam }) => api<ClipPage>(`${ch(slug)}/clips?limit=${PAGE_SIZE}&offset=${pageParam}`, { signal }),
     initialPageParam: 0,
     getNextPageParam: (last) => last.next_offset ?? undefined,
+    refetchInterval: (q) => (q.state.data?.pages.some((p) => p.items.some((c) => c.status === 'processing')) ? 3_000 : false),
   });
 }
 
