@@ -188,7 +188,9 @@ function ClipAction({ video: v, handle }: { video: VideoDto; handle: RefObject<V
       )}
       {open && (
         <form className="card clip-form" onSubmit={submit} noValidate aria-label="Make a clip">
-          <p className="muted small">A clip of this video from the start to the end time you choose (it starts from where you are now).</p>
+          <p className="muted small">
+            The times start around where you are in the video; a clip is {CLIP_MIN_SECS} to {CLIP_MAX_SECS} seconds long.
+          </p>
           {errors.form && (
             <p className="form-error" role="alert">
               {errors.form}
