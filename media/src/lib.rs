@@ -5,9 +5,15 @@
 //! - [`flv`]: FLV tags for ffmpeg's stdin, codec info from sequence headers, ingest statistics.
 //! - [`transcode`]: the ABR ladder, the ffmpeg argv, and the process behind a trait.
 //! - [`hls`]: the in-memory live window of segments and the playlists rendered from it.
+//! - [`vod`]: recorded segments' object names and the VOD and DVR playlists over them.
+//! - [`clip`]: clips cut from segments by stream copy (MP4, HLS copy, thumbnail).
+//! - [`sprite`]: a recording's seek-preview sprite sheet and its WebVTT index.
 
+pub mod clip;
 pub mod flv;
 pub mod hls;
 pub mod objects;
 pub mod rtmp;
+pub mod sprite;
 pub mod transcode;
+pub mod vod;
