@@ -108,7 +108,7 @@ test('a broadcast becomes a video that plays, and a clip of it plays', async () 
   await form.getByLabel('To').fill('0:09');
   await form.getByLabel('Title (optional)').fill('E2E clip');
   await form.getByRole('button', { name: 'Create clip' }).click();
-  const link = page.getByRole('link', { name: 'open the clip' });
+  const link = page.getByRole('link', { name: 'open the clip', exact: true });
   await link.waitFor({ timeout: 15_000 }).catch(async (e) => {
     const err = await page.locator('.clip-form .error, .clip-form .form-error').allInnerTexts();
     throw new Error(`no clip link (${err.join('; ') || e.message})`);
