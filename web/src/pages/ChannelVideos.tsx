@@ -6,7 +6,7 @@ import type { ChannelDto } from '../api/generated/ChannelDto';
 import { localPath, useChannelClips, useChannelVideos, type ClipDto, type VideoDto } from '../api/videos';
 import { ErrorState, Loading, formatCount, timeAgo } from '../components/States';
 import { FollowButton } from '../components/FollowButton';
-import { formatClock } from '../player/chapters';
+import { formatLength } from '../player/chapters';
 
 export type ChannelTab = 'live' | 'videos' | 'clips';
 
@@ -128,7 +128,7 @@ const STATUS_WORDS: Record<VideoDto['status'], string> = {
 function VideoCard({ v }: { v: VideoDto }) {
   const views = `${formatCount(v.view_count)} ${v.view_count === 1 ? 'view' : 'views'}`;
   const state = STATUS_WORDS[v.status];
-  const label = `${v.title}, ${state ? state.toLowerCase() : formatClock(v.duration_secs)}, ${views}, ${timeAgo(v.created_at)}`;
+  const label = `${v.title}, ${state ? state.toLowerCase() : formatLength(v.duration_secs)}, ${views}, ${timeAgo(v.created_at)}`;
   return (
     <Link to={`/v/${v.id}`} className="channel-card" aria-label={label} data-video-id={v.id}>
       <div className="thumb">
@@ -137,7 +137,7 @@ function VideoCard({ v }: { v: VideoDto }) {
           <span className={`offline-badge${v.status === 'failed' ? ' bad' : ''}`}>{state}</span>
         ) : (
           <span className="duration" data-testid="video-duration">
-            {formatClock(v.duration_secs)}
+            {formatLength(v.duration_secs)}
           </span>
         )}
         {v.visibility !== 'public' && <span className="visibility">{v.visibility === 'private' ? 'Private' : 'Unlisted'}</span>}
@@ -160,13 +160,13 @@ function ClipCard({ c }: { c: ClipDto }) {
   const views = `${formatCount(c.view_count)} ${c.view_count === 1 ? 'view' : 'views'}`;
   const processing = c.status !== 'ready';
   return (
-    <Link to={`/clip/${c.id}`} className="channel-card" aria-label={`${c.title}, clipped by ${c.author_name}, ${processing ? c.status : formatClock(c.duration_secs)}, ${views}`}>
+    <Link to={`/clip/${c.id}`} className="channel-card" aria-label={`${c.title}, clipped by ${c.author_name}, ${processing ? c.status : formatLength(c.duration_secs)}, ${views}`}>
       <div className="thumb">
         {c.thumbnail_url ? <img src={localPath(c.thumbnail_url)} alt="" loading="lazy" width={320} height={180} /> : <div className="no-thumb" />}
         {processing ? (
           <span className={`offline-badge${c.status === 'failed' ? ' bad' : ''}`}>{c.status === 'failed' ? 'Failed' : 'Processing'}</span>
         ) : (
-          <span className="duration">{formatClock(c.duration_secs)}</span>
+          <span className="duration">{formatLength(c.duration_secs)}</span>
         )}
       </div>
       <div className="card-meta">

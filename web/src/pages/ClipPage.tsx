@@ -8,7 +8,7 @@ import { ApiError, api, errorMessage } from '../api/client';
 import { clipPath, localPath, useClip, videoKeys, type ClipDto } from '../api/videos';
 import { Confirm, ErrorState, Loading, formatCount, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
-import { formatClock } from '../player/chapters';
+import { formatLength } from '../player/chapters';
 import { NotFound } from './Static';
 
 export function ClipPage() {
@@ -43,7 +43,7 @@ export function ClipPage() {
           </Link>
           <span>Clipped by {c.author_name}</span>
           <span title={new Date(c.created_at).toLocaleString()}>{timeAgo(c.created_at)}</span>
-          {c.status === 'ready' && <span data-testid="clip-duration">{formatClock(c.duration_secs)}</span>}
+          {c.status === 'ready' && <span data-testid="clip-duration">{formatLength(c.duration_secs)}</span>}
           <span>
             {formatCount(c.view_count)} {c.view_count === 1 ? 'view' : 'views'}
           </span>

@@ -22,7 +22,7 @@ import {
 } from '../api/videos';
 import { Confirm, ErrorState, Field, Loading, formatCount, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
-import { chapterProblems, formatClock, parseClock, sortChapters } from '../player/chapters';
+import { chapterProblems, formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { fieldErrors } from './Auth';
 
 type Errors = Partial<Record<string, string>>;
@@ -205,7 +205,7 @@ function VideoRow({ video: v, slug }: { video: VideoDto; slug: string }) {
     <li className="video-row" data-video-id={v.id}>
       <Link to={`/v/${v.id}`} className="thumb" aria-label={`Watch ${v.title}`}>
         {v.thumbnail_url ? <img src={localPath(v.thumbnail_url)} alt="" loading="lazy" width={160} height={90} /> : <div className="no-thumb" />}
-        {v.status === 'ready' && <span className="duration">{formatClock(v.duration_secs)}</span>}
+        {v.status === 'ready' && <span className="duration">{formatLength(v.duration_secs)}</span>}
       </Link>
       <div style={{ minWidth: 0 }}>
         <div className="row small muted">

@@ -9,7 +9,7 @@ import { useMe } from '../api/session';
 import { localPath, useVideo, videoClipPath, type ClipDto, type VideoClipRequest, type VideoDto } from '../api/videos';
 import { ErrorState, Field, Loading, formatCount, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
-import { formatClock, parseClock, sortChapters } from '../player/chapters';
+import { formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { VodPlayer, type VodHandle } from '../player/VodPlayer';
 import { fieldErrors } from './Auth';
 import { NotFound } from './Static';
@@ -44,7 +44,7 @@ export function VideoPage() {
             {formatCount(v.view_count)} {v.view_count === 1 ? 'view' : 'views'}
           </span>
           <span title={new Date(v.created_at).toLocaleString()}>Streamed {timeAgo(v.created_at)}</span>
-          {v.status === 'ready' && <span>{formatClock(v.duration_secs)}</span>}
+          {v.status === 'ready' && <span>{formatLength(v.duration_secs)}</span>}
           {v.visibility !== 'public' && <span className="pill">{v.visibility === 'private' ? 'Private' : 'Unlisted'}</span>}
           <Link to={`/c/${v.channel_slug}/videos`}>More videos</Link>
         </div>
@@ -167,7 +167,7 @@ function ClipAction({ video: v, handle }: { video: VideoDto; handle: RefObject<V
     if (s == null) problems.start = 'as m:ss, e.g. 1:05';
     if (end == null) problems.end = 'as m:ss, e.g. 1:35';
     else if (s != null && end <= s) problems.end = 'after the start';
-    else if (end > Math.ceil(v.duration_secs)) problems.end = `at most the video’s length (${formatClock(v.duration_secs)})`;
+    else if (end > Math.ceil(v.duration_secs)) problems.end = `at most the video’s length (${formatLength(v.duration_secs)})`;
     else if (s != null && (end - s < CLIP_MIN_SECS || end - s > CLIP_MAX_SECS)) problems.end = `a clip is ${CLIP_MIN_SECS} to ${CLIP_MAX_SECS} seconds long`;
     setErrors(problems);
     if (Object.keys(problems).length > 0 || s == null || end == null) return;

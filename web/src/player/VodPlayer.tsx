@@ -11,7 +11,7 @@ import type { ChapterDto, SubtitleDto } from '../api/videos';
 import { localPath } from '../api/videos';
 import { QualityMenu, type Level } from './quality';
 import { networkMessage } from './Player';
-import { chapterIndexAt, formatClock, sortChapters } from './chapters';
+import { chapterIndexAt, formatClock, formatLength, sortChapters } from './chapters';
 import { cueAt, parseSpriteVtt, type SpriteCue } from './sprite';
 import { resumePosition, savePosition } from './resume';
 
@@ -328,7 +328,7 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
             )}
           </button>
           <span className="clock" data-testid="vod-time">
-            {formatClock(time)} / <span data-testid="vod-duration">{formatClock(duration)}</span>
+            {formatClock(time)} / <span data-testid="vod-duration">{formatLength(duration)}</span>
           </span>
           {chapter && <span className="chapter-now ellipsis hide-phone">· {chapter.title}</span>}
           <span className="grow" />
@@ -412,7 +412,7 @@ function SeekBar({
         max={duration > 0 ? duration : 0}
         step={0.1}
         value={Math.min(time, duration || 0)}
-        aria-valuetext={`${formatClock(time)} of ${formatClock(duration)}`}
+        aria-valuetext={`${formatClock(time)} of ${formatLength(duration)}`}
         onChange={(e) => onSeek(Number(e.target.value))}
       />
     </div>

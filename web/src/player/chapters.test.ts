@@ -1,4 +1,4 @@
-import { chapterIndexAt, chapterProblems, formatClock, parseClock, sortChapters } from './chapters';
+import { chapterIndexAt, chapterProblems, formatClock, formatLength, parseClock, sortChapters } from './chapters';
 import { chapterRowOf } from '../pages/DashboardVideos';
 
 describe('chapter times', () => {
@@ -20,6 +20,13 @@ describe('chapter times', () => {
     expect(formatClock(3723)).toBe('1:02:03');
     expect(formatClock(NaN)).toBe('0:00');
     expect(parseClock(formatClock(4000))).toBe(4000);
+  });
+
+  it('rounds a length where a position is rounded down', () => {
+    expect(formatClock(11.97)).toBe('0:11');
+    expect(formatLength(11.97)).toBe('0:12');
+    expect(formatLength(95.4)).toBe('1:35');
+    expect(formatLength(NaN)).toBe('0:00');
   });
 
   it('finds the chapter playing at a time', () => {

@@ -23,6 +23,11 @@ export function formatClock(seconds: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${r}` : `${m}:${r}`;
 }
 
+/** A video's length as a clock, rounded (a position is rounded down: 11.97 s plays as 0:11 but lasts 0:12). */
+export function formatLength(seconds: number): string {
+  return formatClock(Math.round(Number.isFinite(seconds) ? seconds : 0));
+}
+
 /** The chapters sorted by start. */
 export function sortChapters(chapters: ChapterDto[]): ChapterDto[] {
   return [...chapters].sort((a, b) => a.start - b.start);
