@@ -46,6 +46,7 @@ README = os.path.join(ROOT, "README.md")
 START_DEADLINE = 30  # seconds for the server to answer /healthz
 LIVE_DEADLINE = 150  # seconds from the first publish to every rendition playing
 SEGMENT_COUNT_DEADLINE = 15  # seconds for a segment fetch to show in viewer_count
+VOD_DEADLINE = 90  # seconds from stopping the push to a ready VOD (30 s of it is the grace window)
 
 
 class Failed(Exception):
@@ -86,7 +87,11 @@ def readme_blocks():
     rtmp = re.search(r"rtmp://([^/\s]+):(\d+)/", enc[0])
     if not rtmp:
         raise Failed("README.md: the ffmpeg block pushes to no rtmp://HOST:PORT/ URL")
+    videos = re.search(r"https?://[^\s`]+(/api/v1/channels/SLUG/videos)", text)
+    if not videos:
+        raise Failed("README.md: no `http://HOST:PORT/api/v1/channels/SLUG/videos` line for the recordings")
     return {
+        "videos": videos.group(1),
         "api": api[0],
         "ffmpeg": enc[0],
         "base": play.group(1),
@@ -404,6 +409,43 @@ def run(binary, work):
         if viewer.returncode != 0:
             raise Failed(f"Chromium did not play {base}/c/{slug}:\n{viewer.stdout}{viewer.stderr}")
         print(viewer.stdout.strip(), flush=True)
+
+        # The README: stopping the push ends the broadcast after the grace window, and its
+        # recording shows up as a VOD under ./data/objects.
+        videos_path = readme["videos"].replace("SLUG", slug)
+        stop(publisher, signal.SIGINT, 10)
+        say(f"the push is stopped; waiting for the VOD at {videos_path}")
+        deadline = time.monotonic() + VOD_DEADLINE
+        while True:
+            page = get_json(base + videos_path) or {}
+            items = page.get("items") or []
+            if items and items[0].get("status") == "ready":
+                video = items[0]
+                break
+            if items and items[0].get("status") == "failed":
+                raise Failed(f"the recording failed: {items[0]}")
+            if time.monotonic() > deadline:
+                raise Failed(f"no ready VOD at {videos_path} {VOD_DEADLINE} s after the push stopped: {page}")
+            time.sleep(0.5)
+        vod_master = os.path.join(work, "data", "objects", "vod", video["id"], "master.m3u8")
+        if not os.path.exists(vod_master):
+            raise Failed(f"the VOD's master playlist is not under ./data/objects: {vod_master}")
+        status, body = get(video["playback_url"])
+        if status != 200:
+            raise Failed(f"GET {video['playback_url']}: {status}")
+        name, w, h, url = parse_master(body.decode(), video["playback_url"])[0]
+        status, body = get(url)
+        segs = media_segments(body.decode(), url)
+        if status != 200 or "#EXT-X-ENDLIST" not in body.decode() or not segs:
+            raise Failed(f"the VOD playlist {url} is not a finished playlist ({status}):\n{body[:400]!r}")
+        status, data = get(segs[-1])
+        seg_path = os.path.join(work, "vod-last.ts")
+        with open(seg_path, "wb") as f:
+            f.write(data)
+        codec, pw, ph, frames = probe(seg_path)
+        if status != 200 or codec != "h264" or (pw, ph) != (w, h) or frames == 0:
+            raise Failed(f"the VOD's last {name} segment: {status} {codec} {pw}x{ph}, {frames} frames")
+        ok(f"{videos_path}: VOD {video['id']} of {video['duration_secs']:.1f} s, {name} {w}x{h} decodes, stored under ./data/objects")
     except BaseException:
         print(f"\n--- server log (last 60 lines of {server_log}) ---", file=sys.stderr)
         print(tail(server_log, 60), file=sys.stderr)

@@ -1413,6 +1413,7 @@ mod tests {
             stream_key_hash: Set("h".into()),
             created_at: Set(now),
             updated_at: Set(now),
+            ..Default::default()
         }
         .insert(&db)
         .await

@@ -15,6 +15,7 @@ use streamhall_media::hls::LiveWindow;
 use streamhall_media::transcode::PlannedRendition;
 
 use crate::health::StreamStatus;
+use crate::recording::Recorder;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -59,10 +60,17 @@ pub struct StreamEntry {
     pub(crate) thumbnail: RwLock<Option<Bytes>>,
     /// Newest segment of the lowest rendition, for the thumbnail.
     pub(crate) latest_low_segment: Mutex<Option<Bytes>>,
+    /// The broadcast's recording; also the DVR window beyond the live one.
+    pub(crate) recorder: Option<Arc<Recorder>>,
 }
 
 impl StreamEntry {
-    pub(crate) fn new(broadcast_id: i64, started_at: DateTime<Utc>, window: LiveWindow) -> Self {
+    pub(crate) fn new(
+        broadcast_id: i64,
+        started_at: DateTime<Utc>,
+        window: LiveWindow,
+        recorder: Option<Arc<Recorder>>,
+    ) -> Self {
         Self {
             window: RwLock::new(window),
             info: RwLock::new(LiveInfo {
@@ -76,6 +84,7 @@ impl StreamEntry {
             }),
             thumbnail: RwLock::new(None),
             latest_low_segment: Mutex::new(None),
+            recorder,
         }
     }
 
@@ -163,6 +172,53 @@ impl HlsDirectory {
             .max()
             .unwrap_or(info.target_duration);
         Some(info)
+    }
+
+    /// The recording of the channel's current (or just ended) broadcast.
+    pub fn recorder(&self, slug: &str) -> Option<Arc<Recorder>> {
+        self.entry(slug)?.recorder.clone()
+    }
+
+    /// The master with the DVR window: the live master with each `{r}/index.m3u8` as
+    /// `{r}/dvr.m3u8`. `None` without a recording or before the live master exists.
+    pub fn dvr_master(&self, slug: &str) -> Option<Bytes> {
+        self.entry(slug)?.recorder.as_ref()?;
+        let live = self.master(slug)?;
+        let text = std::str::from_utf8(&live).ok()?;
+        let mut out = String::with_capacity(text.len() + 16);
+        for line in text.lines() {
+            match line.strip_suffix("/index.m3u8") {
+                Some(r) if !line.starts_with('#') => {
+                    out.push_str(r);
+                    out.push_str("/dvr.m3u8\n");
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        Some(Bytes::from(out))
+    }
+
+    pub fn dvr_playlist(&self, slug: &str, rendition: &str) -> Option<Bytes> {
+        self.entry(slug)?.recorder.as_ref()?.dvr_playlist(rendition)
+    }
+
+    /// A segment of the live window, or, once it has left it, of the recording (spool or
+    /// store).
+    pub async fn segment_or_recorded(
+        &self,
+        slug: &str,
+        rendition: &str,
+        name: &str,
+    ) -> Option<Bytes> {
+        let e = self.entry(slug)?;
+        if let Some(s) = read(&e.window).segment(rendition, name) {
+            return Some(s);
+        }
+        let seq = streamhall_media::hls::parse_segment_name(name)?;
+        e.recorder.as_ref()?.read_segment(rendition, seq).await
     }
 
     pub fn thumbnail(&self, slug: &str) -> Option<Bytes> {

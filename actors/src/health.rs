@@ -95,6 +95,8 @@ pub struct StreamHealth {
     /// Audio frames dropped for the same reason.
     pub dropped_audio: u64,
     pub renditions: Vec<RenditionHealth>,
+    /// The broadcast's recording (or DVR copy): uploads, spool, lost segments.
+    pub recording: Option<crate::recording::RecordingHealth>,
     pub viewers: u64,
     pub children: Vec<ActorHealth>,
 }

@@ -5,6 +5,7 @@
 //!           │                                         ├─ Transcode  one ffmpeg run
 //!           │                                         ├─ Segment    ffmpeg output -> LiveWindow
 //!           │                                         └─ Thumbnail  a JPEG every few seconds
+//!           │             (+ a Recorder per broadcast: spool -> object store -> VOD, DVR)
 //!           ├─ Presence   viewer counts, peaks, analytics samples (Redis across nodes)
 //!           ├─ ChatDirectory ─ ChatRoom (one per channel)
 //!           └─ Notifier   go-live fan-out: in-app, email, webhooks
@@ -18,12 +19,14 @@
 pub mod analytics;
 pub mod bus;
 pub mod chat;
+pub mod clips;
 pub mod db;
 pub mod directory;
 pub mod gate;
 pub mod health;
 pub mod notify;
 pub mod presence;
+pub mod recording;
 pub mod registry;
 pub mod stream;
 pub mod supervision;
@@ -72,6 +75,8 @@ pub struct LiveConfig {
     /// The URL people open, for links in emails.
     pub public_url: String,
     pub analytics: notify::AnalyticsConfig,
+    /// Recordings, DVR and clips.
+    pub recording: recording::RecordingConfig,
 }
 
 impl Default for LiveConfig {
@@ -94,6 +99,7 @@ impl Default for LiveConfig {
             notify: notify::NotifyConfig::default(),
             public_url: "http://127.0.0.1:8080".into(),
             analytics: notify::AnalyticsConfig::default(),
+            recording: recording::RecordingConfig::default(),
         }
     }
 }
@@ -144,6 +150,7 @@ pub struct Live {
     pub bus: Bus,
     pub chat: chat::ChatHandle,
     pub notifier: notify::NotifierHandle,
+    pub clips: clips::ClipJobs,
     db: DatabaseConnection,
 }
 
@@ -161,6 +168,13 @@ impl Live {
             .validate()
             .map_err(|e| anyhow::anyhow!("live.ladder: {e}"))?;
         let (channels, broadcasts) = db::repair(&db).await?;
+        clips::fail_interrupted(&db).await?;
+        recording::recover(db.clone(), Arc::clone(&objects), cfg.recording.clone()).await?;
+        recording::spawn_retention(
+            db.clone(),
+            Arc::clone(&objects),
+            cfg.recording.retention_every,
+        );
         if channels + broadcasts > 0 {
             tracing::warn!(
                 channels,
@@ -215,9 +229,16 @@ impl Live {
             presence: presence.clone(),
             hls: hls.clone(),
         });
+        let clips = clips::ClipJobs::new(
+            db.clone(),
+            Arc::clone(&deps.objects),
+            hls.clone(),
+            deps.cfg.recording.clone(),
+        );
         let registry = Registry::new(deps, presence_actor).start();
         Ok(Live {
             registry,
+            clips,
             hls,
             presence,
             bus,

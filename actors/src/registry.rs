@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::LiveDeps;
 use crate::directory::StreamEntry;
 use crate::health::{ActorHealth, HealthTree};
+use crate::recording::Recorder;
 use crate::presence::{GetPresenceHealth, Presence};
 use crate::stream::{
     AttachPublisher, EndReason, EndStream, GetStreamHealth, Refused, StreamActor, StreamSpec,
@@ -192,14 +193,20 @@ impl Registry {
         attach: AttachPublisher,
     ) -> ResponseActFuture<Self, Result<(), PublishRejected>> {
         let db = self.deps.db.clone();
+        let node_id = self.deps.cfg.node_id.clone();
         let fut = async move {
-            let res = crate::db::open_broadcast(&db, &channel).await;
+            let res = async {
+                let b = crate::db::open_broadcast(&db, &channel).await?;
+                let v = crate::recording::open_video(&db, &channel, b.id, &node_id).await?;
+                Ok::<_, sea_orm::DbErr>((b, v))
+            }
+            .await;
             (channel, res)
         };
         Box::pin(
             actix::fut::wrap_future::<_, Self>(fut).map(move |(channel, res), act, ctx| {
-                let b = match res {
-                    Ok(b) => b,
+                let (b, video) = match res {
+                    Ok(bv) => bv,
                     Err(e) => {
                         tracing::error!(channel = %channel.slug, error = %e, "opening the broadcast failed");
                         act.last_error = Some(format!("opening a broadcast: {e}"));
@@ -222,7 +229,15 @@ impl Registry {
                     cfg.ladder.segment_seconds,
                     first_seq,
                 );
-                let entry = Arc::new(StreamEntry::new(b.id, b.started_at, window));
+                let recorder = Recorder::new(
+                    &video,
+                    &channel.slug,
+                    act.deps.db.clone(),
+                    Arc::clone(&act.deps.objects),
+                    cfg.recording.clone(),
+                );
+                recorder.start();
+                let entry = Arc::new(StreamEntry::new(b.id, b.started_at, window, Some(recorder)));
                 act.deps.hls.insert(&spec.slug, Arc::clone(&entry));
                 act.deps.presence.begin_broadcast(&spec.slug, b.id);
                 let stream = StreamActor::new(

@@ -22,6 +22,10 @@ pub struct Model {
     pub stream_key_hash: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Broadcasts are kept as VODs (default); otherwise only a DVR copy while live.
+    pub record_vods: bool,
+    /// VODs older than this many days are deleted; null keeps them forever.
+    pub vod_retention_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! streamhall-entities: the sea-orm entities, one module per table.
 //!
-//! Timestamps are UTC (`DateTimeUtc`); ids are 64-bit integers assigned by the database.
+//! Timestamps are UTC (`DateTimeUtc`); ids are 64-bit integers assigned by the database, except videos' and clips', which are random
+//! (reachable by id alone when unlisted).
 //! Secrets (passwords, refresh tokens, stream keys) are stored only as hashes; webhook secrets, which must sign, are the exception.
 
 pub mod broadcast;
@@ -10,6 +11,7 @@ pub mod chat_ban;
 pub mod chat_message;
 pub mod chat_moderation_log;
 pub mod chat_room;
+pub mod clip;
 pub mod follow;
 pub mod notification;
 pub mod notification_job;
@@ -19,6 +21,7 @@ pub mod refresh_token;
 pub mod secret;
 pub mod stream_analytics;
 pub mod user;
+pub mod video;
 pub mod view_session;
 pub mod webhook;
 pub mod webhook_delivery;
@@ -30,6 +33,7 @@ pub use chat_ban::Entity as ChatBan;
 pub use chat_message::Entity as ChatMessage;
 pub use chat_moderation_log::Entity as ChatModerationLog;
 pub use chat_room::Entity as ChatRoom;
+pub use clip::Entity as Clip;
 pub use follow::Entity as Follow;
 pub use notification::Entity as Notification;
 pub use notification_job::Entity as NotificationJob;
@@ -38,6 +42,7 @@ pub use notification_setting::Entity as NotificationSetting;
 pub use refresh_token::Entity as RefreshToken;
 pub use stream_analytics::Entity as StreamAnalytics;
 pub use user::Entity as User;
+pub use video::Entity as Video;
 pub use view_session::Entity as ViewSession;
 pub use webhook::Entity as Webhook;
 pub use webhook_delivery::Entity as WebhookDelivery;

@@ -1,5 +1,7 @@
 //! HLS delivery from memory: `/hls/{slug}/master.m3u8`, `/hls/{slug}/{rendition}/index.m3u8`
-//! and `/hls/{slug}/{rendition}/seg-N.ts`.
+//! and `/hls/{slug}/{rendition}/seg-N.ts`; the DVR window (`live.dvr_minutes`) as
+//! `/hls/{slug}/dvr.m3u8` and `/hls/{slug}/{rendition}/dvr.m3u8`, whose older segments come
+//! from the broadcast's recording (its spool or the object store).
 //!
 //! Names are looked up in the stream's in-memory window; nothing from the URL ever reaches
 //! the filesystem. Playlists may be cached for a second; segment names never repeat (each
@@ -35,10 +37,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/hls")
             .route("/{slug}/master.m3u8", web::get().to(master))
+            .route("/{slug}/dvr.m3u8", web::get().to(dvr_master))
             .route(
                 "/{slug}/{rendition}/index.m3u8",
                 web::get().to(media_playlist),
             )
+            .route("/{slug}/{rendition}/dvr.m3u8", web::get().to(dvr_playlist))
             .route("/{slug}/{rendition}/{segment}", web::get().to(segment))
             .default_service(web::to(not_found)),
     );
@@ -75,12 +79,44 @@ async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
     }
 }
 
-async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let slug = param(&req, "slug");
+async fn dvr_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    match state.live.hls.dvr_master(param(&req, "slug")) {
+        Some(body) => {
+            state.metrics.hls_playlists.inc();
+            ok(PLAYLIST, PLAYLIST_CACHE, body)
+        }
+        None => miss(&state),
+    }
+}
+
+async fn dvr_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let found = state
         .live
         .hls
-        .segment(slug, param(&req, "rendition"), param(&req, "segment"));
+        .dvr_playlist(param(&req, "slug"), param(&req, "rendition"));
+    match found {
+        Some(body) => {
+            state.metrics.hls_playlists.inc();
+            ok(PLAYLIST, PLAYLIST_CACHE, body)
+        }
+        None => miss(&state),
+    }
+}
+
+async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let slug = param(&req, "slug");
+    let (rendition, name) = (param(&req, "rendition"), param(&req, "segment"));
+    // The live window first; a DVR player rewinding past it reads the recording.
+    let found = match state.live.hls.segment(slug, rendition, name) {
+        Some(s) => Some(s),
+        None => {
+            state
+                .live
+                .hls
+                .segment_or_recorded(slug, rendition, name)
+                .await
+        }
+    };
     let Some(body) = found else {
         return miss(&state);
     };

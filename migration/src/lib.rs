@@ -10,6 +10,7 @@ mod m20261122_000001_accounts_and_channels;
 mod m20261122_000002_chat;
 mod m20261126_000003_follows_notify_analytics;
 mod m20261201_000004_broadcast_video;
+mod m20261201_000005_videos_and_clips;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_chat::Migration),
             Box::new(m20261126_000003_follows_notify_analytics::Migration),
             Box::new(m20261201_000004_broadcast_video::Migration),
+            Box::new(m20261201_000005_videos_and_clips::Migration),
         ]
     }
 }

@@ -772,6 +772,11 @@ impl StreamActor {
                 }
                 None => entry.end(),
             }
+            // Uploads what is left and writes the VOD in the background: the broadcast ends
+            // now, the video is `processing` until then.
+            if let Some(rec) = &entry.recorder {
+                rec.finish();
+            }
             if let Err(e) = tokio::fs::remove_dir_all(&work_dir).await
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -836,6 +841,10 @@ impl StreamActor {
             .collect();
         let mut warnings = ingest.as_ref().map(source_warnings).unwrap_or_default();
         warnings.extend(self.status.warnings(&obs));
+        let recording = self.entry.recorder.as_ref().map(|r| r.health());
+        if let Some(r) = &recording {
+            warnings.extend(recording_warnings(r));
+        }
         let (dropped_frames, dropped_audio) =
             self.session.as_ref().map_or((0, 0), |s| s.queue.dropped());
         let status = self.status.status();
@@ -892,10 +901,31 @@ impl StreamActor {
             dropped_frames,
             dropped_audio,
             renditions: self.status.renditions(&obs),
+            recording,
             viewers: self.deps.presence.count(&self.spec.slug),
             children,
         }
     }
+}
+
+/// What the streamer is told about the recording: viewers watch on, the VOD is at risk.
+fn recording_warnings(r: &crate::recording::RecordingHealth) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.state == "store_unavailable" {
+        out.push(format!(
+            "The recording cannot reach object storage ({}); {} segments ({} MB) wait on this server and are uploaded when it is back.",
+            r.last_error.as_deref().unwrap_or("no answer"),
+            r.spooled_segments,
+            r.spooled_bytes / 1_000_000
+        ));
+    }
+    if r.lost_segments > 0 {
+        out.push(format!(
+            "{} segments could not be kept for the recording (the spool filled up while storage was down); the VOD will have gaps.",
+            r.lost_segments
+        ));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 //! none. In: [`PrepareRun`] (before every ffmpeg start), [`FinishSegments`] (the broadcast
 //! ends), [`StopChild`], its own 50 ms poll. Out: segments into the channel's [`LiveWindow`](streamhall_media::hls::LiveWindow) in the
 //! [`HlsDirectory`](crate::HlsDirectory) entry, with program-date-time from the ingest wall
-//! clock; [`ChildExited`] after repeated I/O errors.
+//! clock, and to the broadcast's [`Recorder`](crate::recording::Recorder) (spool, then the
+//! object store); [`ChildExited`] after repeated I/O errors.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -120,6 +121,7 @@ impl Segment {
             return;
         }
         let base = self.clock.get();
+        let mut recorded = Vec::new();
         let mut window = write(&self.entry.window);
         for s in segments {
             let offset = self.offsets.entry(s.rendition.clone()).or_insert(0.0);
@@ -130,14 +132,22 @@ impl Segment {
             *offset += s.duration;
             let is_lowest = self.lowest.as_deref() == Some(s.rendition.as_str());
             let data = s.data.clone();
-            if window
-                .push_segment(&s.rendition, s.duration, pdt, s.data)
-                .is_some()
-            {
+            if let Some(seq) = window.push_segment(&s.rendition, s.duration, pdt, s.data) {
                 self.counters.produced.fetch_add(1, Ordering::Relaxed);
+                let discontinuity = window
+                    .last_segment(&s.rendition)
+                    .is_some_and(|r| r.discontinuity);
                 if is_lowest {
-                    *lock(&self.entry.latest_low_segment) = Some(data);
+                    *lock(&self.entry.latest_low_segment) = Some(data.clone());
                 }
+                recorded.push((s.rendition, seq, s.duration, discontinuity, pdt, data));
+            }
+        }
+        drop(window);
+        // Spooled outside the window's lock: viewers never wait for the disk.
+        if let Some(rec) = &self.entry.recorder {
+            for (rendition, seq, duration, discontinuity, pdt, data) in recorded {
+                rec.push(&rendition, seq, duration, discontinuity, pdt, &data);
             }
         }
     }
@@ -187,6 +197,9 @@ impl Handler<PrepareRun> for Segment {
             window.mark_discontinuity();
         }
         self.entry.set_plan(&msg.plan);
+        if let Some(rec) = &self.entry.recorder {
+            rec.set_plan(&msg.plan);
+        }
         self.lowest = msg
             .plan
             .iter()

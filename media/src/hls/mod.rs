@@ -17,5 +17,5 @@ pub use m3u8::{MediaPlaylist, PlaylistEntry, PlaylistError, parse_media_playlist
 pub use watcher::{FinishedSegment, OutputWatcher};
 pub use window::{
     DEFAULT_WINDOW, LiveWindow, RETAINED_AFTER_WINDOW, RenditionStats, SegmentRef, WindowStats,
-    segment_name,
+    parse_segment_name, segment_name,
 };

@@ -41,7 +41,8 @@ pub fn segment_name(seq: u64) -> String {
     format!("seg-{seq}.ts")
 }
 
-fn parse_segment_name(name: &str) -> Option<u64> {
+/// The sequence number in a name [`segment_name`] made; `None` for any other spelling.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("seg-")?.strip_suffix(".ts")?;
     // Only the canonical spelling: no sign, no leading zeros.
     if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
@@ -308,6 +309,11 @@ impl LiveWindow {
         let first = r.segments.front()?.seq;
         let i = usize::try_from(seq.checked_sub(first)?).ok()?;
         r.segments.get(i).map(|s| s.data.clone())
+    }
+
+    /// The newest segment of a rendition.
+    pub fn last_segment(&self, rendition: &str) -> Option<&SegmentRef> {
+        self.find(rendition)?.segments.back()
     }
 
     pub fn snapshot(&self) -> WindowStats {
