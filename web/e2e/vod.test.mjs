@@ -1,12 +1,15 @@
 // Recordings and clips end to end: a streamer pushes ~12 s with ffmpeg and stops; the broadcast
 // becomes a video that is `ready`; a signed-in viewer finds it on the channel's Videos tab,
 // plays it (currentTime advances, the duration shown is about 12 s), clips it from the video
-// page, and the clip page plays the clip once it is cut.
+// page, and the clip page plays the clip once it is cut. Then, live: the player plays the DVR
+// playlist, the viewer seeks back and stays there, LIVE returns to the edge, and the Clip
+// button's toast leads to a clip of the live stream that plays.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiCall, launchBrowser, poll, publish, register, screenshot, signedInContext, startServer, watchConsole } from './harness.mjs';
 
 const slug = 'vodcast';
+const liveSlug = 'dvrcast';
 const PUSH_SECS = 12;
 
 let server;
@@ -27,6 +30,19 @@ before(async () => {
     body: { slug, title: 'Recorded show', category: 'Testing' },
   });
 });
+
+/** The first <video>'s position, the live player's DVR seek bar and its behind-live state. */
+const liveState = (page) =>
+  page.evaluate(() => {
+    const v = document.querySelector('video');
+    const seek = document.querySelector('[data-testid="dvr-seek"]');
+    return {
+      t: v?.currentTime ?? 0,
+      min: seek ? Number(seek.min) : null,
+      max: seek ? Number(seek.max) : null,
+      behind: document.querySelector('[data-testid="behind-live"]') != null,
+    };
+  });
 
 after(async () => {
   await encoder?.stop();
@@ -130,5 +146,72 @@ test('a broadcast becomes a video that plays, and a clip of it plays', async () 
   await screenshot(page, 'vod-clip-playing');
 
   await context.close();
+  assert.deepEqual(pageErrors, [], 'no errors in the pages');
+});
+
+test('live: the DVR lets a viewer seek back and return to live, and the Clip button clips the stream', async () => {
+  const owner = await register(server.url, 'dvrcaster');
+  const ch = await apiCall(server.url, '/channels', { method: 'POST', token: owner.access_token, body: { slug: liveSlug, title: 'Rewind me', category: 'Testing' } });
+  const viewer = await register(server.url, 'dvrviewer');
+  const live = publish(server.rtmp, ch.stream_key, { seconds: 90 });
+  try {
+    const channel = await poll('the channel live', async () => {
+      const c = await apiCall(server.url, `/channels/${liveSlug}`);
+      return c.is_live && c.live ? c : null;
+    }, 60_000, 500);
+    assert.ok(channel.live.dvr_url, `the live broadcast offers a DVR playlist: ${JSON.stringify(channel.live)}`);
+
+    const context = await signedInContext(browser, viewer);
+    const page = await context.newPage();
+    watchConsole(page, pageErrors);
+    const playlists = [];
+    page.on('request', (r) => /\.m3u8/.test(r.url()) && playlists.push(new URL(r.url()).pathname));
+    await page.goto(`${server.url}/c/${liveSlug}`);
+    await advances(page);
+    assert.ok(playlists.includes(`/hls/${liveSlug}/dvr.m3u8`), `the player loads the DVR master (${[...new Set(playlists)].join(', ')})`);
+
+    // With 20 s in the window, back to 3 s after its start: it stays behind live.
+    const window = await poll('a DVR window of 20 s', async () => {
+      const s = await liveState(page);
+      return s.max != null && s.max - s.min >= 20 ? s : null;
+    }, 60_000, 500);
+    await page.getByTestId('dvr-seek').fill(String(window.min + 3));
+    await poll('the player behind live', async () => (await liveState(page)).behind, 10_000);
+    await new Promise((r) => setTimeout(r, 4000));
+    const back = await liveState(page);
+    assert.ok(back.max - back.t > 12, `still well behind live after 4 s: at ${back.t}, edge ${back.max}`);
+    await screenshot(page, 'dvr-behind');
+
+    // LIVE returns to the edge.
+    await page.locator('.live-edge').click();
+    await poll('the player back at live', async () => {
+      const s = await liveState(page);
+      return !s.behind && s.max - s.t < 6 ? s : null;
+    }, 15_000);
+
+    // Clip the last 30 s (the window is long enough by now); the toast links to the clip.
+    await poll('30 s of broadcast', async () => {
+      const s = await liveState(page);
+      return s.max - s.min >= 30;
+    }, 60_000, 1000);
+    await page.getByRole('button', { name: 'Clip the last 30 seconds' }).click();
+    const toastLink = page.locator('.toast').getByRole('link', { name: 'Open the clip' });
+    await toastLink.waitFor({ timeout: 15_000 }).catch(async (e) => {
+      throw new Error(`no clip toast (${(await page.locator('.toast').allInnerTexts()).join('; ') || e.message})`);
+    });
+    await toastLink.click();
+    await page.waitForURL('**/clip/*');
+    const clipId = page.url().split('/clip/')[1];
+    await page.getByTestId('clip-video').waitFor({ timeout: 90_000 }).catch(async (e) => {
+      throw new Error(`the live clip never became playable: ${JSON.stringify(await apiCall(server.url, `/clips/${clipId}`))} (${e.message})`);
+    });
+    await advances(page, 1);
+    const clip = await apiCall(server.url, `/clips/${clipId}`);
+    assert.equal(clip.channel_slug, liveSlug);
+    assert.ok(Math.abs(clip.duration_secs - 30) < 4, `a live clip of ${clip.duration_secs} s for 30 s`);
+    await context.close();
+  } finally {
+    await live.stop();
+  }
   assert.deepEqual(pageErrors, [], 'no errors in the pages');
 });
