@@ -32,6 +32,8 @@ pub struct Config {
     pub analytics: streamhall_actors::notify::AnalyticsConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
+    /// Where thumbnails, VODs and clips are kept: files under `{data_dir}/objects`, or S3.
+    pub objects: streamhall_media::objects::ObjectsConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
 }
@@ -49,6 +51,7 @@ impl Default for Config {
             analytics: Default::default(),
             database: DatabaseConfig::default(),
             redis: RedisConfig::default(),
+            objects: Default::default(),
             auth: AuthConfig::default(),
             log: LogConfig::default(),
         }
@@ -338,6 +341,47 @@ mod tests {
         assert_eq!(config.notify.webhooks, defaults.notify.webhooks);
         assert_eq!(config.notify.batch_size, defaults.notify.batch_size);
         assert_eq!(config.analytics, defaults.analytics);
+        assert_eq!(config.objects.backend, defaults.objects.backend);
+        assert_eq!(config.objects.s3.region, defaults.objects.s3.region);
+        assert_eq!(config.objects.s3.presign, defaults.objects.s3.presign);
+        assert_eq!(
+            config.objects.s3.presign_ttl_secs,
+            defaults.objects.s3.presign_ttl_secs
+        );
+    }
+
+    #[test]
+    fn objects_from_the_environment_with_the_secret_hidden() {
+        Jail::expect_with(|jail| {
+            jail.set_env("STREAMHALL_OBJECTS__BACKEND", "s3");
+            jail.set_env("STREAMHALL_OBJECTS__S3__ENDPOINT", "http://127.0.0.1:3900");
+            jail.set_env("STREAMHALL_OBJECTS__S3__BUCKET", "streamhall");
+            jail.set_env(
+                "STREAMHALL_OBJECTS__S3__ACCESS_KEY",
+                "GK31c2f218a2e44f485b94239e",
+            );
+            jail.set_env(
+                "STREAMHALL_OBJECTS__S3__SECRET_KEY",
+                "hunter2-object-secret",
+            );
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let objects = &config.objects;
+            assert_eq!(
+                objects.backend,
+                streamhall_media::objects::ObjectsBackend::S3
+            );
+            assert_eq!(objects.s3.endpoint, "http://127.0.0.1:3900");
+            assert_eq!(objects.s3.bucket, "streamhall");
+            assert_eq!(
+                objects.s3.secret_key.expose_secret(),
+                "hunter2-object-secret"
+            );
+            assert!(
+                !format!("{config:?}").contains("hunter2"),
+                "secrets must not print"
+            );
+            Ok(())
+        });
     }
 
     #[test]

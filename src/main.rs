@@ -163,6 +163,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("  streamhall is ready at {}", app.public_url());
         println!("  encoders push to {ingest}/STREAM_KEY");
         println!("  data directory: {}", app.data_dir().display());
+        println!("  objects: {}", app.objects().describe());
         println!("  first start: created the administrator account");
         println!("    username: {}", admin.username);
         println!("    password: {}", admin.password.expose_secret());
@@ -172,6 +173,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("streamhall is ready at {}", app.public_url());
         println!("encoders push to {ingest}/STREAM_KEY");
         println!("data directory: {}", app.data_dir().display());
+        println!("objects: {}", app.objects().describe());
     }
     let handle = app.handle();
     actix_web::rt::spawn(async move {

@@ -10,7 +10,11 @@ use std::{
 
 use streamhall_actors::chat::{ChatConfig, RoomLimits};
 use streamhall_actors::{Live, LiveConfig};
-use streamhall_media::{objects::FsObjectStore, rtmp, transcode::FfmpegTranscoder};
+use streamhall_media::{
+    objects::{ObjectStore, open_store},
+    rtmp,
+    transcode::FfmpegTranscoder,
+};
 use tokio_util::sync::CancellationToken;
 
 use actix_web::{HttpServer, dev::Server, web};
@@ -78,6 +82,7 @@ pub struct Application {
     data_dir: std::path::PathBuf,
     server: Server,
     db: DatabaseConnection,
+    objects: Arc<dyn ObjectStore>,
     /// Set when this start created the first admin account: shown once, then dropped.
     pub first_admin: Option<FirstAdmin>,
 }
@@ -95,6 +100,11 @@ impl Application {
             .context("resolving data_dir against the current directory")?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        // Before anything else touches storage: a store that cannot be used stops the start
+        // with the config key to fix.
+        let objects = open_store(&config.objects, &config.data_dir)
+            .await
+            .map_err(anyhow::Error::msg)?;
         let db = connect(&config).await?;
         Migrator::up(&db, None)
             .await
@@ -124,7 +134,7 @@ impl Application {
             Arc::new(FfmpegTranscoder::new(
                 config.live.ladder.ffmpeg_path.clone(),
             )),
-            Arc::new(FsObjectStore::new(config.data_dir.join("objects"))),
+            Arc::clone(&objects),
             redis
                 .clone()
                 .map(|pool| (pool, config.redis.key_prefix.clone())),
@@ -164,6 +174,7 @@ impl Application {
             public_url: public_url.clone(),
             rtmp_url: streamhall_http::api::server::rtmp_url(&public_url, rtmp_addr),
             live: live.clone(),
+            objects: Arc::clone(&objects),
             viewer_hasher: std::hash::RandomState::new(),
             chat_tickets,
             chat_conns: ConnLimiter::new(config.chat.max_connections_per_ip),
@@ -187,7 +198,7 @@ impl Application {
             .disable_signals()
             .shutdown_timeout(30)
             .run();
-        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), "listening");
+        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), objects = %objects.describe(), "listening");
         Ok(Self {
             http_addr,
             rtmp_addr,
@@ -197,6 +208,7 @@ impl Application {
             data_dir: config.data_dir.clone(),
             server,
             db,
+            objects,
             first_admin,
         })
     }
@@ -217,6 +229,11 @@ impl Application {
     /// The data directory in use, absolute.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The object store in use.
+    pub fn objects(&self) -> &dyn ObjectStore {
+        self.objects.as_ref()
     }
 
     /// The live tree (tests subscribe to its bus).

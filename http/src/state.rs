@@ -25,6 +25,8 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// The live-streaming side: HLS windows, presence, the registry.
     pub live: streamhall_actors::Live,
+    /// Thumbnails, VODs and clips (checked by `/readyz`).
+    pub objects: std::sync::Arc<dyn streamhall_media::objects::ObjectStore>,
     /// Keys the hash that turns a client address into an anonymous viewer id.
     pub viewer_hasher: std::hash::RandomState,
     /// The URL users open, without a trailing slash (e.g. `http://127.0.0.1:8080`).

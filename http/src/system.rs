@@ -1,6 +1,6 @@
 //! Operational endpoints outside the API: `/healthz` (the process answers), `/readyz`
-//! (database and, when configured, Redis reachable), `/metrics` (Prometheus),
-//! `/api/v1/openapi.json`.
+//! (database, the object store and, when configured, Redis reachable), `/metrics`
+//! (Prometheus), `/api/v1/openapi.json`.
 
 use actix_web::{HttpResponse, web};
 use deadpool_redis::redis;
@@ -26,15 +26,25 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             Err(_) => false,
         }),
     };
+    // The reason goes to the log, not to whoever asks.
+    let objects_ok = match state.objects.check().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, store = %state.objects.describe(), "object store check failed");
+            false
+        }
+    };
     // Without Redis a node still serves its own clients (chat falls back to the database
-    // between nodes), so it stays in rotation, marked degraded. Without the database it
-    // cannot do anything useful.
+    // between nodes), and without the object store live streams still play (only what is
+    // stored suffers: thumbnails, VODs, clips), so it stays in rotation, marked degraded.
+    // Without the database it cannot do anything useful.
     let ready = db_ok;
-    let degraded = redis_ok == Some(false) || state.live.chat.degraded();
+    let degraded = redis_ok == Some(false) || !objects_ok || state.live.chat.degraded();
     let body = json!({
         "status": if !ready { "unavailable" } else if degraded { "degraded" } else { "ready" },
         "database": if db_ok { "ok" } else { "unreachable" },
         "redis": match redis_ok { None => "not configured", Some(true) => "ok", Some(false) => "unreachable" },
+        "objects": if objects_ok { "ok" } else { "failing" },
         "chat": if state.live.chat.degraded() { "degraded: Redis unreachable, other nodes' messages come from the database" } else { "ok" },
     });
     if ready {
