@@ -30,6 +30,13 @@ fn export_all(cfg: &Config) {
     dto::CreatedChannel::export_all(cfg).unwrap();
     dto::StreamKey::export_all(cfg).unwrap();
     dto::BroadcastDto::export_all(cfg).unwrap();
+    dto::VideoPage::export_all(cfg).unwrap();
+    dto::UpdateVideo::export_all(cfg).unwrap();
+    dto::PutChapters::export_all(cfg).unwrap();
+    dto::PutSubtitle::export_all(cfg).unwrap();
+    dto::ClipPage::export_all(cfg).unwrap();
+    dto::CreateLiveClip::export_all(cfg).unwrap();
+    dto::CreateVodClip::export_all(cfg).unwrap();
     HealthTree::export_all(cfg).unwrap();
     streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
     {

@@ -134,6 +134,10 @@ pub struct ChannelDto {
     pub owner: PublicUser,
     pub created_at: DateTime<Utc>,
     pub followers: i64,
+    /// Broadcasts are kept as videos; otherwise only a DVR copy while live.
+    pub record_vods: bool,
+    /// Videos older than this many days are deleted; `null` keeps them forever.
+    pub vod_retention_days: Option<i32>,
 }
 
 /// The broadcast in progress.
@@ -207,6 +211,8 @@ impl ChannelDto {
             created_at: c.created_at,
             // Filled by the handler (one grouped query per page).
             followers: 0,
+            record_vods: c.record_vods,
+            vod_retention_days: c.vod_retention_days,
         }
     }
 }
@@ -228,6 +234,21 @@ pub struct UpdateChannel {
     pub title: Option<String>,
     pub description: Option<String>,
     pub category: Option<String>,
+    pub record_vods: Option<bool>,
+    /// 1 to 3650; `null` keeps videos forever, absent leaves the setting as it is.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    #[ts(optional, type = "number | null")]
+    pub vod_retention_days: Option<Option<i32>>,
+}
+
+/// A field that may be absent (outer `None`) or `null` (inner `None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A new channel with its stream key, shown this once.
@@ -289,4 +310,162 @@ pub struct CategoryCount {
     pub channels: u64,
     /// Of `channels`, how many are live.
     pub live: u64,
+}
+
+/// A recorded broadcast. Private ones are shown only to the channel's owner and admins.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct VideoDto {
+    /// 32 hex characters.
+    pub id: String,
+    pub channel_slug: String,
+    pub channel_title: String,
+    /// The streamer's display name.
+    pub streamer_name: String,
+    pub title: String,
+    pub description: String,
+    #[ts(type = "\"public\" | \"unlisted\" | \"private\"")]
+    pub visibility: String,
+    /// Playable once `ready`.
+    #[ts(type = "\"recording\" | \"processing\" | \"ready\" | \"failed\"")]
+    pub status: String,
+    pub duration_secs: f64,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub thumbnail_url: Option<String>,
+    /// WebVTT cues pointing into a sprite of seek-preview thumbnails.
+    pub sprite_vtt_url: Option<String>,
+    pub renditions: Vec<RenditionDto>,
+    pub chapters: Vec<ChapterDto>,
+    pub subtitles: Vec<SubtitleDto>,
+    pub view_count: i64,
+    /// The HLS master playlist to give a player. A private video's playlists and segments
+    /// need the `Authorization` header on every request.
+    pub playback_url: String,
+    /// Segments lost while the object store was unreachable (the video skips there).
+    pub missing_segments: i64,
+    /// The caller may edit and delete it (the channel's owner or an admin).
+    pub can_edit: bool,
+}
+
+/// A named point in a video.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ChapterDto {
+    pub title: String,
+    /// Seconds from the start.
+    pub start: f64,
+}
+
+/// A subtitle track of a video.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct SubtitleDto {
+    /// BCP 47 tag, e.g. `en` or `pt-BR`.
+    pub lang: String,
+    pub label: String,
+    /// The WebVTT file.
+    pub url: String,
+}
+
+/// One page of videos, newest first; `next_offset` is absent on the last page.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct VideoPage {
+    pub items: Vec<VideoDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub next_offset: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1 to 100, default 24.
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
+pub struct UpdateVideo {
+    /// 1 to 140 characters.
+    pub title: Option<String>,
+    /// Up to 5000 characters.
+    pub description: Option<String>,
+    #[ts(optional, type = "\"public\" | \"unlisted\" | \"private\"")]
+    pub visibility: Option<String>,
+}
+
+/// Replaces a video's chapters: at most 100, starts ascending and inside the video.
+#[derive(Debug, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct PutChapters {
+    pub chapters: Vec<ChapterDto>,
+}
+
+/// Adds or replaces the subtitle track of the path's language.
+#[derive(Debug, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct PutSubtitle {
+    /// 1 to 40 characters, e.g. `English`.
+    pub label: String,
+    /// The WebVTT file's text (starts with `WEBVTT`, at most 1 MiB).
+    pub vtt: String,
+}
+
+/// A cut of a live broadcast or of a video.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct ClipDto {
+    /// 32 hex characters.
+    pub id: String,
+    pub channel_slug: String,
+    /// The video it was cut from, while that exists.
+    pub video_id: Option<String>,
+    /// Who made it (display name).
+    pub author_name: String,
+    pub title: String,
+    pub duration_secs: f64,
+    #[ts(type = "\"processing\" | \"ready\" | \"failed\"")]
+    pub status: String,
+    /// Why it failed, in plain words.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub mp4_url: String,
+    /// Its HLS playlist.
+    pub playback_url: String,
+    pub thumbnail_url: Option<String>,
+    pub view_count: i64,
+    /// The caller may delete it (its author, the channel's owner or an admin).
+    pub can_delete: bool,
+}
+
+/// One page of clips, newest first; `next_offset` is absent on the last page.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct ClipPage {
+    pub items: Vec<ClipDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub next_offset: Option<u64>,
+}
+
+/// Clips the last `seconds` of a live broadcast.
+#[derive(Debug, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
+pub struct CreateLiveClip {
+    /// 10 to 60.
+    pub seconds: u32,
+    /// 1 to 140 characters; default: the channel's title.
+    pub title: Option<String>,
+}
+
+/// Clips `start..end` (seconds) of a video, 5 to 60 seconds long.
+#[derive(Debug, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
+pub struct CreateVodClip {
+    pub start: f64,
+    pub end: f64,
+    /// 1 to 140 characters; default: the video's title.
+    pub title: Option<String>,
 }

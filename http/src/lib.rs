@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod state;
 pub mod system;
 pub mod validate;
+pub mod vod;
 pub mod webapp;
 
 use actix_cors::Cors;
@@ -59,6 +60,7 @@ pub fn app(
         // HLS first, on its own lean path: players poll playlists every second, so no span,
         // request id or security headers per request, only a counter. Open to any origin.
         .configure(hls::configure)
+        .configure(vod::configure)
         .service(
             web::scope("")
                 .wrap(middleware::security_headers(hsts))

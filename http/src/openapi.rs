@@ -31,10 +31,14 @@ use crate::{api, dto, error};
         api::notifications::list, api::notifications::mark_read, api::notifications::read_all,
         api::notifications::get_settings, api::notifications::put_settings,
         crate::notify_ws::notifications_ws,
+        api::videos::list, api::videos::get, api::videos::update, api::videos::delete,
+        api::videos::put_chapters, api::videos::put_subtitle, api::videos::delete_subtitle,
+        api::clips::create_live, api::clips::create_vod, api::clips::get, api::clips::list,
+        api::clips::delete,
     ),
     components(schemas(error::ErrorBody, dto::PublicUser, dto::Me, dto::ChannelDto)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat"), (name = "analytics"), (name = "webhooks"), (name = "follows"), (name = "notifications")),
+    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat"), (name = "analytics"), (name = "webhooks"), (name = "follows"), (name = "notifications"), (name = "videos"), (name = "clips")),
 )]
 pub struct ApiDoc;
 

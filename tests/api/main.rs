@@ -16,6 +16,7 @@ mod migrations;
 mod moderation;
 mod notify;
 mod system;
+mod videos;
 mod viewers;
 mod webapp;
 mod webhooks;

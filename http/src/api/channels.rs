@@ -262,7 +262,8 @@ fn json_bytes(body: Bytes) -> HttpResponse {
         .body(body)
 }
 
-/// Edits title, description or category.
+/// Edits title, description or category, and whether broadcasts are kept as videos and for
+/// how long (`vod_retention_days`: 1 to 3650, `null` forever).
 #[utoipa::path(patch, path = "/api/v1/channels/{slug}", tag = "channels", security(("bearer" = [])),
     params(("slug" = String, Path)), request_body = UpdateChannel,
     responses((status = 200, body = ChannelDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -292,6 +293,19 @@ pub async fn update(
             problems.check(validate::text("description", &description, 0, 2000))
     {
         model.description = Set(description);
+    }
+    if let Some(record) = body.record_vods {
+        model.record_vods = Set(record);
+    }
+    match body.vod_retention_days {
+        Some(Some(days)) if !(1..=3650).contains(&days) => {
+            problems.check::<()>(Err(ApiError::invalid(
+                "vod_retention_days",
+                "1 to 3650 days, or null to keep videos forever",
+            )));
+        }
+        Some(days) => model.vod_retention_days = Set(days),
+        None => {}
     }
     problems.finish()?;
     model.updated_at = Set(Utc::now());

@@ -6,10 +6,12 @@ pub mod analytics;
 pub mod auth;
 pub mod channels;
 pub mod chat;
+pub mod clips;
 pub mod follows;
 pub mod notifications;
 pub mod server;
 pub mod users;
+pub mod videos;
 pub mod webhooks;
 
 use actix_web::web;
@@ -82,4 +84,16 @@ api_routes! {
     get "/notifications/settings" => notifications::get_settings,
     put "/notifications/settings" => notifications::put_settings,
     get "/notifications/ws" => crate::notify_ws::notifications_ws,
+    get "/channels/{slug}/videos" => videos::list,
+    get "/videos/{id}" => videos::get,
+    patch "/videos/{id}" => videos::update,
+    delete "/videos/{id}" => videos::delete,
+    put "/videos/{id}/chapters" => videos::put_chapters,
+    put "/videos/{id}/subtitles/{lang}" => videos::put_subtitle,
+    delete "/videos/{id}/subtitles/{lang}" => videos::delete_subtitle,
+    post "/channels/{slug}/clips" => clips::create_live,
+    get "/channels/{slug}/clips" => clips::list,
+    post "/videos/{id}/clips" => clips::create_vod,
+    get "/clips/{id}" => clips::get,
+    delete "/clips/{id}" => clips::delete,
 }

@@ -32,4 +32,12 @@ live: LiveDto | null,
 /**
  * A JPEG of the stream, refreshed every few seconds; an offline card otherwise.
  */
-thumbnail_url: string, owner: PublicUser, created_at: string, followers: number, };
+thumbnail_url: string, owner: PublicUser, created_at: string, followers: number, 
+/**
+ * Broadcasts are kept as videos; otherwise only a DVR copy while live.
+ */
+record_vods: boolean, 
+/**
+ * Videos older than this many days are deleted; `null` keeps them forever.
+ */
+vod_retention_days: number | null, };

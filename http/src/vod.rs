@@ -1,0 +1,690 @@
+//! Recorded video and clips, served from the object store: `/vod/{id}/master.m3u8`,
+//! `/vod/{id}/{rendition}/index.m3u8`, `/vod/{id}/{rendition}/{segment}.ts`,
+//! `/vod/{id}/thumb.jpg`, `/vod/{id}/sprite.jpg`, `/vod/{id}/sprite.vtt`,
+//! `/vod/{id}/subs/{lang}.vtt`, and `/clips/{id}/clip.mp4`, `/clips/{id}/index.m3u8`,
+//! `/clips/{id}/{n}.ts`, `/clips/{id}/thumb.jpg`.
+//!
+//! Every request looks the row up first: a private video answers only its channel's owner and
+//! admins (`Authorization: Bearer`, on every request), and 404 to anyone else, as if it did not
+//! exist; DVR-only copies are never served here. Names from the URL are checked before they
+//! become object keys. A single `bytes=` range is answered 206 (416 when unsatisfiable).
+//! Segments and MP4s never change, so they are cached for a year (`private` for private
+//! videos); with S3 presigning on they are a 302 to the bucket instead, so the node does not
+//! carry the bytes. Playlists are always served by the node, with a short cache. When the store
+//! is unreachable the answer is 503 `objects_unavailable`.
+//!
+//! A video's master playlist and a clip's MP4 (from its start) count a view, once per client
+//! address and item every 30 minutes.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    fmt,
+    hash::{BuildHasher, Hasher},
+    sync::{LazyLock, Mutex},
+    time::{Duration, Instant},
+};
+
+use actix_web::{
+    FromRequest, HttpRequest, HttpResponse, ResponseError,
+    http::{
+        StatusCode,
+        header::{self, HeaderValue},
+    },
+    web,
+};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait},
+};
+use streamhall_entities::{Channel, Clip, Video, clip, user, video};
+use streamhall_media::{objects::ObjectError, vod::parse_segment_file_name};
+
+use crate::{
+    auth::{MaybeUser, client_ip},
+    error::ErrorBody,
+    hls::parse_range,
+    state::AppState,
+};
+
+/// How long a presigned URL is valid (the redirect itself is never cached).
+const PRESIGN_TTL: Duration = Duration::from_secs(300);
+/// A client that fetches the same item again within this time adds no view.
+const VIEW_WINDOW: Duration = Duration::from_secs(30 * 60);
+/// Most (client, item) pairs remembered; the oldest is forgotten first.
+const VIEW_CAPACITY: usize = 100_000;
+
+const ANY: HeaderValue = HeaderValue::from_static("*");
+const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const PRIVATE: HeaderValue = HeaderValue::from_static("private");
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Routes, not a scope: a path none of them matches falls through to the web app. The
+    // fixed names come before the `{rendition}` patterns that would also match them.
+    cfg.route("/vod/{id}/master.m3u8", web::get().to(vod_master))
+        .route("/vod/{id}/thumb.jpg", web::get().to(vod_thumb))
+        .route("/vod/{id}/sprite.jpg", web::get().to(vod_sprite))
+        .route("/vod/{id}/sprite.vtt", web::get().to(vod_sprite_vtt))
+        .route("/vod/{id}/subs/{file}", web::get().to(vod_subtitle))
+        .route(
+            "/vod/{id}/{rendition}/index.m3u8",
+            web::get().to(vod_media_playlist),
+        )
+        .route("/vod/{id}/{rendition}/{file}", web::get().to(vod_segment))
+        .route("/clips/{id}/clip.mp4", web::get().to(clip_mp4))
+        .route("/clips/{id}/index.m3u8", web::get().to(clip_playlist))
+        .route("/clips/{id}/thumb.jpg", web::get().to(clip_thumb))
+        .route("/clips/{id}/{file}", web::get().to(clip_segment));
+}
+
+/// An error answer with a code [`crate::error::ApiError`] has no kind for (`not_live`,
+/// `objects_unavailable`, …), in the API's `{ error, message }` shape.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// Adds `Retry-After`.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(std::cmp::max(secs, 1));
+        self
+    }
+
+    fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
+    }
+
+    /// The store failed: an invalid key is a missing object, anything else is logged and 503.
+    pub fn objects(err: ObjectError) -> Self {
+        if let ObjectError::InvalidKey(_) = err {
+            return Self::not_found("file");
+        }
+        tracing::error!(error = %err, "object store unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "objects_unavailable",
+            "video storage cannot be reached right now; try again in a moment",
+        )
+        .retry_after(5)
+    }
+
+    fn internal(err: sea_orm::DbErr) -> Self {
+        tracing::error!(error = %err, "database error while serving video");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CACHE_CONTROL, NO_CACHE));
+        if let Some(secs) = self.retry_after_secs {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(ErrorBody {
+            error: self.code,
+            message: self.message.clone(),
+            field: None,
+            fields: None,
+            request_id: None,
+        })
+    }
+}
+
+/// A 32-character lowercase hex id, as videos and clips have.
+pub fn is_media_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A BCP 47 tag as subtitles use: `[a-z]{2,3}(-[A-Za-z0-9]{2,8})?`.
+pub fn is_lang(s: &str) -> bool {
+    let (primary, sub) = match s.split_once('-') {
+        Some((p, r)) => (p, Some(r)),
+        None => (s, None),
+    };
+    (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_lowercase())
+        && sub.is_none_or(|r| {
+            (2..=8).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// The channel's owner and admins manage its videos and clips.
+pub fn can_manage(caller: Option<&user::Model>, owner_id: i64) -> bool {
+    caller.is_some_and(|u| u.id == owner_id || u.is_admin())
+}
+
+/// Who may cache an answer: anyone, or only the caller's browser (private videos).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Anyone,
+    Owner,
+}
+
+/// What an object is, for its content type and cache lifetime.
+#[derive(Clone, Copy)]
+enum Kind {
+    Playlist,
+    Segment,
+    Mp4,
+    Jpeg,
+    Vtt,
+}
+
+impl Kind {
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Playlist => "application/vnd.apple.mpegurl",
+            Self::Segment => "video/mp2t",
+            Self::Mp4 => "video/mp4",
+            Self::Jpeg => "image/jpeg",
+            Self::Vtt => "text/vtt; charset=utf-8",
+        })
+    }
+
+    /// Segments and MP4s never change. Playlists are written once too, but a video's
+    /// visibility can change, so shared caches keep them only briefly; subtitles can be
+    /// replaced by the owner.
+    fn cache(self, audience: Audience) -> HeaderValue {
+        if audience == Audience::Owner {
+            return PRIVATE;
+        }
+        HeaderValue::from_static(match self {
+            Self::Segment | Self::Mp4 => "public, max-age=31536000, immutable",
+            Self::Playlist => "public, max-age=5",
+            Self::Jpeg => "public, max-age=300",
+            Self::Vtt => "public, max-age=60",
+        })
+    }
+
+    fn may_redirect(self) -> bool {
+        matches!(self, Self::Segment | Self::Mp4)
+    }
+}
+
+fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.match_info().get(name).unwrap_or_default()
+}
+
+/// CORS is open, as for live HLS: players on any site may fetch public video.
+fn open(result: Result<HttpResponse, Refusal>) -> HttpResponse {
+    let mut res = result.unwrap_or_else(|e| e.error_response());
+    res.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY);
+    res
+}
+
+/// The video of the path, if the caller may watch it.
+async fn watchable_video(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<(video::Model, Audience), Refusal> {
+    let id = param(req, "id");
+    if !is_media_id(id) {
+        return Err(Refusal::not_found("video"));
+    }
+    let found = Video::find_by_id(id)
+        .find_also_related(Channel)
+        .one(&state.db)
+        .await
+        .map_err(Refusal::internal)?;
+    let Some((video, Some(channel))) = found.filter(|(v, _)| !v.dvr_only) else {
+        return Err(Refusal::not_found("video"));
+    };
+    if video.visibility != "private" {
+        return Ok((video, Audience::Anyone));
+    }
+    // A missing or bad token is the same as a stranger's: the video does not exist for them.
+    let caller = MaybeUser::extract(req).await.ok().and_then(|u| u.0);
+    if can_manage(caller.as_ref(), channel.owner_id) {
+        Ok((video, Audience::Owner))
+    } else {
+        Err(Refusal::not_found("video"))
+    }
+}
+
+/// Playlists exist once the recording is finalised.
+fn ready(video: &video::Model) -> Result<(), Refusal> {
+    let message = match video.status.as_str() {
+        "ready" => return Ok(()),
+        "recording" => {
+            "this video is still being recorded; it can be watched once the broadcast ends"
+        }
+        "processing" => "this video is being processed; try again in a minute",
+        _ => "this video could not be recorded",
+    };
+    Err(Refusal::new(
+        StatusCode::NOT_FOUND,
+        "video_not_ready",
+        message,
+    ))
+}
+
+async fn vod_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    open(
+        async {
+            let (video, audience) = watchable_video(&state, &req).await?;
+            ready(&video)?;
+            let key = format!("vod/{}/master.m3u8", video.id);
+            let res = serve(&state, &req, &key, Kind::Playlist, audience).await?;
+            count_view(&state, &req, Counted::Video(&video.id)).await;
+            Ok::<_, Refusal>(res)
+        }
+        .await,
+    )
+}
+
+async fn vod_media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    open(
+        async {
+            let (video, audience) = watchable_video(&state, &req).await?;
+            ready(&video)?;
+            let rendition = rendition(&req)?;
+            let key = format!("vod/{}/{rendition}/index.m3u8", video.id);
+            serve(&state, &req, &key, Kind::Playlist, audience).await
+        }
+        .await,
+    )
+}
+
+async fn vod_segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    open(
+        async {
+            let file = param(&req, "file");
+            if parse_segment_file_name(file).is_none() {
+                return Err(Refusal::not_found("segment"));
+            }
+            let rendition = rendition(&req)?;
+            let (video, audience) = watchable_video(&state, &req).await?;
+            let key = format!("vod/{}/{rendition}/{file}", video.id);
+            serve(&state, &req, &key, Kind::Segment, audience).await
+        }
+        .await,
+    )
+}
+
+async fn vod_thumb(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    vod_file(&state, &req, "thumb.jpg", Kind::Jpeg).await
+}
+
+async fn vod_sprite(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    vod_file(&state, &req, "sprite.jpg", Kind::Jpeg).await
+}
+
+async fn vod_sprite_vtt(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    vod_file(&state, &req, "sprite.vtt", Kind::Vtt).await
+}
+
+async fn vod_subtitle(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let name = param(&req, "file")
+        .strip_suffix(".vtt")
+        .filter(|lang| is_lang(lang))
+        .map(|lang| format!("subs/{lang}.vtt"));
+    match name {
+        Some(name) => vod_file(&state, &req, &name, Kind::Vtt).await,
+        None => open(Err(Refusal::not_found("subtitle"))),
+    }
+}
+
+/// A file of the video's own (`name` is fixed or already checked).
+async fn vod_file(state: &AppState, req: &HttpRequest, name: &str, kind: Kind) -> HttpResponse {
+    open(
+        async {
+            let (video, audience) = watchable_video(state, req).await?;
+            let key = format!("vod/{}/{name}", video.id);
+            serve(state, req, &key, kind, audience).await
+        }
+        .await,
+    )
+}
+
+/// The path's rendition name: `[A-Za-z0-9_-]{1,32}` (`720p`, `source`).
+fn rendition(req: &HttpRequest) -> Result<&str, Refusal> {
+    let name = param(req, "rendition");
+    let ok = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Refusal::not_found("rendition"))
+    }
+}
+
+/// The clip of the path.
+async fn find_clip(state: &AppState, req: &HttpRequest) -> Result<clip::Model, Refusal> {
+    let id = param(req, "id");
+    if !is_media_id(id) {
+        return Err(Refusal::not_found("clip"));
+    }
+    Clip::find_by_id(id)
+        .one(&state.db)
+        .await
+        .map_err(Refusal::internal)?
+        .ok_or_else(|| Refusal::not_found("clip"))
+}
+
+fn clip_ready(clip: &clip::Model) -> Result<(), Refusal> {
+    match clip.status.as_str() {
+        "ready" => Ok(()),
+        "processing" => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "clip_not_ready",
+            "this clip is still being cut; try again in a few seconds",
+        )),
+        _ => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "clip_not_ready",
+            "this clip could not be made",
+        )),
+    }
+}
+
+async fn clip_mp4(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    open(
+        async {
+            let clip = find_clip(&state, &req).await?;
+            clip_ready(&clip)?;
+            let key = format!("clips/{}/clip.mp4", clip.id);
+            let from_start = req
+                .headers()
+                .get(header::RANGE)
+                .is_none_or(|v| v.as_bytes() == b"bytes=0-");
+            let res = serve(&state, &req, &key, Kind::Mp4, Audience::Anyone).await?;
+            if from_start {
+                count_view(&state, &req, Counted::Clip(&clip.id)).await;
+            }
+            Ok::<_, Refusal>(res)
+        }
+        .await,
+    )
+}
+
+async fn clip_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    open(
+        async {
+            let clip = find_clip(&state, &req).await?;
+            clip_ready(&clip)?;
+            let key = format!("clips/{}/index.m3u8", clip.id);
+            serve(&state, &req, &key, Kind::Playlist, Audience::Anyone).await
+        }
+        .await,
+    )
+}
+
+async fn clip_thumb(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    open(
+        async {
+            let clip = find_clip(&state, &req).await?;
+            let key = format!("clips/{}/thumb.jpg", clip.id);
+            serve(&state, &req, &key, Kind::Jpeg, Audience::Anyone).await
+        }
+        .await,
+    )
+}
+
+async fn clip_segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    open(
+        async {
+            let file = param(&req, "file");
+            let numbered = file.strip_suffix(".ts").is_some_and(|n| {
+                (1..=6).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+            });
+            if !numbered {
+                return Err(Refusal::not_found("segment"));
+            }
+            let clip = find_clip(&state, &req).await?;
+            let key = format!("clips/{}/{file}", clip.id);
+            serve(&state, &req, &key, Kind::Segment, Audience::Anyone).await
+        }
+        .await,
+    )
+}
+
+/// Answers with the object at `key`: whole, one range of it, or a redirect to the bucket.
+async fn serve(
+    state: &AppState,
+    req: &HttpRequest,
+    key: &str,
+    kind: Kind,
+    audience: Audience,
+) -> Result<HttpResponse, Refusal> {
+    let store = &state.objects;
+    if kind.may_redirect() && audience == Audience::Anyone {
+        let url = store
+            .presign_get(key, PRESIGN_TTL)
+            .await
+            .map_err(Refusal::objects)?;
+        if let Some(url) = url {
+            return Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, url))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish());
+        }
+    }
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    let Some(range) = range else {
+        let body = store
+            .get(key)
+            .await
+            .map_err(Refusal::objects)?
+            .ok_or_else(|| Refusal::not_found("file"))?;
+        return Ok(answer(StatusCode::OK, kind, audience, body));
+    };
+    let info = store
+        .stat(key)
+        .await
+        .map_err(Refusal::objects)?
+        .ok_or_else(|| Refusal::not_found("file"))?;
+    let Some((start, end)) = parse_range(range, info.size) else {
+        return Ok(HttpResponse::RangeNotSatisfiable()
+            .insert_header((header::CONTENT_RANGE, format!("bytes */{}", info.size)))
+            .insert_header((header::ACCEPT_RANGES, BYTES))
+            .finish());
+    };
+    let read = store
+        .get_range(key, start, Some(end))
+        .await
+        .map_err(Refusal::objects)?
+        .ok_or_else(|| Refusal::not_found("file"))?;
+    let last = (read.start + read.data.len() as u64).saturating_sub(1);
+    let content_range = format!("bytes {}-{last}/{}", read.start, read.total);
+    let mut res = answer(StatusCode::PARTIAL_CONTENT, kind, audience, read.data);
+    if let Ok(v) = HeaderValue::from_str(&content_range) {
+        res.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    Ok(res)
+}
+
+fn answer(status: StatusCode, kind: Kind, audience: Audience, body: bytes::Bytes) -> HttpResponse {
+    let mut res = HttpResponse::build(status).body(body);
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, kind.content_type());
+    headers.insert(header::CACHE_CONTROL, kind.cache(audience));
+    headers.insert(header::ACCEPT_RANGES, BYTES);
+    res
+}
+
+/// What a view is counted on.
+#[derive(Clone, Copy)]
+enum Counted<'a> {
+    Video(&'a str),
+    Clip(&'a str),
+}
+
+/// The (client, item) pairs that counted a view in the last [`VIEW_WINDOW`]. One per process,
+/// shared by every worker, so that a client's second fetch counts nothing whichever worker
+/// answers it.
+static RECENT_VIEWS: LazyLock<Mutex<RecentViews>> =
+    LazyLock::new(|| Mutex::new(RecentViews::new(VIEW_WINDOW, VIEW_CAPACITY)));
+
+/// Adds a view unless this client counted one for the item within the window. A failed update
+/// is logged: a view is not worth failing playback for.
+async fn count_view(state: &AppState, req: &HttpRequest, item: Counted<'_>) {
+    let mut h = state.viewer_hasher.build_hasher();
+    h.write(client_ip(req, state.http.trust_proxy_headers).as_bytes());
+    let (kind, id) = match item {
+        Counted::Video(id) => (b'v', id),
+        Counted::Clip(id) => (b'c', id),
+    };
+    h.write_u8(kind);
+    h.write(id.as_bytes());
+    let first = RECENT_VIEWS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .first(h.finish(), Instant::now());
+    if !first {
+        return;
+    }
+    let updated = match item {
+        Counted::Video(id) => Video::update_many()
+            .col_expr(
+                video::Column::ViewCount,
+                Expr::col(video::Column::ViewCount).add(1),
+            )
+            .filter(video::Column::Id.eq(id))
+            .exec(&state.db)
+            .await
+            .map(|_| ()),
+        Counted::Clip(id) => Clip::update_many()
+            .col_expr(
+                clip::Column::ViewCount,
+                Expr::col(clip::Column::ViewCount).add(1),
+            )
+            .filter(clip::Column::Id.eq(id))
+            .exec(&state.db)
+            .await
+            .map(|_| ()),
+    };
+    if let Err(error) = updated {
+        tracing::warn!(%error, "could not count a view");
+    }
+}
+
+/// Keys seen within `window`, at most `capacity` of them. Keys are remembered in the order they
+/// were first seen, which is also the order they expire in, so forgetting is from the front.
+struct RecentViews {
+    window: Duration,
+    capacity: usize,
+    seen: HashSet<u64>,
+    order: VecDeque<(Instant, u64)>,
+}
+
+impl RecentViews {
+    fn new(window: Duration, capacity: usize) -> Self {
+        Self {
+            window,
+            capacity,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Whether `key` is new (or its window ended); it is remembered from `now` if so.
+    fn first(&mut self, key: u64, now: Instant) -> bool {
+        while let Some(&(at, old)) = self.order.front() {
+            if now.saturating_duration_since(at) < self.window {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&old);
+        }
+        if self.seen.contains(&key) {
+            return false;
+        }
+        while self.order.len() >= self.capacity
+            && let Some((_, old)) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        self.seen.insert(key);
+        self.order.push_back((now, key));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_media_id("0123456789abcdef0123456789abcdef"));
+        assert!(!is_media_id("0123456789ABCDEF0123456789abcdef"));
+        assert!(!is_media_id("0123456789abcdef"));
+        for ok in ["en", "pt-BR", "deu", "zh-Hant", "es-419"] {
+            assert!(is_lang(ok), "{ok}");
+        }
+        for bad in [
+            "e",
+            "EN",
+            "engl",
+            "en-",
+            "en-x",
+            "en-toolongtag",
+            "en_US",
+            "../x",
+        ] {
+            assert!(!is_lang(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_view_counts_once_per_window() {
+        let mut views = RecentViews::new(Duration::from_secs(60), 3);
+        let t = Instant::now();
+        assert!(views.first(1, t));
+        assert!(!views.first(1, t + Duration::from_secs(59)));
+        assert!(views.first(2, t + Duration::from_secs(1)));
+        // The window of 1 ended.
+        assert!(views.first(1, t + Duration::from_secs(60)));
+        assert!(!views.first(2, t + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_oldest_is_forgotten_when_full() {
+        let mut views = RecentViews::new(Duration::from_secs(60), 2);
+        let t = Instant::now();
+        assert!(views.first(1, t));
+        assert!(views.first(2, t));
+        assert!(views.first(3, t));
+        assert_eq!(views.seen.len(), 2);
+        assert!(views.first(1, t), "1 was dropped to make room");
+        assert!(!views.first(3, t));
+    }
+}
