@@ -1,90 +1,12 @@
-// Recordings (VODs) and clips: the wire types of the issue-12 contract, their query hooks and
-// the same-origin paths a player loads.
-//
-// The types are declared here, exactly per the contract, until the Rust DTOs are exported by
-// ts-rs into `generated/`; then this file re-exports those instead.
+// Recordings (VODs) and clips: their query hooks, and the same-origin paths a player loads.
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { api } from './client';
-import type { ChannelDto } from './generated/ChannelDto';
-import type { RenditionDto } from './generated/RenditionDto';
+import type { ClipDto } from './generated/ClipDto';
+import type { ClipPage } from './generated/ClipPage';
+import type { VideoDto } from './generated/VideoDto';
+import type { VideoPage } from './generated/VideoPage';
 
-export type Visibility = 'public' | 'unlisted' | 'private';
-export type VideoStatus = 'recording' | 'processing' | 'ready' | 'failed';
-export type ClipStatus = 'processing' | 'ready' | 'failed';
-
-/** A chapter: its title and where it starts, in seconds from the start of the video. */
-export type ChapterDto = { title: string; start: number };
-export type SubtitleDto = { lang: string; label: string; url: string };
-
-/** A recorded broadcast. */
-export type VideoDto = {
-  id: string;
-  channel_slug: string;
-  channel_title: string;
-  streamer_name: string;
-  title: string;
-  description: string;
-  visibility: Visibility;
-  status: VideoStatus;
-  duration_secs: number;
-  size_bytes: number;
-  created_at: string;
-  ended_at: string | null;
-  thumbnail_url: string | null;
-  sprite_vtt_url: string | null;
-  renditions: RenditionDto[];
-  chapters: ChapterDto[];
-  subtitles: SubtitleDto[];
-  view_count: number;
-  /** The VOD master playlist, absolute with the server's public URL. */
-  playback_url: string;
-  missing_segments: number;
-  can_edit: boolean;
-};
-
-/** One page, newest first; `next_offset` is absent (or null) on the last page. */
-export type VideoPage = { items: VideoDto[]; next_offset?: number | null };
-
-export type ClipDto = {
-  id: string;
-  channel_slug: string;
-  video_id: string | null;
-  author_name: string;
-  title: string;
-  duration_secs: number;
-  status: ClipStatus;
-  error: string | null;
-  created_at: string;
-  mp4_url: string;
-  playback_url: string;
-  thumbnail_url: string | null;
-  view_count: number;
-  can_delete: boolean;
-};
-
-export type ClipPage = { items: ClipDto[]; next_offset?: number | null };
-
-export type UpdateVideo = { title?: string; description?: string; visibility?: Visibility };
-export type LiveClipRequest = { seconds: number; title?: string };
-export type VideoClipRequest = { start: number; end: number; title?: string };
-export type SubtitleUpload = { label: string; vtt: string };
-
-/** The channel's recording settings (PATCH /channels/{slug} takes both). */
-export type RecordingSettings = { record_vods: boolean; vod_retention_days: number | null };
-
-/** ChannelDto with the contract's recording fields, optional until the generated type has them. */
-type WithRecording = ChannelDto & Partial<RecordingSettings> & { live: (ChannelDto['live'] & { dvr_url?: string | null }) | null };
-
-/** The channel's recording settings; a server without them reads as "record, keep forever". */
-export function recordingSettings(c: ChannelDto): RecordingSettings {
-  const r = c as WithRecording;
-  return { record_vods: r.record_vods ?? true, vod_retention_days: r.vod_retention_days ?? null };
-}
-
-/** The live broadcast's DVR master (a playlist with the seek-back window), when the server offers one. */
-export function dvrUrl(c: ChannelDto): string | null {
-  return (c as WithRecording).live?.dvr_url ?? null;
-}
+export type Visibility = VideoDto['visibility'];
 
 /**
  * The path and query of an absolute URL from the API (they carry the configured public URL),
@@ -118,7 +40,7 @@ export function useChannelVideos(slug: string, enabled = true) {
     queryKey: videoKeys.channelVideos(slug),
     queryFn: ({ signal, pageParam }) => api<VideoPage>(`${ch(slug)}/videos?limit=${PAGE_SIZE}&offset=${pageParam}`, { signal }),
     initialPageParam: 0,
-    getNextPageParam: (last) => last.next_offset ?? undefined,
+    getNextPageParam: (last) => last.next_offset,
     enabled,
     // A broadcast being recorded or processed becomes playable by itself.
     refetchInterval: (q) => (q.state.data?.pages.some((p) => p.items.some((v) => v.status === 'recording' || v.status === 'processing')) ? 5_000 : false),
@@ -130,7 +52,7 @@ export function useChannelClips(slug: string) {
     queryKey: videoKeys.channelClips(slug),
     queryFn: ({ signal, pageParam }) => api<ClipPage>(`${ch(slug)}/clips?limit=${PAGE_SIZE}&offset=${pageParam}`, { signal }),
     initialPageParam: 0,
-    getNextPageParam: (last) => last.next_offset ?? undefined,
+    getNextPageParam: (last) => last.next_offset,
     refetchInterval: (q) => (q.state.data?.pages.some((p) => p.items.some((c) => c.status === 'processing')) ? 3_000 : false),
   });
 }

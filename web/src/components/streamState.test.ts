@@ -28,6 +28,7 @@ function stream(patch: Partial<StreamHealth> = {}): StreamHealth {
     dropped_frames: 0,
     dropped_audio: 0,
     renditions: [],
+    recording: null,
     viewers: 0,
     children: [actor('ingest', 'running'), actor('transcode', 'running'), actor('segment', 'running'), actor('thumbnail', 'idle')],
     ...patch,

@@ -3,7 +3,9 @@
 // shares with them.
 import { Link, NavLink } from 'react-router-dom';
 import type { ChannelDto } from '../api/generated/ChannelDto';
-import { localPath, useChannelClips, useChannelVideos, type ClipDto, type VideoDto } from '../api/videos';
+import { localPath, useChannelClips, useChannelVideos } from '../api/videos';
+import type { ClipDto } from '../api/generated/ClipDto';
+import type { VideoDto } from '../api/generated/VideoDto';
 import { ErrorState, Loading, formatCount, timeAgo } from '../components/States';
 import { FollowButton } from '../components/FollowButton';
 import { formatLength } from '../player/chapters';

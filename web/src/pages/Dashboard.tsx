@@ -408,8 +408,11 @@ export function IngestStats({ h }: { h: StreamHealth }) {
   );
 }
 
+/** What the Channel tab edits (recording is on the Videos tab). */
+type ChannelText = Required<Pick<UpdateChannel, 'title' | 'category' | 'description'>>;
+
 function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () => void }) {
-  const [form, setForm] = useState<Required<UpdateChannel>>({ title: channel.title, category: channel.category, description: channel.description });
+  const [form, setForm] = useState<ChannelText>({ title: channel.title, category: channel.category, description: channel.description });
   const { errors, clear, check, fromServer } = useChannelErrors(EDIT_ORDER, 'edit');
   const [confirm, setConfirm] = useState(false);
   const qc = useQueryClient();
@@ -437,7 +440,7 @@ function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () =>
     },
     onError: (e) => toast.show(errorMessage(e), 'error'),
   });
-  const set = (k: keyof UpdateChannel) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+  const set = (k: keyof ChannelText) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   return (
     <div className="stack" style={{ maxWidth: 620 }}>
       <form

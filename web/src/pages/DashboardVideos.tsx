@@ -7,25 +7,21 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { ApiError, api, errorMessage } from '../api/client';
 import type { ChannelDto } from '../api/generated/ChannelDto';
 import { keys } from '../api/queries';
-import {
-  localPath,
-  recordingSettings,
-  useChannelVideos,
-  videoKeys,
-  videoPath,
-  type ChapterDto,
-  type RecordingSettings,
-  type SubtitleUpload,
-  type UpdateVideo,
-  type VideoDto,
-  type Visibility,
-} from '../api/videos';
+import { localPath, useChannelVideos, videoKeys, videoPath, type Visibility } from '../api/videos';
+import type { ChapterDto } from '../api/generated/ChapterDto';
+import type { PutSubtitle } from '../api/generated/PutSubtitle';
+import type { PutChapters } from '../api/generated/PutChapters';
+import type { UpdateVideo } from '../api/generated/UpdateVideo';
+import type { VideoDto } from '../api/generated/VideoDto';
 import { Confirm, ErrorState, Field, Loading, formatCount, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { chapterProblems, formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { fieldErrors } from './Auth';
 
 type Errors = Partial<Record<string, string>>;
+
+/** The channel's recording settings, as PATCH /channels/{slug} takes them. */
+type Recording = Pick<ChannelDto, 'record_vods' | 'vod_retention_days'>;
 
 export function VideosTab({ channel }: { channel: ChannelDto }) {
   return (
@@ -40,23 +36,21 @@ export function VideosTab({ channel }: { channel: ChannelDto }) {
 const MAX_RETENTION_DAYS = 3650;
 
 function RecordingForm({ channel }: { channel: ChannelDto }) {
-  const initial = recordingSettings(channel);
-  const [record, setRecord] = useState(initial.record_vods);
-  const [forever, setForever] = useState(initial.vod_retention_days == null);
-  const [days, setDays] = useState(String(initial.vod_retention_days ?? 30));
+  const [record, setRecord] = useState(channel.record_vods);
+  const [forever, setForever] = useState(channel.vod_retention_days == null);
+  const [days, setDays] = useState(String(channel.vod_retention_days ?? 30));
   const [errors, setErrors] = useState<Errors>({});
   const qc = useQueryClient();
   const toast = useToast();
   // Another channel picked: its own settings.
   useEffect(() => {
-    const r = recordingSettings(channel);
-    setRecord(r.record_vods);
-    setForever(r.vod_retention_days == null);
-    setDays(String(r.vod_retention_days ?? 30));
+    setRecord(channel.record_vods);
+    setForever(channel.vod_retention_days == null);
+    setDays(String(channel.vod_retention_days ?? 30));
     setErrors({});
   }, [channel.slug]); // eslint-disable-line react-hooks/exhaustive-deps
   const save = useMutation({
-    mutationFn: (body: RecordingSettings) => api<ChannelDto>(`/channels/${encodeURIComponent(channel.slug)}`, { method: 'PATCH', body }),
+    mutationFn: (body: Recording) => api<ChannelDto>(`/channels/${encodeURIComponent(channel.slug)}`, { method: 'PATCH', body }),
     onSuccess: () => {
       setErrors({});
       qc.invalidateQueries({ queryKey: keys.myChannels });
@@ -313,7 +307,7 @@ function ChaptersEditor({ video: v, slug }: { video: VideoDto; slug: string }) {
   const [rowErrors, setRowErrors] = useState<(string | null)[]>([]);
   const [error, setError] = useState<string | null>(null);
   const toast = useToast();
-  const save = useVideoWrite<{ chapters: ChapterDto[] }>(
+  const save = useVideoWrite<PutChapters>(
     v,
     slug,
     (body) => api<VideoDto>(`${videoPath(v.id)}/chapters`, { method: 'PUT', body }),
@@ -423,7 +417,7 @@ function SubtitlesEditor({ video: v, slug }: { video: VideoDto; slug: string }) 
   const [file, setFile] = useState<File | null>(null);
   const [errors, setErrors] = useState<Errors>({});
   const toast = useToast();
-  const upload = useVideoWrite<{ lang: string; body: SubtitleUpload }>(
+  const upload = useVideoWrite<{ lang: string; body: PutSubtitle }>(
     v,
     slug,
     ({ lang, body }) => api<VideoDto>(`${videoPath(v.id)}/subtitles/${encodeURIComponent(lang)}`, { method: 'PUT', body }),

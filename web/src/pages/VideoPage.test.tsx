@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { tokens } from '../api/tokens';
-import type { VideoDto } from '../api/videos';
+import type { VideoDto } from '../api/generated/VideoDto';
 import { ToastProvider } from '../components/Toasts';
 import { ClipPage } from './ClipPage';
 import { VideoPage, defaultClipRange } from './VideoPage';

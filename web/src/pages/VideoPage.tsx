@@ -6,7 +6,10 @@ import { Link, useParams } from 'react-router-dom';
 import { useMutation } from '@tanstack/react-query';
 import { ApiError, api } from '../api/client';
 import { useMe } from '../api/session';
-import { localPath, useVideo, videoClipPath, type ClipDto, type VideoClipRequest, type VideoDto } from '../api/videos';
+import { localPath, useVideo, videoClipPath } from '../api/videos';
+import type { ClipDto } from '../api/generated/ClipDto';
+import type { CreateVodClip } from '../api/generated/CreateVodClip';
+import type { VideoDto } from '../api/generated/VideoDto';
 import { ErrorState, Field, Loading, formatCount, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
@@ -143,7 +146,7 @@ function ClipAction({ video: v, handle }: { video: VideoDto; handle: RefObject<V
   const [errors, setErrors] = useState<Partial<Record<string, string>>>({});
   const [made, setMade] = useState<ClipDto | null>(null);
   const create = useMutation({
-    mutationFn: (body: VideoClipRequest) => api<ClipDto>(videoClipPath(v.id), { method: 'POST', body }),
+    mutationFn: (body: CreateVodClip) => api<ClipDto>(videoClipPath(v.id), { method: 'POST', body }),
     onSuccess: (c) => {
       setMade(c);
       setOpen(false);

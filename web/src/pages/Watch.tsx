@@ -12,7 +12,9 @@ import { formatDuration } from '../format';
 import { FollowButton } from '../components/FollowButton';
 import { useVisibleArea } from '../components/useVisualViewport';
 import { useToast } from '../components/Toasts';
-import { dvrUrl, liveClipPath, localPath, type ClipDto, type LiveClipRequest } from '../api/videos';
+import { liveClipPath, localPath } from '../api/videos';
+import type { ClipDto } from '../api/generated/ClipDto';
+import type { CreateLiveClip } from '../api/generated/CreateLiveClip';
 import { ChannelLists, ChannelTabs, type ChannelTab } from './ChannelVideos';
 import { NotFound } from './Static';
 
@@ -54,7 +56,7 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
   const name = c.owner.display_name || c.owner.username;
   // A poll that failed while the page has the channel: the player says so and retries.
   const apiError = channel.isRefetchError ? errorMessage(channel.error) : null;
-  const dvr = live ? dvrUrl(c) : null;
+  const dvr = live ? (c.live?.dvr_url ?? null) : null;
   const style = area ? ({ '--watch-top': `${area.top}px`, '--watch-height': `${area.height}px` } as CSSProperties) : undefined;
   return (
     <div className={`watch${area?.keyboard ? ' keyboard-open' : ''}`} style={style}>
@@ -108,7 +110,7 @@ function LiveClipButton({ slug }: { slug: string }) {
   const me = useMe();
   const toast = useToast();
   const clip = useMutation({
-    mutationFn: () => api<ClipDto>(liveClipPath(slug), { method: 'POST', body: { seconds: LIVE_CLIP_SECS } satisfies LiveClipRequest }),
+    mutationFn: () => api<ClipDto>(liveClipPath(slug), { method: 'POST', body: { seconds: LIVE_CLIP_SECS } satisfies CreateLiveClip }),
     onSuccess: (c) => toast.show('Clip of the last 30 seconds on its way.', 'success', { to: `/clip/${c.id}`, label: 'Open the clip' }),
     onError: (e) => toast.show(`Could not clip: ${errorMessage(e)}`, 'error'),
   });

@@ -1,6 +1,7 @@
 // Test data for the video and clip pages' tests: a channel, videos and clips as the API sends them.
 import type { ChannelDto } from '../api/generated/ChannelDto';
-import type { ClipDto, VideoDto } from '../api/videos';
+import type { ClipDto } from '../api/generated/ClipDto';
+import type { VideoDto } from '../api/generated/VideoDto';
 
 export const channel: ChannelDto = {
   id: 3,
@@ -17,6 +18,8 @@ export const channel: ChannelDto = {
   owner: { id: 7, username: 'ann', display_name: 'Ann' },
   created_at: '2026-01-01T00:00:00Z',
   followers: 0,
+  record_vods: true,
+  vod_retention_days: null,
 };
 
 export function video(n: number, over: Partial<VideoDto> = {}): VideoDto {

@@ -7,7 +7,8 @@ import { useCallback, useEffect, useImperativeHandle, useMemo, useRef, useState,
 import type HlsType from 'hls.js';
 import { useQuery } from '@tanstack/react-query';
 import { tokens } from '../api/tokens';
-import type { ChapterDto, SubtitleDto } from '../api/videos';
+import type { ChapterDto } from '../api/generated/ChapterDto';
+import type { SubtitleDto } from '../api/generated/SubtitleDto';
 import { localPath } from '../api/videos';
 import { QualityMenu, type Level } from './quality';
 import { networkMessage } from './Player';

@@ -1,6 +1,6 @@
 // Chapters of a video: the clock times people type and read (`1:05`, `1:02:03`), and which
 // chapter a position is in.
-import type { ChapterDto } from '../api/videos';
+import type { ChapterDto } from '../api/generated/ChapterDto';
 
 /**
  * `ss`, `m:ss`, `mm:ss` or `h:mm:ss` in whole seconds, or null when it is not one of those

@@ -8,4 +8,9 @@ export type LiveDto = { broadcast_id: number, started_at: string,
 /**
  * The HLS master playlist to give a player.
  */
-playback_url: string, renditions: Array<RenditionDto>, };
+playback_url: string, 
+/**
+ * The same with the DVR window (`live.dvr_minutes`): players that offer rewinding use
+ * it. `None` when the broadcast has no recording to rewind into.
+ */
+dvr_url: string | null, renditions: Array<RenditionDto>, };
