@@ -27,6 +27,7 @@ pub struct Config {
     pub rtmp: RtmpConfig,
     pub live: LiveSection,
     pub chat: ChatSection,
+    pub recording: RecordingSection,
     /// Go-live notifications: in-app, email (SMTP), webhooks.
     pub notify: streamhall_actors::notify::NotifyConfig,
     pub analytics: streamhall_actors::notify::AnalyticsConfig,
@@ -47,6 +48,7 @@ impl Default for Config {
             rtmp: RtmpConfig::default(),
             live: LiveSection::default(),
             chat: ChatSection::default(),
+            recording: RecordingSection::default(),
             notify: Default::default(),
             analytics: Default::default(),
             database: DatabaseConfig::default(),
@@ -86,6 +88,8 @@ pub struct LiveSection {
     /// A broadcast with no video this many seconds after its publisher connected is `failed`
     /// (shown to the streamer, the viewers and admins; nobody is notified).
     pub start_deadline_secs: u64,
+    /// How far back live viewers may rewind (the DVR window, read from the recording).
+    pub dvr_minutes: u64,
     /// The ABR ladder: segment length, renditions, encoder.
     pub ladder: streamhall_media::transcode::LadderConfig,
 }
@@ -97,7 +101,29 @@ impl Default for LiveSection {
             thumbnail_interval_secs: 10,
             hls_window: 10,
             start_deadline_secs: 30,
+            dvr_minutes: 30,
             ladder: streamhall_media::transcode::LadderConfig::default(),
+        }
+    }
+}
+
+/// Recording every broadcast to the object store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingSection {
+    /// Megabytes of segments one recording may hold on local disk (`{data_dir}/spool`) while
+    /// the object store is unreachable; beyond it the oldest waiting segments of the lower
+    /// renditions are dropped first (the highest is kept longest).
+    pub spool_mb: u64,
+    /// Seconds between passes of the job that deletes VODs past their channel's retention.
+    pub retention_check_secs: u64,
+}
+
+impl Default for RecordingSection {
+    fn default() -> Self {
+        Self {
+            spool_mb: 2048,
+            retention_check_secs: 600,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::{
 };
 
 use streamhall_actors::chat::{ChatConfig, RoomLimits};
+use streamhall_actors::recording::RecordingConfig;
 use streamhall_actors::{Live, LiveConfig};
 use streamhall_media::{
     objects::{ObjectStore, open_store},
@@ -51,6 +52,13 @@ fn live_config(config: &Config, public_url: &str) -> LiveConfig {
         notify: config.notify.clone(),
         analytics: config.analytics.clone(),
         public_url: public_url.to_owned(),
+        recording: RecordingConfig {
+            spool_dir: config.data_dir.join("spool"),
+            spool_limit: config.recording.spool_mb.max(64) << 20,
+            dvr: Duration::from_secs(config.live.dvr_minutes.max(1) * 60),
+            retention_every: Duration::from_secs(config.recording.retention_check_secs.max(1)),
+            ffmpeg_path: config.live.ladder.ffmpeg_path.clone(),
+        },
         ..LiveConfig::default()
     }
 }

@@ -36,6 +36,43 @@ fn help_explains_commands_and_options() {
     );
 }
 
+/// An S3 store that is not there: `serve` refuses to start and names the key to fix, without
+/// printing the secret. The endpoint is a port nobody listens on, then (with `CI=true` or when
+/// the test command started one) a bucket missing on the test S3 server.
+#[test]
+fn a_missing_object_store_stops_serve_with_the_key_to_fix() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut cases = vec![(closed_url, "objects.s3.endpoint")];
+    if let Ok(s3) = std::env::var("STREAMHALL_TEST_S3") {
+        cases.push((s3, "objects.s3.bucket"));
+    }
+    for (endpoint, key) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(BIN)
+            .arg("serve")
+            .env("STREAMHALL_DATA_DIR", dir.path())
+            .env("STREAMHALL_HTTP__LISTEN", "127.0.0.1:0")
+            .env("STREAMHALL_RTMP__LISTEN", "127.0.0.1:0")
+            .env("STREAMHALL_OBJECTS__BACKEND", "s3")
+            .env("STREAMHALL_OBJECTS__S3__ENDPOINT", &endpoint)
+            .env("STREAMHALL_OBJECTS__S3__BUCKET", "no-such-bucket-here")
+            .env("STREAMHALL_OBJECTS__S3__ACCESS_KEY", "test")
+            .env("STREAMHALL_OBJECTS__S3__SECRET_KEY", "do-not-print-me")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "serve started without its store");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let all = format!("{err}{}", String::from_utf8_lossy(&out.stdout));
+        assert!(err.contains(key), "stderr should name {key}:\n{err}");
+        assert!(
+            !all.contains("do-not-print-me"),
+            "the secret was printed:\n{all}"
+        );
+    }
+}
+
 #[test]
 fn a_bad_config_key_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use crate::LiveDeps;
 use crate::directory::StreamEntry;
 use crate::health::{ActorHealth, HealthTree};
-use crate::recording::Recorder;
 use crate::presence::{GetPresenceHealth, Presence};
+use crate::recording::Recorder;
 use crate::stream::{
     AttachPublisher, EndReason, EndStream, GetStreamHealth, Refused, StreamActor, StreamSpec,
 };

@@ -147,6 +147,9 @@ pub struct LiveDto {
     pub started_at: DateTime<Utc>,
     /// The HLS master playlist to give a player.
     pub playback_url: String,
+    /// The same with the DVR window (`live.dvr_minutes`): players that offer rewinding use
+    /// it. `None` when the broadcast has no recording to rewind into.
+    pub dvr_url: Option<String>,
     pub renditions: Vec<RenditionDto>,
 }
 
@@ -177,6 +180,11 @@ impl ChannelDto {
             broadcast_id: i.broadcast_id,
             started_at: i.started_at,
             playback_url: format!("{}/hls/{}/master.m3u8", state.public_url, c.slug),
+            dvr_url: state
+                .live
+                .hls
+                .recorder(&c.slug)
+                .map(|_| format!("{}/hls/{}/dvr.m3u8", state.public_url, c.slug)),
             renditions: i
                 .renditions
                 .into_iter()

@@ -46,8 +46,9 @@ use crate::{
     state::AppState,
 };
 
-/// How long a presigned URL is valid (the redirect itself is never cached).
-const PRESIGN_TTL: Duration = Duration::from_secs(300);
+/// How long a presigned URL may be valid: the store shortens it to `objects.s3.presign_ttl_secs`
+/// (the redirect itself is never cached).
+const PRESIGN_TTL: Duration = Duration::from_secs(24 * 3600);
 /// A client that fetches the same item again within this time adds no view.
 const VIEW_WINDOW: Duration = Duration::from_secs(30 * 60);
 /// Most (client, item) pairs remembered; the oldest is forgotten first.

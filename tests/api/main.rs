@@ -15,6 +15,7 @@ mod media_tools;
 mod migrations;
 mod moderation;
 mod notify;
+mod recording;
 mod system;
 mod videos;
 mod viewers;

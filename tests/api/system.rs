@@ -58,6 +58,22 @@ async fn health_ready_and_metrics(backend: Backend) {
         "not configured"
     };
     assert_eq!(ready["redis"], redis);
+    assert_eq!(ready["objects"], "ok");
+
+    // The object store failing (its folder replaced by a file): degraded, named, still serving.
+    let objects = app.config.data_dir.join("objects");
+    std::fs::remove_dir_all(&objects).ok();
+    std::fs::write(&objects, b"not a directory").unwrap();
+    let res = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    let degraded: Value = res.json().await.unwrap();
+    assert_eq!(degraded["status"], "degraded", "{degraded}");
+    assert_eq!(degraded["objects"], "failing", "{degraded}");
+    std::fs::remove_file(&objects).unwrap();
 
     app.get("/channels").await;
     let metrics = app

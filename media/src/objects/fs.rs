@@ -75,13 +75,22 @@ impl FsObjectStore {
                 } else {
                     format!("{rel}/{name}")
                 };
-                let kind = entry.file_type().await?;
+                // An entry deleted while the walk runs (a concurrent delete) is simply gone.
+                let kind = match entry.file_type().await {
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
                 if kind.is_dir() {
                     if may_hold(&key, prefix) {
                         dirs.push(key);
                     }
                 } else if kind.is_file() && key.starts_with(prefix) && validate_key(&key).is_ok() {
-                    let size = entry.metadata().await?.len();
+                    let size = match entry.metadata().await {
+                        Ok(m) => m.len(),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e.into()),
+                    };
                     found.push(ObjectInfo { key, size });
                 }
             }

@@ -111,8 +111,9 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn delete_prefix<'a>(&'a self, prefix: &'a str) -> ObjectFuture<'a, u64>;
     /// Every object whose key starts with `prefix`, in key (byte) order.
     fn list<'a>(&'a self, prefix: &'a str) -> ObjectFuture<'a, Vec<ObjectInfo>>;
-    /// A URL that fetches the object without credentials for `ttl`, or `None` when the store
-    /// cannot make one (the filesystem) or presigning is off.
+    /// A URL that fetches the object without credentials for `ttl` (or the store's configured
+    /// lifetime, if shorter), or `None` when the store cannot make one (the filesystem) or
+    /// presigning is off.
     fn presign_get<'a>(&'a self, key: &'a str, ttl: Duration) -> ObjectFuture<'a, Option<String>>;
     /// A cheap probe that the store can be used now (for `/readyz`).
     fn check(&self) -> ObjectFuture<'_, ()>;

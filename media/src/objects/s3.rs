@@ -57,6 +57,8 @@ pub struct S3ObjectStore {
     /// The endpoint as the client uses it, e.g. `http://127.0.0.1:9000`.
     endpoint: String,
     presign: bool,
+    /// `objects.s3.presign_ttl_secs`: the longest a URL this store signs works.
+    presign_ttl: Duration,
 }
 
 impl fmt::Debug for S3ObjectStore {
@@ -140,6 +142,7 @@ impl S3ObjectStore {
             bucket: cfg.bucket.clone(),
             endpoint,
             presign: cfg.presign,
+            presign_ttl: Duration::from_secs(cfg.presign_ttl_secs.max(1)),
         })
     }
 
@@ -550,7 +553,10 @@ impl ObjectStore for S3ObjectStore {
             if !self.presign {
                 return Ok(None);
             }
-            let seconds = ttl.clamp(Duration::from_secs(1), MAX_PRESIGN).as_secs() as u32;
+            let seconds = ttl
+                .min(self.presign_ttl)
+                .clamp(Duration::from_secs(1), MAX_PRESIGN)
+                .as_secs() as u32;
             let request = self
                 .client
                 .get_presigned_object_url(&self.bucket, object, Method::GET)
