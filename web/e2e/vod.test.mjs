@@ -1,7 +1,8 @@
 // Recordings and clips end to end: a streamer pushes ~12 s with ffmpeg and stops; the broadcast
 // becomes a video that is `ready`; a signed-in viewer finds it on the channel's Videos tab,
 // plays it (currentTime advances, the duration shown is about 12 s), clips it from the video
-// page, and the clip page plays the clip once it is cut. Then, live: the player plays the DVR
+// page, and the clip page plays the clip once it is cut. Then, live: the streamer's dashboard
+// says the broadcast is being recorded, the player plays the DVR
 // playlist, the viewer seeks back and stays there, LIVE returns to the edge, and the Clip
 // button's toast leads to a clip of the live stream that plays.
 import { after, before, test } from 'node:test';
@@ -160,6 +161,14 @@ test('live: the DVR lets a viewer seek back and return to live, and the Clip but
       return c.is_live && c.live ? c : null;
     }, 60_000, 500);
     assert.ok(channel.live.dvr_url, `the live broadcast offers a DVR playlist: ${JSON.stringify(channel.live)}`);
+
+    // The streamer's dashboard says the broadcast is being recorded.
+    const studio = await signedInContext(browser, owner);
+    const sp = await studio.newPage();
+    watchConsole(sp, pageErrors);
+    await sp.goto(`${server.url}/dashboard?channel=${liveSlug}`);
+    await poll('the recording on the dashboard', async () => /Recording/.test(await sp.getByTestId('recording-state').innerText({ timeout: 1000 })), 30_000, 500);
+    await studio.close();
 
     const context = await signedInContext(browser, viewer);
     const page = await context.newPage();

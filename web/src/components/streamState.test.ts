@@ -1,4 +1,4 @@
-import { actorTone, renditionWords, statusBadge, transcoderWords } from './streamState';
+import { actorTone, recordingWords, renditionWords, statusBadge, transcoderWords } from './streamState';
 import { actorNotes, actorProblems, streamNotes, streamProblems } from '../pages/Admin';
 import { healthWarnings } from '../pages/Dashboard';
 import type { StreamHealth } from '../api/generated/StreamHealth';
@@ -34,6 +34,15 @@ function stream(patch: Partial<StreamHealth> = {}): StreamHealth {
     ...patch,
   };
 }
+
+describe('recording words', () => {
+  it('says whether the broadcast is recorded, kept for rewinding only, or waiting for the store', () => {
+    expect(recordingWords('recording', false)).toEqual({ text: 'Recording' });
+    expect(recordingWords('recording', true).text).toMatch(/rewinding only/);
+    expect(recordingWords('store_unavailable', false)).toMatchObject({ tone: 'warn' });
+    expect(recordingWords('finishing', false).text).toBe('Finishing the video');
+  });
+});
 
 describe('stream badges', () => {
   it('says Live only when viewers can watch', () => {

@@ -55,6 +55,20 @@ export function transcoderWords(state: string): { text: string; tone?: 'warn' | 
   }
 }
 
+/** The recording's state for the streamer (`RecordingHealth.state`), in plain words. */
+export function recordingWords(state: string, dvrOnly: boolean): { text: string; tone?: 'warn' | 'bad' } {
+  switch (state) {
+    case 'recording':
+      return { text: dvrOnly ? 'Kept for rewinding only (recording is off)' : 'Recording' };
+    case 'store_unavailable':
+      return { text: 'Storage unreachable: new video waits on the server and is uploaded when it is back', tone: 'warn' };
+    case 'finishing':
+      return { text: 'Finishing the video' };
+    default:
+      return { text: state };
+  }
+}
+
 /** How a rendition chip reads and looks. */
 export function renditionWords(state: RenditionState): { text: string; tone: Tone } {
   switch (state) {

@@ -17,7 +17,7 @@ import { ChatSettings } from './ChatSettings';
 import { VideosTab } from './DashboardVideos';
 import { useIngest } from '../api/ingest';
 import type { StreamHealth } from '../api/generated/StreamHealth';
-import { SLOW_SPEED, SLOW_WORDS, StatusBadge, renditionWords, transcoderWords } from '../components/streamState';
+import { SLOW_SPEED, SLOW_WORDS, StatusBadge, recordingWords, renditionWords, transcoderWords } from '../components/streamState';
 
 const Webhooks = lazy(() => import('./Webhooks'));
 
@@ -395,6 +395,23 @@ export function IngestStats({ h }: { h: StreamHealth }) {
             );
           })}
         </ul>
+      )}
+      {h.recording && (
+        <>
+          <h3>Recording</h3>
+          <div className="stats" data-testid="recording-stats">
+            {stat('State', recordingWords(h.recording.state, h.recording.dvr_only).text, recordingWords(h.recording.state, h.recording.dvr_only).tone, 'recording-state')}
+            {stat('Stored', `${h.recording.uploaded_segments} segments`)}
+            {stat('Waiting to upload', String(h.recording.spooled_segments), h.recording.spooled_segments > 10 ? 'warn' : undefined)}
+            {stat('Lost', String(h.recording.lost_segments), h.recording.lost_segments > 0 ? 'bad' : undefined)}
+            {stat('Upload delay', h.recording.upload_lag_p50_ms == null ? '–' : `${(h.recording.upload_lag_p50_ms / 1000).toFixed(1)} s`)}
+          </div>
+          {h.recording.last_error && (
+            <p className="small last-error" data-testid="recording-error">
+              Last error: <code>{h.recording.last_error}</code>
+            </p>
+          )}
+        </>
       )}
       <h3>Your encoder</h3>
       <div className="stats" data-testid="ingest-stats">
