@@ -2,18 +2,22 @@ import { cleanup, render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
+import { tokens } from '../api/tokens';
 import { ToastProvider } from '../components/Toasts';
 import { Watch } from './Watch';
 import { channel, clip, json, video } from './videos.fixtures';
 
 let urls: string[];
+let auths: (string | null)[];
 
 function renderAt(path: string, reply: (url: URL) => Response) {
   urls = [];
+  auths = [];
   vi.stubGlobal(
     'fetch',
-    vi.fn(async (url: string) => {
+    vi.fn(async (url: string, init?: RequestInit) => {
       urls.push(url);
+      auths.push(new Headers(init?.headers).get('authorization'));
       return reply(new URL(url, 'http://x'));
     }),
   );
@@ -35,6 +39,7 @@ function renderAt(path: string, reply: (url: URL) => Response) {
 afterEach(() => {
   cleanup();
   vi.unstubAllGlobals();
+  tokens.clear();
 });
 
 describe('channel videos tab', () => {
@@ -85,5 +90,23 @@ describe('channel videos tab', () => {
       'Clip 2, clipped by Bob, processing, 0 views',
     ]);
     expect(screen.getByRole('link', { name: 'Clips' })).toHaveAttribute('aria-current', 'page');
+  });
+
+  it('shows a private video’s thumbnail to its owner from a blob fetched with the access token', async () => {
+    const me = { id: 7, username: 'ann', display_name: 'Ann', email: 'a@example.com', bio: '', role: 'user', created_at: '2026-01-01T00:00:00Z' };
+    tokens.signIn({ user: me, access_token: 'tok', token_type: 'Bearer', expires_in: 900, refresh_token: 'r' });
+    // jsdom makes no blob URLs (and this file's environment is its own).
+    URL.createObjectURL = () => 'blob:thumb';
+    URL.revokeObjectURL = () => {};
+    const secret = video(4, { visibility: 'private' });
+    renderAt('/c/anns-room/videos', (u) => {
+      if (u.pathname === '/api/v1/channels/anns-room') return json(channel);
+      if (u.pathname === '/api/v1/channels/anns-room/videos') return json({ items: [secret] });
+      return new Response('jpeg');
+    });
+    const card = await screen.findByRole('link', { name: /^Broadcast 4/ });
+    expect(within(card).getByText('Private')).toBeInTheDocument();
+    await vi.waitFor(() => expect(card.querySelector('img')).toHaveAttribute('src', 'blob:thumb'));
+    expect(auths[urls.indexOf(`/vod/${secret.id}/thumb.jpg`)]).toBe('Bearer tok');
   });
 });

@@ -3,6 +3,7 @@
 // shares with them.
 import { Link, NavLink } from 'react-router-dom';
 import type { ChannelDto } from '../api/generated/ChannelDto';
+import { useAuthedUrl } from '../api/authed';
 import { localPath, useChannelClips, useChannelVideos } from '../api/videos';
 import type { ClipDto } from '../api/generated/ClipDto';
 import type { VideoDto } from '../api/generated/VideoDto';
@@ -134,7 +135,7 @@ function VideoCard({ v }: { v: VideoDto }) {
   return (
     <Link to={`/v/${v.id}`} className="channel-card" aria-label={label} data-video-id={v.id}>
       <div className="thumb">
-        {v.thumbnail_url ? <img src={localPath(v.thumbnail_url)} alt="" loading="lazy" width={320} height={180} /> : <div className="no-thumb" />}
+        <VideoThumb video={v} width={320} height={180} />
         {state ? (
           <span className={`offline-badge${v.status === 'failed' ? ' bad' : ''}`}>{state}</span>
         ) : (
@@ -156,6 +157,12 @@ function VideoCard({ v }: { v: VideoDto }) {
       </div>
     </Link>
   );
+}
+
+/** A video's thumbnail (a private one's fetched with the access token), or a blank. */
+export function VideoThumb({ video: v, width, height }: { video: VideoDto; width: number; height: number }) {
+  const src = useAuthedUrl(v.thumbnail_url ? localPath(v.thumbnail_url) : null, v.visibility === 'private');
+  return src ? <img src={src} alt="" loading="lazy" width={width} height={height} /> : <div className="no-thumb" />;
 }
 
 function ClipCard({ c }: { c: ClipDto }) {

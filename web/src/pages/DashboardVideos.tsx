@@ -7,7 +7,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { ApiError, api, errorMessage } from '../api/client';
 import type { ChannelDto } from '../api/generated/ChannelDto';
 import { keys } from '../api/queries';
-import { localPath, useChannelVideos, videoKeys, videoPath, type Visibility } from '../api/videos';
+import { useChannelVideos, videoKeys, videoPath, type Visibility } from '../api/videos';
 import type { ChapterDto } from '../api/generated/ChapterDto';
 import type { PutSubtitle } from '../api/generated/PutSubtitle';
 import type { PutChapters } from '../api/generated/PutChapters';
@@ -17,6 +17,7 @@ import { Confirm, ErrorState, Field, Loading, formatCount, timeAgo } from '../co
 import { useToast } from '../components/Toasts';
 import { chapterProblems, formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { fieldErrors } from './Auth';
+import { VideoThumb } from './ChannelVideos';
 
 type Errors = Partial<Record<string, string>>;
 
@@ -198,7 +199,7 @@ function VideoRow({ video: v, slug }: { video: VideoDto; slug: string }) {
   return (
     <li className="video-row" data-video-id={v.id}>
       <Link to={`/v/${v.id}`} className="thumb" aria-label={`Watch ${v.title}`}>
-        {v.thumbnail_url ? <img src={localPath(v.thumbnail_url)} alt="" loading="lazy" width={160} height={90} /> : <div className="no-thumb" />}
+        <VideoThumb video={v} width={160} height={90} />
         {v.status === 'ready' && <span className="duration">{formatLength(v.duration_secs)}</span>}
       </Link>
       <div style={{ minWidth: 0 }}>

@@ -7,6 +7,7 @@ import { useCallback, useEffect, useImperativeHandle, useMemo, useRef, useState,
 import type HlsType from 'hls.js';
 import { useQuery } from '@tanstack/react-query';
 import { tokens } from '../api/tokens';
+import { load, useAuthedUrl } from '../api/authed';
 import type { ChapterDto } from '../api/generated/ChapterDto';
 import type { SubtitleDto } from '../api/generated/SubtitleDto';
 import { localPath } from '../api/videos';
@@ -34,38 +35,6 @@ type Props = {
   resumeId: string;
   handle?: Ref<VodHandle>;
 };
-
-/** `fetch` with the access token when `auth`; an error when the server refuses. */
-async function load(url: string, auth: boolean): Promise<Response> {
-  const token = auth ? await tokens.access() : null;
-  const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : undefined);
-  if (!res.ok) throw new Error(`${url}: ${res.status}`);
-  return res;
-}
-
-/** `url` itself, or for a private video a blob URL of it fetched with the access token. */
-function useAuthedUrl(url: string | null, auth: boolean): string | null {
-  const [blob, setBlob] = useState<string | null>(null);
-  useEffect(() => {
-    if (!url || !auth) return;
-    let made: string | null = null;
-    let gone = false;
-    load(url, true)
-      .then((r) => r.blob())
-      .then((b) => {
-        if (gone) return;
-        made = URL.createObjectURL(b);
-        setBlob(made);
-      })
-      .catch(() => setBlob(null));
-    return () => {
-      gone = true;
-      if (made) URL.revokeObjectURL(made);
-      setBlob(null);
-    };
-  }, [url, auth]);
-  return auth ? blob : url;
-}
 
 function useSprite(vtt: string | null, auth: boolean): SpriteCue[] {
   const q = useQuery({
