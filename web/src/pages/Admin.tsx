@@ -250,6 +250,18 @@ function AdminInner() {
                   <p className="warnings">last transcoder error: {s.transcoder_last_error}</p>
                 )}
                 {notes.length > 0 && <p className="warnings">{notes.join(' · ')}</p>}
+                {s.recording && (
+                  <p className={`small${s.recording.state === 'store_unavailable' || s.recording.lost_segments > 0 ? ' warnings' : ' muted'}`} data-testid="recording">
+                    {s.recording.dvr_only ? 'DVR copy' : 'recording'} <Link to={`/v/${s.recording.video_id}`}>{s.recording.video_id.slice(0, 8)}</Link>: {s.recording.state.replace('_', ' ')}
+                    {' · '}
+                    {s.recording.uploaded_segments} segments stored ({(s.recording.uploaded_bytes / 1e6).toFixed(1)} MB)
+                    {' · '}
+                    {s.recording.spooled_segments} waiting ({(s.recording.spooled_bytes / 1e6).toFixed(1)} MB)
+                    {s.recording.upload_lag_p50_ms != null ? ` · upload lag p50 ${s.recording.upload_lag_p50_ms} ms, p99 ${s.recording.upload_lag_p99_ms} ms` : ''}
+                    {s.recording.lost_segments > 0 ? ` · ${s.recording.lost_segments} lost` : ''}
+                    {s.recording.last_error ? ` · last error: ${s.recording.last_error}` : ''}
+                  </p>
+                )}
                 <ActorTable rows={[{ a: s.actor }, ...s.children.map((c) => ({ a: c }))]} />
               </section>
             );
