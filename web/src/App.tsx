@@ -7,8 +7,6 @@ import { applyTheme, storedTheme, type Theme } from './components/theme';
 import { useToast } from './components/Toasts';
 import { Home } from './pages/Home';
 import { Watch } from './pages/Watch';
-import { VideoPage } from './pages/VideoPage';
-import { ClipPage } from './pages/ClipPage';
 import { Login, Register } from './pages/Auth';
 import { Dashboard } from './pages/Dashboard';
 import { Settings } from './pages/Settings';
@@ -21,6 +19,9 @@ import { NotificationsProvider } from './notify/NotificationsProvider';
 
 // Charts and tables for creators only: a chunk of their own, fetched when the page opens.
 const Analytics = lazy(() => import('./pages/Analytics'));
+// Recorded videos and clips: their own chunks too, so the home page does not carry them.
+const VideoPage = lazy(() => import('./pages/VideoPage').then((m) => ({ default: m.VideoPage })));
+const ClipPage = lazy(() => import('./pages/ClipPage').then((m) => ({ default: m.ClipPage })));
 
 export function App() {
   const location = useLocation();
@@ -43,8 +44,22 @@ export function App() {
           <Route path="/c/:slug" element={<Watch />} />
           <Route path="/c/:slug/videos" element={<Watch tab="videos" />} />
           <Route path="/c/:slug/clips" element={<Watch tab="clips" />} />
-          <Route path="/v/:id" element={<VideoPage />} />
-          <Route path="/clip/:id" element={<ClipPage />} />
+          <Route
+            path="/v/:id"
+            element={
+              <Suspense fallback={<Loading label="Loading the video" />}>
+                <VideoPage />
+              </Suspense>
+            }
+          />
+          <Route
+            path="/clip/:id"
+            element={
+              <Suspense fallback={<Loading label="Loading the clip" />}>
+                <ClipPage />
+              </Suspense>
+            }
+          />
           <Route path="/login" element={<Login />} />
           <Route path="/register" element={<Register />} />
           <Route path="/dashboard" element={<Dashboard />} />

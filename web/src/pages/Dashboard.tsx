@@ -14,12 +14,12 @@ import { Confirm, CopyField, ErrorState, Field, Loading, duration, formatCount }
 import { RequireAuth } from '../components/RequireAuth';
 import { useToast } from '../components/Toasts';
 import { ChatSettings } from './ChatSettings';
-import { VideosTab } from './DashboardVideos';
 import { useIngest } from '../api/ingest';
 import type { StreamHealth } from '../api/generated/StreamHealth';
 import { SLOW_SPEED, SLOW_WORDS, StatusBadge, recordingWords, renditionWords, transcoderWords } from '../components/streamState';
 
 const Webhooks = lazy(() => import('./Webhooks'));
+const VideosTab = lazy(() => import('./DashboardVideos').then((m) => ({ default: m.VideosTab })));
 
 export function Dashboard() {
   return (
@@ -98,7 +98,11 @@ function DashboardInner() {
               {tab === 'stream' && <StreamTab channel={current} onKey={(key) => setRevealed({ slug: current.slug, key })} />}
               {tab === 'edit' && <EditTab channel={current} onDeleted={() => setParams({})} />}
               {tab === 'chat' && <ChatSettings slug={current.slug} />}
-              {tab === 'videos' && <VideosTab channel={current} />}
+              {tab === 'videos' && (
+                <Suspense fallback={<Loading label="Loading your videos" />}>
+                  <VideosTab channel={current} />
+                </Suspense>
+              )}
             </section>
           )}
         </div>
