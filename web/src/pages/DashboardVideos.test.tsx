@@ -105,11 +105,11 @@ describe('dashboard videos', () => {
     expect(form.getByLabelText('Chapter 2 start')).toHaveAttribute('aria-invalid', 'true');
     expect(writes()).toEqual([]);
 
-    writeReply = () => invalid('chapters[0].title', 'too long');
+    writeReply = () => invalid('chapters', 'chapter 1: the title must be 1 to 100 characters');
     await userEvent.clear(form.getByLabelText('Chapter 2 start'));
     await userEvent.type(form.getByLabelText('Chapter 2 start'), '1:05');
     await userEvent.click(form.getByRole('button', { name: 'Save chapters' }));
-    expect(await form.findByText('too long')).toHaveAttribute('id', `ch-${v.id}-0-error`);
+    expect(await form.findByText('the title must be 1 to 100 characters')).toHaveAttribute('id', `ch-${v.id}-0-error`);
     expect(writes()).toEqual([
       ['PUT', `/api/v1/videos/${v.id}/chapters`, { chapters: [{ title: 'Intro', start: 0 }, { title: 'Encore', start: 65 }] }],
     ]);

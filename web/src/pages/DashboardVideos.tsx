@@ -297,10 +297,13 @@ type ChapterRow = { title: string; start: string };
 
 const rowsOf = (chapters: ChapterDto[]): ChapterRow[] => sortChapters(chapters).map((c) => ({ title: c.title, start: formatClock(c.start) }));
 
-/** Server field names like `chapters[2].start` point at a row. */
-export function chapterRowOf(field: string): number | null {
-  const m = /^chapters\[(\d+)\]/.exec(field);
-  return m ? Number(m[1]) : null;
+/**
+ * The editor row (0-based) a server problem is about, and its words: the API names the field
+ * `chapters` and starts the message with `chapter N:` (1-based, in the order sent).
+ */
+export function chapterProblemRow(field: string, message: string): { row: number; message: string } | null {
+  const m = field === 'chapters' ? /^chapter (\d+):\s*(.*)$/.exec(message) : null;
+  return m ? { row: Number(m[1]) - 1, message: m[2] } : null;
 }
 
 function ChaptersEditor({ video: v, slug }: { video: VideoDto; slug: string }) {
@@ -317,9 +320,9 @@ function ChaptersEditor({ video: v, slug }: { video: VideoDto; slug: string }) {
       const other: string[] = [];
       if (e instanceof ApiError && e.fields.length > 0) {
         for (const f of e.fields) {
-          const i = chapterRowOf(f.field);
-          if (i == null) other.push(f.message);
-          else perRow[i] ??= f.message;
+          const p = chapterProblemRow(f.field, f.message);
+          if (p == null) other.push(f.message);
+          else perRow[p.row] ??= p.message;
         }
       } else other.push(errorMessage(e));
       setRowErrors(perRow);
@@ -333,7 +336,10 @@ function ChaptersEditor({ video: v, slug }: { video: VideoDto; slug: string }) {
     setRowErrors(problems);
     setError(null);
     if (problems.some((p) => p != null)) return;
-    const chapters = rows.map((r) => ({ title: r.title.trim(), start: parseClock(r.start) ?? 0 })).sort((a, b) => a.start - b.start);
+    // Sent, and shown, in time order: the server's "chapter N" is the N-th row.
+    const sorted = [...rows].sort((a, b) => (parseClock(a.start) ?? 0) - (parseClock(b.start) ?? 0));
+    setRows(sorted);
+    const chapters = sorted.map((r) => ({ title: r.title.trim(), start: parseClock(r.start) ?? 0 }));
     save.mutate({ chapters }, { onSuccess: (nv) => {
       if (nv) setRows(rowsOf(nv.chapters));
       toast.show('Chapters saved', 'success');
@@ -409,7 +415,10 @@ function readText(file: Blob): Promise<string> {
   });
 }
 
-/** A language tag the server can put in a path: `en`, `pt-BR`. */
+/** The largest subtitle file the server takes. */
+const MAX_VTT_BYTES = 1024 * 1024;
+
+/** A language tag the server can put in a path: `en`, `pt-BR`, `es-419`. */
 const LANG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/;
 
 function SubtitlesEditor({ video: v, slug }: { video: VideoDto; slug: string }) {
@@ -443,6 +452,7 @@ function SubtitlesEditor({ video: v, slug }: { video: VideoDto; slug: string }) 
     }
     if (!LANG.test(l)) problems.lang = 'a language code such as en or pt-BR';
     if (!label.trim()) problems.label = 'the name viewers pick, such as English';
+    if (file && file.size > MAX_VTT_BYTES) problems.vtt = 'at most 1 MiB';
     if (!file) problems.vtt = 'choose a .vtt file';
     else if (!problems.vtt && !/^\uFEFF?WEBVTT/.test(vtt)) problems.vtt = 'not a WebVTT file (it must start with WEBVTT)';
     setErrors(problems);
@@ -501,7 +511,7 @@ function SubtitlesEditor({ video: v, slug }: { video: VideoDto; slug: string }) 
             <input id={id('lang')} value={lang} placeholder="en" size={8} onChange={(e) => setLang(e.target.value)} aria-invalid={Boolean(errors.lang)} aria-describedby={errors.lang ? `${id('lang')}-error` : undefined} />
           </Field>
           <Field id={id('label')} label="Label" error={errors.label}>
-            <input id={id('label')} value={label} placeholder="English" maxLength={64} onChange={(e) => setLabel(e.target.value)} aria-invalid={Boolean(errors.label)} aria-describedby={errors.label ? `${id('label')}-error` : undefined} />
+            <input id={id('label')} value={label} placeholder="English" maxLength={40} onChange={(e) => setLabel(e.target.value)} aria-invalid={Boolean(errors.label)} aria-describedby={errors.label ? `${id('label')}-error` : undefined} />
           </Field>
         </div>
         <button type="submit" disabled={upload.isPending}>

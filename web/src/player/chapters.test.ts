@@ -1,5 +1,5 @@
 import { chapterIndexAt, chapterProblems, formatClock, formatLength, parseClock, sortChapters } from './chapters';
-import { chapterRowOf } from '../pages/DashboardVideos';
+import { chapterProblemRow } from '../pages/DashboardVideos';
 
 describe('chapter times', () => {
   it('parses seconds, m:ss and h:mm:ss', () => {
@@ -58,8 +58,9 @@ describe('chapter times', () => {
     ).toEqual([null, 'give the chapter a title', 'start as m:ss or h:mm:ss', 'starts after the end (4:00)', 'another chapter starts at the same time']);
   });
 
-  it('maps server field names to editor rows', () => {
-    expect(chapterRowOf('chapters[2].start')).toBe(2);
-    expect(chapterRowOf('chapters')).toBeNull();
+  it('maps the server’s “chapter N:” problems to editor rows', () => {
+    expect(chapterProblemRow('chapters', 'chapter 3: must start after chapter 2')).toEqual({ row: 2, message: 'must start after chapter 2' });
+    expect(chapterProblemRow('chapters', 'at most 100 chapters')).toBeNull();
+    expect(chapterProblemRow('title', 'chapter 1: x')).toBeNull();
   });
 });
