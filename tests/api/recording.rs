@@ -330,14 +330,27 @@ async fn live_viewers_rewind_and_clip_the_last_seconds() {
     obs.kill().await.ok();
 }
 
-/// A publisher dropping and coming back within the grace window: one recording, with a
-/// discontinuity where it was away.
+/// The transcoder killed mid-stream, then the publisher dropping and coming back within the
+/// grace window: one recording, with a discontinuity at each interruption.
 #[actix_web::test]
-async fn a_grace_reconnect_stays_one_recording() {
+async fn a_transcoder_kill_and_a_grace_reconnect_stay_one_recording() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.live.grace_secs = 8).await;
     let s = app.register("dropper").await;
     let key = app.stream_key(&s.access, "dropper").await;
-    let mut first = publish(&app.rtmp_url(&key), 640, 360, 8);
+    let mut first = publish(&app.rtmp_url(&key), 640, 360, 12);
+    let pid = poll_until(Duration::from_secs(30), "a live transcoder", || async {
+        let tree = app.live.health().await;
+        let st = tree.streams.first()?;
+        (st.segments_produced >= 4)
+            .then_some(st.ffmpeg_pid)
+            .flatten()
+    })
+    .await;
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
     assert!(exits(&mut first, Duration::from_secs(30)).await);
     let mut second = publish(&app.rtmp_url(&key), 640, 360, 8);
     assert!(exits(&mut second, Duration::from_secs(30)).await);
@@ -351,9 +364,11 @@ async fn a_grace_reconnect_stays_one_recording() {
         .text(&format!("/vod/{id}/source/index.m3u8"))
         .await
         .unwrap();
-    assert!(playlist.contains("#EXT-X-DISCONTINUITY"), "{playlist}");
+    let breaks = playlist.matches("#EXT-X-DISCONTINUITY").count();
+    assert!(breaks >= 2, "one per interruption:\n{playlist}");
+    // The restart loses what was in the dead ffmpeg; the rest of 20 s is there.
     let d = v["duration_secs"].as_f64().unwrap();
-    assert!((d - 16.0).abs() <= 2.5, "{d} s: {v}");
+    assert!(d > 14.0 && d <= 21.0, "{d} s: {v}");
 }
 
 /// A channel that keeps no recordings: rewind while live, nothing afterwards.
@@ -601,4 +616,93 @@ async fn the_next_start_finishes_a_recording_a_crash_left() {
         .unwrap();
     assert_eq!(segments(&playlist).len(), 3, "{playlist}");
     assert!(!spool.exists(), "the spool is emptied");
+}
+
+/// A channel that keeps VODs for a day: the retention pass deletes an older one, objects
+/// first, and leaves a newer one alone.
+#[actix_web::test]
+async fn retention_deletes_expired_vods_and_their_objects() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use streamhall_entities::{Video, video};
+
+    let app = spawn_app_with(Backend::Sqlite, |c| c.recording.retention_check_secs = 1).await;
+    let s = app.register("keeper").await;
+    let ch = app.create_channel(&s.access, "keeper").await;
+    let channel_id = ch["channel"]["id"].as_i64().unwrap();
+    let res = app
+        .client
+        .patch(app.api("/channels/keeper"))
+        .bearer_auth(&s.access)
+        .json(&json!({"vod_retention_days": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let store = store_of(&app).await;
+    let mut ids = Vec::new();
+    for age_hours in [50, 2] {
+        let id = streamhall_actors::recording::new_media_id();
+        video::ActiveModel {
+            id: Set(id.clone()),
+            channel_id: Set(channel_id),
+            broadcast_id: Set(None),
+            title: Set(format!("{age_hours} hours old")),
+            description: Set(String::new()),
+            visibility: Set("public".into()),
+            status: Set("ready".into()),
+            dvr_only: Set(false),
+            duration_secs: Set(1.0),
+            size_bytes: Set(3),
+            renditions: Set(json!([])),
+            chapters: Set(json!([])),
+            subtitles: Set(json!([])),
+            has_thumbnail: Set(false),
+            has_sprite: Set(false),
+            missing_segments: Set(0),
+            view_count: Set(0),
+            error: Set(None),
+            node_id: Set("n".into()),
+            created_at: Set(chrono::Utc::now() - chrono::Duration::hours(age_hours)),
+            ended_at: Set(None),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+        store
+            .put(&format!("vod/{id}/master.m3u8"), "x".into())
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    poll_until(
+        Duration::from_secs(20),
+        "the expired VOD to be deleted",
+        || async {
+            let gone = Video::find_by_id(ids[0].clone())
+                .one(&app.db)
+                .await
+                .unwrap()
+                .is_none();
+            gone.then_some(())
+        },
+    )
+    .await;
+    assert!(
+        store
+            .list(&format!("vod/{}/", ids[0]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        Video::find_by_id(ids[1].clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.list(&format!("vod/{}/", ids[1])).await.unwrap().len(),
+        1
+    );
 }
