@@ -13,11 +13,14 @@
 //! carry the bytes. Playlists are always served by the node, with a short cache. When the store
 //! is unreachable the answer is 503 `objects_unavailable`.
 //!
+//! Segments and MP4s read from the store stay in a bounded in-memory cache (256 MiB, first in
+//! first out), so a popular VOD is read from the store once, not once per viewer.
+//!
 //! A video's master playlist and a clip's MP4 (from its start) count a view, once per client
 //! address and item every 30 minutes.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     fmt,
     hash::{BuildHasher, Hasher},
     sync::{LazyLock, Mutex},
@@ -53,6 +56,11 @@ const PRESIGN_TTL: Duration = Duration::from_secs(24 * 3600);
 const VIEW_WINDOW: Duration = Duration::from_secs(30 * 60);
 /// Most (client, item) pairs remembered; the oldest is forgotten first.
 const VIEW_CAPACITY: usize = 100_000;
+/// Bytes of immutable files (segments, MP4s) kept in memory after they were read from the store,
+/// so popular ones are not read again per viewer; the first cached is the first forgotten.
+const FILE_CACHE_BYTES: usize = 256 << 20;
+/// Files larger than this are never cached (a long clip would push out many segments).
+const FILE_CACHE_MAX_FILE: usize = 8 << 20;
 
 const ANY: HeaderValue = HeaderValue::from_static("*");
 const BYTES: HeaderValue = HeaderValue::from_static("bytes");
@@ -499,14 +507,44 @@ async fn serve(
         .headers()
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok());
+    let cacheable = kind.may_redirect();
+    let cached = if cacheable {
+        lock(&FILE_CACHE).get(key)
+    } else {
+        None
+    };
     let Some(range) = range else {
-        let body = store
-            .get(key)
-            .await
-            .map_err(Refusal::objects)?
-            .ok_or_else(|| Refusal::not_found("file"))?;
+        let body = match cached {
+            Some(b) => b,
+            None => {
+                let body = store
+                    .get(key)
+                    .await
+                    .map_err(Refusal::objects)?
+                    .ok_or_else(|| Refusal::not_found("file"))?;
+                if cacheable {
+                    lock(&FILE_CACHE).insert(key, body.clone());
+                }
+                body
+            }
+        };
         return Ok(answer(StatusCode::OK, kind, audience, body));
     };
+    if let Some(body) = cached {
+        let len = body.len() as u64;
+        let Some((start, end)) = parse_range(range, len) else {
+            return Ok(HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{len}")))
+                .insert_header((header::ACCEPT_RANGES, BYTES))
+                .finish());
+        };
+        let part = body.slice(start as usize..=end as usize);
+        let mut res = answer(StatusCode::PARTIAL_CONTENT, kind, audience, part);
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+            res.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        return Ok(res);
+    }
     let info = store
         .stat(key)
         .await
@@ -597,6 +635,56 @@ async fn count_view(state: &AppState, req: &HttpRequest, item: Counted<'_>) {
     }
 }
 
+/// Immutable files read from the store, shared by every worker. Access is still checked per
+/// request (the row is looked up first), so a deleted or hidden video is not served from here.
+static FILE_CACHE: LazyLock<Mutex<FileCache>> =
+    LazyLock::new(|| Mutex::new(FileCache::new(FILE_CACHE_BYTES, FILE_CACHE_MAX_FILE)));
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// At most `capacity` bytes of files by key, forgotten in the order they were cached.
+struct FileCache {
+    capacity: usize,
+    max_file: usize,
+    bytes: usize,
+    files: HashMap<String, bytes::Bytes>,
+    order: VecDeque<String>,
+}
+
+impl FileCache {
+    fn new(capacity: usize, max_file: usize) -> Self {
+        Self {
+            capacity,
+            max_file,
+            bytes: 0,
+            files: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<bytes::Bytes> {
+        self.files.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: &str, data: bytes::Bytes) {
+        if data.len() > self.max_file || self.files.contains_key(key) {
+            return;
+        }
+        while self.bytes + data.len() > self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            if let Some(d) = self.files.remove(&old) {
+                self.bytes -= d.len();
+            }
+        }
+        self.bytes += data.len();
+        self.order.push_back(key.to_owned());
+        self.files.insert(key.to_owned(), data);
+    }
+}
+
 /// Keys seen within `window`, at most `capacity` of them. Keys are remembered in the order they
 /// were first seen, which is also the order they expire in, so forgetting is from the front.
 struct RecentViews {
@@ -642,6 +730,20 @@ impl RecentViews {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_file_cache_forgets_the_oldest_and_skips_big_files() {
+        let mut c = FileCache::new(10, 6);
+        c.insert("a", bytes::Bytes::from_static(b"aaaa"));
+        c.insert("b", bytes::Bytes::from_static(b"bbbb"));
+        c.insert("big", bytes::Bytes::from_static(b"0123456"));
+        assert!(c.get("big").is_none());
+        c.insert("c", bytes::Bytes::from_static(b"cccc"));
+        assert!(c.get("a").is_none(), "the first cached goes first");
+        assert_eq!(c.get("b").as_deref(), Some(&b"bbbb"[..]));
+        assert_eq!(c.get("c").as_deref(), Some(&b"cccc"[..]));
+        assert_eq!(c.bytes, 8);
+    }
 
     #[test]
     fn names() {

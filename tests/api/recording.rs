@@ -504,9 +504,6 @@ async fn the_recording_survives_a_store_outage() {
 /// still in its spool: the next start uploads the spool and finalises the VOD.
 #[actix_web::test]
 async fn the_next_start_finishes_a_recording_a_crash_left() {
-    use sea_orm::{ActiveModelTrait, Set};
-    use streamhall_entities::video;
-
     let app = spawn_app_with(Backend::Sqlite, quick).await;
     let s = app.register("crasher").await;
     let ch = app.create_channel(&s.access, "crasher").await;
@@ -553,35 +550,14 @@ async fn the_next_start_finishes_a_recording_a_crash_left() {
         .unwrap();
     assert!(status.success());
 
-    let id = streamhall_actors::recording::new_media_id();
-    video::ActiveModel {
-        id: Set(id.clone()),
-        channel_id: Set(channel_id),
-        broadcast_id: Set(None),
-        title: Set("Before the crash".into()),
-        description: Set(String::new()),
-        visibility: Set("public".into()),
-        status: Set("recording".into()),
-        dvr_only: Set(false),
-        duration_secs: Set(0.0),
-        size_bytes: Set(0),
-        renditions: Set(
-            json!([{"name": "source", "width": 640, "height": 360, "bandwidth": 1_000_000}]),
-        ),
-        chapters: Set(json!([])),
-        subtitles: Set(json!([])),
-        has_thumbnail: Set(false),
-        has_sprite: Set(false),
-        missing_segments: Set(0),
-        view_count: Set(0),
-        error: Set(None),
-        node_id: Set("a-node-that-died".into()),
-        created_at: Set(chrono::Utc::now()),
-        ended_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let id = insert_video(
+        &app,
+        channel_id,
+        "recording",
+        chrono::Utc::now(),
+        json!([{"name": "source", "width": 640, "height": 360, "bandwidth": 1_000_000}]),
+    )
+    .await;
     let store = store_of(&app).await;
     let spool = app.config.data_dir.join("spool").join(&id).join("source");
     std::fs::create_dir_all(&spool).unwrap();
@@ -622,8 +598,8 @@ async fn the_next_start_finishes_a_recording_a_crash_left() {
 /// first, and leaves a newer one alone.
 #[actix_web::test]
 async fn retention_deletes_expired_vods_and_their_objects() {
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-    use streamhall_entities::{Video, video};
+    use sea_orm::EntityTrait;
+    use streamhall_entities::Video;
 
     let app = spawn_app_with(Backend::Sqlite, |c| c.recording.retention_check_secs = 1).await;
     let s = app.register("keeper").await;
@@ -641,33 +617,8 @@ async fn retention_deletes_expired_vods_and_their_objects() {
     let store = store_of(&app).await;
     let mut ids = Vec::new();
     for age_hours in [50, 2] {
-        let id = streamhall_actors::recording::new_media_id();
-        video::ActiveModel {
-            id: Set(id.clone()),
-            channel_id: Set(channel_id),
-            broadcast_id: Set(None),
-            title: Set(format!("{age_hours} hours old")),
-            description: Set(String::new()),
-            visibility: Set("public".into()),
-            status: Set("ready".into()),
-            dvr_only: Set(false),
-            duration_secs: Set(1.0),
-            size_bytes: Set(3),
-            renditions: Set(json!([])),
-            chapters: Set(json!([])),
-            subtitles: Set(json!([])),
-            has_thumbnail: Set(false),
-            has_sprite: Set(false),
-            missing_segments: Set(0),
-            view_count: Set(0),
-            error: Set(None),
-            node_id: Set("n".into()),
-            created_at: Set(chrono::Utc::now() - chrono::Duration::hours(age_hours)),
-            ended_at: Set(None),
-        }
-        .insert(&app.db)
-        .await
-        .unwrap();
+        let created = chrono::Utc::now() - chrono::Duration::hours(age_hours);
+        let id = insert_video(&app, channel_id, "ready", created, json!([])).await;
         store
             .put(&format!("vod/{id}/master.m3u8"), "x".into())
             .await
@@ -705,4 +656,45 @@ async fn retention_deletes_expired_vods_and_their_objects() {
         store.list(&format!("vod/{}/", ids[1])).await.unwrap().len(),
         1
     );
+}
+
+/// A `videos` row as the recorder leaves it, `status` at `created`.
+async fn insert_video(
+    app: &TestApp,
+    channel_id: i64,
+    status: &str,
+    created: chrono::DateTime<chrono::Utc>,
+    renditions: Value,
+) -> String {
+    use sea_orm::{ActiveModelTrait, Set};
+    use streamhall_entities::video;
+
+    let id = streamhall_actors::recording::new_media_id();
+    video::ActiveModel {
+        id: Set(id.clone()),
+        channel_id: Set(channel_id),
+        broadcast_id: Set(None),
+        title: Set(format!("{status} since {created}")),
+        description: Set(String::new()),
+        visibility: Set("public".into()),
+        status: Set(status.into()),
+        dvr_only: Set(false),
+        duration_secs: Set(0.0),
+        size_bytes: Set(0),
+        renditions: Set(renditions),
+        chapters: Set(json!([])),
+        subtitles: Set(json!([])),
+        has_thumbnail: Set(false),
+        has_sprite: Set(false),
+        missing_segments: Set(0),
+        view_count: Set(0),
+        error: Set(None),
+        node_id: Set("a-node-that-stopped".into()),
+        created_at: Set(created),
+        ended_at: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    id
 }
