@@ -208,6 +208,15 @@ fn field_of(err: &serde_json::Error) -> &'static str {
         "category",
         "display_name",
         "bio",
+        "visibility",
+        "chapters",
+        "label",
+        "vtt",
+        "seconds",
+        "start",
+        "end",
+        "record_vods",
+        "vod_retention_days",
     ];
     let text = err.to_string();
     let named = text.split('`').nth(1).unwrap_or_default();

@@ -758,6 +758,17 @@ async fn clip_requests_are_checked_and_refused_offline(backend: Backend) {
         .await;
     let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
     assert_eq!(fields_of(&err), ["seconds"]);
+    // A missing field is named too, not blamed on the body.
+    let res = f
+        .app
+        .post_json(
+            &live_path,
+            &json!({"title": "no length"}),
+            Some(&clipper.access),
+        )
+        .await;
+    let err = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert_eq!(err["field"], "seconds", "{err}");
     let res = f
         .app
         .post_json(
