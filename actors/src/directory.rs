@@ -205,20 +205,12 @@ impl HlsDirectory {
         self.entry(slug)?.recorder.as_ref()?.dvr_playlist(rendition)
     }
 
-    /// A segment of the live window, or, once it has left it, of the recording (spool or
-    /// store).
-    pub async fn segment_or_recorded(
-        &self,
-        slug: &str,
-        rendition: &str,
-        name: &str,
-    ) -> Option<Bytes> {
-        let e = self.entry(slug)?;
-        if let Some(s) = read(&e.window).segment(rendition, name) {
-            return Some(s);
-        }
+    /// A segment of the recording (spool or store): for a DVR player that rewound past the
+    /// live window. Look in the window ([`segment`](Self::segment)) first.
+    pub async fn recorded_segment(&self, slug: &str, rendition: &str, name: &str) -> Option<Bytes> {
         let seq = streamhall_media::hls::parse_segment_name(name)?;
-        e.recorder.as_ref()?.read_segment(rendition, seq).await
+        let rec = self.entry(slug)?.recorder.clone()?;
+        rec.read_segment(rendition, seq).await
     }
 
     pub fn thumbnail(&self, slug: &str) -> Option<Bytes> {

@@ -36,7 +36,7 @@ use streamhall_media::objects::{ObjectError, ObjectStore};
 use streamhall_media::transcode::PlannedRendition;
 use streamhall_media::vod::{
     VodRendition, VodSegment, parse_segment_file_name, render_vod_master, render_vod_playlist,
-    segment_file_name,
+    segment_file_name, vod_duration,
 };
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -932,7 +932,8 @@ impl Finalise<'_> {
             .put(&format!("vod/{id}/master.m3u8"), Bytes::from(master))
             .await?;
         // The duration of the highest rendition (the one the plan lists first).
-        let duration: f64 = with_video[0].1.iter().map(|(s, _)| s.duration).sum();
+        let highest: Vec<VodSegment> = with_video[0].1.iter().map(|(s, _)| *s).collect();
+        let duration = vod_duration(&highest);
         let has_thumbnail = self.thumbnail(with_video.last().map(|(m, s)| (m, s))).await;
         let has_sprite = match with_video.last() {
             Some((meta, segs)) if duration <= SPRITE_MAX_SECS => {

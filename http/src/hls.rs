@@ -109,13 +109,7 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     // The live window first; a DVR player rewinding past it reads the recording.
     let found = match state.live.hls.segment(slug, rendition, name) {
         Some(s) => Some(s),
-        None => {
-            state
-                .live
-                .hls
-                .segment_or_recorded(slug, rendition, name)
-                .await
-        }
+        None => state.live.hls.recorded_segment(slug, rendition, name).await,
     };
     let Some(body) = found else {
         return miss(&state);

@@ -7,16 +7,13 @@
 //! enough to rebuild [`render_vod_playlist`], and zero padding keeps key order = `seq` order.
 //!
 //! - [`render_vod_playlist`] / [`render_vod_master`]: the finished VOD (`index.m3u8`, `master.m3u8`).
-//! - [`render_dvr_playlist`]: a live playlist reaching back further than the live window, from
-//!   recorded segments.
+//! - The live DVR playlist over recorded segments is rendered by the recorder
+//!   (`streamhall_actors::recording`), which knows which segments were lost.
 //!
 //! Conventions follow the live playlists of [`crate::hls::window`]: version 3, `#EXTINF` with
 //! three decimals, `#EXT-X-TARGETDURATION` = the largest rounded `#EXTINF`.
 
 use std::fmt::Write as _;
-use std::time::SystemTime;
-
-use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::transcode::PlannedRendition;
 
@@ -117,47 +114,6 @@ pub fn render_vod_playlist_with(
     p
 }
 
-/// A live playlist over recorded segments (the DVR window), each with the wall-clock time of
-/// its first frame.
-///
-/// `media_sequence` is the sequence number of `segments[0]` as players know it;
-/// `discontinuity_sequence` counts the discontinuities before `segments[0]`: as in the live
-/// window, a flagged first segment keeps its `#EXT-X-DISCONTINUITY` tag, so the count only
-/// grows when a tagged segment leaves the window. `#EXT-X-PROGRAM-DATE-TIME` is on the first
-/// segment and after each discontinuity (in between, players add up `#EXTINF`). No
-/// `#EXT-X-PLAYLIST-TYPE`: the window slides. `ended` appends `#EXT-X-ENDLIST`.
-pub fn render_dvr_playlist(
-    segments: &[(VodSegment, SystemTime)],
-    media_sequence: u64,
-    discontinuity_sequence: u64,
-    ended: bool,
-    uri: impl Fn(&VodSegment) -> String,
-) -> String {
-    let mut p = String::with_capacity(220 + 56 * segments.len());
-    let _ = write!(
-        p,
-        "#EXTM3U\n#EXT-X-VERSION:{HLS_VERSION}\n#EXT-X-TARGETDURATION:{}\n\
-         #EXT-X-MEDIA-SEQUENCE:{media_sequence}\n\
-         #EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}\n\
-         #EXT-X-INDEPENDENT-SEGMENTS\n",
-        target_duration(segments.iter().map(|(s, _)| s))
-    );
-    for (i, (s, at)) in segments.iter().enumerate() {
-        if s.discontinuity {
-            p.push_str("#EXT-X-DISCONTINUITY\n");
-        }
-        if i == 0 || s.discontinuity {
-            let pdt = DateTime::<Utc>::from(*at).to_rfc3339_opts(SecondsFormat::Millis, true);
-            let _ = writeln!(p, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
-        }
-        let _ = write!(p, "#EXTINF:{:.3},\n{}\n", s.duration, uri(s));
-    }
-    if ended {
-        p.push_str("#EXT-X-ENDLIST\n");
-    }
-    p
-}
-
 /// RFC 8216 §4.3.3.1: every `#EXTINF` rounded to the nearest integer is at most the target
 /// duration. Rounding (not ceil) keeps 1.001 s segments at 1, as the live playlists do.
 fn target_duration<'a>(segments: impl Iterator<Item = &'a VodSegment>) -> u32 {
@@ -228,7 +184,6 @@ pub fn render_vod_master(renditions: &[VodRendition]) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::time::Duration;
 
     use super::*;
     use crate::transcode::{LadderConfig, SourceInfo, plan_ladder};
@@ -239,10 +194,6 @@ mod tests {
             duration,
             discontinuity,
         }
-    }
-
-    fn at(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
     }
 
     #[test]
@@ -356,37 +307,6 @@ mod tests {
             p.contains("#EXTINF:1.000,\n0.ts\n#EXTINF:0.500,\n1.ts\n#EXT-X-ENDLIST\n"),
             "{p}"
         );
-    }
-
-    #[test]
-    fn dvr_playlist() {
-        let segments = [
-            (seg(7, 1.0, false), at(0)),
-            (seg(8, 1.0, false), at(1)),
-            (seg(9, 1.0, true), at(30)),
-            (seg(10, 1.0, false), at(31)),
-        ];
-        let uri = |s: &VodSegment| format!("dvr/{}", segment_file_name(s));
-        assert_eq!(
-            render_dvr_playlist(&segments, 7, 2, false, uri),
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:7\n\
-             #EXT-X-DISCONTINUITY-SEQUENCE:2\n#EXT-X-INDEPENDENT-SEGMENTS\n\
-             #EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:20.000Z\n\
-             #EXTINF:1.000,\ndvr/0000000000000007_1000.ts\n\
-             #EXTINF:1.000,\ndvr/0000000000000008_1000.ts\n\
-             #EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:50.000Z\n\
-             #EXTINF:1.000,\ndvr/0000000000000009_1000_d.ts\n\
-             #EXTINF:1.000,\ndvr/0000000000000010_1000.ts\n"
-        );
-        // A window starting on a discontinuity keeps the tag; the end is marked once ended.
-        let p = render_dvr_playlist(&segments[2..], 9, 2, true, uri);
-        assert!(p.contains(
-            "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:"
-        ));
-        assert_eq!(p.matches("#EXT-X-PROGRAM-DATE-TIME").count(), 1);
-        assert!(p.ends_with("#EXT-X-ENDLIST\n") && !p.contains("PLAYLIST-TYPE"));
-        let empty = render_dvr_playlist(&[], 0, 0, false, uri);
-        assert!(!empty.contains("#EXTINF") && !empty.contains("ENDLIST"));
     }
 
     #[test]
