@@ -17,6 +17,7 @@ pub mod middleware;
 pub mod notify_ws;
 pub mod openapi;
 pub mod ratelimit;
+pub mod relay;
 pub mod state;
 pub mod system;
 pub mod validate;

@@ -1,0 +1,896 @@
+//! The HLS relay: how a node that does not hold a live stream serves it anyway. Live playlists
+//! and segments live in the memory of the node that ingests the stream (its owner); the HLS
+//! handlers of every other node call [`HlsRelay::get`] with the owner's internal base URL (from
+//! the ownership lease) and the request path, and answer with what comes back.
+//!
+//! - **One upstream request per key.** Concurrent calls for the same owner and path share one
+//!   request. The fetch runs in a task of its own, so a caller that goes away (a viewer closing
+//!   the tab) strands nobody: the others still get the answer, and the key leaves the in-flight
+//!   table when the fetch ends, however it ends.
+//! - **Reuse.** A `200` for a playlist (`.m3u8`) is reused for `playlist_ttl` (250 ms); any other
+//!   `200` (segments: immutable, their names never repeat) stays until pushed out. Non-`200`
+//!   answers are passed on to the callers that shared the request and never kept.
+//! - **Pass-through.** Status, `Content-Type`, `Cache-Control` and body are the owner's, so a CDN in
+//!   front of any node caches segments as immutable and playlists for a second. Upstream requests
+//!   carry `x-streamhall-relay: 1` ([`RELAY_HEADER`]): the owner does not count this node as a
+//!   viewer.
+//!
+//! Bounds, and what happens at each:
+//! - cached bytes (bodies plus keys) ≤ `segment_cache_bytes` (64 MiB): the least recently used
+//!   entries are forgotten; a response above a quarter of it is passed on but not kept;
+//! - a body ≤ [`MAX_BODY_BYTES`] (32 MiB): beyond it the fetch fails with
+//!   [`RelayError::TooLarge`] (checked against `Content-Length` first, then while reading);
+//! - in-flight keys ≤ [`MAX_IN_FLIGHT`] (1,024): a call for a new key beyond it fails at once
+//!   with [`RelayError::Overloaded`];
+//! - each fetch, connect to last byte, ≤ `timeout` (3 s): then [`RelayError::Timeout`] for every
+//!   caller that shared it.
+//!
+//! The errors carry internal addresses: log them, never send them to a viewer
+//! ([`RelayError::status`] is the status to answer with). One pooled HTTP client serves every
+//! owner; it follows no redirects and ignores proxy settings (owners are internal addresses).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use actix_web::http::{StatusCode, header::HeaderValue};
+use bytes::{Bytes, BytesMut};
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
+
+/// The header on every upstream request; its value is `1`.
+pub const RELAY_HEADER: &str = "x-streamhall-relay";
+/// The largest body fetched from an owner.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The most distinct keys being fetched at once.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Bytes of responses kept (segments, and playlists while fresh). Default 64 MiB.
+    pub segment_cache_bytes: usize,
+    /// How long a fetched playlist is reused. Default 250 ms; zero disables reuse.
+    pub playlist_ttl: Duration,
+    /// The longest one upstream request may take, connect to last byte. Default 3 s.
+    pub timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            segment_cache_bytes: 64 * 1024 * 1024,
+            playlist_ttl: Duration::from_millis(250),
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The owner's answer, as received.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    pub status: u16,
+    pub content_type: Option<HeaderValue>,
+    pub cache_control: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    /// The owner could not be reached or broke off (connection refused, reset, bad URL).
+    #[error("the owner is unreachable: {0}")]
+    Unreachable(String),
+    /// No complete answer within `timeout`.
+    #[error("the owner did not answer in time")]
+    Timeout,
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    #[error("the owner's answer is too large")]
+    TooLarge,
+    /// [`MAX_IN_FLIGHT`] other keys are being fetched.
+    #[error("too many relayed requests in flight")]
+    Overloaded,
+    /// The path does not start with `/`, or has a query or fragment.
+    #[error("not a relayable path")]
+    InvalidPath,
+}
+
+impl RelayError {
+    /// What to answer the viewer: 502 (unreachable, too large), 504 (timeout), 503
+    /// (overloaded), 404 (invalid path).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unreachable(_) | Self::TooLarge => StatusCode::BAD_GATEWAY,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidPath => StatusCode::NOT_FOUND,
+        }
+    }
+}
+
+/// Counters since start, and the cache and in-flight table right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RelayStats {
+    /// Requests sent to owners.
+    pub upstream_requests: u64,
+    /// Calls answered from the cache.
+    pub cache_hits: u64,
+    /// Calls that waited for a request another call had started.
+    pub coalesced: u64,
+    /// Upstream requests that failed (unreachable, timeout, too large).
+    pub errors: u64,
+    /// Calls refused because [`MAX_IN_FLIGHT`] keys were in flight.
+    pub rejected: u64,
+    pub cached_bytes: usize,
+    pub cached_entries: usize,
+    pub in_flight: usize,
+}
+
+/// Cheap to clone: clones share the client, the cache and the in-flight table.
+#[derive(Clone)]
+pub struct HlsRelay {
+    inner: Arc<Inner>,
+}
+
+type Flight = Shared<BoxFuture<'static, Result<Relayed, RelayError>>>;
+
+struct Inner {
+    client: reqwest::Client,
+    playlist_ttl: Duration,
+    timeout: Duration,
+    max_body: usize,
+    max_in_flight: usize,
+    state: Mutex<State>,
+    upstream_requests: AtomicU64,
+    cache_hits: AtomicU64,
+    coalesced: AtomicU64,
+    errors: AtomicU64,
+    rejected: AtomicU64,
+}
+
+struct State {
+    cache: Cache,
+    in_flight: HashMap<Arc<str>, Flight>,
+    /// When a failure was last logged at `warn` (at most one a second: a dead owner fails
+    /// every poll of every player).
+    last_warning: Option<Instant>,
+}
+
+impl HlsRelay {
+    pub fn new(cfg: RelayConfig) -> Self {
+        Self::with_limits(cfg, MAX_BODY_BYTES, MAX_IN_FLIGHT)
+    }
+
+    fn with_limits(cfg: RelayConfig, max_body: usize, max_in_flight: usize) -> Self {
+        // Building fails only when the TLS backend cannot start; a default client is the same
+        // minus the timeouts and pool settings (the fetch has its own overall timeout).
+        let client = reqwest::Client::builder()
+            .connect_timeout(cfg.timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "relay: HTTP client without settings");
+                reqwest::Client::new()
+            });
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                playlist_ttl: cfg.playlist_ttl,
+                timeout: cfg.timeout,
+                max_body,
+                max_in_flight,
+                state: Mutex::new(State {
+                    cache: Cache::new(cfg.segment_cache_bytes),
+                    in_flight: HashMap::new(),
+                    last_warning: None,
+                }),
+                upstream_requests: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
+                coalesced: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// GET `{owner}{path}`: `owner` is a base URL such as `http://10.0.0.5:8080` (a trailing
+    /// `/` is ignored), `path` such as `/hls/alice/480p/index.m3u8`, without the viewer's query
+    /// string. From the cache, from a request already in flight, or from a new one.
+    pub async fn get(&self, owner: &str, path: &str) -> Result<Relayed, RelayError> {
+        if !path.starts_with('/') || path.starts_with("//") || path.contains(['?', '#']) {
+            return Err(RelayError::InvalidPath);
+        }
+        let url = format!("{}{path}", owner.trim_end_matches('/'));
+        let flight = {
+            let mut state = self.inner.lock();
+            if let Some(hit) = state.cache.get(&url, Instant::now()) {
+                self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(hit);
+            }
+            if let Some(flight) = state.in_flight.get(url.as_str()) {
+                self.inner.coalesced.fetch_add(1, Ordering::Relaxed);
+                flight.clone()
+            } else if state.in_flight.len() >= self.inner.max_in_flight {
+                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(RelayError::Overloaded);
+            } else {
+                let key: Arc<str> = url.into();
+                let flight = self.start(Arc::clone(&key));
+                state.in_flight.insert(key, flight.clone());
+                flight
+            }
+        };
+        flight.await
+    }
+
+    pub fn stats(&self) -> RelayStats {
+        let (cached_bytes, cached_entries, in_flight) = {
+            let state = self.inner.lock();
+            (
+                state.cache.bytes,
+                state.cache.entries.len(),
+                state.in_flight.len(),
+            )
+        };
+        let inner = &self.inner;
+        RelayStats {
+            upstream_requests: inner.upstream_requests.load(Ordering::Relaxed),
+            cache_hits: inner.cache_hits.load(Ordering::Relaxed),
+            coalesced: inner.coalesced.load(Ordering::Relaxed),
+            errors: inner.errors.load(Ordering::Relaxed),
+            rejected: inner.rejected.load(Ordering::Relaxed),
+            cached_bytes,
+            cached_entries,
+            in_flight,
+        }
+    }
+
+    /// Spawns the fetch of `url` (called with the state locked, so the task cannot land
+    /// before its key is in the table). The task keeps a `200` and then takes the key out of
+    /// the in-flight table, in that order, so a caller finds the answer in one or the other.
+    fn start(&self, url: Arc<str>) -> Flight {
+        self.inner.upstream_requests.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move {
+            // Takes the key out when the task ends, also by panic or runtime shutdown.
+            let _landed = Landed {
+                inner: Arc::clone(&inner),
+                key: Arc::clone(&url),
+            };
+            let result = fetch(&inner, &url).await;
+            match &result {
+                Ok(answer) if answer.status == 200 => {
+                    let fresh_until = if url.ends_with(".m3u8") {
+                        (!inner.playlist_ttl.is_zero())
+                            .then(|| Some(Instant::now() + inner.playlist_ttl))
+                    } else {
+                        Some(None)
+                    };
+                    if let Some(fresh_until) = fresh_until {
+                        inner
+                            .lock()
+                            .cache
+                            .insert(Arc::clone(&url), answer.clone(), fresh_until);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => inner.failed(&url, error),
+            }
+            result
+        });
+        async move {
+            task.await.unwrap_or_else(|error| {
+                Err(RelayError::Unreachable(format!(
+                    "relay task ended: {error}"
+                )))
+            })
+        }
+        .boxed()
+        .shared()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failed(&self, url: &str, error: &RelayError) {
+        let errors = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        let warn = {
+            let mut state = self.lock();
+            let now = Instant::now();
+            let due = state
+                .last_warning
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+            if due {
+                state.last_warning = Some(now);
+            }
+            due
+        };
+        if warn {
+            tracing::warn!(%url, %error, errors, "relay: fetching from the stream's owner failed");
+        } else {
+            tracing::debug!(%url, %error, "relay: fetching from the stream's owner failed");
+        }
+    }
+}
+
+struct Landed {
+    inner: Arc<Inner>,
+    key: Arc<str>,
+}
+
+impl Drop for Landed {
+    fn drop(&mut self) {
+        self.inner.lock().in_flight.remove(&self.key);
+    }
+}
+
+async fn fetch(inner: &Inner, url: &str) -> Result<Relayed, RelayError> {
+    tokio::time::timeout(inner.timeout, fetch_unbounded(inner, url))
+        .await
+        .unwrap_or(Err(RelayError::Timeout))
+}
+
+async fn fetch_unbounded(inner: &Inner, url: &str) -> Result<Relayed, RelayError> {
+    let mut res = inner
+        .client
+        .get(url)
+        .header(RELAY_HEADER, "1")
+        .send()
+        .await
+        .map_err(transport)?;
+    let length = res.content_length();
+    if length.is_some_and(|n| n > u64::try_from(inner.max_body).unwrap_or(u64::MAX)) {
+        return Err(RelayError::TooLarge);
+    }
+    let header = |name: reqwest::header::HeaderName| {
+        res.headers()
+            .get(name)
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+    };
+    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let cache_control = header(reqwest::header::CACHE_CONTROL);
+    let expected = length.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let mut body = BytesMut::with_capacity(expected.min(inner.max_body));
+    while let Some(chunk) = res.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > inner.max_body {
+            return Err(RelayError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Relayed {
+        status: res.status().as_u16(),
+        content_type,
+        cache_control,
+        body: body.freeze(),
+    })
+}
+
+/// reqwest's error with its causes ("error sending request" alone does not say why).
+fn transport(error: reqwest::Error) -> RelayError {
+    if error.is_timeout() {
+        return RelayError::Timeout;
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    RelayError::Unreachable(text)
+}
+
+/// Responses by URL, at most `capacity` bytes (body plus key), the least recently used
+/// forgotten first. `fresh_until` is set for playlists; a stale one is dropped when looked up.
+struct Cache {
+    capacity: usize,
+    bytes: usize,
+    clock: u64,
+    entries: HashMap<Arc<str>, Entry>,
+    /// Keys by last use, oldest first.
+    order: BTreeMap<u64, Arc<str>>,
+}
+
+struct Entry {
+    answer: Relayed,
+    fresh_until: Option<Instant>,
+    used: u64,
+    size: usize,
+}
+
+impl Cache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            bytes: 0,
+            clock: 0,
+            entries: HashMap::new(),
+            order: BTreeMap::new(),
+        }
+    }
+
+    fn get(&mut self, key: &str, now: Instant) -> Option<Relayed> {
+        let entry = self.entries.get_mut(key)?;
+        if entry.fresh_until.is_some_and(|t| now >= t) {
+            self.remove(key);
+            return None;
+        }
+        self.clock += 1;
+        if let Some(k) = self.order.remove(&entry.used) {
+            self.order.insert(self.clock, k);
+        }
+        entry.used = self.clock;
+        Some(entry.answer.clone())
+    }
+
+    fn insert(&mut self, key: Arc<str>, answer: Relayed, fresh_until: Option<Instant>) {
+        let size = answer.body.len() + key.len();
+        if size > self.capacity / 4 {
+            return;
+        }
+        self.remove(&key);
+        while self.bytes + size > self.capacity
+            && let Some((_, old)) = self.order.pop_first()
+        {
+            if let Some(e) = self.entries.remove(&old) {
+                self.bytes -= e.size;
+            }
+        }
+        self.clock += 1;
+        self.bytes += size;
+        self.order.insert(self.clock, Arc::clone(&key));
+        self.entries.insert(
+            key,
+            Entry {
+                answer,
+                fresh_until,
+                used: self.clock,
+                size,
+            },
+        );
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(e) = self.entries.remove(key) {
+            self.order.remove(&e.used);
+            self.bytes -= e.size;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::{net::SocketAddr, sync::atomic::AtomicUsize};
+
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, web};
+
+    use super::*;
+
+    const TS: &str = "video/mp2t";
+    const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+    const M3U8: &str = "application/vnd.apple.mpegurl";
+    const ONE_SECOND: &str = "public, max-age=1";
+
+    /// A stand-in owner on its own thread and actix system. Paths say how to answer:
+    /// `/delay/{ms}/…` waits first, `/size/{n}/…` sets a segment's length (1,000),
+    /// `/missing/…` is a 404, `/chunked/…` streams without a length, `….m3u8` is a playlist
+    /// naming how often it was fetched, anything else a segment made of its path's bytes.
+    struct Upstream {
+        base: String,
+        seen: web::Data<Seen>,
+        server: ServerHandle,
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        counts: Mutex<HashMap<String, usize>>,
+        /// Requests without `x-streamhall-relay: 1`.
+        unmarked: AtomicUsize,
+    }
+
+    impl Upstream {
+        fn start() -> Self {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let seen = web::Data::new(Seen::default());
+                    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let addr: SocketAddr = listener.local_addr().unwrap();
+                    let data = seen.clone();
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(data.clone())
+                            .default_service(web::to(answer))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)
+                    .unwrap()
+                    .run();
+                    tx.send((addr, seen, server.handle())).unwrap();
+                    let _ = server.await;
+                });
+            });
+            let (addr, seen, server) = rx.recv().unwrap();
+            Self {
+                base: format!("http://{addr}"),
+                seen,
+                server,
+            }
+        }
+
+        fn count(&self, path: &str) -> usize {
+            lock(&self.seen.counts).get(path).copied().unwrap_or(0)
+        }
+    }
+
+    impl Drop for Upstream {
+        fn drop(&mut self) {
+            // The stop command is sent by the call; its completion need not be awaited.
+            drop(self.server.stop(false));
+        }
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn after<T: std::str::FromStr>(path: &str, name: &str) -> Option<T> {
+        let mut parts = path.split('/');
+        while let Some(part) = parts.next() {
+            if part == name {
+                return parts.next()?.parse().ok();
+            }
+        }
+        None
+    }
+
+    fn segment_body(path: &str, size: usize) -> Vec<u8> {
+        path.bytes().cycle().take(size).collect()
+    }
+
+    async fn answer(req: HttpRequest, seen: web::Data<Seen>) -> HttpResponse {
+        let path = req.path().to_owned();
+        let n = {
+            let mut counts = lock(&seen.counts);
+            let n = counts.entry(path.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if req
+            .headers()
+            .get(RELAY_HEADER)
+            .is_none_or(|v| v.as_bytes() != b"1")
+        {
+            seen.unmarked.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(ms) = after(&path, "delay") {
+            actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if path.contains("/missing/") {
+            return HttpResponse::NotFound()
+                .insert_header(("cache-control", "no-cache"))
+                .body("no such segment");
+        }
+        if path.ends_with(".m3u8") {
+            return HttpResponse::Ok()
+                .insert_header(("content-type", M3U8))
+                .insert_header(("cache-control", ONE_SECOND))
+                .body(format!("#EXTM3U\n# fetch {n}\n"));
+        }
+        let body = segment_body(&path, after(&path, "size").unwrap_or(1000));
+        if path.contains("/chunked/") {
+            let chunks: Vec<Result<Bytes, actix_web::Error>> = body
+                .chunks(64 * 1024)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            return HttpResponse::Ok()
+                .insert_header(("content-type", TS))
+                .streaming(futures_util::stream::iter(chunks));
+        }
+        HttpResponse::Ok()
+            .insert_header(("content-type", TS))
+            .insert_header(("cache-control", IMMUTABLE))
+            .body(body)
+    }
+
+    #[test]
+    fn the_relay_is_send_and_sync() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<HlsRelay>();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_gets_share_one_upstream_request() {
+        let up = Upstream::start();
+        let relay = HlsRelay::new(RelayConfig::default());
+        let path = "/hls/alice/480p/delay/100/size/200000/seg-1733390000000.ts";
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let (relay, base) = (relay.clone(), up.base.clone());
+                tokio::spawn(async move { relay.get(&base, path).await })
+            })
+            .collect();
+        let mut bodies = Vec::new();
+        for task in tasks {
+            let got = task.await.unwrap().unwrap();
+            assert_eq!(got.status, 200);
+            bodies.push(got.body);
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(up.count(path), 1, "one upstream request for 200 callers");
+        let expected = segment_body(path, 200_000);
+        assert!(bodies.iter().all(|b| b[..] == expected[..]));
+        let stats = relay.stats();
+        assert_eq!(stats.upstream_requests, 1);
+        assert_eq!(stats.coalesced + stats.cache_hits, 199);
+        assert_eq!(stats.in_flight, 0);
+        eprintln!(
+            "200 concurrent gets of a 200 kB segment (owner answers after 100 ms): {elapsed:?}, \
+             {} coalesced, {} from the cache",
+            stats.coalesced, stats.cache_hits
+        );
+
+        // And from the cache afterwards, without asking again.
+        let started = Instant::now();
+        for _ in 0..10_000 {
+            relay.get(&up.base, path).await.unwrap();
+        }
+        let per_hit = started.elapsed() / 10_000;
+        assert_eq!(up.count(path), 1);
+        eprintln!("a cache hit: {per_hit:?}");
+    }
+
+    #[tokio::test]
+    async fn a_playlist_is_reused_for_its_ttl_then_fetched_again() {
+        let up = Upstream::start();
+        let ttl = Duration::from_millis(400);
+        let relay = HlsRelay::new(RelayConfig {
+            playlist_ttl: ttl,
+            ..RelayConfig::default()
+        });
+        let path = "/hls/alice/480p/index.m3u8";
+        let first = relay.get(&up.base, path).await.unwrap();
+        let fetched = Instant::now();
+        assert_eq!(&first.body[..], b"#EXTM3U\n# fetch 1\n");
+        let again = relay.get(&up.base, path).await.unwrap();
+        if fetched.elapsed() < ttl {
+            assert_eq!(up.count(path), 1, "reused within the TTL");
+            assert_eq!(again.body, first.body);
+        }
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        let later = relay.get(&up.base, path).await.unwrap();
+        assert_eq!(up.count(path), 2, "fetched again after the TTL");
+        assert_eq!(&later.body[..], b"#EXTM3U\n# fetch 2\n");
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_within_its_bound_and_forgets_the_least_recently_used() {
+        let up = Upstream::start();
+        let capacity = 20_000;
+        let relay = HlsRelay::new(RelayConfig {
+            segment_cache_bytes: capacity,
+            ..RelayConfig::default()
+        });
+        let seg = |n: usize| format!("/hls/alice/480p/seg-{n}.ts");
+        relay.get(&up.base, &seg(0)).await.unwrap();
+        relay.get(&up.base, &seg(1)).await.unwrap();
+        for n in 2..60 {
+            // Segment 0 is watched all along; segment 1 never again.
+            relay.get(&up.base, &seg(0)).await.unwrap();
+            relay.get(&up.base, &seg(n)).await.unwrap();
+            let stats = relay.stats();
+            assert!(stats.cached_bytes <= capacity, "{stats:?}");
+        }
+        let stats = relay.stats();
+        assert!(
+            stats.cached_bytes > capacity - 1100,
+            "the cache is used: {stats:?}"
+        );
+        assert!(stats.cached_entries < 20, "{stats:?}");
+        assert_eq!(up.count(&seg(0)), 1, "the recently used one stayed");
+        relay.get(&up.base, &seg(1)).await.unwrap();
+        assert_eq!(up.count(&seg(1)), 2, "the oldest was forgotten");
+        relay.get(&up.base, &seg(59)).await.unwrap();
+        assert_eq!(up.count(&seg(59)), 1, "the newest is kept");
+
+        // Above a quarter of the cache: passed on, not kept.
+        let big = "/hls/alice/480p/size/6000/seg-1.ts";
+        for _ in 0..2 {
+            let got = relay.get(&up.base, big).await.unwrap();
+            assert_eq!(got.body.len(), 6000);
+        }
+        assert_eq!(up.count(big), 2);
+    }
+
+    #[tokio::test]
+    async fn a_404_is_passed_on_and_not_kept() {
+        let up = Upstream::start();
+        let relay = HlsRelay::new(RelayConfig::default());
+        let path = "/hls/alice/480p/missing/seg-5.ts";
+        for _ in 0..2 {
+            let got = relay.get(&up.base, path).await.unwrap();
+            assert_eq!(got.status, 404);
+            assert_eq!(&got.body[..], b"no such segment");
+            assert_eq!(got.cache_control.as_ref().unwrap(), "no-cache");
+        }
+        assert_eq!(up.count(path), 2);
+        assert_eq!(relay.stats().cached_entries, 0);
+    }
+
+    #[tokio::test]
+    async fn headers_pass_through_and_requests_are_marked() {
+        let up = Upstream::start();
+        let relay = HlsRelay::new(RelayConfig::default());
+        let seg = relay.get(&up.base, "/hls/a/480p/seg-1.ts").await.unwrap();
+        assert_eq!(seg.content_type.unwrap(), TS);
+        assert_eq!(seg.cache_control.unwrap(), IMMUTABLE);
+        let list = relay
+            .get(&format!("{}/", up.base), "/hls/a/480p/index.m3u8")
+            .await
+            .unwrap();
+        assert_eq!(list.content_type.unwrap(), M3U8);
+        assert_eq!(list.cache_control.unwrap(), ONE_SECOND);
+        assert_eq!(up.count("/hls/a/480p/index.m3u8"), 1, "trailing / ignored");
+        assert_eq!(up.seen.unmarked.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_owner_fails_fast() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let relay = HlsRelay::new(RelayConfig::default());
+        let started = Instant::now();
+        let got = relay
+            .get(&format!("http://{closed}"), "/hls/a/480p/seg-1.ts")
+            .await;
+        let elapsed = started.elapsed();
+        assert!(matches!(got, Err(RelayError::Unreachable(_))), "{got:?}");
+        assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+        let stats = relay.stats();
+        assert_eq!((stats.errors, stats.in_flight), (1, 0));
+        eprintln!("unreachable owner: {elapsed:?}: {got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_owner_times_out() {
+        let up = Upstream::start();
+        let timeout = Duration::from_millis(200);
+        let relay = HlsRelay::new(RelayConfig {
+            timeout,
+            ..RelayConfig::default()
+        });
+        let started = Instant::now();
+        let got = relay.get(&up.base, "/hls/a/480p/delay/3000/seg-1.ts").await;
+        let elapsed = started.elapsed();
+        assert_eq!(got.unwrap_err(), RelayError::Timeout);
+        assert!(elapsed >= timeout, "{elapsed:?}");
+        assert!(elapsed < timeout * 4, "{elapsed:?}");
+        assert_eq!(relay.stats().in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_above_the_limit_is_refused() {
+        let up = Upstream::start();
+        let relay = HlsRelay::with_limits(RelayConfig::default(), 100_000, MAX_IN_FLIGHT);
+        let fits = "/hls/a/480p/size/100000/seg-1.ts";
+        assert_eq!(relay.get(&up.base, fits).await.unwrap().body.len(), 100_000);
+        let sized = "/hls/a/480p/size/100001/seg-2.ts";
+        let chunked = "/hls/a/480p/chunked/size/300000/seg-3.ts";
+        assert_eq!(
+            relay.get(&up.base, sized).await.unwrap_err(),
+            RelayError::TooLarge
+        );
+        assert_eq!(
+            relay.get(&up.base, chunked).await.unwrap_err(),
+            RelayError::TooLarge
+        );
+        assert_eq!(relay.stats().errors, 2);
+    }
+
+    #[tokio::test]
+    async fn new_keys_beyond_the_in_flight_bound_are_refused() {
+        let up = Upstream::start();
+        let relay = HlsRelay::with_limits(RelayConfig::default(), MAX_BODY_BYTES, 2);
+        let slow = |n: u32| format!("/hls/a/480p/delay/300/seg-{n}.ts");
+        let (one, two, three) = (slow(1), slow(2), slow(3));
+        let (a, b, c, a_again) = tokio::join!(
+            relay.get(&up.base, &one),
+            relay.get(&up.base, &two),
+            relay.get(&up.base, &three),
+            relay.get(&up.base, &one),
+        );
+        assert_eq!(a.unwrap().status, 200);
+        assert_eq!(b.unwrap().status, 200);
+        assert_eq!(c.unwrap_err(), RelayError::Overloaded);
+        assert_eq!(a_again.unwrap().status, 200, "a key in flight still joins");
+        let stats = relay.stats();
+        assert_eq!((stats.rejected, stats.in_flight), (1, 0));
+        assert_eq!(relay.get(&up.base, &three).await.unwrap().status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_strands_nobody() {
+        let up = Upstream::start();
+        let relay = HlsRelay::new(RelayConfig::default());
+        let path = "/hls/a/480p/delay/300/seg-1.ts";
+        // The leader gives up after 50 ms; the follower joined its request and still gets it.
+        let (leader, follower) = tokio::join!(
+            tokio::time::timeout(Duration::from_millis(50), relay.get(&up.base, path)),
+            relay.get(&up.base, path),
+        );
+        assert!(leader.is_err(), "the leader was dropped");
+        assert_eq!(follower.unwrap().body.len(), 1000);
+        assert_eq!(up.count(path), 1);
+
+        // A leader dropped with nobody waiting: the fetch still lands and is kept.
+        let lone = "/hls/a/480p/delay/200/seg-2.ts";
+        let gone = tokio::time::timeout(Duration::from_millis(20), relay.get(&up.base, lone));
+        assert!(gone.await.is_err());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while relay.stats().in_flight != 0 {
+            assert!(Instant::now() < deadline, "the key never left the table");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(relay.get(&up.base, lone).await.unwrap().status, 200);
+        assert_eq!(up.count(lone), 1);
+    }
+
+    #[tokio::test]
+    async fn paths_that_could_leave_the_owner_are_refused() {
+        let relay = HlsRelay::new(RelayConfig::default());
+        for path in [
+            "hls/a",
+            "//evil.example/x",
+            "/hls/a?x=1",
+            "/hls/a#f",
+            "@evil/x",
+        ] {
+            assert_eq!(
+                relay.get("http://127.0.0.1:9", path).await.unwrap_err(),
+                RelayError::InvalidPath,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cache_drops_a_stale_playlist_and_counts_bytes() {
+        let mut c = Cache::new(1000);
+        let answer = |n: usize| Relayed {
+            status: 200,
+            content_type: None,
+            cache_control: None,
+            body: Bytes::from(vec![0; n]),
+        };
+        let now = Instant::now();
+        c.insert(
+            "a".into(),
+            answer(100),
+            Some(now + Duration::from_millis(10)),
+        );
+        c.insert("b".into(), answer(100), None);
+        assert_eq!(c.bytes, 202);
+        assert!(c.get("a", now).is_some());
+        assert!(c.get("a", now + Duration::from_millis(10)).is_none());
+        assert_eq!((c.bytes, c.entries.len(), c.order.len()), (101, 1, 1));
+        c.insert("b".into(), answer(200), None);
+        assert_eq!((c.bytes, c.entries.len(), c.order.len()), (201, 1, 1));
+    }
+}
