@@ -1,10 +1,16 @@
 //! Prometheus metrics for the HTTP layer, in a registry owned by the app (not the global
-//! default), so several servers in one process (tests) never share counters.
+//! default), so several servers in one process (tests) never share counters. The live
+//! metrics (streams, viewers, ffmpeg, actor restarts, chat) are computed from the health tree
+//! at scrape time ([`Metrics::render_live`]): label sets of streams and rooms that are gone
+//! are removed on the next scrape, so the series stay bounded by what is live.
+
+use std::{collections::HashMap, sync::Mutex};
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+use streamhall_actors::{ActorHealth, HealthTree, StreamStatus};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -15,7 +21,36 @@ pub struct Metrics {
     pub hls_playlists: IntCounter,
     pub hls_segments: IntCounter,
     pub hls_misses: IntCounter,
+    /// HLS requests for another node's stream whose owner failed to answer (502/504).
+    pub hls_relay_errors: IntCounter,
+    live: LiveMetrics,
+    /// Per chat room (by slug): its message count and uptime at the last scrape, to turn the
+    /// rooms' own counters (which restart with the room) into one that only grows.
+    chat_seen: Mutex<HashMap<String, RoomSeen>>,
 }
+
+struct LiveMetrics {
+    streams: IntGaugeVec,
+    viewers: IntGaugeVec,
+    ffmpeg_cpu: GaugeVec,
+    ffmpeg_speed: GaugeVec,
+    restarts: IntGaugeVec,
+    chat_messages: IntCounter,
+}
+
+#[derive(Clone, Copy)]
+struct RoomSeen {
+    messages: u64,
+    uptime_s: f64,
+}
+
+/// Every stream status, so each has a series (0 when no stream is in it).
+const STATUSES: [(StreamStatus, &str); 4] = [
+    (StreamStatus::Offline, "offline"),
+    (StreamStatus::Starting, "starting"),
+    (StreamStatus::Live, "live"),
+    (StreamStatus::Failed, "failed"),
+];
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -47,11 +82,53 @@ impl Metrics {
         let hls = IntCounterVec::new(
             Opts::new(
                 "hls_responses_total",
-                "HLS responses: playlist, segment, or not found",
+                "HLS responses: playlist, segment, not found, or relay_error (the owning node failed)",
             ),
             &["kind"],
         )?;
         registry.register(Box::new(hls.clone()))?;
+        let live = LiveMetrics {
+            streams: IntGaugeVec::new(
+                Opts::new("live_streams", "Streams on this node by status"),
+                &["status"],
+            )?,
+            viewers: IntGaugeVec::new(
+                Opts::new("stream_viewers", "Viewers of each stream on this node"),
+                &["channel"],
+            )?,
+            ffmpeg_cpu: GaugeVec::new(
+                Opts::new(
+                    "ffmpeg_cpu_percent",
+                    "Each stream's ffmpeg CPU use over the last sample, percent of one core",
+                ),
+                &["channel"],
+            )?,
+            ffmpeg_speed: GaugeVec::new(
+                Opts::new(
+                    "ffmpeg_speed",
+                    "Each stream's ffmpeg speed over the last seconds (1 = real time)",
+                ),
+                &["channel"],
+            )?,
+            restarts: IntGaugeVec::new(
+                Opts::new(
+                    "actor_restarts",
+                    "Restarts of the actors running now, summed by kind (falls when a stream ends)",
+                ),
+                &["kind"],
+            )?,
+            chat_messages: IntCounter::with_opts(Opts::new(
+                "chat_messages_total",
+                "Chat messages delivered by the rooms on this node (a channel's room runs on \
+                 every node its chatters are connected to), counted at scrape time",
+            ))?,
+        };
+        registry.register(Box::new(live.streams.clone()))?;
+        registry.register(Box::new(live.viewers.clone()))?;
+        registry.register(Box::new(live.ffmpeg_cpu.clone()))?;
+        registry.register(Box::new(live.ffmpeg_speed.clone()))?;
+        registry.register(Box::new(live.restarts.clone()))?;
+        registry.register(Box::new(live.chat_messages.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -60,6 +137,9 @@ impl Metrics {
             hls_playlists: hls.with_label_values(&["playlist"]),
             hls_segments: hls.with_label_values(&["segment"]),
             hls_misses: hls.with_label_values(&["not_found"]),
+            hls_relay_errors: hls.with_label_values(&["relay_error"]),
+            live,
+            chat_seen: Mutex::new(HashMap::new()),
         })
     }
 
@@ -69,5 +149,83 @@ impl Metrics {
         // Encoding into a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Sets the live metrics from `tree`, then renders everything. One scrape at a time, so a
+    /// concurrent one never sees the per-stream label sets half rebuilt.
+    pub fn render_live(&self, tree: &HealthTree) -> String {
+        let mut seen = self.chat_seen.lock().unwrap_or_else(|e| e.into_inner());
+        self.observe(tree, &mut seen);
+        self.render()
+    }
+
+    fn observe(&self, tree: &HealthTree, seen: &mut HashMap<String, RoomSeen>) {
+        let live = &self.live;
+        for (status, label) in STATUSES {
+            let n = tree.streams.iter().filter(|s| s.status == status).count();
+            live.streams.with_label_values(&[label]).set(n as i64);
+        }
+
+        // Rebuilt from scratch: streams that ended lose their series.
+        live.viewers.reset();
+        live.ffmpeg_cpu.reset();
+        live.ffmpeg_speed.reset();
+        for s in &tree.streams {
+            let channel = [s.slug.as_str()];
+            live.viewers
+                .with_label_values(&channel)
+                .set(i64::try_from(s.viewers).unwrap_or(i64::MAX));
+            if let Some(cpu) = s.ffmpeg_cpu_percent {
+                live.ffmpeg_cpu.with_label_values(&channel).set(cpu);
+            }
+            if let Some(speed) = s.ffmpeg_speed {
+                live.ffmpeg_speed.with_label_values(&channel).set(speed);
+            }
+        }
+
+        let mut actors: Vec<&ActorHealth> = vec![&tree.registry, &tree.presence];
+        for s in &tree.streams {
+            actors.push(&s.actor);
+            actors.extend(&s.children);
+        }
+        if let Some(chat) = &tree.chat {
+            actors.push(&chat.directory);
+            actors.extend(chat.rooms.iter().map(|r| &r.actor));
+        }
+        if let Some(notifier) = &tree.notifier {
+            actors.push(&notifier.actor);
+        }
+        let mut restarts: HashMap<&str, i64> = HashMap::new();
+        for a in actors {
+            *restarts.entry(a.kind.as_str()).or_default() += i64::from(a.restarts);
+        }
+        live.restarts.reset();
+        for (kind, n) in restarts {
+            live.restarts.with_label_values(&[kind]).set(n);
+        }
+
+        // The counter only grows: each scrape adds what every room delivered since the last
+        // one. A room whose count or uptime went down is a new room (counted from zero).
+        // Messages of a room that stopped between two scrapes after the first are not counted.
+        let rooms = tree
+            .chat
+            .as_ref()
+            .map(|c| c.rooms.as_slice())
+            .unwrap_or(&[]);
+        for r in rooms {
+            let now = RoomSeen {
+                messages: r.messages,
+                uptime_s: r.actor.uptime_s,
+            };
+            let delta = match seen.get(&r.slug) {
+                Some(prev) if now.messages >= prev.messages && now.uptime_s >= prev.uptime_s => {
+                    now.messages - prev.messages
+                }
+                _ => now.messages,
+            };
+            live.chat_messages.inc_by(delta);
+            seen.insert(r.slug.clone(), now);
+        }
+        seen.retain(|slug, _| rooms.iter().any(|r| &r.slug == slug));
     }
 }

@@ -1,6 +1,7 @@
 //! Operational endpoints outside the API: `/healthz` (the process answers), `/readyz`
 //! (database, the object store and, when configured, Redis reachable), `/metrics`
-//! (Prometheus), `/api/v1/openapi.json`.
+//! (Prometheus: HTTP, database pool, HLS, and the live tree at scrape time),
+//! `/api/v1/openapi.json`.
 
 use actix_web::{HttpResponse, web};
 use deadpool_redis::redis;
@@ -67,9 +68,12 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         }
         _ => {}
     }
+    // Streams, viewers, ffmpeg, restarts and chat come from the live tree, as the admin
+    // health view sees it.
+    let tree = state.live.health().await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render_live(&tree))
 }
 
 fn set_pool(state: &AppState, size: i64, idle: i64) {

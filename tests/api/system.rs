@@ -5,10 +5,66 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
+use std::time::Duration;
+
 use crate::{
     both_backends,
-    helpers::{Backend, expect_error, spawn_app, spawn_app_with},
+    helpers::{Backend, eventually, expect_error, poll_until, spawn_app, spawn_app_with},
+    media_tools,
 };
+
+/// A live stream gets its per-channel series (viewers, ffmpeg CPU and speed) while it is live,
+/// and loses them once it ended.
+#[actix_web::test]
+async fn live_metrics_follow_the_stream() {
+    media_tools::require("ffmpeg");
+    let app = spawn_app_with(Backend::Sqlite, |c| c.live.grace_secs = 1).await;
+    let s = app.register("metrics").await;
+    let key = app.create_channel(&s.access, "metricslive").await["stream_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let scrape = || async {
+        app.client
+            .get(format!("{}/metrics", app.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let mut obs = media_tools::publish(&app.rtmp_url(&key), 426, 240, 60);
+    let live = poll_until(Duration::from_secs(60), "per-stream metrics", || async {
+        let m = scrape().await;
+        let all = [
+            r#"streamhall_live_streams{status="live"} 1"#,
+            r#"streamhall_stream_viewers{channel="metricslive"}"#,
+            r#"streamhall_ffmpeg_cpu_percent{channel="metricslive"}"#,
+            r#"streamhall_ffmpeg_speed{channel="metricslive"}"#,
+            r#"streamhall_actor_restarts{kind="transcode"}"#,
+        ]
+        .iter()
+        .all(|want| m.contains(want));
+        all.then_some(m)
+    })
+    .await;
+    assert!(
+        live.contains(r#"streamhall_actor_restarts{kind="stream"} 0"#),
+        "{live}"
+    );
+    obs.kill().await.ok();
+    eventually(
+        Duration::from_secs(60),
+        "series of the ended stream removed",
+        || async {
+            let m = scrape().await;
+            !m.contains(r#"channel="metricslive""#)
+                && m.contains(r#"streamhall_live_streams{status="live"} 0"#)
+        },
+    )
+    .await;
+}
 
 both_backends!(
     health_ready_and_metrics,
@@ -88,6 +144,20 @@ async fn health_ready_and_metrics(backend: Backend) {
     assert!(metrics.contains(r#"streamhall_http_requests_total{method="GET",route="/api/v1/channels",status="200"} 1"#), "{metrics}");
     assert!(metrics.contains("streamhall_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("streamhall_db_pool_connections"));
+    // The live tree's metrics exist with nothing live: every status, the always-running
+    // actors' restarts and the chat counter.
+    for line in [
+        r#"streamhall_live_streams{status="live"} 0"#,
+        r#"streamhall_live_streams{status="starting"} 0"#,
+        r#"streamhall_live_streams{status="failed"} 0"#,
+        r#"streamhall_actor_restarts{kind="registry"} 0"#,
+        "streamhall_chat_messages_total 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
 
     let res = app.get("/no/such/route").await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
