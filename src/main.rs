@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
-use streamhall::{config::Config, startup, telemetry};
+use streamhall::{backup, config::Config, startup, telemetry};
 use streamhall_migration::Migrator;
 
 /// A self-hostable live-streaming platform: RTMP in, adaptive HLS out, chat, follows.
@@ -46,6 +46,23 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Back up the database, every object of the store and the generated secrets into a new
+    /// directory, while the server runs.
+    Backup {
+        /// The directory to create. Default: {data_dir}/backups/streamhall-YYYYmmddTHHMMSSZ.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Restore a backup into the configured database, object store and data directory, then
+    /// migrate. Run it with the server stopped.
+    Restore {
+        /// The backup directory (the one holding manifest.json).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Overwrite a database that already has accounts.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -144,6 +161,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             db.close().await?;
             Ok(())
         }
+        Command::Backup { out } => backup::backup(&config, out).await.map(|_| ()),
+        Command::Restore { from, force } => backup::restore(&config, &from, force).await,
     }
 }
 

@@ -5,8 +5,10 @@ mod helpers;
 
 mod analytics;
 mod auth;
+mod backup;
 mod channels;
 mod chat;
+mod cluster;
 mod dashboard;
 mod jwt;
 mod live;
