@@ -8,7 +8,6 @@ mod auth;
 mod backup;
 mod channels;
 mod chat;
-mod cluster;
 mod dashboard;
 mod jwt;
 mod live;
