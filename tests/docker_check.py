@@ -616,7 +616,7 @@ def check_metrics_exported(binary, wanted):
 
 
 def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else None
+    binary = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
     keys = config_keys()
     dc = tool("docker-compose")
     say("compose files (docker-compose config -q with docker/.env.example)")
