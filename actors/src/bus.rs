@@ -197,6 +197,10 @@ async fn publisher(
     }
 }
 
+/// How long one `XREAD` waits for events. The Redis client gives up on any reply after 500 ms
+/// (redis-rs's default response timeout), so a longer block would fail every idle read.
+const READ_BLOCK_MS: u64 = 400;
+
 async fn reader(
     pool: deadpool_redis::Pool,
     key: String,
@@ -241,7 +245,7 @@ async fn reader(
                 .arg("COUNT")
                 .arg(500)
                 .arg("BLOCK")
-                .arg(1000)
+                .arg(READ_BLOCK_MS)
                 .arg("STREAMS")
                 .arg(&key)
                 .arg(&last_id)

@@ -861,6 +861,7 @@ async fn an_unfinished_fan_out_is_finished_by_the_next_start() {
         peak_viewers: Set(0),
         went_live_at: Set(Some(now)),
         failure: Set(None),
+        owner_node: Set(None),
     })
     .exec(&app.db)
     .await
@@ -911,4 +912,26 @@ async fn an_unfinished_fan_out_is_finished_by_the_next_start() {
         );
         assert_eq!(count(&next, &rows).await, 1, "each fan once");
     }
+}
+
+/// The bus's Redis reader waits for events in reads shorter than the Redis client's reply
+/// timeout, so a quiet bus is a healthy one (a read that outlived the timeout would fail
+/// every idle second and back off, delaying the next cross-node event by seconds).
+#[actix_web::test]
+async fn an_idle_bus_stays_healthy() {
+    let app = spawn_app_with(Backend::Postgres, |_| {}).await;
+    let admin = app.admin_token().await;
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut samples = 0;
+    while Instant::now() < until {
+        let health = app.get_auth_json("/admin/health", &admin).await;
+        assert_eq!(
+            health["notifier"]["bus_redis_healthy"], true,
+            "sample {samples}: {}",
+            health["notifier"]
+        );
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(samples > 10);
 }
