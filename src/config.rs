@@ -33,6 +33,8 @@ pub struct Config {
     pub analytics: streamhall_actors::notify::AnalyticsConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
+    /// Several nodes on one database and Redis: this node's name and address.
+    pub cluster: ClusterSection,
     /// Where thumbnails, VODs and clips are kept: files under `{data_dir}/objects`, or S3.
     pub objects: streamhall_media::objects::ObjectsConfig,
     pub auth: AuthConfig,
@@ -53,6 +55,7 @@ impl Default for Config {
             analytics: Default::default(),
             database: DatabaseConfig::default(),
             redis: RedisConfig::default(),
+            cluster: ClusterSection::default(),
             objects: Default::default(),
             auth: AuthConfig::default(),
             log: LogConfig::default(),
@@ -206,6 +209,32 @@ impl Default for RedisConfig {
     }
 }
 
+/// Several nodes sharing one database, Redis and object store (`redis.url` set).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This node's name, unique in the cluster and stable across restarts (the broadcasts it
+    /// owns carry it). Default: generated once into `{data_dir}/node_id`.
+    pub node_id: Option<String>,
+    /// How the other nodes reach this node's HTTP server, e.g. `http://10.0.0.5:8080`: they
+    /// fetch the HLS of the streams this node ingests from it. Default: `http://{http.listen}`
+    /// (127.0.0.1 for an unspecified address, which only suits nodes on one machine).
+    pub advertise_url: Option<String>,
+    /// Seconds a node's claim on a live stream lasts without renewal (renewed every second).
+    /// When a node dies, another node ends its broadcasts this long (and one sweep) later.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            advertise_url: None,
+            lease_secs: 10,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -269,6 +298,16 @@ impl Config {
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("streamhall.db").display()
             ),
+        }
+    }
+
+    /// `cluster.advertise_url` without a trailing slash; derived from the bound HTTP address
+    /// when unset.
+    pub fn advertise_url(&self, bound: SocketAddr) -> String {
+        match &self.cluster.advertise_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}", bound.port()),
+            None => format!("http://{bound}"),
         }
     }
 
@@ -367,6 +406,7 @@ mod tests {
         assert_eq!(config.notify.webhooks, defaults.notify.webhooks);
         assert_eq!(config.notify.batch_size, defaults.notify.batch_size);
         assert_eq!(config.analytics, defaults.analytics);
+        assert_eq!(config.cluster, defaults.cluster);
         assert_eq!(config.objects.backend, defaults.objects.backend);
         assert_eq!(config.objects.s3.region, defaults.objects.s3.region);
         assert_eq!(config.objects.s3.presign, defaults.objects.s3.presign);

@@ -10,7 +10,7 @@ use std::{
 
 use streamhall_actors::chat::{ChatConfig, RoomLimits};
 use streamhall_actors::recording::RecordingConfig;
-use streamhall_actors::{Live, LiveConfig};
+use streamhall_actors::{ClusterConfig, Live, LiveConfig};
 use streamhall_media::{
     objects::{ObjectStore, open_store},
     rtmp,
@@ -34,14 +34,25 @@ use streamhall_http::{
     chat::{ConnLimiter, TicketStore},
     metrics::Metrics,
     ratelimit::RateLimiter,
+    relay::{HlsRelay, RelayConfig},
     state::AppState,
 };
 use streamhall_migration::Migrator;
 
 use crate::config::Config;
 
-fn live_config(config: &Config, public_url: &str) -> LiveConfig {
+fn live_config(
+    config: &Config,
+    public_url: &str,
+    node_id: String,
+    advertise_url: String,
+) -> LiveConfig {
     LiveConfig {
+        node_id,
+        cluster: ClusterConfig {
+            advertise_url,
+            lease: Duration::from_secs(config.cluster.lease_secs.max(1)),
+        },
         grace: Duration::from_secs(config.live.grace_secs),
         thumbnail_interval: Duration::from_secs(config.live.thumbnail_interval_secs.max(1)),
         hls_window: config.live.hls_window.max(3),
@@ -136,9 +147,11 @@ impl Application {
             .with_context(|| format!("binding RTMP on {}", config.rtmp.listen))?;
         let rtmp_addr = rtmp_listener.local_addr()?;
 
+        let node_id = node_id(&config)?;
+        let advertise_url = config.advertise_url(http_addr);
         let live = Live::start(
             db.clone(),
-            live_config(&config, &public_url),
+            live_config(&config, &public_url, node_id.clone(), advertise_url.clone()),
             Arc::new(FfmpegTranscoder::new(
                 config.live.ladder.ffmpeg_path.clone(),
             )),
@@ -186,6 +199,7 @@ impl Application {
             viewer_hasher: std::hash::RandomState::new(),
             chat_tickets,
             chat_conns: ConnLimiter::new(config.chat.max_connections_per_ip),
+            relay: HlsRelay::new(RelayConfig::default()),
         });
         let workers = match config.http.workers {
             0 => std::thread::available_parallelism()
@@ -206,7 +220,7 @@ impl Application {
             .disable_signals()
             .shutdown_timeout(30)
             .run();
-        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), objects = %objects.describe(), "listening");
+        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), node = %node_id, advertise_url = %advertise_url, objects = %objects.describe(), "listening");
         Ok(Self {
             http_addr,
             rtmp_addr,
@@ -335,6 +349,40 @@ fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
     write_private(&path, &secret)?;
     tracing::info!(path = %path.display(), "generated a JWT signing secret");
     Ok(SecretString::from(secret))
+}
+
+/// The configured node name, or the one generated on first start under the data directory
+/// (so a restarted node is the same node: it closes what it left open, and only that).
+fn node_id(config: &Config) -> anyhow::Result<String> {
+    let valid = |id: &str| {
+        (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    if let Some(id) = &config.cluster.node_id {
+        anyhow::ensure!(
+            valid(id),
+            "cluster.node_id must be 1-64 letters, digits, '-', '_' or '.'"
+        );
+        return Ok(id.clone());
+    }
+    let path = config.data_dir.join("node_id");
+    if path.exists() {
+        let id = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_owned();
+        anyhow::ensure!(
+            valid(&id),
+            "{} does not hold a valid node name",
+            path.display()
+        );
+        return Ok(id);
+    }
+    let id = format!("node-{}", random_hex(6)?);
+    write_private(&path, &id)?;
+    Ok(id)
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {

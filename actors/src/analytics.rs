@@ -1343,6 +1343,7 @@ mod tests {
             peak_viewers: 2,
             went_live_at: Some(t(0)),
             failure: None,
+            owner_node: None,
         }
     }
 
@@ -1429,6 +1430,7 @@ mod tests {
             peak_viewers: Set(0),
             went_live_at: Set(b.went_live_at),
             failure: Set(None),
+            owner_node: Set(None),
         }
         .insert(&db)
         .await

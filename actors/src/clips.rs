@@ -351,16 +351,22 @@ pub async fn delete_clip(
     Ok(removed)
 }
 
-/// At startup: clips a stop interrupted are failed (their job is gone).
-pub async fn fail_interrupted(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    Ok(Clip::update_many()
+/// At startup: clips a stop interrupted are failed (their job is gone). With other nodes
+/// sharing the database (`shared`), only clips started more than [`STALE_CLIP`] ago: a
+/// younger one may be another node's job still running (a cut takes seconds).
+pub async fn fail_interrupted(db: &DatabaseConnection, shared: bool) -> Result<u64, DbErr> {
+    let mut update = Clip::update_many()
         .col_expr(clip::Column::Status, Expr::value("failed"))
         .col_expr(
             clip::Column::Error,
             Expr::value("the server restarted while cutting this clip; cut it again"),
         )
-        .filter(clip::Column::Status.eq("processing"))
-        .exec(db)
-        .await?
-        .rows_affected)
+        .filter(clip::Column::Status.eq("processing"));
+    if shared {
+        update = update.filter(clip::Column::CreatedAt.lt(chrono::Utc::now() - STALE_CLIP));
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }
+
+/// A clip job still `processing` after this long has lost its node.
+pub const STALE_CLIP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);

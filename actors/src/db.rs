@@ -2,20 +2,24 @@
 //! offline, and startup closes what a crash left open.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 use streamhall_entities::{Broadcast, Channel, broadcast, channel};
 
+use crate::cluster::Cluster;
+
 /// Creates the broadcast row (the channel's title as of now). The channel is not live yet:
 /// [`announce_broadcast`] marks it once viewers can watch.
 pub async fn open_broadcast(
     db: &DatabaseConnection,
     ch: &channel::Model,
+    owner_node: &str,
 ) -> Result<broadcast::Model, DbErr> {
     broadcast::ActiveModel {
+        owner_node: Set(Some(owner_node.chars().take(64).collect())),
         channel_id: Set(ch.id),
         started_at: Set(Utc::now()),
         ended_at: Set(None),
@@ -106,18 +110,94 @@ async fn set_live(db: &impl ConnectionTrait, channel_id: i64, live: bool) -> Res
     Ok(())
 }
 
-/// After a crash: no channel is live and no broadcast is open. Returns (channels, broadcasts)
-/// repaired.
-pub async fn repair(db: &DatabaseConnection) -> Result<(u64, u64), DbErr> {
+/// Closes broadcast `id` if it is still open, marking its channel offline unless another
+/// broadcast of it is open, in one transaction. Of several nodes trying at once exactly one gets
+/// `Some((row as it was, channel slug))`; the others (and a broadcast already closed) `None`.
+pub async fn close_orphaned_broadcast(
+    db: &DatabaseConnection,
+    id: i64,
+) -> Result<Option<(broadcast::Model, String)>, DbErr> {
+    let txn = db.begin().await?;
+    let Some((b, Some(ch))) = Broadcast::find_by_id(id)
+        .find_also_related(Channel)
+        .one(&txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let closed = broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::EndedAt, Expr::value(Utc::now()))
+        .filter(broadcast::Column::Id.eq(id))
+        .filter(broadcast::Column::EndedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if closed == 0 {
+        return Ok(None);
+    }
+    let open = Broadcast::find()
+        .filter(broadcast::Column::ChannelId.eq(b.channel_id))
+        .filter(broadcast::Column::EndedAt.is_null())
+        .count(&txn)
+        .await?;
+    if open == 0 {
+        set_live(&txn, b.channel_id, false).await?;
+    }
+    txn.commit().await?;
+    Ok(Some((b, ch.slug)))
+}
+
+/// After a crash: closes the broadcasts this node left open, and, with other nodes about
+/// ([`Cluster::is_shared`]), those whose owner's lease is gone (never a live node's: their
+/// leases are held); alone, every open broadcast. Channels left marked live with no open
+/// broadcast are marked offline. Returns (channels, broadcasts) repaired.
+pub async fn repair(db: &DatabaseConnection, cluster: &Cluster) -> Result<(u64, u64), DbErr> {
+    let open = crate::cluster::open_broadcasts(db).await?;
+    let me = cluster.node_id();
+    let close: Vec<i64> = if cluster.is_shared() {
+        let slugs: Vec<String> = open.iter().map(|b| b.slug.clone()).collect();
+        match cluster.leases(&slugs).await {
+            Ok(leases) => open
+                .iter()
+                .filter(|b| {
+                    b.owner.as_deref() == Some(me)
+                        || leases
+                            .get(&b.slug)
+                            .is_none_or(|l| Some(l.node.as_str()) != b.owner.as_deref())
+                })
+                .map(|b| b.id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis unreachable at startup: closing only this node's own broadcasts; other nodes' orphans are swept later");
+                open.iter()
+                    .filter(|b| b.owner.as_deref() == Some(me))
+                    .map(|b| b.id)
+                    .collect()
+            }
+        }
+    } else {
+        open.iter().map(|b| b.id).collect()
+    };
+    let broadcasts = if close.is_empty() {
+        0
+    } else {
+        Broadcast::update_many()
+            .col_expr(broadcast::Column::EndedAt, Expr::value(Utc::now()))
+            .filter(broadcast::Column::Id.is_in(close))
+            .filter(broadcast::Column::EndedAt.is_null())
+            .exec(db)
+            .await?
+            .rows_affected
+    };
+    let still_open = Query::select()
+        .column(broadcast::Column::ChannelId)
+        .from(broadcast::Entity)
+        .and_where(Expr::col(broadcast::Column::EndedAt).is_null())
+        .to_owned();
     let channels = Channel::update_many()
         .col_expr(channel::Column::IsLive, Expr::value(false))
         .filter(channel::Column::IsLive.eq(true))
-        .exec(db)
-        .await?
-        .rows_affected;
-    let broadcasts = Broadcast::update_many()
-        .col_expr(broadcast::Column::EndedAt, Expr::value(Utc::now()))
-        .filter(broadcast::Column::EndedAt.is_null())
+        .filter(Expr::col(channel::Column::Id).not_in_subquery(still_open))
         .exec(db)
         .await?
         .rows_affected;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use streamhall_media::hls::LiveWindow;
 use streamhall_media::transcode::PlannedRendition;
 
@@ -29,7 +29,7 @@ pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|p| p.into_inner())
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenditionInfo {
     pub name: String,
     pub width: u32,
@@ -39,7 +39,7 @@ pub struct RenditionInfo {
 }
 
 /// What a page needs to know about a channel's broadcast.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveInfo {
     pub broadcast_id: i64,
     pub started_at: DateTime<Utc>,
@@ -216,6 +216,14 @@ impl HlsDirectory {
     pub fn thumbnail(&self, slug: &str) -> Option<Bytes> {
         let e = self.entry(slug)?;
         read(&e.thumbnail).clone()
+    }
+
+    /// What another node needs to know to serve the channel's broadcast: its id, what a page
+    /// shows, and whether it has a DVR window. `None` without an entry or once it ended.
+    pub fn lease_view(&self, slug: &str) -> Option<(i64, LiveInfo, bool)> {
+        let info = self.live_info(slug).filter(|i| !i.ended)?;
+        let dvr = self.recorder(slug).is_some();
+        Some((info.broadcast_id, info, dvr))
     }
 
     /// Slugs with an entry (live or recently ended).

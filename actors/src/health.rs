@@ -1,6 +1,6 @@
 //! The health tree the registry answers `GetHealth` with: serializable, one node per actor.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use streamhall_media::flv::IngestSnapshot;
 use ts_rs::TS;
 
@@ -22,7 +22,7 @@ pub struct ActorHealth {
 }
 
 /// Whether viewers can watch a channel, as every page shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamStatus {
     /// No broadcast.

@@ -20,6 +20,7 @@ pub mod analytics;
 pub mod bus;
 pub mod chat;
 pub mod clips;
+pub mod cluster;
 pub mod db;
 pub mod directory;
 pub mod gate;
@@ -42,6 +43,7 @@ use streamhall_media::rtmp::PublishHandler;
 use streamhall_media::transcode::{LadderConfig, Transcoder};
 
 pub use bus::{Bus, BusEvent};
+pub use cluster::{Cluster, ClusterConfig, RemoteLive};
 pub use directory::{HlsDirectory, LiveInfo, RenditionInfo};
 pub use gate::IngestGate;
 pub use health::{
@@ -65,8 +67,10 @@ pub struct LiveConfig {
     pub work_dir: PathBuf,
     /// Ended playlists (with ENDLIST) stay served this long.
     pub ended_retention: Duration,
-    /// This node's name in Redis presence.
+    /// This node's name: on the broadcasts it owns, in Redis presence, leases and chat.
     pub node_id: String,
+    /// Leases and the other nodes' broadcasts (with Redis).
+    pub cluster: ClusterConfig,
     /// A broadcast that has produced no video this long after its publisher connected is
     /// `failed` (it is announced only once there is video, however long that takes).
     pub start_deadline: Duration,
@@ -94,6 +98,7 @@ impl Default for LiveConfig {
                 let salt = std::hash::RandomState::new().build_hasher().finish();
                 format!("node-{}-{:08x}", std::process::id(), salt as u32)
             },
+            cluster: ClusterConfig::default(),
             start_deadline: Duration::from_secs(30),
             chat: chat::ChatConfig::default(),
             notify: notify::NotifyConfig::default(),
@@ -139,6 +144,7 @@ pub(crate) struct LiveDeps {
     pub bus: Bus,
     pub presence: PresenceHandle,
     pub hls: HlsDirectory,
+    pub cluster: Cluster,
 }
 
 /// The running live tree.
@@ -151,6 +157,8 @@ pub struct Live {
     pub chat: chat::ChatHandle,
     pub notifier: notify::NotifierHandle,
     pub clips: clips::ClipJobs,
+    /// Which node owns which broadcast; the other nodes' broadcasts.
+    pub cluster: Cluster,
     db: DatabaseConnection,
 }
 
@@ -167,9 +175,24 @@ impl Live {
         cfg.ladder
             .validate()
             .map_err(|e| anyhow::anyhow!("live.ladder: {e}"))?;
-        let (channels, broadcasts) = db::repair(&db).await?;
-        clips::fail_interrupted(&db).await?;
-        recording::recover(db.clone(), Arc::clone(&objects), cfg.recording.clone()).await?;
+        let cluster = match &redis {
+            Some((pool, prefix)) => Cluster::with_redis(
+                cfg.node_id.clone(),
+                cfg.cluster.clone(),
+                pool.clone(),
+                prefix.clone(),
+            ),
+            None => Cluster::single(cfg.node_id.clone()),
+        };
+        let (channels, broadcasts) = db::repair(&db, &cluster).await?;
+        clips::fail_interrupted(&db, cluster.is_shared()).await?;
+        recording::recover(
+            db.clone(),
+            Arc::clone(&objects),
+            cfg.recording.clone(),
+            cluster.is_shared().then_some(cfg.node_id.as_str()),
+        )
+        .await?;
         recording::spawn_retention(
             db.clone(),
             Arc::clone(&objects),
@@ -228,6 +251,7 @@ impl Live {
             bus: bus.clone(),
             presence: presence.clone(),
             hls: hls.clone(),
+            cluster: cluster.clone(),
         });
         let clips = clips::ClipJobs::new(
             db.clone(),
@@ -235,8 +259,12 @@ impl Live {
             hls.clone(),
             deps.cfg.recording.clone(),
         );
-        let registry = Registry::new(deps, presence_actor).start();
+        let registry = Registry::new(Arc::clone(&deps), presence_actor).start();
+        if cluster.is_shared() {
+            tokio::spawn(cluster::run(cluster.clone(), deps, registry.clone()));
+        }
         Ok(Live {
+            cluster,
             registry,
             clips,
             hls,

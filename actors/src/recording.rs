@@ -1052,16 +1052,20 @@ impl Finalise<'_> {
 // After a crash, and retention
 
 /// Finishes recordings an unclean stop left behind: uploads their spool, then finalises each
-/// from what the store holds. Runs in the background; returns how many it found.
+/// from what the store holds. With `node` set (other nodes share the database) only that
+/// node's recordings: another node's are its own to finish, or the sweep's when it died
+/// ([`crate::cluster`]). Runs in the background; returns how many it found.
 pub async fn recover(
     db: DatabaseConnection,
     store: Arc<dyn ObjectStore>,
     cfg: RecordingConfig,
+    node: Option<&str>,
 ) -> Result<usize, DbErr> {
-    let orphans = Video::find()
-        .filter(video::Column::Status.is_in(["recording", "processing"]))
-        .all(&db)
-        .await?;
+    let mut query = Video::find().filter(video::Column::Status.is_in(["recording", "processing"]));
+    if let Some(node) = node {
+        query = query.filter(video::Column::NodeId.eq(node));
+    }
+    let orphans = query.all(&db).await?;
     let n = orphans.len();
     if n > 0 {
         tracing::warn!(
@@ -1069,6 +1073,22 @@ pub async fn recover(
             "finishing recordings left by an unclean stop"
         );
     }
+    finish_orphans(db, store, cfg, orphans);
+    Ok(n)
+}
+
+/// Uploads what is left of each recording's spool on this node (none, for another node's)
+/// and finalises it from the store's listing, in the background, one after the other.
+pub(crate) fn finish_orphans(
+    db: DatabaseConnection,
+    store: Arc<dyn ObjectStore>,
+    cfg: RecordingConfig,
+    orphans: Vec<video::Model>,
+) {
+    if orphans.is_empty() {
+        return;
+    }
+    let n = orphans.len();
     tokio::spawn(async move {
         for (i, v) in orphans.into_iter().enumerate() {
             tracing::info!(video = %v.id, progress = %format!("{}/{n}", i + 1), "finishing a recording");
@@ -1132,7 +1152,6 @@ pub async fn recover(
             let _ = tokio::fs::remove_dir_all(cfg.spool_dir.join(&v.id)).await;
         }
     });
-    Ok(n)
 }
 
 async fn upload_spool(store: &dyn ObjectStore, dir: &Path, video_id: &str) -> anyhow::Result<()> {

@@ -20,6 +20,9 @@ pub struct Model {
     pub went_live_at: Option<DateTimeUtc>,
     /// Why viewers could not watch, the last time they could not (plain words).
     pub failure: Option<String>,
+    /// The node whose ingest holds the broadcast (`cluster.node_id`); null for broadcasts from
+    /// before nodes were named.
+    pub owner_node: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

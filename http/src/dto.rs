@@ -165,7 +165,14 @@ pub struct RenditionDto {
 
 impl ChannelDto {
     pub fn new(state: &AppState, c: &channel::Model, owner: &user::Model) -> Self {
-        let info = state.live.hls.live_info(&c.slug).filter(|i| !i.ended);
+        // This node's broadcast, else the one another node owns (as its lease says).
+        let (info, dvr) = match state.live.hls.live_info(&c.slug).filter(|i| !i.ended) {
+            Some(i) => (Some(i), state.live.hls.recorder(&c.slug).is_some()),
+            None => match state.live.cluster.remote(&c.slug) {
+                Some(r) => (r.info.clone(), r.dvr),
+                None => (None, false),
+            },
+        };
         let (stream_status, stream_problem) = match &info {
             Some(i) => (i.status, i.viewer_problem.clone()),
             None if c.is_live => (StreamStatus::Live, None),
@@ -180,11 +187,7 @@ impl ChannelDto {
             broadcast_id: i.broadcast_id,
             started_at: i.started_at,
             playback_url: format!("{}/hls/{}/master.m3u8", state.public_url, c.slug),
-            dvr_url: state
-                .live
-                .hls
-                .recorder(&c.slug)
-                .map(|_| format!("{}/hls/{}/dvr.m3u8", state.public_url, c.slug)),
+            dvr_url: dvr.then(|| format!("{}/hls/{}/dvr.m3u8", state.public_url, c.slug)),
             renditions: i
                 .renditions
                 .into_iter()

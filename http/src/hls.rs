@@ -3,6 +3,12 @@
 //! `/hls/{slug}/dvr.m3u8` and `/hls/{slug}/{rendition}/dvr.m3u8`, whose older segments come
 //! from the broadcast's recording (its spool or the object store).
 //!
+//! A stream another node of the cluster owns is fetched from that node (its lease names it:
+//! [`streamhall_actors::Cluster::remote`]) through [`HlsRelay`](crate::relay::HlsRelay), which
+//! coalesces concurrent requests and caches segments; the viewer is counted here, where they
+//! asked, and the owner does not count the relaying node. An owner that cannot be reached is a
+//! 502 (504 when slow), so players retry rather than give up.
+//!
 //! Names are looked up in the stream's in-memory window; nothing from the URL ever reaches
 //! the filesystem. Playlists may be cached for a second; segment names never repeat (each
 //! broadcast numbers them from its start time), so segments are immutable. CORS is open:
@@ -56,11 +62,46 @@ fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
 
 async fn master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     match state.live.hls.master(param(&req, "slug")) {
-        Some(body) => {
-            state.metrics.hls_playlists.inc();
-            ok(PLAYLIST, PLAYLIST_CACHE, body)
+        Some(body) => playlist(&state, body),
+        None => remote_playlist(&state, &req).await,
+    }
+}
+
+fn playlist(state: &AppState, body: Bytes) -> HttpResponse {
+    state.metrics.hls_playlists.inc();
+    ok(PLAYLIST, PLAYLIST_CACHE, body)
+}
+
+/// A playlist of a stream another node owns, else a 404.
+async fn remote_playlist(state: &AppState, req: &HttpRequest) -> HttpResponse {
+    match from_owner(state, req).await {
+        Some(Ok(body)) => playlist(state, body),
+        Some(Err(res)) => res,
+        None => miss(state),
+    }
+}
+
+/// The owner's copy when another node owns the channel's broadcast: `None` when no node does
+/// (or the owner has no such file), `Err` with the response to send when the owner fails.
+async fn from_owner(state: &AppState, req: &HttpRequest) -> Option<Result<Bytes, HttpResponse>> {
+    let owner = state.live.cluster.remote(param(req, "slug"))?;
+    match state.relay.get(&owner.url, req.path()).await {
+        Ok(r) if r.status == 200 => Some(Ok(r.body)),
+        Ok(_) => None,
+        Err(e) => {
+            state.metrics.hls_relay_errors.inc();
+            tracing::warn!(node = %owner.node, owner = %owner.url, error = %e, "HLS from the owning node failed");
+            Some(Err(HttpResponse::build(e.status())
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
+                .insert_header((header::CACHE_CONTROL, NO_CACHE))
+                .json(crate::error::ErrorBody {
+                    error: "upstream_unavailable",
+                    message: "the server running this stream did not answer; retry".into(),
+                    field: None,
+                    fields: None,
+                    request_id: None,
+                })))
         }
-        None => miss(&state),
     }
 }
 
@@ -71,21 +112,15 @@ async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         .hls
         .media_playlist(slug, param(&req, "rendition"))
     {
-        Some(body) => {
-            state.metrics.hls_playlists.inc();
-            ok(PLAYLIST, PLAYLIST_CACHE, body)
-        }
-        None => miss(&state),
+        Some(body) => playlist(&state, body),
+        None => remote_playlist(&state, &req).await,
     }
 }
 
 async fn dvr_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     match state.live.hls.dvr_master(param(&req, "slug")) {
-        Some(body) => {
-            state.metrics.hls_playlists.inc();
-            ok(PLAYLIST, PLAYLIST_CACHE, body)
-        }
-        None => miss(&state),
+        Some(body) => playlist(&state, body),
+        None => remote_playlist(&state, &req).await,
     }
 }
 
@@ -95,11 +130,8 @@ async fn dvr_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
         .hls
         .dvr_playlist(param(&req, "slug"), param(&req, "rendition"));
     match found {
-        Some(body) => {
-            state.metrics.hls_playlists.inc();
-            ok(PLAYLIST, PLAYLIST_CACHE, body)
-        }
-        None => miss(&state),
+        Some(body) => playlist(&state, body),
+        None => remote_playlist(&state, &req).await,
     }
 }
 
@@ -111,15 +143,23 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         Some(s) => Some(s),
         None => state.live.hls.recorded_segment(slug, rendition, name).await,
     };
-    let Some(body) = found else {
-        return miss(&state);
+    let body = match found {
+        Some(body) => body,
+        None => match from_owner(&state, &req).await {
+            Some(Ok(body)) => body,
+            Some(Err(res)) => return res,
+            None => return miss(&state),
+        },
     };
-    let mut buf = [0u8; 18];
-    let (viewer, client) = viewer_key(&req, &state, &mut buf);
-    state
-        .live
-        .presence
-        .touch_from(slug, viewer, client, state.http.viewer_ids_per_address);
+    // Another node fetching for its viewer: that viewer was counted there.
+    if !req.headers().contains_key(crate::relay::RELAY_HEADER) {
+        let mut buf = [0u8; 18];
+        let (viewer, client) = viewer_key(&req, &state, &mut buf);
+        state
+            .live
+            .presence
+            .touch_from(slug, viewer, client, state.http.viewer_ids_per_address);
+    }
     state.metrics.hls_segments.inc();
     let Some(range) = req
         .headers()

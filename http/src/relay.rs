@@ -7,9 +7,11 @@
 //!   request. The fetch runs in a task of its own, so a caller that goes away (a viewer closing
 //!   the tab) strands nobody: the others still get the answer, and the key leaves the in-flight
 //!   table when the fetch ends, however it ends.
-//! - **Reuse.** A `200` for a playlist (`.m3u8`) is reused for `playlist_ttl` (250 ms); any other
-//!   `200` (segments: immutable, their names never repeat) stays until pushed out. Non-`200`
-//!   answers are passed on to the callers that shared the request and never kept.
+//! - **Reuse.** A `200` for a playlist (`.m3u8`) is reused for `playlist_ttl` (250 ms); one the
+//!   owner marks `immutable` (segments: their names never repeat) stays until pushed out; any
+//!   other `200` (a live thumbnail) for the owner's `max-age`, at most [`MAX_REUSE`], and not
+//!   at all without one. Non-`200` answers are passed on to the callers that shared the
+//!   request and never kept.
 //! - **Pass-through.** Status, `Content-Type`, `Cache-Control` and body are the owner's, so a CDN in
 //!   front of any node caches segments as immutable and playlists for a second. Upstream requests
 //!   carry `x-streamhall-relay: 1` ([`RELAY_HEADER`]): the owner does not count this node as a
@@ -51,6 +53,8 @@ pub const RELAY_HEADER: &str = "x-streamhall-relay";
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// The most distinct keys being fetched at once.
 pub const MAX_IN_FLIGHT: usize = 1024;
+/// The longest a response that is not immutable is reused, whatever its `max-age`.
+pub const MAX_REUSE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -268,13 +272,7 @@ impl HlsRelay {
             let result = fetch(&inner, &url).await;
             match &result {
                 Ok(answer) if answer.status == 200 => {
-                    let fresh_until = if url.ends_with(".m3u8") {
-                        (!inner.playlist_ttl.is_zero())
-                            .then(|| Some(Instant::now() + inner.playlist_ttl))
-                    } else {
-                        Some(None)
-                    };
-                    if let Some(fresh_until) = fresh_until {
+                    if let Some(fresh_until) = freshness(&url, answer, inner.playlist_ttl) {
                         inner
                             .lock()
                             .cache
@@ -322,6 +320,36 @@ impl Inner {
             tracing::debug!(%url, %error, "relay: fetching from the stream's owner failed");
         }
     }
+}
+
+/// How long a `200` may be reused: `Some(None)` until pushed out (the owner says `immutable`:
+/// segments), `Some(Some(t))` until `t` (playlists for `playlist_ttl`; anything else for the
+/// owner's `max-age`, at most [`MAX_REUSE`]), `None` not at all (no `max-age`, or `no-store`,
+/// `no-cache`, `private`).
+fn freshness(url: &str, answer: &Relayed, playlist_ttl: Duration) -> Option<Option<Instant>> {
+    let directives = answer
+        .cache_control
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut max_age = None;
+    for d in directives.split(',').map(str::trim) {
+        match d {
+            "immutable" if !url.ends_with(".m3u8") => return Some(None),
+            "no-store" | "no-cache" | "private" => return None,
+            _ => {
+                if let Some(n) = d.strip_prefix("max-age=") {
+                    max_age = n.parse::<u64>().ok().map(Duration::from_secs);
+                }
+            }
+        }
+    }
+    let ttl = if url.ends_with(".m3u8") {
+        playlist_ttl
+    } else {
+        max_age?.min(MAX_REUSE)
+    };
+    (!ttl.is_zero()).then(|| Some(Instant::now() + ttl))
 }
 
 struct Landed {
@@ -892,5 +920,50 @@ mod tests {
         assert_eq!((c.bytes, c.entries.len(), c.order.len()), (101, 1, 1));
         c.insert("b".into(), answer(200), None);
         assert_eq!((c.bytes, c.entries.len(), c.order.len()), (201, 1, 1));
+    }
+
+    #[test]
+    fn reuse_follows_the_owners_cache_control() {
+        let with = |cc: Option<&'static str>| Relayed {
+            status: 200,
+            content_type: None,
+            cache_control: cc.map(HeaderValue::from_static),
+            body: Bytes::new(),
+        };
+        let ttl = Duration::from_millis(250);
+        let soon = |f: Option<Option<Instant>>, at_most: Duration| {
+            let until = f.expect("kept").expect("for a while");
+            until > Instant::now() && until <= Instant::now() + at_most
+        };
+        // Segments: kept until pushed out.
+        assert_eq!(
+            freshness("/hls/a/480p/s-1.ts", &with(Some(IMMUTABLE)), ttl),
+            Some(None)
+        );
+        // Playlists: the relay's own short reuse, whatever the owner says.
+        let p = freshness("/hls/a/480p/index.m3u8", &with(Some(ONE_SECOND)), ttl);
+        assert!(soon(p, ttl), "{p:?}");
+        assert_eq!(
+            freshness("/hls/a/master.m3u8", &with(None), Duration::ZERO),
+            None
+        );
+        // A thumbnail: the owner's max-age, capped.
+        let t = freshness(
+            "/api/v1/channels/a/thumbnail.jpg",
+            &with(Some("public, max-age=5")),
+            ttl,
+        );
+        assert!(soon(t, Duration::from_secs(5)), "{t:?}");
+        let t = freshness("/x.jpg", &with(Some("max-age=86400")), ttl);
+        assert!(soon(t, MAX_REUSE), "{t:?}");
+        // Not reusable.
+        for cc in [
+            None,
+            Some("no-cache"),
+            Some("private, max-age=60"),
+            Some("no-store"),
+        ] {
+            assert_eq!(freshness("/x.jpg", &with(cc), ttl), None, "{cc:?}");
+        }
     }
 }

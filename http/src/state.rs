@@ -37,6 +37,8 @@ pub struct AppState {
     pub chat_tickets: crate::chat::TicketStore,
     /// Chat sockets per client address.
     pub chat_conns: crate::chat::ConnLimiter,
+    /// Fetches the HLS of streams another node owns from that node (coalesced, cached).
+    pub relay: crate::relay::HlsRelay,
 }
 
 impl AppState {

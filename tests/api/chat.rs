@@ -36,11 +36,16 @@ impl Chat {
         query: &str,
         recv_buffer: Option<usize>,
     ) -> Chat {
+        Self::open_at(&app.url, slug, query, recv_buffer).await
+    }
+
+    /// At the server whose base URL is `base` (`http://IP:PORT`).
+    pub async fn open_at(base: &str, slug: &str, query: &str, recv_buffer: Option<usize>) -> Chat {
         let url = format!(
             "{}/api/v1/chat/{slug}/ws{query}",
-            app.url.replace("http://", "ws://")
+            base.replace("http://", "ws://")
         );
-        let addr: std::net::SocketAddr = app.url.trim_start_matches("http://").parse().unwrap();
+        let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         if let Some(n) = recv_buffer {

@@ -119,10 +119,14 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     .await
 }
 
-/// Boots another server on the same config (same database), e.g. to check a restart.
+/// Boots another server on the same config (same database): a second node, or the same
+/// node again when `app` is gone. It gets a node name of its own, since the first may still
+/// run (two nodes with one name would take each other's chat and bus events for their own).
 pub async fn restart(app: &TestApp) -> TestApp {
+    let mut config = app.config.clone();
+    config.cluster.node_id = Some(format!("node-{}", uuid::Uuid::new_v4().simple()));
     start(
-        app.config.clone(),
+        config,
         app.backend,
         None,
         Cleanup {

@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod channels;
 mod chat;
+mod cluster;
 mod dashboard;
 mod jwt;
 mod live;

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The S3-compatible server the test command started; with `CI=true` its absence fails.
-fn s3_endpoint() -> Option<String> {
+pub(crate) fn s3_endpoint() -> Option<String> {
     match std::env::var("STREAMHALL_TEST_S3") {
         Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
         _ => {
@@ -35,7 +35,7 @@ fn s3_endpoint() -> Option<String> {
 }
 
 /// A fresh bucket on the test S3 server. moto accepts an unsigned `PUT /{bucket}`.
-async fn fresh_bucket(endpoint: &str) -> String {
+pub(crate) async fn fresh_bucket(endpoint: &str) -> String {
     let bucket = format!("rec-{}", uuid::Uuid::new_v4().simple());
     let res = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))

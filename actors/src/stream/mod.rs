@@ -788,6 +788,8 @@ impl StreamActor {
             {
                 tracing::error!(error = %e, "closing the broadcast row failed");
             }
+            // Other nodes stop listing it at their next refresh (within a second).
+            deps.cluster.release(&spec.slug, spec.broadcast_id).await;
             // Subscribers heard of the broadcast only if it was announced.
             if announced {
                 deps.bus.publish(BusEvent::StreamWentOffline {

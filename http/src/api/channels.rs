@@ -443,15 +443,38 @@ pub async fn health(
     }
 }
 
-/// The channel's latest thumbnail while live, else an offline card.
+/// The channel's latest thumbnail while live (from the node that runs the stream when that
+/// is another node), else an offline card.
 #[utoipa::path(get, path = "/api/v1/channels/{slug}/thumbnail.jpg", tag = "channels",
     params(("slug" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
-pub async fn thumbnail(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
+pub async fn thumbnail(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
     const OFFLINE: &[u8] = include_bytes!("../../assets/offline.jpg");
+    const LIVE: &str = "public, max-age=5";
     let (body, cache) = match state.live.hls.thumbnail(&slug) {
-        Some(jpeg) => (jpeg, "public, max-age=5"),
-        None => (Bytes::from_static(OFFLINE), "public, max-age=30"),
+        Some(jpeg) => (jpeg, LIVE),
+        None => match state.live.cluster.remote(&slug) {
+            None => (Bytes::from_static(OFFLINE), "public, max-age=30"),
+            Some(owner) => match state.relay.get(&owner.url, req.path()).await {
+                Ok(r)
+                    if r.status == 200
+                        && r.content_type.as_ref().is_some_and(|t| t == "image/jpeg") =>
+                {
+                    (r.body, LIVE)
+                }
+                other => {
+                    if let Err(e) = other {
+                        tracing::warn!(node = %owner.node, error = %e, "thumbnail from the owning node failed");
+                    }
+                    // Live elsewhere, picture unavailable for now: the card, briefly.
+                    (Bytes::from_static(OFFLINE), LIVE)
+                }
+            },
+        },
     };
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "image/jpeg"))

@@ -108,6 +108,10 @@ pub enum PublishRejected {
     /// The channel is live from another connection and this one may not replace it.
     #[error("stream already live")]
     Busy,
+    /// The channel is live through another node of the cluster, whose ownership lease is
+    /// still held (its encoder is connected there, or may come back there).
+    #[error("stream live on another node")]
+    LiveElsewhere,
     #[error("internal error")]
     Internal,
 }

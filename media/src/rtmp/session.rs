@@ -507,6 +507,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let description = match rejected {
             PublishRejected::BadKey => "Invalid stream key.",
             PublishRejected::Busy => "Stream is already live.",
+            PublishRejected::LiveElsewhere => {
+                "Stream is already live through another server of this site; stop that encoder first."
+            }
             PublishRejected::Internal => "Try again later.",
         };
         self.send_command(

@@ -1,0 +1,813 @@
+//! Several nodes, one audience: which node owns each live broadcast, and what the other nodes
+//! do about it.
+//!
+//! A broadcast's owner is the node whose ingest holds it. It says so twice: on the broadcast
+//! row (`owner_node`) and with a lease in Redis, `{prefix}lease:{slug}`, which it renews every
+//! second and which expires `cluster.lease_secs` after the owner stops renewing it (crash,
+//! network partition). The lease's value names the node, the broadcast and the owner's HTTP
+//! address (`cluster.advertise_url`), and carries what a page shows about the broadcast
+//! ([`LiveInfo`]), so any node can list it and serve its HLS by fetching from the owner. Each
+//! node also keeps `{prefix}node:{id}` alive the same way (its heartbeat), and the index
+//! `{prefix}leases` (slug -> expiry) lets every node list the leases without scanning keys.
+//!
+//! - **Publishing.** Before a node opens a broadcast it takes the lease (a Lua script: set it
+//!   if absent or already this node's). Held by another node: the publish is refused with a
+//!   reason the encoder shows. Absent (the owner died or never was): this node takes over and
+//!   first closes what the old owner left open.
+//! - **Sweeping.** Every node, every half lease: open broadcasts whose lease is gone, or held by
+//!   a node other than the row's owner, are orphans once seen so twice in a row. Closing one is
+//!   a conditional update (`… WHERE ended_at IS NULL`), so whichever node gets there first
+//!   closes it, exactly once, and tells the bus (`StreamWentOffline`, if it was announced).
+//!   Recordings of a node whose heartbeat is gone (twice) are claimed the same way
+//!   (`… WHERE node_id = dead`) and finished from what the object store holds.
+//! - **Starting.** A node closes only the broadcasts it owned itself and the orphans (see
+//!   [`crate::db::repair`]), never a live node's.
+//! - **Redis down.** Leases cannot be renewed, read or taken. Publishes go ahead unless the
+//!   database shows the channel open on another node; sweeps skip (a lease that cannot be
+//!   read is not an expired one); the owner re-takes its leases when Redis is back. A lease
+//!   found taken by another node after an outage ends this node's copy of the broadcast.
+//!
+//! Without Redis there is one node: nothing here runs and startup closes every open broadcast.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use deadpool_redis::redis;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use streamhall_entities::{Broadcast, Video, broadcast, channel, video};
+
+use crate::directory::{LiveInfo, read, write};
+
+/// Largest lease value accepted from Redis (a page's worth of rendition info).
+const MAX_LEASE_BYTES: usize = 16 * 1024;
+
+/// How this node takes part in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// How the other nodes reach this node's HTTP server (for the HLS of streams it ingests).
+    pub advertise_url: String,
+    /// A lease not renewed for this long has expired; renewed every second.
+    pub lease: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            advertise_url: "http://127.0.0.1:8080".into(),
+            lease: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Leases and heartbeats are renewed this often.
+    pub fn renew_every(&self) -> Duration {
+        (self.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    /// Orphans are looked for this often.
+    pub fn sweep_every(&self) -> Duration {
+        (self.lease / 2).max(Duration::from_millis(200))
+    }
+}
+
+/// A broadcast another node owns, as its lease says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteLive {
+    /// The owner's `cluster.node_id`.
+    pub node: String,
+    /// The owner's HTTP base URL, without a trailing slash.
+    pub url: String,
+    /// 0 while the owner is still opening it.
+    pub broadcast_id: i64,
+    /// What a page shows; `None` while the owner is still opening it.
+    pub info: Option<LiveInfo>,
+    /// The broadcast has a DVR window (`/hls/{slug}/dvr.m3u8`).
+    pub dvr: bool,
+}
+
+/// Why a lease could not be taken.
+#[derive(Debug)]
+pub enum LeaseRefused {
+    /// Another node holds it.
+    HeldBy(RemoteLive),
+    /// Redis did not answer.
+    Unavailable(String),
+}
+
+/// What renewing a lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewed {
+    /// Still ours.
+    Kept,
+    /// It had expired (an outage) and nobody else took it: ours again.
+    Retaken,
+    /// Another node holds it now.
+    Lost,
+}
+
+/// Takes the lease if it is free or this node's; else returns the holder's value. Also keeps
+/// the index entry. KEYS: lease, index. ARGV: node prefix ("{node}\n"), value, ttl ms, slug,
+/// expiry (unix ms).
+const ACQUIRE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, string.len(ARGV[1])) ~= ARGV[1] then
+  return cur
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+if cur then return 1 else return 0 end
+";
+
+/// Deletes the lease if it is still this node's for this broadcast. KEYS: lease, index. ARGV:
+/// "{node}\n{broadcast}\n", slug.
+const RELEASE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, string.len(ARGV[1])) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+";
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `{node}\n{broadcast}\n{json}`: the prefix lets the scripts compare without JSON.
+fn encode_lease(live: &RemoteLive) -> String {
+    let json = serde_json::to_string(live).unwrap_or_default();
+    format!("{}\n{}\n{json}", live.node, live.broadcast_id)
+}
+
+fn decode_lease(raw: &str) -> Option<RemoteLive> {
+    if raw.len() > MAX_LEASE_BYTES {
+        return None;
+    }
+    let mut parts = raw.splitn(3, '\n');
+    let (_node, _id, json) = (parts.next()?, parts.next()?, parts.next()?);
+    serde_json::from_str(json).ok()
+}
+
+/// Shared, cheap to clone. Without Redis every method is a no-op that says "this node only".
+#[derive(Clone)]
+pub struct Cluster {
+    node_id: String,
+    cfg: ClusterConfig,
+    redis: Option<(deadpool_redis::Pool, String)>,
+    /// Other nodes' broadcasts by slug, as of the last refresh (every second).
+    remote: Arc<RwLock<HashMap<String, Arc<RemoteLive>>>>,
+}
+
+impl Cluster {
+    /// One node on its own.
+    pub fn single(node_id: String) -> Self {
+        Self {
+            node_id,
+            cfg: ClusterConfig::default(),
+            redis: None,
+            remote: Arc::default(),
+        }
+    }
+
+    pub fn with_redis(
+        node_id: String,
+        cfg: ClusterConfig,
+        pool: deadpool_redis::Pool,
+        prefix: String,
+    ) -> Self {
+        Self {
+            node_id,
+            cfg,
+            redis: Some((pool, prefix)),
+            remote: Arc::default(),
+        }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.cfg
+    }
+
+    /// Whether other nodes may exist (Redis is configured).
+    pub fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// The broadcast another node owns on `slug`, if any (as of the last second).
+    pub fn remote(&self, slug: &str) -> Option<Arc<RemoteLive>> {
+        read(&self.remote).get(slug).cloned()
+    }
+
+    fn lease_key(prefix: &str, slug: &str) -> String {
+        format!("{prefix}lease:{slug}")
+    }
+
+    async fn conn(&self) -> Result<Option<(deadpool_redis::Connection, &str)>, String> {
+        match &self.redis {
+            None => Ok(None),
+            Some((pool, prefix)) => {
+                let conn = tokio::time::timeout(Duration::from_secs(2), pool.get())
+                    .await
+                    .map_err(|_| "Redis timed out".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                Ok(Some((conn, prefix.as_str())))
+            }
+        }
+    }
+
+    /// Takes the lease on `slug` for a broadcast this node is opening.
+    pub async fn acquire(&self, slug: &str) -> Result<(), LeaseRefused> {
+        let pending = RemoteLive {
+            node: self.node_id.clone(),
+            url: self.cfg.advertise_url.clone(),
+            broadcast_id: 0,
+            info: None,
+            dvr: false,
+        };
+        match self.put_lease(slug, &pending).await {
+            Ok(None) => Ok(()),
+            Ok(Some(Err(holder))) => Err(LeaseRefused::HeldBy(holder)),
+            Ok(Some(Ok(_))) => Ok(()),
+            Err(e) => Err(LeaseRefused::Unavailable(e)),
+        }
+    }
+
+    /// Runs [`ACQUIRE`]. `Ok(None)` without Redis; `Some(Err(holder))` when another node has it.
+    async fn put_lease(
+        &self,
+        slug: &str,
+        live: &RemoteLive,
+    ) -> Result<Option<Result<Renewed, RemoteLive>>, String> {
+        let Some((mut conn, prefix)) = self.conn().await? else {
+            return Ok(None);
+        };
+        let ttl = self.cfg.lease.as_millis() as i64;
+        let reply: redis::Value = redis::cmd("EVAL")
+            .arg(ACQUIRE)
+            .arg(2)
+            .arg(Self::lease_key(prefix, slug))
+            .arg(format!("{prefix}leases"))
+            .arg(format!("{}\n", self.node_id))
+            .arg(encode_lease(live))
+            .arg(ttl)
+            .arg(slug)
+            .arg(unix_ms() + ttl)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(match reply {
+            redis::Value::Int(1) => Ok(Renewed::Kept),
+            redis::Value::Int(_) => Ok(Renewed::Retaken),
+            redis::Value::BulkString(raw) => {
+                let raw = String::from_utf8_lossy(&raw);
+                Err(decode_lease(&raw).unwrap_or(RemoteLive {
+                    node: raw.split('\n').next().unwrap_or("?").to_owned(),
+                    url: String::new(),
+                    broadcast_id: 0,
+                    info: None,
+                    dvr: false,
+                }))
+            }
+            other => return Err(format!("unexpected reply {other:?}")),
+        }))
+    }
+
+    /// Renews the leases of this node's broadcasts with what they show now, and the node's
+    /// heartbeat. Per slug: kept, retaken or lost; a Redis error fails the whole round.
+    pub async fn renew(
+        &self,
+        broadcasts: Vec<(String, i64, LiveInfo, bool)>,
+    ) -> Result<Vec<(String, i64, Renewed)>, String> {
+        let Some((mut conn, prefix)) = self.conn().await? else {
+            return Ok(Vec::new());
+        };
+        let ttl = self.cfg.lease.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(format!("{prefix}node:{}", self.node_id))
+            .arg(&self.cfg.advertise_url)
+            .arg("PX")
+            .arg(ttl)
+            .ignore();
+        let expiry = unix_ms() + ttl;
+        for (slug, broadcast_id, info, dvr) in &broadcasts {
+            let live = RemoteLive {
+                node: self.node_id.clone(),
+                url: self.cfg.advertise_url.clone(),
+                broadcast_id: *broadcast_id,
+                info: Some(info.clone()),
+                dvr: *dvr,
+            };
+            pipe.cmd("EVAL")
+                .arg(ACQUIRE)
+                .arg(2)
+                .arg(Self::lease_key(prefix, slug))
+                .arg(format!("{prefix}leases"))
+                .arg(format!("{}\n", self.node_id))
+                .arg(encode_lease(&live))
+                .arg(ttl)
+                .arg(slug)
+                .arg(expiry);
+        }
+        let replies: Vec<redis::Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(broadcasts
+            .into_iter()
+            .zip(replies)
+            .map(|((slug, id, _, _), reply)| {
+                let r = match reply {
+                    redis::Value::Int(1) => Renewed::Kept,
+                    redis::Value::Int(_) => Renewed::Retaken,
+                    _ => Renewed::Lost,
+                };
+                (slug, id, r)
+            })
+            .collect())
+    }
+
+    /// Gives the lease up at the end of a broadcast (if it is still this one's).
+    pub async fn release(&self, slug: &str, broadcast_id: i64) {
+        let res = async {
+            let Some((mut conn, prefix)) = self.conn().await? else {
+                return Ok(());
+            };
+            redis::cmd("EVAL")
+                .arg(RELEASE)
+                .arg(2)
+                .arg(Self::lease_key(prefix, slug))
+                .arg(format!("{prefix}leases"))
+                .arg(format!("{}\n{broadcast_id}\n", self.node_id))
+                .arg(slug)
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::warn!(channel = %slug, error = %e, "releasing the stream's lease failed; it expires on its own");
+        }
+    }
+
+    /// The current leases of `slugs` (absent: expired or never taken).
+    pub async fn leases(&self, slugs: &[String]) -> Result<HashMap<String, RemoteLive>, String> {
+        let Some((mut conn, prefix)) = self.conn().await? else {
+            return Ok(HashMap::new());
+        };
+        if slugs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<String> = slugs.iter().map(|s| Self::lease_key(prefix, s)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(slugs
+            .iter()
+            .zip(values)
+            .filter_map(|(s, v)| Some((s.clone(), decode_lease(&v?)?)))
+            .collect())
+    }
+
+    /// Which of `nodes` have a heartbeat.
+    pub async fn alive(&self, nodes: &[String]) -> Result<HashSet<String>, String> {
+        let Some((mut conn, prefix)) = self.conn().await? else {
+            return Ok(HashSet::new());
+        };
+        if nodes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let keys: Vec<String> = nodes.iter().map(|n| format!("{prefix}node:{n}")).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(nodes
+            .iter()
+            .zip(values)
+            .filter(|(_, v)| v.is_some())
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    /// Reloads the other nodes' broadcasts from the index and their leases.
+    pub async fn refresh_remote(&self) -> Result<usize, String> {
+        let Some((mut conn, prefix)) = self.conn().await? else {
+            return Ok(0);
+        };
+        let index = format!("{prefix}leases");
+        let now = unix_ms();
+        let slugs: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&index)
+            .arg(now)
+            .arg("+inf")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(10_000)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Entries long past their expiry: their owners ended without releasing (crashed).
+        let _: Result<i64, _> = redis::cmd("ZREMRANGEBYSCORE")
+            .arg(&index)
+            .arg("-inf")
+            .arg(now - 60_000)
+            .query_async(&mut conn)
+            .await;
+        drop(conn);
+        let leases = self.leases(&slugs).await?;
+        let remote: HashMap<String, Arc<RemoteLive>> = leases
+            .into_iter()
+            .filter(|(_, l)| l.node != self.node_id && !l.url.is_empty())
+            .map(|(s, l)| (s, Arc::new(l)))
+            .collect();
+        let n = remote.len();
+        *write(&self.remote) = remote;
+        Ok(n)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeping: plain logic
+
+/// An open broadcast as the sweep sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenBroadcast {
+    pub id: i64,
+    pub slug: String,
+    pub owner: Option<String>,
+}
+
+/// Decides which open broadcasts and recordings are orphans: gone twice in a row, so one
+/// lost or late renewal never ends a live broadcast.
+#[derive(Debug, Default)]
+pub struct SweepCore {
+    node_id: String,
+    suspect_broadcasts: HashSet<i64>,
+    suspect_nodes: HashSet<String>,
+}
+
+impl SweepCore {
+    pub fn new(node_id: String) -> Self {
+        Self {
+            node_id,
+            ..Self::default()
+        }
+    }
+
+    /// The broadcasts to close now, given the open ones and the leases found for their slugs.
+    /// Not this node's (the registry ends those); orphaned when no lease exists for the slug
+    /// or the lease is another node's than the row's owner.
+    pub fn orphans(
+        &mut self,
+        open: &[OpenBroadcast],
+        leases: &HashMap<String, RemoteLive>,
+    ) -> Vec<i64> {
+        let mut suspects = HashSet::new();
+        let mut close = Vec::new();
+        for b in open {
+            if b.owner.as_deref() == Some(self.node_id.as_str()) {
+                continue;
+            }
+            let held = leases
+                .get(&b.slug)
+                .is_some_and(|l| Some(l.node.as_str()) == b.owner.as_deref());
+            if held {
+                continue;
+            }
+            if self.suspect_broadcasts.contains(&b.id) {
+                close.push(b.id);
+            } else {
+                suspects.insert(b.id);
+            }
+        }
+        self.suspect_broadcasts = suspects;
+        close
+    }
+
+    /// The nodes whose recordings to take over, given the nodes recordings name and those
+    /// with a heartbeat.
+    pub fn dead_nodes(&mut self, named: &HashSet<String>, alive: &HashSet<String>) -> Vec<String> {
+        let mut suspects = HashSet::new();
+        let mut dead = Vec::new();
+        for n in named {
+            if *n == self.node_id || alive.contains(n) {
+                continue;
+            }
+            if self.suspect_nodes.contains(n) {
+                dead.push(n.clone());
+            } else {
+                suspects.insert(n.clone());
+            }
+        }
+        self.suspect_nodes = suspects;
+        dead.sort();
+        dead
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeping: I/O
+
+/// Open broadcasts with their channel's slug.
+pub async fn open_broadcasts(db: &DatabaseConnection) -> Result<Vec<OpenBroadcast>, DbErr> {
+    let rows = Broadcast::find()
+        .filter(broadcast::Column::EndedAt.is_null())
+        .find_also_related(streamhall_entities::Channel)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(b, c): (broadcast::Model, Option<channel::Model>)| {
+            Some(OpenBroadcast {
+                id: b.id,
+                slug: c?.slug,
+                owner: b.owner_node,
+            })
+        })
+        .collect())
+}
+
+/// The nodes that recordings still in progress belong to.
+async fn recording_nodes(db: &DatabaseConnection) -> Result<HashSet<String>, DbErr> {
+    let rows = Video::find()
+        .filter(video::Column::Status.is_in(["recording", "processing"]))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|v| v.node_id).collect())
+}
+
+/// Claims the unfinished recordings of `dead` for this node; returns the claimed rows.
+async fn claim_recordings(
+    db: &DatabaseConnection,
+    dead: &str,
+    me: &str,
+) -> Result<Vec<video::Model>, DbErr> {
+    let rows = Video::find()
+        .filter(video::Column::Status.is_in(["recording", "processing"]))
+        .filter(video::Column::NodeId.eq(dead))
+        .all(db)
+        .await?;
+    let mut claimed = Vec::new();
+    for v in rows {
+        let won = Video::update_many()
+            .col_expr(video::Column::NodeId, Expr::value(me))
+            .filter(video::Column::Id.eq(v.id.as_str()))
+            .filter(video::Column::NodeId.eq(dead))
+            .exec(db)
+            .await?
+            .rows_affected
+            == 1;
+        if won {
+            claimed.push(video::Model {
+                node_id: me.to_owned(),
+                ..v
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+/// Runs on every node with Redis: renews this node's leases and heartbeat every
+/// [`ClusterConfig::renew_every`], refreshes the other nodes' broadcasts, and every
+/// [`ClusterConfig::sweep_every`] closes orphaned broadcasts and finishes dead nodes'
+/// recordings.
+pub(crate) async fn run(
+    cluster: Cluster,
+    deps: Arc<crate::LiveDeps>,
+    registry: actix::Addr<crate::Registry>,
+) {
+    let mut sweep = SweepCore::new(cluster.node_id.clone());
+    let mut tick = tokio::time::interval(cluster.cfg.renew_every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sweep = Instant::now();
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let mine: Vec<(String, i64, LiveInfo, bool)> = deps
+            .hls
+            .slugs()
+            .into_iter()
+            .filter_map(|slug| {
+                let (id, info, dvr) = deps.hls.lease_view(&slug)?;
+                Some((slug, id, info, dvr))
+            })
+            .collect();
+        let renewed = cluster.renew(mine).await;
+        let refreshed = match renewed {
+            Ok(renewed) => {
+                for (slug, broadcast_id, r) in renewed {
+                    match r {
+                        Renewed::Kept => {}
+                        Renewed::Retaken => {
+                            tracing::warn!(channel = %slug, broadcast_id, "the stream's lease had expired (Redis unreachable?); taken again");
+                            end_if_closed(&deps.db, &registry, &slug, broadcast_id).await;
+                        }
+                        Renewed::Lost => {
+                            tracing::error!(channel = %slug, broadcast_id, "another node took this stream's lease after it expired; ending it here");
+                            registry.do_send(crate::StopStream { slug });
+                        }
+                    }
+                }
+                cluster.refresh_remote().await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        match refreshed {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("cluster: Redis is back; stream leases renewed");
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "cluster: renewing stream leases failed; other nodes cannot see this node's streams until Redis answers");
+            }
+            Err(_) => {}
+        }
+        if failing || last_sweep.elapsed() < cluster.cfg.sweep_every() {
+            continue;
+        }
+        last_sweep = Instant::now();
+        if let Err(e) = sweep_once(&cluster, &deps, &mut sweep).await {
+            tracing::warn!(error = %e, "cluster: looking for orphaned broadcasts failed");
+        }
+    }
+}
+
+/// After re-taking an expired lease: if another node closed the broadcast meanwhile, this
+/// node's copy ends too (its row, VOD and viewers were already handed off).
+async fn end_if_closed(
+    db: &DatabaseConnection,
+    registry: &actix::Addr<crate::Registry>,
+    slug: &str,
+    broadcast_id: i64,
+) {
+    if let Ok(Some(b)) = Broadcast::find_by_id(broadcast_id).one(db).await
+        && b.ended_at.is_some()
+    {
+        tracing::error!(channel = %slug, broadcast_id, "another node closed this broadcast while its lease was expired; ending it here");
+        registry.do_send(crate::StopStream {
+            slug: slug.to_owned(),
+        });
+    }
+}
+
+async fn sweep_once(
+    cluster: &Cluster,
+    deps: &crate::LiveDeps,
+    sweep: &mut SweepCore,
+) -> Result<(), String> {
+    let err = |e: DbErr| e.to_string();
+    let open = open_broadcasts(&deps.db).await.map_err(err)?;
+    let slugs: Vec<String> = open.iter().map(|b| b.slug.clone()).collect();
+    let leases = cluster.leases(&slugs).await?;
+    for id in sweep.orphans(&open, &leases) {
+        close_orphan(&deps.db, &deps.bus, id, cluster.node_id()).await;
+    }
+    let named = recording_nodes(&deps.db).await.map_err(err)?;
+    let named_list: Vec<String> = named.iter().cloned().collect();
+    let alive = cluster.alive(&named_list).await?;
+    for dead in sweep.dead_nodes(&named, &alive) {
+        let claimed = claim_recordings(&deps.db, &dead, cluster.node_id())
+            .await
+            .map_err(err)?;
+        if !claimed.is_empty() {
+            tracing::warn!(node = %dead, recordings = claimed.len(), "finishing the recordings of a node that stopped renewing its heartbeat");
+            crate::recording::finish_orphans(
+                deps.db.clone(),
+                Arc::clone(&deps.objects),
+                deps.cfg.recording.clone(),
+                claimed,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Closes broadcast `id` if it is still open (exactly once across nodes) and tells the bus.
+pub(crate) async fn close_orphan(
+    db: &DatabaseConnection,
+    bus: &crate::Bus,
+    id: i64,
+    me: &str,
+) -> bool {
+    match crate::db::close_orphaned_broadcast(db, id).await {
+        Ok(Some((b, slug))) => {
+            tracing::warn!(channel = %slug, broadcast_id = id, owner = b.owner_node.as_deref().unwrap_or("?"), closed_by = %me, "closed an orphaned broadcast: its node stopped renewing the lease");
+            if b.went_live_at.is_some() {
+                bus.publish(crate::BusEvent::StreamWentOffline {
+                    channel_id: b.channel_id,
+                    slug,
+                    broadcast_id: id,
+                });
+            }
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(broadcast_id = id, error = %e, "closing an orphaned broadcast failed; the next sweep retries");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn open(id: i64, slug: &str, owner: Option<&str>) -> OpenBroadcast {
+        OpenBroadcast {
+            id,
+            slug: slug.into(),
+            owner: owner.map(Into::into),
+        }
+    }
+
+    fn lease(node: &str) -> RemoteLive {
+        RemoteLive {
+            node: node.into(),
+            url: format!("http://{node}:8080"),
+            broadcast_id: 1,
+            info: None,
+            dvr: false,
+        }
+    }
+
+    #[test]
+    fn a_broadcast_is_orphaned_after_two_sweeps_without_its_owners_lease() {
+        let mut core = SweepCore::new("b".into());
+        let rows = [open(1, "alice", Some("a")), open(2, "bob", Some("c"))];
+        let mut leases = HashMap::from([("bob".to_owned(), lease("c"))]);
+        assert!(core.orphans(&rows, &leases).is_empty(), "first sight only");
+        assert_eq!(core.orphans(&rows, &leases), [1]);
+        // The lease reappears (a late renewal) before the second sweep: not an orphan.
+        let mut core = SweepCore::new("b".into());
+        assert!(core.orphans(&rows, &leases).is_empty());
+        leases.insert("alice".into(), lease("a"));
+        assert!(core.orphans(&rows, &leases).is_empty());
+        leases.remove("alice");
+        assert!(
+            core.orphans(&rows, &leases).is_empty(),
+            "suspicion restarts"
+        );
+    }
+
+    #[test]
+    fn a_lease_held_by_another_node_than_the_rows_owner_orphans_the_row() {
+        let mut core = SweepCore::new("b".into());
+        let rows = [open(1, "alice", Some("a")), open(2, "old", None)];
+        let leases = HashMap::from([
+            ("alice".to_owned(), lease("c")),
+            ("old".to_owned(), lease("c")),
+        ]);
+        core.orphans(&rows, &leases);
+        let mut closed = core.orphans(&rows, &leases);
+        closed.sort();
+        assert_eq!(closed, [1, 2]);
+    }
+
+    #[test]
+    fn this_nodes_own_broadcasts_are_never_swept() {
+        let mut core = SweepCore::new("a".into());
+        let rows = [open(1, "alice", Some("a"))];
+        for _ in 0..3 {
+            assert!(core.orphans(&rows, &HashMap::new()).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_node_is_dead_after_two_sweeps_without_a_heartbeat() {
+        let mut core = SweepCore::new("me".into());
+        let named: HashSet<String> = ["me", "a", "b"].map(String::from).into();
+        let alive: HashSet<String> = ["b"].map(String::from).into();
+        assert!(core.dead_nodes(&named, &alive).is_empty());
+        assert_eq!(core.dead_nodes(&named, &alive), ["a"]);
+    }
+
+    #[test]
+    fn lease_values_round_trip_and_oversized_ones_are_refused() {
+        let l = lease("node-1");
+        let raw = encode_lease(&l);
+        assert!(raw.starts_with("node-1\n1\n"));
+        assert_eq!(decode_lease(&raw), Some(l));
+        assert_eq!(decode_lease("garbage"), None);
+        let big = format!("n\n1\n{}", "x".repeat(MAX_LEASE_BYTES));
+        assert_eq!(decode_lease(&big), None);
+    }
+}
