@@ -58,7 +58,6 @@ CI = os.environ.get("CI") == "true"
 METRICS_DEADLINE = 120  # seconds from the first push to every per-stream series
 
 errors = []
-NOTED = set()
 
 
 def say(msg):
@@ -164,12 +163,7 @@ def check_compose_file(path, docker_compose, keys):
             elif k.startswith("STREAMHALL_") and k != "STREAMHALL_CONFIG":
                 key = env_key(k)
                 if key not in keys:
-                    if key.startswith("cluster.") and "cluster" not in keys:
-                        if key not in NOTED:
-                            NOTED.add(key)
-                            say(f"note: {k} ({key}): streamhall.example.toml has no [cluster] section yet")
-                    else:
-                        fail(f"{rel}: service {name}: {k} is not a key of streamhall.example.toml ({key})")
+                    fail(f"{rel}: service {name}: {k} is not a key of streamhall.example.toml ({key})")
             # URLs with credentials must take them from variables too.
             m = re.search(r"://[^/@\s]*:([^@/\s]+)@", v)
             if m and not INTERPOLATION.search(m.group(1)):
