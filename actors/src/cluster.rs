@@ -74,6 +74,18 @@ impl ClusterConfig {
     }
 }
 
+/// The values of `keys`, in order (`None`: absent).
+async fn mget(
+    conn: &mut deadpool_redis::Connection,
+    keys: &[String],
+) -> Result<Vec<Option<String>>, String> {
+    redis::cmd("MGET")
+        .arg(keys)
+        .query_async(conn)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// A broadcast another node owns, as its lease says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemoteLive {
@@ -370,11 +382,7 @@ impl Cluster {
             return Ok(HashMap::new());
         }
         let keys: Vec<String> = slugs.iter().map(|s| Self::lease_key(prefix, s)).collect();
-        let values: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+        let values = mget(&mut conn, &keys).await?;
         Ok(slugs
             .iter()
             .zip(values)
@@ -391,11 +399,7 @@ impl Cluster {
             return Ok(HashSet::new());
         }
         let keys: Vec<String> = nodes.iter().map(|n| format!("{prefix}node:{n}")).collect();
-        let values: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+        let values = mget(&mut conn, &keys).await?;
         Ok(nodes
             .iter()
             .zip(values)

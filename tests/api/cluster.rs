@@ -37,6 +37,11 @@ async fn fetch(client: &Client, url: &str) -> Option<Vec<u8>> {
     res.bytes().await.ok().map(|b| b.to_vec())
 }
 
+/// GETs `url` as JSON (`None` when it does not answer with JSON).
+async fn json_at(client: &Client, url: &str) -> Option<Value> {
+    client.get(url).send().await.ok()?.json().await.ok()
+}
+
 async fn text(client: &Client, url: &str) -> Option<String> {
     fetch(client, url)
         .await
@@ -46,14 +51,7 @@ async fn text(client: &Client, url: &str) -> Option<String> {
 /// The channel as node `base` shows it, once it lists a playback URL.
 async fn live_channel(client: &Client, base: &str, slug: &str) -> Value {
     poll_until(LIVE_WAIT, &format!("{slug} live on {base}"), || async {
-        let c: Value = client
-            .get(format!("{base}/api/v1/channels/{slug}"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let c = json_at(client, &format!("{base}/api/v1/channels/{slug}")).await?;
         c["live"]["playback_url"].as_str().is_some().then_some(c)
     })
     .await
@@ -471,15 +469,8 @@ async fn three_nodes_serve_one_audience_and_survive_a_killed_owner() {
         }
         let mut counts = Vec::new();
         for node in [&a, &b, &c] {
-            let ch: Value = client
-                .get(format!("{}/api/v1/channels/alice", node.url))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            counts.push(ch["viewer_count"].as_u64().unwrap_or(0));
+            let ch = json_at(&client, &format!("{}/api/v1/channels/alice", node.url)).await;
+            counts.push(ch.and_then(|c| c["viewer_count"].as_u64()).unwrap_or(0));
         }
         counts == [3, 3, 3]
     })
@@ -539,14 +530,7 @@ async fn three_nodes_serve_one_audience_and_survive_a_killed_owner() {
         Duration::from_secs(90),
         "A's recording finished",
         || async {
-            let list: Value = client
-                .get(format!("{}/api/v1/channels/alice/videos", c.url))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let list = json_at(&client, &format!("{}/api/v1/channels/alice/videos", c.url)).await?;
             let v = list["items"].as_array()?.first()?.clone();
             (v["status"] == "ready").then_some(v)
         },
@@ -575,14 +559,12 @@ async fn three_nodes_serve_one_audience_and_survive_a_killed_owner() {
     );
 
     // Nothing acknowledged was lost: C's history holds every acked message.
-    let history: Value = client
-        .get(format!("{}/api/v1/chat/alice/messages?limit=100", c.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = json_at(
+        &client,
+        &format!("{}/api/v1/chat/alice/messages?limit=100", c.url),
+    )
+    .await
+    .expect("chat history");
     let mut stored: Vec<i64> = history["messages"]
         .as_array()
         .unwrap()
