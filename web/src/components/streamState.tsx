@@ -83,6 +83,50 @@ export function renditionWords(state: RenditionState): { text: string; tone: Ton
   }
 }
 
+/** A camera pull's state (`ChannelIngest.pull_state`) for the streamer; on demand, idle is normal. */
+export function pullWords(state: string, alwaysOn: boolean): { text: string; tone: Tone } {
+  switch (state) {
+    case 'idle':
+      return alwaysOn ? { text: 'Not pulling yet', tone: 'muted' } : { text: 'Idle: pulls when someone watches', tone: 'muted' };
+    case 'connecting':
+      return { text: 'Connecting to the camera', tone: 'warn' };
+    case 'live':
+      return { text: 'Pulling', tone: 'ok' };
+    case 'retrying':
+      return { text: 'Lost the camera: retrying', tone: 'warn' };
+    case 'failed':
+      return { text: 'Failed', tone: 'bad' };
+    default:
+      return { text: state, tone: 'muted' };
+  }
+}
+
+/** A restream destination's state (`RestreamDto.state`) for the streamer. */
+export function restreamWords(state: string, enabled: boolean): { text: string; tone: Tone } {
+  if (!enabled) return { text: 'Off', tone: 'muted' };
+  switch (state) {
+    case 'idle':
+      return { text: 'Waiting for you to go live', tone: 'muted' };
+    case 'connecting':
+      return { text: 'Connecting', tone: 'warn' };
+    case 'live':
+      return { text: 'Sending', tone: 'ok' };
+    case 'failed':
+      return { text: 'Failed', tone: 'bad' };
+    default:
+      return { text: state, tone: 'muted' };
+  }
+}
+
+/** A small state pill in a tone (`muted` is the plain pill). */
+export function TonePill({ text, tone, testId }: { text: string; tone: Tone; testId?: string }) {
+  return (
+    <span className={`pill ${tone === 'muted' ? '' : tone}`} data-testid={testId}>
+      {text}
+    </span>
+  );
+}
+
 /**
  * An actor state in the admin tree: `failed` and `restarting` are alarms; `starting`, `grace`
  * and `ending` are passing; `running`, `live`, `idle` and `stopped` are normal (idle is a child

@@ -17,6 +17,8 @@ import { ChatSettings } from './ChatSettings';
 import { useIngest } from '../api/ingest';
 import type { StreamHealth } from '../api/generated/StreamHealth';
 import { SLOW_SPEED, SLOW_WORDS, StatusBadge, recordingWords, renditionWords, transcoderWords } from '../components/streamState';
+import { PullingNotice, SourceCard, SrtSetup } from './IngestSettings';
+import { RestreamCard } from './Restreams';
 
 const Webhooks = lazy(() => import('./Webhooks'));
 const VideosTab = lazy(() => import('./DashboardVideos').then((m) => ({ default: m.VideosTab })));
@@ -123,6 +125,8 @@ function KeyReveal({ slug, streamKey, onDone }: { slug: string; streamKey: strin
       </p>
       <CopyField id="obs-server-new" label="Server" value={ingest} onCopied={() => toast.show('Server copied', 'success')} />
       <CopyField id="stream-key" label="Stream Key" value={streamKey} onCopied={() => toast.show('Stream key copied', 'success')} />
+      <h3>Or over SRT</h3>
+      <SrtSetup id="srt-url-new" slug={slug} streamKey={streamKey} />
       <button className="primary" onClick={onDone}>
         I have saved it
       </button>
@@ -255,6 +259,7 @@ function StreamTab({ channel, onKey }: { channel: ChannelDto; onKey: (key: strin
       <LiveStatus channel={channel} />
       <div className="card">
         <h3 style={{ marginTop: 0 }}>OBS setup</h3>
+        <PullingNotice slug={channel.slug} />
         <p className="muted small">Settings → Stream → Service “Custom…”, then paste these.</p>
         <CopyField id="obs-server" label="Server" value={ingest} onCopied={() => toast.show('Server copied', 'success')} />
         <div className="field">
@@ -266,6 +271,8 @@ function StreamTab({ channel, onKey }: { channel: ChannelDto; onKey: (key: strin
             </button>
           </div>
         </div>
+        <h4>Or over SRT</h4>
+        <SrtSetup id="obs-srt" slug={channel.slug} />
         <h3>Recommended encoder settings</h3>
         <ul className="small">
           <li>
@@ -280,6 +287,8 @@ function StreamTab({ channel, onKey }: { channel: ChannelDto; onKey: (key: strin
           <li>Viewers get the source quality plus 720p, 480p and 360p (those below your resolution); when the server cannot keep up it drops the highest and says so here.</li>
         </ul>
       </div>
+      <SourceCard slug={channel.slug} />
+      <RestreamCard slug={channel.slug} onAir={channel.stream_status !== 'offline'} />
       {confirm && (
         <Confirm
           title="Rotate the stream key?"
