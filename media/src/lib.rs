@@ -2,6 +2,7 @@
 //!
 //! - [`rtmp`]: the RTMP server (handshake, chunk stream, AMF0, publish) that turns an encoder's
 //!   push into FLV tags.
+//! - [`ts`]: the MPEG-TS demuxer that turns an SRT push (H.264 + AAC) into FLV tags.
 //! - [`flv`]: FLV tags for ffmpeg's stdin, codec info from sequence headers, ingest statistics.
 //! - [`transcode`]: the ABR ladder, the ffmpeg argv, and the process behind a trait.
 //! - [`hls`]: the in-memory live window of segments and the playlists rendered from it.
@@ -16,4 +17,5 @@ pub mod objects;
 pub mod rtmp;
 pub mod sprite;
 pub mod transcode;
+pub mod ts;
 pub mod vod;

@@ -3,12 +3,17 @@
 //! rolling ingest statistics ([`IngestStats`]).
 
 mod codec;
+mod mux;
 mod stats;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
 pub use codec::{AudioInfo, VideoInfo, parse_aac_sequence_header, parse_avc_sequence_header};
+pub use mux::{
+    AvccAccessUnit, aac_audio_specific_config, aac_frame, aac_sequence_header, annexb_to_avcc,
+    avc_frame, avc_record_from_parameter_sets, avc_sequence_header,
+};
 pub use stats::{IngestSnapshot, IngestStats};
 
 /// Why a sequence header could not be understood.
