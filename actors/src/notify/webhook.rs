@@ -356,6 +356,61 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     (compatible || nat64).then_some(tail)
 }
 
+/// Parses an `allow_private` list; entries that do not parse are logged under `setting` and
+/// ignored (nothing extra is allowed).
+pub fn parse_allow_list(setting: &str, entries: &[String]) -> Vec<Cidr> {
+    entries
+        .iter()
+        .filter_map(|entry| match entry.parse::<Cidr>() {
+            Ok(cidr) => Some(cidr),
+            Err(e) => {
+                tracing::error!(error = %e, setting, "allow_private: entry ignored");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The address policy for any outbound connection the server makes on a user's behalf
+/// (webhooks, restream destinations): resolves `host` (a name, an IP literal, or a bracketed
+/// IPv6 literal) within `timeout` and refuses it when any address is internal ([`is_internal`])
+/// and not in `allow`. Returns the checked addresses.
+pub async fn check_host(
+    allow: &[Cidr],
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, UrlError> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(UrlError::Invalid("the URL has no host".into()));
+    }
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await
+        {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(_)) => Vec::new(),
+            Err(_) => {
+                return Err(UrlError::Unresolvable(
+                    "the host did not resolve in time".into(),
+                ));
+            }
+        },
+    };
+    if addrs.is_empty() {
+        return Err(UrlError::Unresolvable("the host does not resolve".into()));
+    }
+    let allowed = |ip: IpAddr| !is_internal(ip) || allow.iter().any(|c| c.contains(ip));
+    if let Some(bad) = addrs.iter().find(|a| !allowed(a.ip())) {
+        return Err(UrlError::NotAllowed(format!(
+            "{} is a loopback, private, link-local or reserved address",
+            bad.ip()
+        )));
+    }
+    Ok(addrs)
+}
+
 /// A URL that passed the guard, with the addresses its host resolved to: the request must go
 /// to exactly these (see [`UrlGuard::client`]).
 #[derive(Debug, Clone)]
