@@ -9,6 +9,8 @@
 //!   database.pgdump    PostgreSQL: `pg_dump --format=custom`
 //!   objects/KEY        every object of the configured store (thumbnails, VODs, clips)
 //!   secrets/jwt_secret the generated signing secret, if there is one
+//!   secrets/credentials_key  the generated key sealing camera credentials, SRT passphrases
+//!                      and restream keys, if there is one
 //! ```
 //!
 //! Backing up runs beside a live server: the database first, then the objects it refers to
@@ -56,7 +58,7 @@ const MANIFEST: &str = "manifest.json";
 const OBJECTS: &str = "objects";
 const SECRETS: &str = "secrets";
 /// Files under `data_dir` a restored server needs to accept what the old one issued.
-const SECRET_FILES: &[&str] = &["jwt_secret"];
+const SECRET_FILES: &[&str] = &["jwt_secret", "credentials_key"];
 /// Objects are read and written this much at a time.
 const CHUNK: u64 = 8 << 20;
 /// Objects copied at once (S3 latency, not bandwidth, is what bounds a copy of small segments).
@@ -502,9 +504,19 @@ pub async fn restore(config: &Config, from: &Path, force: bool) -> anyhow::Resul
 
     for name in &manifest.secrets {
         let source = from.join(SECRETS).join(name);
+        anyhow::ensure!(
+            SECRET_FILES.contains(&name.as_str()),
+            "the manifest names an unknown secret file {name:?}"
+        );
         if *name == "jwt_secret" && config.auth.jwt_secret.is_some() {
             println!(
                 "secrets: auth.jwt_secret is configured and kept; sessions issued by the old server need the backup's secret"
+            );
+            continue;
+        }
+        if *name == "credentials_key" && config.ingest.credentials_key.is_some() {
+            println!(
+                "secrets: ingest.credentials_key is configured and kept; camera credentials, SRT passphrases and restream keys sealed by the old server need the backup's key"
             );
             continue;
         }

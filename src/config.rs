@@ -25,6 +25,9 @@ pub struct Config {
     pub public_url: Option<String>,
     pub http: HttpConfig,
     pub rtmp: RtmpConfig,
+    pub srt: SrtSection,
+    /// Pulled sources, restreaming, and the key that seals their credentials.
+    pub ingest: IngestSection,
     pub live: LiveSection,
     pub chat: ChatSection,
     pub recording: RecordingSection,
@@ -48,6 +51,8 @@ impl Default for Config {
             public_url: None,
             http: HttpConfig::default(),
             rtmp: RtmpConfig::default(),
+            srt: SrtSection::default(),
+            ingest: IngestSection::default(),
             live: LiveSection::default(),
             chat: ChatSection::default(),
             recording: RecordingSection::default(),
@@ -76,6 +81,37 @@ impl Default for RtmpConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SrtSection {
+    /// Where encoders push over SRT (UDP): `srt://HOST:PORT?streamid=#!::r=live/KEY,m=publish`.
+    pub listen: SocketAddr,
+    /// Receive latency in milliseconds (SRT's loss-recovery buffer; the caller's own setting
+    /// wins when larger).
+    pub latency_ms: u64,
+}
+
+impl Default for SrtSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9000)),
+            latency_ms: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSection {
+    /// Seals camera credentials, SRT passphrases and restream keys in the database (at least
+    /// 32 bytes). Default: generated on first start into `{data_dir}/credentials_key`. Every
+    /// node of a cluster needs the same key.
+    pub credentials_key: Option<SecretString>,
+    /// Private, loopback or link-local addresses or CIDRs that RTSP pull URLs and restream
+    /// destinations may reach (cameras usually sit on a private network). Default: none.
+    pub allow_private: Vec<String>,
 }
 
 /// How live streams are kept and transcoded.

@@ -12,8 +12,10 @@ use streamhall_actors::chat::{ChatConfig, RoomLimits};
 use streamhall_actors::recording::RecordingConfig;
 use streamhall_actors::{ClusterConfig, Live, LiveConfig};
 use streamhall_media::{
+    ingest::FailureLimiter,
     objects::{ObjectStore, open_store},
     rtmp,
+    srt::{SrtConfig, SrtServer},
     transcode::FfmpegTranscoder,
 };
 use tokio_util::sync::CancellationToken;
@@ -27,7 +29,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 use secrecy::{ExposeSecret, SecretString};
-use streamhall_entities::{User, user};
+use streamhall_entities::{User, secret::Sealer, user};
 use streamhall_http::{
     auth::TokenKeys,
     cache::ResponseCache,
@@ -63,6 +65,7 @@ fn live_config(
         notify: config.notify.clone(),
         analytics: config.analytics.clone(),
         public_url: public_url.to_owned(),
+        ingest_allow_private: config.ingest.allow_private.clone(),
         recording: RecordingConfig {
             spool_dir: config.data_dir.join("spool"),
             spool_limit: config.recording.spool_mb.max(64) << 20,
@@ -95,6 +98,7 @@ fn chat_config(c: &crate::config::ChatSection) -> ChatConfig {
 pub struct Application {
     http_addr: SocketAddr,
     rtmp_addr: SocketAddr,
+    srt_addr: SocketAddr,
     live: Live,
     rtmp_stop: CancellationToken,
     public_url: String,
@@ -146,12 +150,26 @@ impl Application {
             .await
             .with_context(|| format!("binding RTMP on {}", config.rtmp.listen))?;
         let rtmp_addr = rtmp_listener.local_addr()?;
+        let srt_server = SrtServer::bind(
+            config.srt.listen,
+            SrtConfig {
+                latency: Duration::from_millis(config.srt.latency_ms),
+                ..SrtConfig::default()
+            },
+        )
+        .await
+        .with_context(|| format!("binding SRT on {} (UDP)", config.srt.listen))?;
+        let srt_addr = srt_server.local_addr();
+        let sealer = Sealer::new(credentials_key(&config)?.expose_secret().as_bytes());
 
         let node_id = node_id(&config)?;
         let advertise_url = config.advertise_url(http_addr);
         let live = Live::start(
             db.clone(),
-            live_config(&config, &public_url, node_id.clone(), advertise_url.clone()),
+            LiveConfig {
+                sealer,
+                ..live_config(&config, &public_url, node_id.clone(), advertise_url.clone())
+            },
             Arc::new(FfmpegTranscoder::new(
                 config.live.ladder.ffmpeg_path.clone(),
             )),
@@ -163,10 +181,18 @@ impl Application {
         .await
         .context("starting the live tree")?;
         let rtmp_stop = CancellationToken::new();
+        // A source that keeps failing to publish is refused on both protocols.
+        let publish_failures = Arc::new(FailureLimiter::default());
         actix_web::rt::spawn(rtmp::serve(
             rtmp_listener,
             rtmp::RtmpConfig::default(),
             live.ingest_gate(),
+            Arc::clone(&publish_failures),
+            rtmp_stop.clone(),
+        ));
+        actix_web::rt::spawn(srt_server.serve(
+            live.ingest_gate(),
+            publish_failures,
             rtmp_stop.clone(),
         ));
         let limiter = match &redis {
@@ -194,6 +220,7 @@ impl Application {
             auth: config.auth.clone(),
             public_url: public_url.clone(),
             rtmp_url: streamhall_http::api::server::rtmp_url(&public_url, rtmp_addr),
+            srt_url: streamhall_http::api::server::srt_url(&public_url, srt_addr),
             live: live.clone(),
             objects: Arc::clone(&objects),
             viewer_hasher: std::hash::RandomState::new(),
@@ -220,10 +247,11 @@ impl Application {
             .disable_signals()
             .shutdown_timeout(30)
             .run();
-        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), node = %node_id, advertise_url = %advertise_url, objects = %objects.describe(), "listening");
+        tracing::info!(http = %http_addr, rtmp = %rtmp_addr, srt = %srt_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), node = %node_id, advertise_url = %advertise_url, objects = %objects.describe(), "listening");
         Ok(Self {
             http_addr,
             rtmp_addr,
+            srt_addr,
             live,
             rtmp_stop,
             public_url,
@@ -242,6 +270,11 @@ impl Application {
     /// Where encoders push (`rtmp://{rtmp_addr}/live/{key}`).
     pub fn rtmp_addr(&self) -> SocketAddr {
         self.rtmp_addr
+    }
+
+    /// Where encoders push over SRT (UDP).
+    pub fn srt_addr(&self) -> SocketAddr {
+        self.srt_addr
     }
 
     pub fn public_url(&self) -> &str {
@@ -349,6 +382,28 @@ fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
     write_private(&path, &secret)?;
     tracing::info!(path = %path.display(), "generated a JWT signing secret");
     Ok(SecretString::from(secret))
+}
+
+/// The configured credentials key, or the one generated on first start under the data
+/// directory (like the JWT secret).
+fn credentials_key(config: &Config) -> anyhow::Result<SecretString> {
+    if let Some(key) = &config.ingest.credentials_key {
+        anyhow::ensure!(
+            key.expose_secret().len() >= 32,
+            "ingest.credentials_key must be at least 32 bytes"
+        );
+        return Ok(key.clone());
+    }
+    let path = config.data_dir.join("credentials_key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(SecretString::from(text.trim().to_owned()));
+    }
+    let key = random_hex(32)?;
+    write_private(&path, &key)?;
+    tracing::info!(path = %path.display(), "generated a credentials key");
+    Ok(SecretString::from(key))
 }
 
 /// The configured node name, or the one generated on first start under the data directory

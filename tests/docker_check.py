@@ -553,7 +553,8 @@ def check_metrics_exported(binary, wanted):
     hport, rport = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMHALL_")}
     env.update(STREAMHALL_DATA_DIR=os.path.join(tmp, "data"), STREAMHALL_HTTP__LISTEN=f"127.0.0.1:{hport}",
-               STREAMHALL_RTMP__LISTEN=f"127.0.0.1:{rport}", STREAMHALL_LOG__FORMAT="json")
+               STREAMHALL_RTMP__LISTEN=f"127.0.0.1:{rport}", STREAMHALL_SRT__LISTEN=f"127.0.0.1:{free_port()}",
+               STREAMHALL_LOG__FORMAT="json")
     log = open(os.path.join(tmp, "server.log"), "w")
     server = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
     push = None

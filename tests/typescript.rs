@@ -39,6 +39,14 @@ fn export_all(cfg: &Config) {
     dto::CreateVodClip::export_all(cfg).unwrap();
     HealthTree::export_all(cfg).unwrap();
     streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
+    streamhall_http::api::ingest::ChannelIngest::export_all(cfg).unwrap();
+    streamhall_http::api::ingest::UpdateChannelIngest::export_all(cfg).unwrap();
+    {
+        use streamhall_http::api::restreams::{CreateRestream, RestreamDto, UpdateRestream};
+        RestreamDto::export_all(cfg).unwrap();
+        CreateRestream::export_all(cfg).unwrap();
+        UpdateRestream::export_all(cfg).unwrap();
+    }
     {
         use streamhall_http::api::chat::{
             BanDto, BanRequest, BlockedTerms, ChatUserCard, EmoteDto, HistoryPage, ModeratorDto,

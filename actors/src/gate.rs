@@ -1,57 +1,73 @@
-//! [`IngestGate`]: the RTMP server's [`PublishHandler`]. Looks the stream key up by its hash,
-//! compares in constant time, and hands the publish to the [`Registry`]. The key is never
-//! logged.
-
-use std::future::Future;
-use std::pin::Pin;
+//! [`IngestGate`]: the RTMP and SRT listeners' [`PublishHandler`]. Looks the stream key up by
+//! its hash, compares in constant time, and hands the publish to the [`Registry`]. The key is
+//! never logged.
 
 use actix::Addr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
+use streamhall_entities::secret::Sealer;
 use streamhall_entities::{Channel, channel, secret};
-use streamhall_media::rtmp::{PublishGrant, PublishHandler, PublishRejected, PublishRequest};
+use streamhall_media::ingest::{
+    Admission, Decision, PublishGrant, PublishHandler, PublishRejected, PublishRequest,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::{PublishRequested, Registry};
 
-/// Events buffered between the RTMP connection and the Ingest actor; when full the
-/// connection waits (backpressure onto TCP).
+/// Events buffered between the publisher's connection and the Ingest actor; when full the
+/// connection waits (backpressure onto TCP, or SRT's receive buffer).
 pub const SINK_CAPACITY: usize = 512;
 
 pub struct IngestGate {
     db: DatabaseConnection,
     registry: Addr<Registry>,
+    sealer: Sealer,
 }
 
 impl IngestGate {
-    pub fn new(db: DatabaseConnection, registry: Addr<Registry>) -> Self {
-        Self { db, registry }
+    pub fn new(db: DatabaseConnection, registry: Addr<Registry>, sealer: Sealer) -> Self {
+        Self {
+            db,
+            registry,
+            sealer,
+        }
     }
 }
 
+/// The channel whose stream key this is; `BadKey` if none.
+async fn channel_for_key(
+    db: &DatabaseConnection,
+    req: &PublishRequest,
+) -> Result<channel::Model, PublishRejected> {
+    let hash = secret::sha256_hex(req.stream_key.expose_secret());
+    let found = Channel::find()
+        .filter(channel::Column::StreamKeyHash.eq(hash.as_str()))
+        .one(db)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "stream key lookup failed");
+            PublishRejected::Internal
+        })?;
+    let Some(ch) = found.filter(|c| secret::hashes_match(&c.stream_key_hash, &hash)) else {
+        tracing::warn!(peer = %req.peer, protocol = %req.protocol, "publish rejected: unknown stream key");
+        return Err(PublishRejected::BadKey);
+    };
+    if ch.source == "pull" {
+        // Its video comes from a camera the server pulls; an encoder would fight it.
+        tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the channel pulls its source");
+        return Err(PublishRejected::Busy);
+    }
+    Ok(ch)
+}
+
 impl PublishHandler for IngestGate {
-    fn publish(
-        &self,
-        req: PublishRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<PublishGrant, PublishRejected>> + Send>> {
+    fn publish(&self, req: PublishRequest) -> Decision<PublishGrant> {
         let db = self.db.clone();
         let registry = self.registry.clone();
         Box::pin(async move {
-            let hash = secret::sha256_hex(req.stream_key.expose_secret());
-            let found = Channel::find()
-                .filter(channel::Column::StreamKeyHash.eq(hash.as_str()))
-                .one(&db)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "stream key lookup failed");
-                    PublishRejected::Internal
-                })?;
-            let Some(ch) = found.filter(|c| secret::hashes_match(&c.stream_key_hash, &hash)) else {
-                tracing::warn!(peer = %req.peer, "publish rejected: unknown stream key");
-                return Err(PublishRejected::BadKey);
-            };
-            tracing::info!(channel = %ch.slug, peer = %req.peer, encoder = ?req.encoder, "publish accepted");
+            let ch = channel_for_key(&db, &req).await?;
+            tracing::info!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, encoder = ?req.encoder, "publish accepted");
             let (sink, events) = mpsc::channel(SINK_CAPACITY);
             let kick = CancellationToken::new();
             registry
@@ -59,10 +75,30 @@ impl PublishHandler for IngestGate {
                     channel: ch,
                     events,
                     kick: kick.clone(),
+                    protocol: req.protocol,
                 })
                 .await
                 .map_err(|_| PublishRejected::Internal)??;
             Ok(PublishGrant { sink, kick })
+        })
+    }
+
+    fn admit(&self, req: PublishRequest) -> Decision<Admission> {
+        let db = self.db.clone();
+        let sealer = self.sealer.clone();
+        Box::pin(async move {
+            let ch = channel_for_key(&db, &req).await?;
+            let passphrase = match &ch.srt_passphrase {
+                None => None,
+                Some(sealed) => match sealer.open(sealed) {
+                    Ok(p) => Some(SecretString::from(p)),
+                    Err(e) => {
+                        tracing::error!(channel = %ch.slug, error = %e, "srt passphrase unreadable");
+                        return Err(PublishRejected::Internal);
+                    }
+                },
+            };
+            Ok(Admission { passphrase })
         })
     }
 }

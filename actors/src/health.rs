@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use streamhall_media::flv::IngestSnapshot;
+use streamhall_media::ingest::Protocol;
 use ts_rs::TS;
 
 /// One actor as the admin dashboard shows it.
@@ -61,6 +62,35 @@ pub struct RenditionHealth {
     pub last_segment_age_s: Option<f64>,
 }
 
+/// Where one restream destination stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RestreamState {
+    /// Not pushing: the channel is not live, or the destination is disabled.
+    Idle,
+    /// ffmpeg is starting, connecting, or waiting for the source's headers.
+    Connecting,
+    /// The destination is taking the stream (ffmpeg reports media written).
+    Live,
+    /// The last attempt failed (see `last_error`); the next one is scheduled with backoff.
+    Failed,
+}
+
+/// One restream destination of a live stream (the stream key is never part of it).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct RestreamHealth {
+    /// The destination's id (`/api/v1/channels/{slug}/restreams/{id}`).
+    pub id: i64,
+    pub name: String,
+    pub state: RestreamState,
+    /// The last failure in ffmpeg's words, with the stream key scrubbed.
+    pub last_error: Option<String>,
+    /// Failed attempts so far in this broadcast.
+    pub restarts: u32,
+    /// Seconds in the current state.
+    pub since_s: f64,
+}
+
 /// One live stream with its four children.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct StreamHealth {
@@ -72,6 +102,8 @@ pub struct StreamHealth {
     /// Why viewers cannot watch, in plain words for the streamer; `None` when they can.
     pub problem: Option<String>,
     pub publisher_connected: bool,
+    /// How the publisher comes in (`rtmp`, `srt`, `rtsp`); `None` before the first.
+    pub protocol: Option<Protocol>,
     pub ingest: Option<IngestSnapshot>,
     /// Human-readable problems that do not stop viewers from watching: a long keyframe
     /// interval, a server that cannot keep up, a rendition that fails or was dropped.
@@ -98,6 +130,8 @@ pub struct StreamHealth {
     /// The broadcast's recording (or DVR copy): uploads, spool, lost segments.
     pub recording: Option<crate::recording::RecordingHealth>,
     pub viewers: u64,
+    /// Where the stream is pushed on to (restreaming out), one entry per enabled destination.
+    pub restreams: Vec<RestreamHealth>,
     pub children: Vec<ActorHealth>,
 }
 

@@ -27,6 +27,7 @@ pub mod gate;
 pub mod health;
 pub mod notify;
 pub mod presence;
+pub mod pull;
 pub mod recording;
 pub mod registry;
 pub mod stream;
@@ -38,8 +39,8 @@ use std::time::Duration;
 
 use actix::{Actor, Addr};
 use sea_orm::DatabaseConnection;
+use streamhall_media::ingest::PublishHandler;
 use streamhall_media::objects::ObjectStore;
-use streamhall_media::rtmp::PublishHandler;
 use streamhall_media::transcode::{LadderConfig, Transcoder};
 
 pub use bus::{Bus, BusEvent};
@@ -81,6 +82,12 @@ pub struct LiveConfig {
     pub analytics: notify::AnalyticsConfig,
     /// Recordings, DVR and clips.
     pub recording: recording::RecordingConfig,
+    /// Seals what the server must present again: camera credentials, SRT passphrases,
+    /// restream keys.
+    pub sealer: streamhall_entities::secret::Sealer,
+    /// Private, loopback or link-local addresses (or CIDRs) that RTSP pull URLs and restream
+    /// destinations may reach; everything else private is refused.
+    pub ingest_allow_private: Vec<String>,
 }
 
 impl Default for LiveConfig {
@@ -105,6 +112,14 @@ impl Default for LiveConfig {
             public_url: "http://127.0.0.1:8080".into(),
             analytics: notify::AnalyticsConfig::default(),
             recording: recording::RecordingConfig::default(),
+            sealer: {
+                // A random key: what it seals does not outlive the process (tests). The
+                // binary passes a key from config or `{data_dir}/credentials_key`.
+                let mut key = [0u8; 32];
+                let _ = getrandom::fill(&mut key);
+                streamhall_entities::secret::Sealer::new(&key)
+            },
+            ingest_allow_private: Vec::new(),
         }
     }
 }
@@ -159,6 +174,12 @@ pub struct Live {
     pub clips: clips::ClipJobs,
     /// Which node owns which broadcast; the other nodes' broadcasts.
     pub cluster: Cluster,
+    /// Opens the channel credentials the API stores sealed.
+    pub sealer: streamhall_entities::secret::Sealer,
+    /// Channels whose source is an RTSP camera.
+    pub pulls: pull::Pulls,
+    /// `[ingest] allow_private`, for checking pull URLs.
+    pub ingest_allow_private: Vec<String>,
     db: DatabaseConnection,
 }
 
@@ -243,6 +264,8 @@ impl Live {
             cfg.analytics.clone(),
         )
         .start();
+        let sealer = cfg.sealer.clone();
+        let ingest_allow_private = cfg.ingest_allow_private.clone();
         let deps = Arc::new(LiveDeps {
             cfg,
             db: db.clone(),
@@ -263,7 +286,18 @@ impl Live {
         if cluster.is_shared() {
             tokio::spawn(cluster::run(cluster.clone(), deps, registry.clone()));
         }
+        let pulls = pull::Pulls::new(
+            db.clone(),
+            registry.clone(),
+            cluster.clone(),
+            sealer.clone(),
+            &ingest_allow_private,
+        );
+        pulls.start().await?;
         Ok(Live {
+            sealer,
+            pulls,
+            ingest_allow_private,
             cluster,
             registry,
             clips,
@@ -276,9 +310,13 @@ impl Live {
         })
     }
 
-    /// The RTMP server's publish handler.
+    /// The RTMP and SRT listeners' publish handler.
     pub fn ingest_gate(&self) -> Arc<dyn PublishHandler> {
-        Arc::new(IngestGate::new(self.db.clone(), self.registry.clone()))
+        Arc::new(IngestGate::new(
+            self.db.clone(),
+            self.registry.clone(),
+            self.sealer.clone(),
+        ))
     }
 
     pub async fn health(&self) -> HealthTree {
@@ -329,6 +367,7 @@ impl Live {
 
     /// Ends every broadcast cleanly (ENDLIST, rows closed, ffmpeg killed, work dirs removed).
     pub async fn shutdown(&self) {
+        self.pulls.stop_all();
         let _ = self.registry.send(Shutdown).await;
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use streamhall_entities::channel;
 use streamhall_media::hls::LiveWindow;
-use streamhall_media::rtmp::{IngestEvent, PublishRejected};
+use streamhall_media::ingest::{IngestEvent, Protocol, PublishRejected};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +43,8 @@ pub struct PublishRequested {
     pub channel: channel::Model,
     pub events: mpsc::Receiver<IngestEvent>,
     pub kick: CancellationToken,
+    /// How the stream comes in; everything after the seam is the same for every protocol.
+    pub protocol: Protocol,
 }
 
 /// Admin: kick the publisher and end the broadcast now. `true` if the channel was live.
@@ -357,6 +359,7 @@ impl Handler<PublishRequested> for Registry {
         let attach = AttachPublisher {
             events: msg.events,
             kick: msg.kick,
+            protocol: msg.protocol,
         };
         let channel = msg.channel;
         let slug = channel.slug.clone();

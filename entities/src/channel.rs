@@ -26,6 +26,19 @@ pub struct Model {
     pub record_vods: bool,
     /// VODs older than this many days are deleted; null keeps them forever.
     pub vod_retention_days: Option<i32>,
+    /// SRT passphrase, sealed ([`crate::secret::Sealer`]); `None`: SRT unencrypted.
+    pub srt_passphrase: Option<String>,
+    /// `push` (an encoder connects with the stream key) or `pull` (the server pulls
+    /// `pull_url`).
+    pub source: String,
+    /// `rtsp://host[:port]/path`, without credentials.
+    pub pull_url: Option<String>,
+    /// `user:password` for the camera, sealed.
+    pub pull_credentials: Option<String>,
+    /// `tcp` (RTP interleaved in the RTSP connection) or `udp`.
+    pub pull_transport: String,
+    /// Pull all the time (`true`), or only while someone watches.
+    pub pull_always_on: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -39,6 +52,8 @@ pub enum Relation {
     Owner,
     #[sea_orm(has_many = "super::broadcast::Entity")]
     Broadcast,
+    #[sea_orm(has_many = "super::restream_destination::Entity")]
+    RestreamDestination,
 }
 
 impl Related<super::user::Entity> for Entity {

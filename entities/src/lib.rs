@@ -2,7 +2,8 @@
 //!
 //! Timestamps are UTC (`DateTimeUtc`); ids are 64-bit integers assigned by the database, except videos' and clips', which are random
 //! (reachable by id alone when unlisted).
-//! Secrets (passwords, refresh tokens, stream keys) are stored only as hashes; webhook secrets, which must sign, are the exception.
+//! Secrets (passwords, refresh tokens, stream keys) are stored only as hashes; webhook secrets, which must sign, are the exception; credentials the server must present (cameras, SRT
+//! passphrases, restream keys) are sealed with a key kept outside the database ([`secret::Sealer`]).
 
 pub mod broadcast;
 pub mod channel;
@@ -18,6 +19,7 @@ pub mod notification_job;
 pub mod notification_mute;
 pub mod notification_setting;
 pub mod refresh_token;
+pub mod restream_destination;
 pub mod secret;
 pub mod stream_analytics;
 pub mod user;
@@ -40,6 +42,7 @@ pub use notification_job::Entity as NotificationJob;
 pub use notification_mute::Entity as NotificationMute;
 pub use notification_setting::Entity as NotificationSetting;
 pub use refresh_token::Entity as RefreshToken;
+pub use restream_destination::Entity as RestreamDestination;
 pub use stream_analytics::Entity as StreamAnalytics;
 pub use user::Entity as User;
 pub use video::Entity as Video;

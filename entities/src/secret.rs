@@ -26,6 +26,79 @@ pub fn new_stream_key() -> Result<String, getrandom::Error> {
     generate_token("live_", 16)
 }
 
+/// Seals the credentials the server must present again (camera passwords, SRT passphrases,
+/// restream keys) with XChaCha20-Poly1305 under a key kept outside the database: a leaked
+/// database alone leaks none of them. Stored form: `v1:` + hex(nonce ‖ ciphertext).
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: chacha20poly1305::XChaCha20Poly1305,
+}
+
+/// Why a sealed value could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsealable;
+
+impl std::fmt::Display for Unsealable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sealed credential could not be opened (was the credentials key changed?)")
+    }
+}
+
+impl std::error::Error for Unsealable {}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer")
+    }
+}
+
+const SEALED_PREFIX: &str = "v1:";
+const NONCE_LEN: usize = 24;
+
+impl Sealer {
+    /// From secret material of at least 32 bytes (hashed down to the 256-bit key).
+    pub fn new(secret: &[u8]) -> Self {
+        use chacha20poly1305::KeyInit;
+        let key: [u8; 32] = Sha256::digest(secret).into();
+        Self {
+            cipher: chacha20poly1305::XChaCha20Poly1305::new(&key.into()),
+        }
+    }
+
+    pub fn seal(&self, plaintext: &str) -> Result<String, getrandom::Error> {
+        use chacha20poly1305::aead::Aead;
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)?;
+        // Encryption with a fresh nonce and a valid key cannot fail.
+        let sealed = self
+            .cipher
+            .encrypt(&nonce.into(), plaintext.as_bytes())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(format!("{SEALED_PREFIX}{}", hex::encode(out)))
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<String, Unsealable> {
+        use chacha20poly1305::aead::Aead;
+        let raw = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or(Unsealable)?;
+        if raw.len() < NONCE_LEN {
+            return Err(Unsealable);
+        }
+        let (nonce, body) = raw.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Unsealable)?;
+        let plain = self
+            .cipher
+            .decrypt(&nonce.into(), body)
+            .map_err(|_| Unsealable)?;
+        String::from_utf8(plain).map_err(|_| Unsealable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -50,5 +123,21 @@ mod tests {
         assert!(hashes_match(&h, &sha256_hex("abc")));
         assert!(!hashes_match(&h, &sha256_hex("abd")));
         assert!(!hashes_match(&h, "short"));
+    }
+
+    #[test]
+    fn sealed_values_open_with_the_same_key_only() {
+        let a = Sealer::new(b"0123456789abcdef0123456789abcdef");
+        let b = Sealer::new(b"another key of at least 32 bytes!!");
+        let sealed = a.seal("camera:pa55word").unwrap();
+        assert!(sealed.starts_with("v1:"));
+        assert!(!sealed.contains("pa55word"));
+        assert_ne!(sealed, a.seal("camera:pa55word").unwrap(), "nonces differ");
+        assert_eq!(a.open(&sealed).unwrap(), "camera:pa55word");
+        assert_eq!(b.open(&sealed), Err(Unsealable));
+        let mut tampered = sealed.clone();
+        tampered.replace_range(sealed.len() - 2.., "00");
+        assert_eq!(a.open(&tampered), Err(Unsealable));
+        assert_eq!(a.open("plain"), Err(Unsealable));
     }
 }

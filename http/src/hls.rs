@@ -61,6 +61,8 @@ fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
 }
 
 async fn master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    // A camera pulled on demand starts (or stays up) while someone asks for it.
+    state.live.pulls.want(param(&req, "slug"));
     match state.live.hls.master(param(&req, "slug")) {
         Some(body) => playlist(&state, body),
         None => remote_playlist(&state, &req).await,
@@ -107,6 +109,7 @@ async fn from_owner(state: &AppState, req: &HttpRequest) -> Option<Result<Bytes,
 
 async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let slug = param(&req, "slug");
+    state.live.pulls.want(slug);
     match state
         .live
         .hls

@@ -5,11 +5,13 @@
 //! are removed on the next scrape, so the series stay bounded by what is live.
 
 use std::{collections::HashMap, sync::Mutex};
+use streamhall_media::ingest::Protocol;
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use streamhall_actors::health::RestreamState;
 use streamhall_actors::{ActorHealth, HealthTree, StreamStatus};
 
 pub struct Metrics {
@@ -35,6 +37,8 @@ struct LiveMetrics {
     ffmpeg_cpu: GaugeVec,
     ffmpeg_speed: GaugeVec,
     restarts: IntGaugeVec,
+    restreams: IntGaugeVec,
+    ingest: IntGaugeVec,
     chat_messages: IntCounter,
 }
 
@@ -43,6 +47,13 @@ struct RoomSeen {
     messages: u64,
     uptime_s: f64,
 }
+
+/// Every restream state a live destination can be in, so each has a series.
+const RESTREAM_STATES: [(RestreamState, &str); 3] = [
+    (RestreamState::Connecting, "connecting"),
+    (RestreamState::Live, "live"),
+    (RestreamState::Failed, "failed"),
+];
 
 /// Every stream status, so each has a series (0 when no stream is in it).
 const STATUSES: [(StreamStatus, &str); 4] = [
@@ -117,6 +128,20 @@ impl Metrics {
                 ),
                 &["kind"],
             )?,
+            restreams: IntGaugeVec::new(
+                Opts::new(
+                    "restream_destinations",
+                    "Restream destinations of the streams on this node by state",
+                ),
+                &["state"],
+            )?,
+            ingest: IntGaugeVec::new(
+                Opts::new(
+                    "ingest_publishers",
+                    "Publishers connected to the streams on this node, by protocol (rtmp, srt, rtsp)",
+                ),
+                &["protocol"],
+            )?,
             chat_messages: IntCounter::with_opts(Opts::new(
                 "chat_messages_total",
                 "Chat messages delivered by the rooms on this node (a channel's room runs on \
@@ -128,6 +153,8 @@ impl Metrics {
         registry.register(Box::new(live.ffmpeg_cpu.clone()))?;
         registry.register(Box::new(live.ffmpeg_speed.clone()))?;
         registry.register(Box::new(live.restarts.clone()))?;
+        registry.register(Box::new(live.restreams.clone()))?;
+        registry.register(Box::new(live.ingest.clone()))?;
         registry.register(Box::new(live.chat_messages.clone()))?;
         Ok(Self {
             registry,
@@ -164,6 +191,27 @@ impl Metrics {
         for (status, label) in STATUSES {
             let n = tree.streams.iter().filter(|s| s.status == status).count();
             live.streams.with_label_values(&[label]).set(n as i64);
+        }
+
+        for (state, label) in RESTREAM_STATES {
+            let n = tree
+                .streams
+                .iter()
+                .flat_map(|s| &s.restreams)
+                .filter(|r| r.state == state)
+                .count();
+            live.restreams.with_label_values(&[label]).set(n as i64);
+        }
+
+        for protocol in Protocol::ALL {
+            let n = tree
+                .streams
+                .iter()
+                .filter(|s| s.publisher_connected && s.protocol == Some(protocol))
+                .count();
+            live.ingest
+                .with_label_values(&[protocol.as_str()])
+                .set(n as i64);
         }
 
         // Rebuilt from scratch: streams that ended lose their series.

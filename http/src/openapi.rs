@@ -26,6 +26,8 @@ use crate::{api, dto, error};
         api::analytics::channel, api::analytics::broadcast,
         api::webhooks::list, api::webhooks::create, api::webhooks::delete,
         api::webhooks::deliveries, api::webhooks::ping,
+        api::ingest::get, api::ingest::put,
+        api::restreams::list, api::restreams::create, api::restreams::update, api::restreams::delete,
         api::follows::get_follow, api::follows::follow, api::follows::unfollow,
         api::follows::followers, api::follows::my_following,
         api::notifications::list, api::notifications::mark_read, api::notifications::read_all,

@@ -33,6 +33,8 @@ pub struct AppState {
     pub public_url: String,
     /// Where encoders push, e.g. `rtmp://127.0.0.1:1935/live` (see [`crate::api::server`]).
     pub rtmp_url: String,
+    /// `srt://HOST:PORT` encoders call (the stream id goes in a query).
+    pub srt_url: String,
     /// Single-use chat socket tickets.
     pub chat_tickets: crate::chat::TicketStore,
     /// Chat sockets per client address.

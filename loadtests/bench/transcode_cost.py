@@ -66,7 +66,7 @@ subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "
 def server(tag, extra_env):
     d = os.path.join(work, tag)
     env = dict(os.environ, STREAMHALL_DATA_DIR=d, STREAMHALL_HTTP__LISTEN="127.0.0.1:18700",
-               STREAMHALL_RTMP__LISTEN="127.0.0.1:19700", STREAMHALL_LOG__LEVEL="warn", **extra_env)
+               STREAMHALL_RTMP__LISTEN="127.0.0.1:19700", STREAMHALL_SRT__LISTEN="127.0.0.1:0", STREAMHALL_LOG__LEVEL="warn", **extra_env)
     p = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     admin_pw = None
     for line in p.stdout:

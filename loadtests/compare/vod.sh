@@ -47,7 +47,7 @@ record_run() {
   local name=$1 record=$2 port=$3 rport=$4; shift 4
   dir=$(mktemp -d "$out/$name.XXXXXX"); chmod a+x "$dir"
   local envs=(STREAMHALL_DATA_DIR="$dir" STREAMHALL_HTTP__LISTEN="127.0.0.1:$port"
-    STREAMHALL_RTMP__LISTEN="127.0.0.1:$rport" STREAMHALL_LOG__LEVEL=warn
+    STREAMHALL_RTMP__LISTEN="127.0.0.1:$rport" STREAMHALL_SRT__LISTEN=127.0.0.1:0 STREAMHALL_LOG__LEVEL=warn
     STREAMHALL_LIVE__LADDER__ADAPTIVE=false STREAMHALL_LIVE__GRACE_SECS=600 "$@")
   echo 'benchmark-password' | env "${envs[@]}" "$server" user create --username bench \
     --email bench@example.com --admin --password-stdin >/dev/null

@@ -1,7 +1,10 @@
 //! streamhall-media: everything that touches bytes of audio and video, with no actors.
 //!
+//! - [`ingest`]: the seam every protocol feeds (publish decisions, events, failure limits).
 //! - [`rtmp`]: the RTMP server (handshake, chunk stream, AMF0, publish) that turns an encoder's
 //!   push into FLV tags.
+//! - [`rtsp`]: pulling an RTSP camera (retina) into the same events.
+//! - [`srt`]: the SRT listener: an encoder's MPEG-TS push, admitted by stream id and passphrase.
 //! - [`ts`]: the MPEG-TS demuxer that turns an SRT push (H.264 + AAC) into FLV tags.
 //! - [`flv`]: FLV tags for ffmpeg's stdin, codec info from sequence headers, ingest statistics.
 //! - [`transcode`]: the ABR ladder, the ffmpeg argv, and the process behind a trait.
@@ -13,9 +16,12 @@
 pub mod clip;
 pub mod flv;
 pub mod hls;
+pub mod ingest;
 pub mod objects;
 pub mod rtmp;
+pub mod rtsp;
 pub mod sprite;
+pub mod srt;
 pub mod transcode;
 pub mod ts;
 pub mod vod;

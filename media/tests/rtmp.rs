@@ -15,7 +15,8 @@ use bytes::BytesMut;
 use secrecy::ExposeSecret;
 use streamhall_media::flv::{self, FlvTag, IngestSnapshot, IngestStats, StreamMetadata, TagKind};
 use streamhall_media::rtmp::{
-    self, IngestEvent, PublishGrant, PublishHandler, PublishRejected, PublishRequest, RtmpConfig,
+    self, FailureLimiter, IngestEvent, PublishGrant, PublishHandler, PublishRejected,
+    PublishRequest, RtmpConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -79,6 +80,10 @@ struct TestServer {
 }
 
 async fn spawn_server(cfg: RtmpConfig) -> TestServer {
+    spawn_server_limited(cfg, FailureLimiter::default()).await
+}
+
+async fn spawn_server_limited(cfg: RtmpConfig, limiter: FailureLimiter) -> TestServer {
     require_tools();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -93,6 +98,7 @@ async fn spawn_server(cfg: RtmpConfig) -> TestServer {
         listener,
         cfg,
         handler.clone(),
+        Arc::new(limiter),
         shutdown.clone(),
     ));
     TestServer {
@@ -561,12 +567,8 @@ async fn hostile_clients_are_closed_while_a_publisher_keeps_going() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_bad_keys_from_one_address_are_refused_for_the_window() {
-    let cfg = RtmpConfig {
-        max_failed_publishes_per_ip: 2,
-        failed_publish_window: Duration::from_secs(300),
-        ..RtmpConfig::default()
-    };
-    let mut server = spawn_server(cfg).await;
+    let limiter = FailureLimiter::new(2, Duration::from_secs(300), 16);
+    let mut server = spawn_server_limited(RtmpConfig::default(), limiter).await;
     for _ in 0..2 {
         let mut ffmpeg = ffmpeg_publish(&server.url("sk_guess"), 4);
         assert!(!wait_exit(&mut ffmpeg).await.success());

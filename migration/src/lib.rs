@@ -12,6 +12,7 @@ mod m20261126_000003_follows_notify_analytics;
 mod m20261201_000004_broadcast_video;
 mod m20261201_000005_videos_and_clips;
 mod m20261205_000006_broadcast_owner;
+mod m20261205_000007_ingest;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_broadcast_video::Migration),
             Box::new(m20261201_000005_videos_and_clips::Migration),
             Box::new(m20261205_000006_broadcast_owner::Migration),
+            Box::new(m20261205_000007_ingest::Migration),
         ]
     }
 }

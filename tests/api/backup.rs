@@ -123,6 +123,11 @@ async fn backup_restore_round_trip(backend: Backend, s3: Option<String>) {
         std::fs::read(out.join("secrets/jwt_secret")).unwrap(),
         std::fs::read(app.config.data_dir.join("jwt_secret")).unwrap()
     );
+    assert_eq!(
+        std::fs::read(out.join("secrets/credentials_key")).unwrap(),
+        std::fs::read(app.config.data_dir.join("credentials_key")).unwrap(),
+        "sealed credentials need their key in the backup"
+    );
     eprintln!(
         "backup of the populated server ({backend:?}, {}): {:.2} s, {} objects, {} bytes in total",
         if s3.is_some() { "s3" } else { "fs" },

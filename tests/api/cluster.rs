@@ -199,7 +199,7 @@ fn free_port() -> u16 {
 
 impl Node {
     fn start(name: &str, root: &Path, shared: &[(String, String)]) -> Node {
-        let (http, rtmp) = (free_port(), free_port());
+        let (http, rtmp, srt) = (free_port(), free_port(), free_port());
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("http://127.0.0.1:{http}");
@@ -214,6 +214,7 @@ impl Node {
                 "STREAMHALL_RTMP__LISTEN".into(),
                 format!("127.0.0.1:{rtmp}"),
             ),
+            ("STREAMHALL_SRT__LISTEN".into(), format!("127.0.0.1:{srt}")),
             ("STREAMHALL_CLUSTER__NODE_ID".into(), name.into()),
             ("STREAMHALL_CLUSTER__ADVERTISE_URL".into(), url.clone()),
         ]);

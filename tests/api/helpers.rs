@@ -25,6 +25,7 @@ pub enum Backend {
 pub struct TestApp {
     pub url: String,
     pub rtmp_addr: std::net::SocketAddr,
+    pub srt_addr: std::net::SocketAddr,
     pub client: Client,
     pub db: DatabaseConnection,
     pub backend: Backend,
@@ -94,6 +95,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     config.http.listen = "127.0.0.1:0".parse().expect("addr");
     config.http.workers = 1;
     config.rtmp.listen = "127.0.0.1:0".parse().expect("addr");
+    config.srt.listen = "127.0.0.1:0".parse().expect("addr");
     config.database.url = Some(SecretString::from(db_url.clone()));
     config.database.max_connections = 4;
     config.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
@@ -153,6 +155,7 @@ async fn start(
     });
     let url = format!("http://{}", app.http_addr());
     let rtmp_addr = app.rtmp_addr();
+    let srt_addr = app.srt_addr();
     let handle = app.handle();
     let live = app.live().clone();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -162,6 +165,7 @@ async fn start(
     TestApp {
         url,
         rtmp_addr,
+        srt_addr,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // Below the server's 5 s keep-alive: a pooled connection the server is closing

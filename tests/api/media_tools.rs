@@ -26,6 +26,15 @@ pub fn publish(url: &str, width: u32, height: u32, seconds: u32) -> Child {
 
 /// Like [`publish`] with a keyframe every `gop` frames.
 pub fn publish_with_gop(url: &str, width: u32, height: u32, seconds: u32, gop: u32) -> Child {
+    encode_to(url, "flv", width, height, seconds, gop)
+}
+
+/// Like [`publish`] over SRT: MPEG-TS to an `srt://` URL (stream id and passphrase in it).
+pub fn publish_srt(url: &str, width: u32, height: u32, seconds: u32) -> Child {
+    encode_to(url, "mpegts", width, height, seconds, 30)
+}
+
+fn encode_to(url: &str, format: &str, width: u32, height: u32, seconds: u32, gop: u32) -> Child {
     require("ffmpeg");
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
@@ -55,7 +64,7 @@ pub fn publish_with_gop(url: &str, width: u32, height: u32, seconds: u32, gop: u
             "0",
         ])
         .args(["-b:v", "2500k", "-c:a", "aac", "-b:a", "128k"])
-        .args(["-t", &seconds.to_string(), "-f", "flv", url])
+        .args(["-t", &seconds.to_string(), "-f", format, url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

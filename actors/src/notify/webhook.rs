@@ -387,16 +387,17 @@ pub async fn check_host(
     }
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await
-        {
-            Ok(Ok(addrs)) => addrs.collect(),
-            Ok(Err(_)) => Vec::new(),
-            Err(_) => {
-                return Err(UrlError::Unresolvable(
-                    "the host did not resolve in time".into(),
-                ));
+        Err(_) => {
+            match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(_)) => Vec::new(),
+                Err(_) => {
+                    return Err(UrlError::Unresolvable(
+                        "the host did not resolve in time".into(),
+                    ));
+                }
             }
-        },
+        }
     };
     if addrs.is_empty() {
         return Err(UrlError::Unresolvable("the host does not resolve".into()));

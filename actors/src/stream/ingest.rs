@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use actix::prelude::*;
-use streamhall_media::rtmp::IngestEvent;
+use streamhall_media::ingest::IngestEvent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -6,7 +6,9 @@
 //! - [`Ingest`]: the current publisher's events -> [`IngestSession`] (stats, headers, queue);
 //! - [`Transcode`]: one ffmpeg run reading the session's queue;
 //! - [`Segment`]: ffmpeg's output -> the channel's live window;
-//! - [`Thumbnail`]: a JPEG of the newest low-rendition segment.
+//! - [`Thumbnail`]: a JPEG of the newest low-rendition segment;
+//! - [`Restream`](restream::Restream): one per enabled restream destination (see
+//!   [`restream`] for its own restart policy).
 //!
 //! In: [`AttachPublisher`] (a publish for this channel: first, reconnect within the grace
 //! window, or replacement of a half-open connection), [`EndStream`], [`GetStreamHealth`],
@@ -19,6 +21,7 @@
 //! for `ended_retention`, then dropped), and [`StreamStopped`] to the registry.
 
 pub mod ingest;
+pub mod restream;
 pub mod segment;
 pub mod session;
 pub mod status;
@@ -33,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use streamhall_media::rtmp::IngestEvent;
+use streamhall_media::ingest::{IngestEvent, Protocol};
 use streamhall_media::transcode::{
     PlannedRendition, build_argv, plan_ladder_without, process_cpu_seconds,
 };
@@ -70,6 +73,7 @@ const CPU_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 pub struct AttachPublisher {
     pub events: mpsc::Receiver<IngestEvent>,
     pub kick: CancellationToken,
+    pub protocol: Protocol,
 }
 
 /// The stream is ending and cannot take a publisher; the registry starts a new broadcast.
@@ -271,12 +275,15 @@ pub struct StreamActor {
     started: Instant,
     work_dir: PathBuf,
     first_publisher: Option<AttachPublisher>,
+    /// How the current (or last) publisher came in.
+    protocol: Option<Protocol>,
     session: Option<Arc<IngestSession>>,
     session_had_run: bool,
     ingest: Option<Addr<Ingest>>,
     transcode: Option<Addr<Transcode>>,
     segment: Option<Addr<Segment>>,
     thumbnail: Option<Addr<Thumbnail>>,
+    restreams: restream::Restreams,
     restart_at: HashMap<ChildKind, Instant>,
     preparing: bool,
     runs: u64,
@@ -313,6 +320,13 @@ impl StreamActor {
             .join(spec.broadcast_id.to_string());
         let id = format!("{}/{}", spec.slug, spec.broadcast_id);
         let status = StatusCore::new(deps_status_config(&deps), Instant::now());
+        let restreams = restream::Restreams::new(
+            spec.channel_id,
+            id.clone(),
+            deps.cfg.ladder.ffmpeg_path.clone(),
+            &deps.cfg.ingest_allow_private,
+            deps.cfg.sealer.clone(),
+        );
         Self {
             core: StreamCore::new(deps.cfg.grace, &id),
             spec,
@@ -323,12 +337,14 @@ impl StreamActor {
             started: Instant::now(),
             work_dir,
             first_publisher: Some(first),
+            protocol: None,
             session: None,
             session_had_run: false,
             ingest: None,
             transcode: None,
             segment: None,
             thumbnail: None,
+            restreams,
             restart_at: HashMap::new(),
             preparing: false,
             runs: 0,
@@ -355,7 +371,8 @@ impl StreamActor {
         let Some((session_id, how)) = self.core.attach(msg.kick.clone()) else {
             return Err(Refused(msg));
         };
-        tracing::info!(?how, session = session_id, "publisher attached");
+        tracing::info!(?how, session = session_id, protocol = %msg.protocol, "publisher attached");
+        self.protocol = Some(msg.protocol);
         if let Some(old) = self.ingest.take() {
             old.do_send(StopIngest);
         }
@@ -381,6 +398,7 @@ impl StreamActor {
             tracing::info_span!(parent: &self.span, "ingest", session = session_id),
         );
         self.ingest = Some(ingest.start());
+        self.restreams.switch_session(&session);
         self.session = Some(session);
         self.session_had_run = false;
         self.restart_at.remove(&ChildKind::Transcode);
@@ -540,6 +558,7 @@ impl StreamActor {
             self.start_thumbnail(ctx);
         }
         self.maybe_start_run(ctx, now);
+        self.tick_restreams(ctx, now);
         self.update_status(ctx, now);
         self.sample_cpu(now);
         self.check_stall(now);
@@ -755,6 +774,7 @@ impl StreamActor {
         if let Some(t) = self.thumbnail.take() {
             t.do_send(StopChild);
         }
+        self.restreams.stop_all();
         let segment = self.segment.take();
         let deps = Arc::clone(&self.deps);
         let entry = Arc::clone(&self.entry);
@@ -840,6 +860,7 @@ impl StreamActor {
                 }
                 h
             })
+            .chain(self.restreams.children(now))
             .collect();
         let mut warnings = ingest.as_ref().map(source_warnings).unwrap_or_default();
         warnings.extend(self.status.warnings(&obs));
@@ -887,6 +908,7 @@ impl StreamActor {
             status,
             problem,
             publisher_connected: self.core.publisher_connected(),
+            protocol: self.protocol,
             ingest,
             warnings,
             transcoder_state: transcoder_state.to_owned(),
@@ -905,6 +927,7 @@ impl StreamActor {
             renditions: self.status.renditions(&obs),
             recording,
             viewers: self.deps.presence.count(&self.spec.slug),
+            restreams: self.restreams.health(now),
             children,
         }
     }

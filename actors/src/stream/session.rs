@@ -3,11 +3,11 @@
 //! and the rolling [`IngestStats`].
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use streamhall_media::flv::{FlvTag, IngestSnapshot, IngestStats, StreamMetadata, TagKind};
-use streamhall_media::rtmp::IngestEvent;
+use streamhall_media::ingest::IngestEvent;
 use streamhall_media::transcode::SourceInfo;
 use tokio::sync::Notify;
 
@@ -217,6 +217,9 @@ pub struct IngestSession {
     pub queue: TagQueue,
     pub started: Instant,
     state: Mutex<SessionState>,
+    /// Extra consumers of every tag (restream destinations, by destination id), each with its
+    /// own bounded queue: a slow one drops in its own queue, never here.
+    taps: Mutex<Vec<(i64, Arc<TagQueue>)>>,
 }
 
 impl IngestSession {
@@ -226,7 +229,20 @@ impl IngestSession {
             queue: TagQueue::new(),
             started: now,
             state: Mutex::new(SessionState::default()),
+            taps: Mutex::new(Vec::new()),
         }
+    }
+
+    /// From now on every tag is also pushed to `queue` (replacing the tap `id` had).
+    pub fn set_tap(&self, id: i64, queue: Arc<TagQueue>) {
+        let mut taps = lock(&self.taps);
+        taps.retain(|(t, _)| *t != id);
+        taps.push((id, queue));
+    }
+
+    /// Stops feeding `queue` (if it is still a tap: a newer one for the same id stays).
+    pub fn remove_tap(&self, queue: &Arc<TagQueue>) {
+        lock(&self.taps).retain(|(_, q)| !Arc::ptr_eq(q, queue));
     }
 
     /// Accounts one event from the publisher and queues tags for ffmpeg.
@@ -251,6 +267,9 @@ impl IngestSession {
                     } else if tag.kind == TagKind::Video {
                         s.frames.observe(tag.timestamp_ms);
                     }
+                }
+                for (_, tap) in lock(&self.taps).iter() {
+                    tap.push(tag.clone(), wall);
                 }
                 self.queue.push(tag, wall);
             }

@@ -12,8 +12,10 @@ use secrecy::SecretString;
 use streamhall_actors::{Live, LiveConfig, StreamHealth};
 use streamhall_entities::{Broadcast, Channel, broadcast, channel, secret, user};
 use streamhall_media::flv::{FlvTag, TagKind};
+use streamhall_media::ingest::{
+    IngestEvent, Protocol, PublishGrant, PublishRejected, PublishRequest,
+};
 use streamhall_media::objects::FsObjectStore;
-use streamhall_media::rtmp::{IngestEvent, PublishGrant, PublishRejected, PublishRequest};
 use streamhall_media::transcode::{FakeProcessHandle, FakeTranscoder, Transcoder};
 use streamhall_migration::{Migrator, MigratorTrait};
 use tempfile::TempDir;
@@ -124,6 +126,7 @@ impl TestLive {
                 stream_key: SecretString::from(key.to_owned()),
                 peer: "127.0.0.1:50000".parse().unwrap(),
                 encoder: Some("obs-output module (libobs version 30.0.0)".into()),
+                protocol: Protocol::Rtmp,
             })
             .await
     }

@@ -228,6 +228,7 @@ pub async fn get(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    state.live.pulls.want(&slug);
     let cache_key = cacheable(&req).then(|| format!("get/{slug}"));
     if let Some(body) = cache_key.as_deref().and_then(|k| state.cache.get(k)) {
         return Ok(json_bytes(body));

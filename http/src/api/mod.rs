@@ -8,7 +8,9 @@ pub mod channels;
 pub mod chat;
 pub mod clips;
 pub mod follows;
+pub mod ingest;
 pub mod notifications;
+pub mod restreams;
 pub mod server;
 pub mod users;
 pub mod videos;
@@ -68,6 +70,12 @@ api_routes! {
     post "/admin/chat/{slug}/restart" => admin::restart_chat_room,
     get "/channels/{slug}/analytics" => analytics::channel,
     get "/broadcasts/{id}/analytics" => analytics::broadcast,
+    get "/channels/{slug}/ingest" => ingest::get,
+    put "/channels/{slug}/ingest" => ingest::put,
+    get "/channels/{slug}/restreams" => restreams::list,
+    post "/channels/{slug}/restreams" => restreams::create,
+    patch "/channels/{slug}/restreams/{id}" => restreams::update,
+    delete "/channels/{slug}/restreams/{id}" => restreams::delete,
     get "/channels/{slug}/webhooks" => webhooks::list,
     post "/channels/{slug}/webhooks" => webhooks::create,
     delete "/channels/{slug}/webhooks/{id}" => webhooks::delete,

@@ -14,6 +14,8 @@ pub struct ServerInfo {
     /// The encoder's "Server" field (OBS: Settings → Stream → Custom); the stream key goes
     /// in its own field.
     pub rtmp_url: String,
+    /// SRT: `srt://HOST:PORT`; the encoder adds `?streamid=#!::r=live/KEY,m=publish`.
+    pub srt_url: String,
 }
 
 /// Public facts about this server.
@@ -22,11 +24,25 @@ pub struct ServerInfo {
 pub async fn info(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(ServerInfo {
         rtmp_url: state.rtmp_url.clone(),
+        srt_url: state.srt_url.clone(),
     })
 }
 
 /// The RTMP URL encoders use: the host people open (from `public_url`) with the RTMP port.
 pub fn rtmp_url(public_url: &str, rtmp: SocketAddr) -> String {
+    format!(
+        "rtmp://{}:{}/live",
+        ingest_host(public_url, rtmp),
+        rtmp.port()
+    )
+}
+
+/// The SRT URL encoders call: the host people open with the SRT port.
+pub fn srt_url(public_url: &str, srt: SocketAddr) -> String {
+    format!("srt://{}:{}", ingest_host(public_url, srt), srt.port())
+}
+
+fn ingest_host(public_url: &str, listen: SocketAddr) -> String {
     let rest = public_url
         .split_once("://")
         .map_or(public_url, |(_, rest)| rest);
@@ -36,12 +52,11 @@ pub fn rtmp_url(public_url: &str, rtmp: SocketAddr) -> String {
     } else {
         authority.split(':').next().unwrap_or_default().to_owned()
     };
-    let host = if host.is_empty() {
-        rtmp.ip().to_string()
+    if host.is_empty() {
+        listen.ip().to_string()
     } else {
         host
-    };
-    format!("rtmp://{host}:{}/live", rtmp.port())
+    }
 }
 
 #[cfg(test)]

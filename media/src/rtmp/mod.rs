@@ -10,23 +10,21 @@
 mod amf0;
 mod chunk;
 mod handshake;
-mod limiter;
 mod session;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::flv;
+pub use crate::ingest::{
+    FailureLimiter, IngestEvent, Protocol, PublishGrant, PublishHandler, PublishRejected,
+    PublishRequest,
+};
 
 /// Limits and names of the RTMP server. `Default` suits a public server.
 #[derive(Debug, Clone)]
@@ -41,11 +39,6 @@ pub struct RtmpConfig {
     pub max_chunk_size: u32,
     /// A message longer than this (e.g. a huge keyframe) closes the connection.
     pub max_message_len: u32,
-    /// After this many failed publishes (bad key, unknown app) from one source within
-    /// `failed_publish_window`, that source's connections are closed on accept until the
-    /// window ends. 0 disables. IPv6 sources count per /64.
-    pub max_failed_publishes_per_ip: u32,
-    pub failed_publish_window: Duration,
     /// Time the [`PublishHandler`] has to decide; the attempt fails after it.
     pub publish_decision_timeout: Duration,
     /// Connections served at once; more are closed on accept.
@@ -60,84 +53,23 @@ impl Default for RtmpConfig {
             idle_timeout: Duration::from_secs(30),
             max_chunk_size: 64 * 1024,
             max_message_len: 8 * 1024 * 1024,
-            max_failed_publishes_per_ip: 5,
-            failed_publish_window: Duration::from_secs(60),
             publish_decision_timeout: Duration::from_secs(10),
             max_connections: 1024,
         }
     }
 }
 
-/// Decides who may publish. Implemented by the platform (key lookup in constant time, one live
-/// broadcast per channel), and by fakes in tests.
-pub trait PublishHandler: Send + Sync + 'static {
-    /// Decide whether this key may publish. Called once per publish command.
-    fn publish(
-        &self,
-        req: PublishRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<PublishGrant, PublishRejected>> + Send>>;
-}
-
-/// One publish attempt. `Debug` does not show the key.
-#[derive(Debug, Clone)]
-pub struct PublishRequest {
-    /// The stream name from `publish`, with any `?query` suffix removed.
-    pub stream_key: SecretString,
-    pub peer: SocketAddr,
-    /// The encoder's `flashVer` from `connect`, if sent (at most 256 characters).
-    pub encoder: Option<String>,
-}
-
-/// Permission to publish: where the stream goes and how to stop it.
-#[derive(Debug, Clone)]
-pub struct PublishGrant {
-    /// Bounded; the connection waits on it (backpressure onto TCP), and closes when the
-    /// receiver is gone. Dropped when the publish ends: `recv()` then returns `None`.
-    pub sink: mpsc::Sender<IngestEvent>,
-    /// When cancelled, the server closes this publisher's connection (a newer publisher
-    /// replaced it, or an admin stopped the stream).
-    pub kick: CancellationToken,
-}
-
-/// Why a publish was refused. The encoder is told `NetStream.Publish.BadName` in every case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PublishRejected {
-    /// Unknown or revoked key; counts towards the per-source failure limit.
-    #[error("invalid stream key")]
-    BadKey,
-    /// The channel is live from another connection and this one may not replace it.
-    #[error("stream already live")]
-    Busy,
-    /// The channel is live through another node of the cluster, whose ownership lease is
-    /// still held (its encoder is connected there, or may come back there).
-    #[error("stream live on another node")]
-    LiveElsewhere,
-    #[error("internal error")]
-    Internal,
-}
-
-/// What a publishing connection delivers, in arrival order.
-#[derive(Debug, Clone)]
-pub enum IngestEvent {
-    /// Parsed from `@setDataFrame`/`onMetaData`; also delivered as a script [`flv::FlvTag`]
-    /// (`onMetaData` + the encoder's array) so an FLV writer can pass it on.
-    Metadata(flv::StreamMetadata),
-    Tag(flv::FlvTag),
-}
-
 /// Accept connections until `shutdown` is cancelled. One task per connection. Returns once
-/// every connection task has ended (they watch `shutdown` too).
+/// every connection task has ended (they watch `shutdown` too). Failed publishes (bad key,
+/// unknown app) count in `limiter`, which the SRT listener shares: a source over its limit is
+/// closed on accept.
 pub async fn serve(
     listener: TcpListener,
     cfg: RtmpConfig,
     handler: Arc<dyn PublishHandler>,
+    limiter: Arc<FailureLimiter>,
     shutdown: CancellationToken,
 ) {
-    let limiter = limiter::FailureLimiter::new(
-        cfg.max_failed_publishes_per_ip,
-        cfg.failed_publish_window,
-        limiter::MAX_TRACKED_SOURCES,
-    );
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     let shared = Arc::new(session::Shared {
         cfg,
@@ -197,6 +129,7 @@ fn strip_query(name: &str) -> &str {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use secrecy::SecretString;
 
     #[test]
     fn query_suffix_is_stripped() {
@@ -216,6 +149,7 @@ mod tests {
             stream_key: SecretString::from("sk_live_secret".to_owned()),
             peer: "127.0.0.1:5000".parse().unwrap(),
             encoder: None,
+            protocol: Protocol::Rtmp,
         };
         assert!(!format!("{req:?}").contains("sk_live_secret"));
     }

@@ -16,11 +16,11 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::amf0::{self, Amf0Error, Amf0Value};
 use super::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, Message};
 use super::handshake::{self, HandshakeError};
-use super::limiter::FailureLimiter;
 use super::{
     IngestEvent, PublishHandler, PublishRejected, PublishRequest, RtmpConfig, strip_query,
 };
 use crate::flv::{FlvTag, StreamMetadata, TagKind};
+use crate::ingest::{FailureLimiter, Protocol};
 
 /// Our chunk size for what we send, announced right after `connect`.
 const OUT_CHUNK_SIZE: u32 = 4096;
@@ -56,7 +56,7 @@ mod msg_type {
 pub(super) struct Shared {
     pub cfg: RtmpConfig,
     pub handler: Arc<dyn PublishHandler>,
-    pub limiter: FailureLimiter,
+    pub limiter: Arc<FailureLimiter>,
     pub epoch: Instant,
 }
 
@@ -471,6 +471,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             stream_key,
             peer: self.peer,
             encoder: self.encoder_name.clone(),
+            protocol: Protocol::Rtmp,
         };
         let decision = tokio::select! {
             _ = self.shutdown.cancelled() => return Ok(Some(End::Shutdown)),
@@ -510,6 +511,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             PublishRejected::LiveElsewhere => {
                 "Stream is already live through another server of this site; stop that encoder first."
             }
+            PublishRejected::Unsupported => "This stream cannot be taken.",
             PublishRejected::Internal => "Try again later.",
         };
         self.send_command(
@@ -789,7 +791,7 @@ mod tests {
     fn start(cfg: RtmpConfig) -> (Client, mpsc::Receiver<Granted>, Arc<Shared>) {
         let (client_io, server_io) = tokio::io::duplex(1 << 20);
         let (granted_tx, granted) = mpsc::channel(4);
-        let limiter = FailureLimiter::new(5, Duration::from_secs(60), 16);
+        let limiter = Arc::new(FailureLimiter::new(5, Duration::from_secs(60), 16));
         let shared = Arc::new(Shared {
             cfg,
             handler: Arc::new(FakeHandler {

@@ -15,6 +15,7 @@ function stream(patch: Partial<StreamHealth> = {}): StreamHealth {
     status: 'live',
     problem: null,
     publisher_connected: true,
+    protocol: null,
     ingest: null,
     warnings: [],
     transcoder_state: 'running',
@@ -30,6 +31,7 @@ function stream(patch: Partial<StreamHealth> = {}): StreamHealth {
     renditions: [],
     recording: null,
     viewers: 0,
+    restreams: [],
     children: [actor('ingest', 'running'), actor('transcode', 'running'), actor('segment', 'running'), actor('thumbnail', 'idle')],
     ...patch,
   };
@@ -83,6 +85,11 @@ describe('the admin tree', () => {
   it('a healthy stream with an idle thumbnail child has no alarms', () => {
     expect(streamProblems(stream())).toEqual([]);
     expect(streamNotes(stream())).toEqual([]);
+  });
+
+  it('says which protocol feeds the stream', () => {
+    expect(streamNotes(stream({ protocol: 'srt' }))).toEqual(['in over SRT']);
+    expect(streamNotes(stream({ protocol: 'rtsp' }))).toEqual(['in over RTSP']);
   });
 
   it('a failed stream is an alarm with its problem and failing child', () => {

@@ -103,6 +103,7 @@ export function streamProblems(s: StreamHealth): string[] {
 /** A stream's notes: what the streamer is told, and what an operator may want to know. */
 export function streamNotes(s: StreamHealth): string[] {
   const n: string[] = [];
+  if (s.protocol) n.push(`in over ${s.protocol.toUpperCase()}`);
   if (s.status !== 'failed' && s.problem) n.push(s.problem);
   if (!s.publisher_connected) n.push('publisher disconnected');
   if (s.segments_lost > 0) n.push(`${s.segments_lost} segments lost`);

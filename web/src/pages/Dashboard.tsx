@@ -331,6 +331,11 @@ function LiveStatus({ channel }: { channel: ChannelDto }) {
         )}
         {live && channel.live && <LiveFor since={channel.live.started_at} />}
         {!live && status === 'starting' && !h?.problem && <span className="muted">Connected: waiting for the first video before viewers are told you are live.</span>}
+        {h?.protocol && h.publisher_connected && (
+          <span className="pill" data-testid="ingest-protocol">
+            {h.protocol === 'rtsp' ? 'Camera (RTSP)' : h.protocol.toUpperCase()}
+          </span>
+        )}
         {h && !h.publisher_connected && <span className="pill bad">Encoder disconnected: waiting for it to reconnect</span>}
       </div>
       {h?.problem && (

@@ -5,4 +5,8 @@ export type ServerInfo = {
  * The encoder's "Server" field (OBS: Settings → Stream → Custom); the stream key goes
  * in its own field.
  */
-rtmp_url: string, };
+rtmp_url: string, 
+/**
+ * SRT: `srt://HOST:PORT`; the encoder adds `?streamid=#!::r=live/KEY,m=publish`.
+ */
+srt_url: string, };

@@ -34,6 +34,13 @@ fn source_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// What the RTMP and SRT listeners share by default: 5 failures a minute per source.
+impl Default for FailureLimiter {
+    fn default() -> Self {
+        Self::new(5, Duration::from_secs(60), MAX_TRACKED_SOURCES)
+    }
+}
+
 impl FailureLimiter {
     /// `max_failures == 0` disables the limit.
     pub fn new(max_failures: u32, window: Duration, capacity: usize) -> Self {

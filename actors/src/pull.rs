@@ -1,0 +1,441 @@
+//! Pulled sources: a channel whose source is `pull` gets its video from an RTSP camera the
+//! server connects to, instead of an encoder pushing. One task per pulling channel, started at
+//! boot for "always on" channels and on demand (someone asks for the channel) for the others;
+//! an on-demand pull stops after [`IDLE_STOP`] without anyone asking.
+//!
+//! The task hands each camera session to the registry as a publisher ([`PublishRequested`]
+//! with [`Protocol::Rtsp`]), so everything after the seam is the one stream actor: a camera
+//! that drops and comes back within the grace window continues the same broadcast (after a
+//! discontinuity), as an RTMP reconnect does. Reconnects back off from 1 s to 30 s.
+//!
+//! Who sees what: the streamer the pull's state and last error (dashboard), viewers the
+//! channel's usual status (starting, live, offline), admins the stream in the health tree
+//! with protocol `rtsp`; every transition is logged without the credentials.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use secrecy::SecretString;
+use serde::Serialize;
+use streamhall_entities::secret::Sealer;
+use streamhall_entities::{Channel, channel};
+use streamhall_media::ingest::{Protocol, PublishRejected};
+use streamhall_media::rtsp::{PullError, PullSource, RtspPull};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+
+use crate::cluster::Cluster;
+use crate::directory::lock;
+use crate::gate::SINK_CAPACITY;
+use crate::notify::WebhookConfig;
+use crate::notify::webhook::UrlGuard;
+use crate::registry::{PublishRequested, Registry};
+
+/// An on-demand pull with nobody asking for the channel this long stops.
+pub const IDLE_STOP: Duration = Duration::from_secs(60);
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Where a channel's pull stands, as the streamer's dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PullState {
+    /// Not pulling: on demand with nobody watching, or stopped.
+    Idle,
+    Connecting,
+    /// Frames are flowing into the stream.
+    Live,
+    /// The last attempt failed (see `last_error`); the next one is scheduled.
+    Retrying,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PullStatus {
+    pub state: PullState,
+    /// Why the last attempt failed or the session dropped; no credentials in it.
+    pub last_error: Option<String>,
+    /// Since when the state holds.
+    pub since: DateTime<Utc>,
+}
+
+impl PullStatus {
+    fn now(state: PullState, last_error: Option<String>) -> Self {
+        Self {
+            state,
+            last_error,
+            since: Utc::now(),
+        }
+    }
+}
+
+struct Running {
+    stop: CancellationToken,
+    status: Arc<Mutex<PullStatus>>,
+    /// Last time someone asked for the channel (on demand only).
+    wanted: Arc<Mutex<Instant>>,
+}
+
+/// The pulls of this node. Cheap to clone.
+#[derive(Clone)]
+pub struct Pulls {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    registry: Addr<Registry>,
+    cluster: Cluster,
+    sealer: Sealer,
+    guard: UrlGuard,
+    running: Mutex<HashMap<i64, Running>>,
+    /// slug -> channel id of the channels pulled on demand.
+    on_demand: Mutex<HashMap<String, i64>>,
+}
+
+impl Pulls {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        registry: Addr<Registry>,
+        cluster: Cluster,
+        sealer: Sealer,
+        allow_private: &[String],
+    ) -> Self {
+        let guard = UrlGuard::new(&WebhookConfig {
+            allow_private: allow_private.to_vec(),
+            ..WebhookConfig::default()
+        });
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                registry,
+                cluster,
+                sealer,
+                guard,
+                running: Mutex::new(HashMap::new()),
+                on_demand: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// At boot: every pulling channel, the always-on ones started.
+    pub(crate) async fn start(&self) -> anyhow::Result<()> {
+        let pulling = Channel::find()
+            .filter(channel::Column::Source.eq("pull"))
+            .all(&self.inner.db)
+            .await?;
+        for ch in pulling {
+            self.apply(ch);
+        }
+        Ok(())
+    }
+
+    /// The channel's settings changed: stop its pull and start it again as they now say.
+    pub async fn reconfigure(&self, channel_id: i64) {
+        self.stop(channel_id);
+        lock(&self.inner.on_demand).retain(|_, id| *id != channel_id);
+        match Channel::find_by_id(channel_id).one(&self.inner.db).await {
+            Ok(Some(ch)) => self.apply(ch),
+            Ok(None) => {}
+            Err(e) => tracing::error!(channel_id, error = %e, "pull settings not reloaded"),
+        }
+    }
+
+    fn apply(&self, ch: channel::Model) {
+        if ch.source != "pull" || ch.pull_url.is_none() {
+            return;
+        }
+        if ch.pull_always_on {
+            self.spawn(ch, false);
+        } else {
+            lock(&self.inner.on_demand).insert(ch.slug.clone(), ch.id);
+        }
+    }
+
+    /// Someone asked for `slug` (a playlist, the channel page): an on-demand pull starts, or
+    /// stays up.
+    pub fn want(&self, slug: &str) {
+        let Some(id) = lock(&self.inner.on_demand).get(slug).copied() else {
+            return;
+        };
+        if let Some(r) = lock(&self.inner.running).get(&id) {
+            *lock(&r.wanted) = Instant::now();
+            return;
+        }
+        let pulls = self.clone();
+        tokio::spawn(async move {
+            match Channel::find_by_id(id).one(&pulls.inner.db).await {
+                Ok(Some(ch)) if ch.source == "pull" => pulls.spawn(ch, true),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(channel_id = id, error = %e, "on-demand pull not started")
+                }
+            }
+        });
+    }
+
+    /// The pull's state, `None` for a channel that does not pull.
+    pub fn status(&self, channel_id: i64) -> Option<PullStatus> {
+        if let Some(r) = lock(&self.inner.running).get(&channel_id) {
+            return Some(lock(&r.status).clone());
+        }
+        lock(&self.inner.on_demand)
+            .values()
+            .any(|id| *id == channel_id)
+            .then(|| PullStatus::now(PullState::Idle, None))
+    }
+
+    fn stop(&self, channel_id: i64) {
+        if let Some(r) = lock(&self.inner.running).remove(&channel_id) {
+            r.stop.cancel();
+        }
+    }
+
+    /// Stops every pull (shutdown).
+    pub fn stop_all(&self) {
+        for (_, r) in lock(&self.inner.running).drain() {
+            r.stop.cancel();
+        }
+    }
+
+    fn spawn(&self, ch: channel::Model, on_demand: bool) {
+        let mut running = lock(&self.inner.running);
+        if running.contains_key(&ch.id) {
+            return;
+        }
+        let status = Arc::new(Mutex::new(PullStatus::now(PullState::Connecting, None)));
+        let wanted = Arc::new(Mutex::new(Instant::now()));
+        let stop = CancellationToken::new();
+        running.insert(
+            ch.id,
+            Running {
+                stop: stop.clone(),
+                status: Arc::clone(&status),
+                wanted: Arc::clone(&wanted),
+            },
+        );
+        drop(running);
+        let task = PullTask {
+            pulls: self.clone(),
+            channel_id: ch.id,
+            slug: ch.slug.clone(),
+            on_demand,
+            status,
+            wanted,
+            stop,
+        };
+        tracing::info!(channel = %ch.slug, on_demand, "pull started");
+        tokio::spawn(task.run());
+    }
+
+    /// The camera credentials of a channel, opened.
+    fn source(&self, ch: &channel::Model) -> Result<PullSource, String> {
+        let url = ch
+            .pull_url
+            .clone()
+            .ok_or_else(|| "no pull URL is set".to_owned())?;
+        let (username, password) = match &ch.pull_credentials {
+            None => (None, None),
+            Some(sealed) => {
+                let opened = self.inner.sealer.open(sealed).map_err(|e| e.to_string())?;
+                let (u, p) = opened.split_once(':').unwrap_or((opened.as_str(), ""));
+                (Some(u.to_owned()), Some(SecretString::from(p.to_owned())))
+            }
+        };
+        Ok(PullSource {
+            url,
+            username,
+            password,
+            udp: ch.pull_transport == "udp",
+        })
+    }
+}
+
+/// Whether `url` is an `rtsp://` URL without credentials whose host resolves only to
+/// addresses the policy allows (private, loopback and link-local ones only when listed in
+/// `[ingest] allow_private`).
+pub async fn check_pull_url(url: &str, allow_private: &[String]) -> Result<(), String> {
+    let guard = UrlGuard::new(&WebhookConfig {
+        allow_private: allow_private.to_vec(),
+        ..WebhookConfig::default()
+    });
+    check_with(&guard, url).await
+}
+
+async fn check_with(guard: &UrlGuard, url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if parsed.scheme() != "rtsp" {
+        return Err("the URL must start with rtsp://".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "put the camera's user name and password in their own fields, not in the URL".into(),
+        );
+    }
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| "the URL has no host".to_owned())?;
+    let port = parsed.port().unwrap_or(554);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host, port)),
+        )
+        .await
+        .map_err(|_| "the host did not resolve in time".to_owned())?
+        .map_err(|_| "the host does not resolve".to_owned())?
+        .map(|a| a.ip())
+        .collect(),
+    };
+    if addrs.is_empty() {
+        return Err("the host does not resolve".into());
+    }
+    if let Some(bad) = addrs.iter().find(|ip| !guard.allows(**ip)) {
+        return Err(format!(
+            "{bad} is a private, loopback or link-local address; an admin can allow it with [ingest] allow_private"
+        ));
+    }
+    Ok(())
+}
+
+struct PullTask {
+    pulls: Pulls,
+    channel_id: i64,
+    slug: String,
+    on_demand: bool,
+    status: Arc<Mutex<PullStatus>>,
+    wanted: Arc<Mutex<Instant>>,
+    stop: CancellationToken,
+}
+
+/// How one camera session ended.
+enum Session {
+    /// The camera failed or dropped: try again.
+    Lost(String),
+    /// Told to stop (settings changed, shutdown, nobody watching).
+    Stopped,
+}
+
+impl PullTask {
+    fn set(&self, state: PullState, last_error: Option<String>) {
+        *lock(&self.status) = PullStatus::now(state, last_error);
+    }
+
+    fn idle(&self) -> bool {
+        self.on_demand && lock(&self.wanted).elapsed() >= IDLE_STOP
+    }
+
+    async fn run(self) {
+        let mut backoff = BACKOFF_FIRST;
+        loop {
+            if self.stop.is_cancelled() || self.idle() {
+                break;
+            }
+            self.set(PullState::Connecting, None);
+            match self.session().await {
+                Session::Stopped => break,
+                Session::Lost(reason) => {
+                    if lock(&self.status).state == PullState::Live {
+                        backoff = BACKOFF_FIRST;
+                    }
+                    tracing::warn!(channel = %self.slug, error = %reason, retry_in_s = backoff.as_secs(), "pull lost");
+                    self.set(PullState::Retrying, Some(reason));
+                }
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => break,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        self.set(PullState::Idle, None);
+        let mut running = lock(&self.pulls.inner.running);
+        if running
+            .get(&self.channel_id)
+            .is_some_and(|r| Arc::ptr_eq(&r.status, &self.status))
+        {
+            running.remove(&self.channel_id);
+        }
+        tracing::info!(channel = %self.slug, "pull stopped");
+    }
+
+    async fn session(&self) -> Session {
+        let inner = &self.pulls.inner;
+        if let Some(remote) = inner.cluster.remote(&self.slug) {
+            return Session::Lost(format!("live through node {}", remote.node));
+        }
+        let ch = match Channel::find_by_id(self.channel_id).one(&inner.db).await {
+            Ok(Some(ch)) if ch.source == "pull" => ch,
+            Ok(_) => return Session::Stopped,
+            Err(e) => return Session::Lost(format!("database: {e}")),
+        };
+        let src = match self.pulls.source(&ch) {
+            Ok(s) => s,
+            Err(e) => return Session::Lost(e),
+        };
+        if let Err(e) = check_with(&inner.guard, &src.url).await {
+            return Session::Lost(e);
+        }
+        let connect = tokio::select! {
+            _ = self.stop.cancelled() => return Session::Stopped,
+            c = RtspPull::connect(&src) => c,
+        };
+        let mut pull = match connect {
+            Ok(p) => p,
+            Err(e) => return Session::Lost(e.to_string()),
+        };
+        let (sink, events) = mpsc::channel(SINK_CAPACITY);
+        let kick = CancellationToken::new();
+        let granted = inner
+            .registry
+            .send(PublishRequested {
+                channel: ch,
+                events,
+                kick: kick.clone(),
+                protocol: Protocol::Rtsp,
+            })
+            .await;
+        match granted {
+            Ok(Ok(())) => {}
+            Ok(Err(PublishRejected::LiveElsewhere)) => {
+                return Session::Lost("live through another node".into());
+            }
+            Ok(Err(e)) => return Session::Lost(format!("the stream refused the camera: {e}")),
+            Err(e) => return Session::Lost(format!("the stream is not reachable: {e}")),
+        }
+        tracing::info!(channel = %self.slug, "pull live");
+        self.set(PullState::Live, None);
+        let mut idle_check = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return Session::Stopped,
+                _ = kick.cancelled() => return Session::Lost("stopped by the stream (an admin, or the broadcast ended)".into()),
+                _ = idle_check.tick() => {
+                    if self.idle() {
+                        return Session::Stopped;
+                    }
+                    continue;
+                }
+                e = pull.next() => e,
+            };
+            match event {
+                Ok(event) => {
+                    if sink.send(event).await.is_err() {
+                        return Session::Lost("the stream stopped reading".into());
+                    }
+                }
+                Err(PullError::Ended) => return Session::Lost(PullError::Ended.to_string()),
+                Err(e) => return Session::Lost(e.to_string()),
+            }
+        }
+    }
+}
