@@ -221,7 +221,7 @@ def check_compose_semantics(one, cluster):
                 fail(f"{label}: no service {s}")
     if cluster is None:
         return
-    ids, urls, jwt = set(), set(), set()
+    ids, urls, jwt, keys = set(), set(), set(), set()
     for n in CLUSTER_NODES:
         env = cluster.get(n, {}).get("environment") or {}
         ids.add(env.get("STREAMHALL_CLUSTER__NODE_ID"))
@@ -231,10 +231,14 @@ def check_compose_semantics(one, cluster):
             fail(f"compose.cluster.yml: {n} must have node id {n} and advertise http://{n}:8080")
         if env.get("STREAMHALL_OBJECTS__BACKEND") != "s3":
             fail(f"compose.cluster.yml: {n} must use the S3 store (fs objects stay on one node)")
-        if "ports" in cluster.get(n, {}):
-            fail(f"compose.cluster.yml: {n} publishes ports; traffic goes through Caddy and HAProxy")
+        keys.add(env.get("STREAMHALL_INGEST__CREDENTIALS_KEY"))
+        tcp = [p for p in cluster.get(n, {}).get("ports", []) if not str(p).endswith("/udp")]
+        if tcp:
+            fail(f"compose.cluster.yml: {n} publishes TCP ports {tcp}; HTTP and RTMP go through Caddy and HAProxy")
     if len(jwt) != 1 or None in jwt:
         fail("compose.cluster.yml: every node must get the same JWT secret")
+    if len(keys) != 1 or None in keys:
+        fail("compose.cluster.yml: every node must get the same credentials key (sealed camera logins, SRT passphrases, restream keys)")
     rtmp = cluster.get("rtmp", {})
     if "1935:1935" not in [str(p) for p in rtmp.get("ports", [])]:
         fail("compose.cluster.yml: the rtmp balancer must publish 1935")

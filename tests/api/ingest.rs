@@ -363,3 +363,39 @@ async fn pull_urls_must_be_rtsp_without_credentials_and_public_unless_allowed() 
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
+
+#[actix_web::test]
+async fn an_on_demand_camera_is_pulled_when_a_viewer_asks() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.ingest.allow_private = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let s = app.register("lobbycam").await;
+    app.create_channel(&s.access, "lobby").await;
+    let camera = Camera::start(0, "viewer", "lobby-secret-1").await;
+    let res = app
+        .put_ingest(
+            &s.access,
+            "lobby",
+            json!({
+                "source": "pull",
+                "pull_url": format!("rtsp://127.0.0.1:{}/cam", camera.port),
+                "pull_username": "viewer",
+                "pull_password": "lobby-secret-1",
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["pull_state"]["state"], "idle",
+        "nobody watches yet: {body}"
+    );
+    assert_eq!(app.broadcasts("lobby").await, []);
+
+    // A player asks for the playlist: the pull starts and the stream follows.
+    assert!(app.text("/hls/lobby/master.m3u8").await.is_none());
+    decodes(&app, "lobby").await;
+    let state = app.get_auth_json("/channels/lobby/ingest", &s.access).await;
+    assert_eq!(state["pull_state"]["state"], "live", "{state}");
+}
