@@ -365,7 +365,7 @@ async fn pull_urls_must_be_rtsp_without_credentials_and_public_unless_allowed() 
 }
 
 #[actix_web::test]
-async fn an_on_demand_camera_is_pulled_when_a_viewer_asks() {
+async fn an_on_demand_camera_is_pulled_over_udp_when_a_viewer_asks() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.ingest.allow_private = vec!["127.0.0.1".into()];
     })
@@ -382,6 +382,7 @@ async fn an_on_demand_camera_is_pulled_when_a_viewer_asks() {
                 "pull_url": format!("rtsp://127.0.0.1:{}/cam", camera.port),
                 "pull_username": "viewer",
                 "pull_password": "lobby-secret-1",
+                "pull_transport": "udp",
             }),
         )
         .await;
