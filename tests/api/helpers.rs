@@ -317,6 +317,14 @@ impl TestApp {
     }
 }
 
+/// The stream key in a `create_channel` response.
+pub fn key_of(created: &Value) -> String {
+    created["stream_key"]
+        .as_str()
+        .expect("stream key")
+        .to_owned()
+}
+
 pub fn session(body: &Value, password: &str) -> Session {
     Session {
         user_id: body["user"]["id"].as_i64().expect("user id"),

@@ -12,8 +12,8 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
 use crate::{
-    helpers::{Backend, TestApp, eventually, poll_until, spawn_app, spawn_app_with},
-    media_tools::{exits, probe, publish, publish_srt, segments},
+    helpers::{Backend, TestApp, key_of, poll_until, spawn_app, spawn_app_with},
+    media_tools::{exits, publish, publish_srt},
 };
 
 impl TestApp {
@@ -41,24 +41,6 @@ impl TestApp {
             .find(|s| s["slug"] == slug)
             .cloned()
     }
-}
-
-fn key_of(created: &Value) -> String {
-    created["stream_key"].as_str().unwrap().to_owned()
-}
-
-async fn decodes(app: &TestApp, slug: &str) {
-    let playlist = app
-        .wait_for_segments(slug, "source", 2, Duration::from_secs(30))
-        .await;
-    let (_, name) = segments(&playlist).pop().unwrap();
-    let bytes = app
-        .bytes(&format!("/hls/{slug}/source/{name}"))
-        .await
-        .expect("segment");
-    let p = probe(&bytes);
-    assert_eq!(p.video_codec, "h264", "{p:?}");
-    assert!(p.audio_codec.is_some(), "{p:?}");
 }
 
 #[actix_web::test]
@@ -96,7 +78,7 @@ async fn srt_with_the_stream_key_plays_a_wrong_key_is_refused_and_a_reconnect_co
         240,
         5,
     );
-    decodes(&app, "srt-cam").await;
+    app.decodes("srt-cam").await;
     assert_eq!(app.channel("srt-cam").await["is_live"], true);
     let health = app
         .stream_health("srt-cam")
@@ -116,20 +98,8 @@ async fn srt_with_the_stream_key_plays_a_wrong_key_is_refused_and_a_reconnect_co
     // Back within the grace window with the bare-key form: the same broadcast, after a
     // discontinuity.
     let mut second = publish_srt(&app.srt_url(&key, ""), 426, 240, 4);
-    eventually(
-        Duration::from_secs(20),
-        "segments after the SRT reconnect",
-        || async {
-            let p = app
-                .text("/hls/srt-cam/source/index.m3u8")
-                .await
-                .unwrap_or_default();
-            p.split("#EXT-X-DISCONTINUITY\n")
-                .nth(1)
-                .is_some_and(|after| !segments(after).is_empty())
-        },
-    )
-    .await;
+    app.wait_for_discontinuity("srt-cam", Duration::from_secs(20))
+        .await;
     assert_eq!(app.broadcasts("srt-cam").await, [(id, false)]);
     let _ = second.start_kill();
 }
@@ -190,7 +160,7 @@ async fn an_srt_passphrase_admits_only_callers_that_encrypt_with_it() {
         240,
         30,
     );
-    decodes(&app, "srt-crypt").await;
+    app.decodes("srt-crypt").await;
     let _ = right.start_kill();
 }
 
@@ -256,7 +226,7 @@ async fn an_rtsp_camera_feeds_a_channel_and_its_restart_continues_the_broadcast(
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    decodes(&app, "door-cam").await;
+    app.decodes("door-cam").await;
     let health = app
         .stream_health("door-cam")
         .await
@@ -296,20 +266,8 @@ async fn an_rtsp_camera_feeds_a_channel_and_its_restart_continues_the_broadcast(
     })
     .await;
     let _camera = Camera::start(port, "viewer", secret).await;
-    eventually(
-        Duration::from_secs(40),
-        "segments after the camera came back",
-        || async {
-            let p = app
-                .text("/hls/door-cam/source/index.m3u8")
-                .await
-                .unwrap_or_default();
-            p.split("#EXT-X-DISCONTINUITY\n")
-                .nth(1)
-                .is_some_and(|after| !segments(after).is_empty())
-        },
-    )
-    .await;
+    app.wait_for_discontinuity("door-cam", Duration::from_secs(40))
+        .await;
     assert_eq!(app.broadcasts("door-cam").await, [(id, false)]);
 
     // Back to push: the pull stops and the broadcast ends after the grace window (not
@@ -396,7 +354,7 @@ async fn an_on_demand_camera_is_pulled_over_udp_when_a_viewer_asks() {
 
     // A player asks for the playlist: the pull starts and the stream follows.
     assert!(app.text("/hls/lobby/master.m3u8").await.is_none());
-    decodes(&app, "lobby").await;
+    app.decodes("lobby").await;
     let state = app.get_auth_json("/channels/lobby/ingest", &s.access).await;
     assert_eq!(state["pull_state"]["state"], "live", "{state}");
 }

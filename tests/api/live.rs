@@ -75,6 +75,33 @@ impl TestApp {
             .collect()
     }
 
+    /// Waits for 2 segments of `source`, then checks the newest decodes with H.264 and audio.
+    pub async fn decodes(&self, slug: &str) {
+        let playlist = self
+            .wait_for_segments(slug, "source", 2, Duration::from_secs(40))
+            .await;
+        let (_, name) = segments(&playlist).pop().unwrap();
+        let bytes = self
+            .bytes(&format!("/hls/{slug}/source/{name}"))
+            .await
+            .expect("segment");
+        let p = probe(&bytes);
+        assert_eq!(p.video_codec, "h264", "{p:?}");
+        assert!(p.audio_codec.is_some(), "{p:?}");
+    }
+
+    /// Waits until `source` lists segments after a discontinuity (a publisher came back).
+    pub async fn wait_for_discontinuity(&self, slug: &str, within: Duration) {
+        let path = format!("/hls/{slug}/source/index.m3u8");
+        eventually(within, "segments after a discontinuity", || async {
+            let p = self.text(&path).await.unwrap_or_default();
+            p.split("#EXT-X-DISCONTINUITY\n")
+                .nth(1)
+                .is_some_and(|after| !segments(after).is_empty())
+        })
+        .await;
+    }
+
     pub async fn wait_for_segments(
         &self,
         slug: &str,
@@ -383,20 +410,8 @@ async fn reconnect_within_grace_continues_then_the_broadcast_ends(backend: Backe
 
     // Back within the grace window: the same broadcast, a discontinuity, more segments.
     let mut second = publish(&app.rtmp_url(&key), 426, 240, 3);
-    eventually(
-        Duration::from_secs(15),
-        "segments after the reconnect",
-        || async {
-            let p = app
-                .text("/hls/flaky/source/index.m3u8")
-                .await
-                .unwrap_or_default();
-            p.split("#EXT-X-DISCONTINUITY\n")
-                .nth(1)
-                .is_some_and(|after| !segments(after).is_empty())
-        },
-    )
-    .await;
+    app.wait_for_discontinuity("flaky", Duration::from_secs(15))
+        .await;
     assert_eq!(
         app.channel("flaky").await["live"]["broadcast_id"].as_i64(),
         Some(id)

@@ -50,6 +50,7 @@ async fn up_down_up(backend: Backend) {
         "notification_settings",
         "notifications",
         "refresh_tokens",
+        "restream_destinations",
         "stream_analytics",
         "users",
         "videos",

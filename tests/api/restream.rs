@@ -10,8 +10,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, TestApp, eventually, expect_error, poll_until, spawn_app, spawn_app_with},
-    media_tools::{probe, publish, segments},
+    helpers::{
+        Backend, TestApp, eventually, expect_error, key_of, poll_until, spawn_app, spawn_app_with,
+    },
+    media_tools::{publish, segments},
 };
 
 impl TestApp {
@@ -60,24 +62,6 @@ impl TestApp {
     }
 }
 
-fn key_of(created: &Value) -> String {
-    created["stream_key"].as_str().unwrap().to_owned()
-}
-
-async fn decodes(app: &TestApp, slug: &str) {
-    let playlist = app
-        .wait_for_segments(slug, "source", 2, Duration::from_secs(40))
-        .await;
-    let (_, name) = segments(&playlist).pop().unwrap();
-    let bytes = app
-        .bytes(&format!("/hls/{slug}/source/{name}"))
-        .await
-        .expect("segment");
-    let p = probe(&bytes);
-    assert_eq!(p.video_codec, "h264", "{p:?}");
-    assert!(p.audio_codec.is_some(), "{p:?}");
-}
-
 fn allow_loopback(c: &mut streamhall::config::Config) {
     c.ingest.allow_private = vec!["127.0.0.1".into()];
 }
@@ -105,9 +89,9 @@ async fn a_channel_restreamed_to_another_channel_makes_it_live() {
     assert_eq!(created["has_key"], true);
 
     let _publisher = publish(&app.rtmp_url(&key_a), 426, 240, 40);
-    decodes(&app, "rs-source").await;
+    app.decodes("rs-source").await;
     // The copy arrives at B as any encoder's push would.
-    decodes(&app, "rs-target").await;
+    app.decodes("rs-target").await;
     eventually(Duration::from_secs(30), "B announced live", || async {
         app.channel("rs-target").await["is_live"] == true
     })
@@ -206,7 +190,7 @@ async fn a_dead_destination_fails_with_a_reason_while_the_broadcast_goes_on() {
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let _publisher = publish(&app.rtmp_url(&key), 426, 240, 40);
-    decodes(&app, "rs-dead").await;
+    app.decodes("rs-dead").await;
     let failed = poll_until(Duration::from_secs(30), "the restream failed", || async {
         let list = app.restreams(&s.access, "rs-dead").await;
         (list[0]["state"] == "failed").then_some(list)
