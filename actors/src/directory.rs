@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use streamhall_media::hls::LiveWindow;
+use streamhall_media::hls::{LiveWindow, LlWindow, Lookup, Readiness};
 use streamhall_media::transcode::PlannedRendition;
 
 use crate::health::StreamStatus;
@@ -56,6 +56,10 @@ pub struct LiveInfo {
 /// One channel's HLS state.
 pub struct StreamEntry {
     pub(crate) window: RwLock<LiveWindow>,
+    /// Low-latency HLS (fMP4 parts); empty when `live.ladder.low_latency` is off.
+    pub(crate) ll: RwLock<LlWindow>,
+    /// Bumped at every change of `ll`: blocked playlist and part requests wait on it.
+    pub(crate) ll_changed: tokio::sync::watch::Sender<u64>,
     pub(crate) info: RwLock<LiveInfo>,
     pub(crate) thumbnail: RwLock<Option<Bytes>>,
     /// Newest segment of the lowest rendition, for the thumbnail.
@@ -69,10 +73,13 @@ impl StreamEntry {
         broadcast_id: i64,
         started_at: DateTime<Utc>,
         window: LiveWindow,
+        ll: LlWindow,
         recorder: Option<Arc<Recorder>>,
     ) -> Self {
         Self {
             window: RwLock::new(window),
+            ll: RwLock::new(ll),
+            ll_changed: tokio::sync::watch::Sender::new(0),
             info: RwLock::new(LiveInfo {
                 broadcast_id,
                 started_at,
@@ -112,8 +119,39 @@ impl StreamEntry {
 
     pub(crate) fn end(&self) {
         write(&self.window).end();
+        write(&self.ll).end();
         write(&self.info).ended = true;
+        self.ll_touched();
     }
+
+    /// Wakes the requests waiting on the low-latency window.
+    pub(crate) fn ll_touched(&self) {
+        self.ll_changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// How long a blocked request may wait: three target durations (RFC 8216bis §6.2.5.2).
+    fn ll_wait(&self) -> std::time::Duration {
+        let target = read(&self.window)
+            .snapshot()
+            .renditions
+            .iter()
+            .map(|r| r.target_duration)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        std::time::Duration::from_secs(3 * u64::from(target))
+    }
+}
+
+/// The answer to a low-latency playlist request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LlPlaylist {
+    Playlist(Bytes),
+    /// `_HLS_msn` further ahead than the server may be asked to wait: 400.
+    TooFar,
+    /// What was asked for did not come within three target durations: 503, the player retries.
+    Timeout,
+    NotFound,
 }
 
 /// Shared, cheap to clone; `Send + Sync`.
@@ -199,6 +237,108 @@ impl HlsDirectory {
             }
         }
         Some(Bytes::from(out))
+    }
+
+    /// The low-latency master: the live master with each `{r}/index.m3u8` as `{r}/ll.m3u8`,
+    /// listing only renditions whose low-latency copy has parts. `None` before the live
+    /// master exists or when no rendition has one.
+    pub fn ll_master(&self, slug: &str) -> Option<Bytes> {
+        let e = self.entry(slug)?;
+        let live = self.master(slug)?;
+        let text = std::str::from_utf8(&live).ok()?;
+        let ll = read(&e.ll);
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut stream_inf: Option<&str> = None;
+        let mut any = false;
+        for line in text.lines() {
+            if line.starts_with("#EXT-X-STREAM-INF") {
+                stream_inf = Some(line);
+                continue;
+            }
+            match line.strip_suffix("/index.m3u8") {
+                Some(r) if !line.starts_with('#') => {
+                    if let Some(inf) = stream_inf.take().filter(|_| ll.has(r)) {
+                        out.push_str(inf);
+                        out.push('\n');
+                        out.push_str(r);
+                        out.push_str("/ll.m3u8\n");
+                        any = true;
+                    }
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        any.then(|| Bytes::from(out))
+    }
+
+    /// A low-latency media playlist. With `msn` (and `part`), a blocking reload: answered once
+    /// the playlist holds that segment (or part), at most three target durations later.
+    pub async fn ll_playlist(
+        &self,
+        slug: &str,
+        rendition: &str,
+        msn: Option<u64>,
+        part: Option<u64>,
+    ) -> LlPlaylist {
+        let Some(e) = self.entry(slug) else {
+            return LlPlaylist::NotFound;
+        };
+        let mut changed = e.ll_changed.subscribe();
+        let deadline = tokio::time::Instant::now() + e.ll_wait();
+        loop {
+            // Seen before looking, so a change after the look wakes the wait below.
+            changed.borrow_and_update();
+            {
+                let ll = read(&e.ll);
+                let ready = match msn {
+                    None => Readiness::Ready,
+                    Some(msn) => ll.readiness(rendition, msn, part),
+                };
+                match ready {
+                    Readiness::Ready => {
+                        return ll
+                            .playlist(rendition)
+                            .map_or(LlPlaylist::NotFound, LlPlaylist::Playlist);
+                    }
+                    Readiness::TooFar => return LlPlaylist::TooFar,
+                    Readiness::Unknown => return LlPlaylist::NotFound,
+                    Readiness::Wait => {}
+                }
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return LlPlaylist::Timeout,
+            }
+        }
+    }
+
+    /// A low-latency init segment (`init-N.mp4`), part (`p-N.m4s`, held until it exists when
+    /// it is the one the preload hint names) or segment (`s-N.m4s`).
+    pub async fn ll_media(&self, slug: &str, rendition: &str, name: &str) -> Option<Bytes> {
+        let e = self.entry(slug)?;
+        if name.starts_with("init-") {
+            return read(&e.ll).init(rendition, name);
+        }
+        if name.starts_with("s-") {
+            return read(&e.ll).segment(rendition, name);
+        }
+        let mut changed = e.ll_changed.subscribe();
+        let deadline = tokio::time::Instant::now() + e.ll_wait();
+        loop {
+            changed.borrow_and_update();
+            match read(&e.ll).part(rendition, name) {
+                Lookup::Found(b) => return Some(b),
+                Lookup::Missing => return None,
+                Lookup::Pending => {}
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
     }
 
     pub fn dvr_playlist(&self, slug: &str, rendition: &str) -> Option<Bytes> {

@@ -45,7 +45,7 @@ use streamhall_media::transcode::{LadderConfig, Transcoder};
 
 pub use bus::{Bus, BusEvent};
 pub use cluster::{Cluster, ClusterConfig, RemoteLive};
-pub use directory::{HlsDirectory, LiveInfo, RenditionInfo};
+pub use directory::{HlsDirectory, LiveInfo, LlPlaylist, RenditionInfo};
 pub use gate::IngestGate;
 pub use health::{
     ActorHealth, HealthTree, RenditionHealth, RenditionState, StreamHealth, StreamStatus,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use streamhall_entities::channel;
-use streamhall_media::hls::LiveWindow;
+use streamhall_media::hls::{LiveWindow, LlWindow};
 use streamhall_media::ingest::{IngestEvent, Protocol, PublishRejected};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -293,6 +293,12 @@ impl Registry {
                     cfg.ladder.segment_seconds,
                     first_seq,
                 );
+                let ll = LlWindow::new(
+                    f64::from(cfg.ladder.part_ms) / 1000.0,
+                    f64::from(cfg.ladder.segment_seconds),
+                    cfg.hls_window,
+                    first_seq,
+                );
                 let recorder = Recorder::new(
                     &video,
                     &channel.slug,
@@ -301,7 +307,7 @@ impl Registry {
                     cfg.recording.clone(),
                 );
                 recorder.start();
-                let entry = Arc::new(StreamEntry::new(b.id, b.started_at, window, Some(recorder)));
+                let entry = Arc::new(StreamEntry::new(b.id, b.started_at, window, ll, Some(recorder)));
                 act.deps.hls.insert(&spec.slug, Arc::clone(&entry));
                 act.deps.presence.begin_broadcast(&spec.slug, b.id);
                 let stream = StreamActor::new(

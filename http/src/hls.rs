@@ -3,6 +3,12 @@
 //! `/hls/{slug}/dvr.m3u8` and `/hls/{slug}/{rendition}/dvr.m3u8`, whose older segments come
 //! from the broadcast's recording (its spool or the object store).
 //!
+//! Low-latency HLS (`live.ladder.low_latency`): `/hls/{slug}/ll.m3u8` is the master over
+//! `/hls/{slug}/{rendition}/ll.m3u8`, fMP4 parts and segments with blocking playlist reload
+//! (`_HLS_msn`, `_HLS_part`: answered once the playlist has them, 503 after three target
+//! durations, 400 when further ahead than two segments) and preload hints (the hinted part is
+//! held until it exists). The MPEG-TS playlists stay for players without fMP4 or LL-HLS.
+//!
 //! A stream another node of the cluster owns is fetched from that node (its lease names it:
 //! [`streamhall_actors::Cluster::remote`]) through [`HlsRelay`](crate::relay::HlsRelay), which
 //! coalesces concurrent requests and caches segments; the viewer is counted here, where they
@@ -33,6 +39,7 @@ use crate::{auth::client_ip, state::AppState};
 
 const PLAYLIST: HeaderValue = HeaderValue::from_static("application/vnd.apple.mpegurl");
 const SEGMENT: HeaderValue = HeaderValue::from_static("video/mp2t");
+const FMP4: HeaderValue = HeaderValue::from_static("video/mp4");
 const PLAYLIST_CACHE: HeaderValue = HeaderValue::from_static("public, max-age=1");
 const SEGMENT_CACHE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -44,6 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/hls")
             .route("/{slug}/master.m3u8", web::get().to(master))
             .route("/{slug}/dvr.m3u8", web::get().to(dvr_master))
+            .route("/{slug}/ll.m3u8", web::get().to(ll_master))
+            .route("/{slug}/{rendition}/ll.m3u8", web::get().to(ll_playlist))
             .route(
                 "/{slug}/{rendition}/index.m3u8",
                 web::get().to(media_playlist),
@@ -120,6 +129,75 @@ async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
     }
 }
 
+async fn ll_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let slug = param(&req, "slug");
+    state.live.pulls.want(slug);
+    match state.live.hls.ll_master(slug) {
+        Some(body) => playlist(&state, body),
+        None => remote_playlist(&state, &req).await,
+    }
+}
+
+/// `_HLS_msn` and `_HLS_part` from the query: `Err` when present but not numbers, or a part
+/// without a segment.
+fn blocking_query(query: &str) -> Result<(Option<u64>, Option<u64>), ()> {
+    let (mut msn, mut part) = (None, None);
+    for kv in query.split('&') {
+        if let Some(v) = kv.strip_prefix("_HLS_msn=") {
+            msn = Some(v.parse().map_err(|_| ())?);
+        } else if let Some(v) = kv.strip_prefix("_HLS_part=") {
+            part = Some(v.parse().map_err(|_| ())?);
+        }
+    }
+    if part.is_some() && msn.is_none() {
+        return Err(());
+    }
+    Ok((msn, part))
+}
+
+async fn ll_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    use streamhall_actors::LlPlaylist;
+    let slug = param(&req, "slug");
+    state.live.pulls.want(slug);
+    let Ok((msn, part)) = blocking_query(req.query_string()) else {
+        return bad_request("_HLS_msn and _HLS_part must be numbers, _HLS_part only with _HLS_msn");
+    };
+    let rendition = param(&req, "rendition");
+    match state.live.hls.ll_playlist(slug, rendition, msn, part).await {
+        // Blocking answers differ per query: not cached.
+        LlPlaylist::Playlist(body) => {
+            state.metrics.hls_playlists.inc();
+            ok(PLAYLIST, NO_CACHE, body)
+        }
+        LlPlaylist::TooFar => bad_request("_HLS_msn is more than two segments ahead of the stream"),
+        LlPlaylist::Timeout => HttpResponse::ServiceUnavailable()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
+            .insert_header((header::CACHE_CONTROL, NO_CACHE))
+            .insert_header((header::RETRY_AFTER, "1"))
+            .json(crate::error::ErrorBody {
+                error: "not_yet_available",
+                message: "the requested segment or part did not arrive in time; retry".into(),
+                field: None,
+                fields: None,
+                request_id: None,
+            }),
+        LlPlaylist::NotFound => remote_playlist(&state, &req).await,
+    }
+}
+
+fn bad_request(message: &str) -> HttpResponse {
+    HttpResponse::BadRequest()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
+        .insert_header((header::CACHE_CONTROL, NO_CACHE))
+        .json(crate::error::ErrorBody {
+            error: "bad_request",
+            message: message.into(),
+            field: None,
+            fields: None,
+            request_id: None,
+        })
+}
+
 async fn dvr_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     match state.live.hls.dvr_master(param(&req, "slug")) {
         Some(body) => playlist(&state, body),
@@ -141,10 +219,15 @@ async fn dvr_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
 async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let slug = param(&req, "slug");
     let (rendition, name) = (param(&req, "rendition"), param(&req, "segment"));
+    let fmp4 = name.ends_with(".m4s") || name.ends_with(".mp4");
     // The live window first; a DVR player rewinding past it reads the recording.
-    let found = match state.live.hls.segment(slug, rendition, name) {
-        Some(s) => Some(s),
-        None => state.live.hls.recorded_segment(slug, rendition, name).await,
+    let found = if fmp4 {
+        state.live.hls.ll_media(slug, rendition, name).await
+    } else {
+        match state.live.hls.segment(slug, rendition, name) {
+            Some(s) => Some(s),
+            None => state.live.hls.recorded_segment(slug, rendition, name).await,
+        }
     };
     let body = match found {
         Some(body) => body,
@@ -154,8 +237,10 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
             None => return miss(&state),
         },
     };
-    // Another node fetching for its viewer: that viewer was counted there.
-    if !req.headers().contains_key(crate::relay::RELAY_HEADER) {
+    let content_type = if fmp4 { FMP4 } else { SEGMENT };
+    // Another node fetching for its viewer: that viewer was counted there. Init segments are
+    // fetched once per run, not while watching.
+    if !req.headers().contains_key(crate::relay::RELAY_HEADER) && !name.starts_with("init-") {
         let mut buf = [0u8; 18];
         let (viewer, client) = viewer_key(&req, &state, &mut buf);
         state
@@ -169,13 +254,13 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
     else {
-        return ok(SEGMENT, SEGMENT_CACHE, body);
+        return ok(content_type, SEGMENT_CACHE, body);
     };
     let len = body.len() as u64;
     match parse_range(range, len) {
         Some((start, end)) => {
             let mut res = ok(
-                SEGMENT,
+                content_type,
                 SEGMENT_CACHE,
                 body.slice(start as usize..=end as usize),
             );
@@ -303,7 +388,20 @@ pub fn parse_range(header: &str, len: u64) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{blocking_query, parse_range};
+
+    #[test]
+    fn blocking_queries() {
+        assert_eq!(blocking_query(""), Ok((None, None)));
+        assert_eq!(blocking_query("vid=abc&_HLS_msn=12"), Ok((Some(12), None)));
+        assert_eq!(
+            blocking_query("_HLS_msn=12&_HLS_part=2"),
+            Ok((Some(12), Some(2)))
+        );
+        assert_eq!(blocking_query("_HLS_part=2"), Err(()));
+        assert_eq!(blocking_query("_HLS_msn=-1"), Err(()));
+        assert_eq!(blocking_query("_HLS_msn=x&_HLS_part=1"), Err(()));
+    }
 
     #[test]
     fn ranges() {

@@ -7,6 +7,7 @@
 //! - [`srt`]: the SRT listener: an encoder's MPEG-TS push, admitted by stream id and passphrase.
 //! - [`ts`]: the MPEG-TS demuxer that turns an SRT push (H.264 + AAC) into FLV tags.
 //! - [`flv`]: FLV tags for ffmpeg's stdin, codec info from sequence headers, ingest statistics.
+//! - [`fmp4`]: ffmpeg's fragmented MP4 split into init segment and parts (low-latency HLS).
 //! - [`transcode`]: the ABR ladder, the ffmpeg argv, and the process behind a trait.
 //! - [`hls`]: the in-memory live window of segments and the playlists rendered from it.
 //! - [`vod`]: recorded segments' object names and the VOD and DVR playlists over them.
@@ -15,6 +16,7 @@
 
 pub mod clip;
 pub mod flv;
+pub mod fmp4;
 pub mod hls;
 pub mod ingest;
 pub mod objects;

@@ -55,7 +55,7 @@ fn argv_720p30_source_default_ladder() {
     let plan = plan_ladder(&cfg, &src);
     golden(
         "argv_720p30.txt",
-        &build_argv(&cfg, &plan, Path::new(OUT_DIR)),
+        &build_argv(&cfg, &plan, Path::new(OUT_DIR), None),
     );
 }
 
@@ -77,7 +77,7 @@ fn argv_1080p60_source_non_aac_audio() {
     let plan = plan_ladder(&cfg, &src);
     golden(
         "argv_1080p60.txt",
-        &build_argv(&cfg, &plan, Path::new(OUT_DIR)),
+        &build_argv(&cfg, &plan, Path::new(OUT_DIR), None),
     );
 }
 
@@ -154,7 +154,7 @@ async fn transcode(
     window: &mut LiveWindow,
 ) -> Run {
     let started = Instant::now();
-    let argv = build_argv(cfg, plan, out_dir);
+    let argv = build_argv(cfg, plan, out_dir, None);
     let mut proc = FfmpegTranscoder::new(&cfg.ffmpeg_path)
         .spawn(argv, out_dir)
         .unwrap();

@@ -14,6 +14,7 @@ mod ingest;
 mod jwt;
 mod live;
 mod load;
+mod low_latency;
 mod media_tools;
 mod migrations;
 mod moderation;

@@ -483,7 +483,13 @@ impl StreamActor {
         self.session_had_run = true;
         self.runs += 1;
         let out_dir = self.work_dir.join(format!("run-{}", self.runs));
-        let argv = build_argv(&self.deps.cfg.ladder, &plan, &out_dir);
+        let ll_dir = self
+            .deps
+            .cfg
+            .ladder
+            .low_latency
+            .then(segment::new_ll_socket_dir);
+        let argv = build_argv(&self.deps.cfg.ladder, &plan, &out_dir, ll_dir.as_deref());
         let clock = RunClock::default();
         let audio = info.audio;
         self.preparing = true;
@@ -491,6 +497,7 @@ impl StreamActor {
             out_dir: out_dir.clone(),
             plan: plan.clone(),
             clock: clock.clone(),
+            ll_dir,
         };
         ctx.spawn(segment.send(prepare).into_actor(self).map(
             move |res, act, ctx| {

@@ -14,8 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
+use streamhall_media::fmp4::{Fmp4Event, Fmp4Reader};
 use streamhall_media::hls::OutputWatcher;
-use streamhall_media::transcode::PlannedRendition;
+use streamhall_media::transcode::{PlannedRendition, ll_socket_dir_ok, ll_socket_path};
+use tokio::io::AsyncReadExt;
+use tokio::net::UnixListener;
 
 use super::transcode::RunClock;
 use crate::directory::{StreamEntry, lock, write};
@@ -24,6 +27,110 @@ use crate::supervision::{ChildExited, ChildKind, StopChild};
 const POLL: Duration = Duration::from_millis(50);
 /// Consecutive failed polls (about 5 s) before the actor gives up and is restarted.
 const MAX_POLL_ERRORS: u32 = 100;
+/// How long ffmpeg has to connect to a low-latency socket once its run is prepared.
+const LL_CONNECT: Duration = Duration::from_secs(60);
+
+/// A fresh directory path for one ffmpeg run's low-latency sockets, under a per-process root
+/// in the temporary directory (`/tmp` when that one is too long or oddly named: socket paths
+/// are limited to 107 bytes and go through the tee muxer's argument syntax).
+pub(crate) fn new_ll_socket_dir() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let name = format!("streamhall-{}", std::process::id());
+    let mut root = std::env::temp_dir().join(&name);
+    if !ll_socket_dir_ok(&root.join("0000000000")) {
+        root = PathBuf::from("/tmp").join(name);
+    }
+    root.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string())
+}
+
+/// Creates `dir` (its parent readable by this user only) and binds one socket per rendition.
+fn bind_ll_sockets(
+    dir: &std::path::Path,
+    plan: &[PlannedRendition],
+) -> std::io::Result<Vec<(String, UnixListener)>> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(root) = dir.parent() {
+        std::fs::create_dir_all(root)?;
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    plan.iter()
+        .map(|p| {
+            let path = ll_socket_path(dir, &p.name);
+            let _ = std::fs::remove_file(&path);
+            Ok((p.name.clone(), UnixListener::bind(&path)?))
+        })
+        .collect()
+}
+
+/// Reads one rendition's fragmented MP4 from ffmpeg into the low-latency window until ffmpeg
+/// closes the socket. Part times come from the run's ingest clock, as segment times do.
+async fn read_ll(
+    listener: UnixListener,
+    entry: Arc<StreamEntry>,
+    rendition: String,
+    run: u64,
+    clock: RunClock,
+    span: tracing::Span,
+) {
+    let mut stream = match tokio::time::timeout(LL_CONNECT, listener.accept()).await {
+        Ok(Ok((s, _))) => s,
+        Ok(Err(e)) => {
+            let _g = span.enter();
+            tracing::warn!(%rendition, error = %e, "accepting the low-latency socket failed");
+            return;
+        }
+        Err(_) => {
+            let _g = span.enter();
+            tracing::warn!(%rendition, "ffmpeg never connected to the low-latency socket");
+            return;
+        }
+    };
+    drop(listener);
+    let mut reader = Fmp4Reader::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) => {
+                let _g = span.enter();
+                tracing::warn!(%rendition, error = %e, "reading low-latency output failed");
+                return;
+            }
+        };
+        let events = match reader.push(&buf[..n]) {
+            Ok(events) => events,
+            Err(e) => {
+                let _g = span.enter();
+                tracing::warn!(%rendition, error = %e, "ffmpeg's fragmented MP4 is unreadable; low latency is off for this run");
+                return;
+            }
+        };
+        if events.is_empty() {
+            continue;
+        }
+        let base = clock.get();
+        {
+            let mut ll = write(&entry.ll);
+            for event in events {
+                match event {
+                    Fmp4Event::Init { data, .. } => ll.set_init(&rendition, run, data),
+                    Fmp4Event::Fragment { data, info } => {
+                        let pdt = match base {
+                            Some(t) => t + Duration::from_secs_f64(info.start.max(0.0)),
+                            None => {
+                                SystemTime::now() - Duration::from_secs_f64(info.duration.max(0.0))
+                            }
+                        };
+                        ll.push_part(&rendition, info.duration, info.independent, pdt, data);
+                    }
+                }
+            }
+        }
+        entry.ll_touched();
+    }
+}
 
 /// Segments moved into the window, and segments ffmpeg deleted before they were taken.
 #[derive(Debug, Default)]
@@ -40,6 +147,8 @@ pub struct PrepareRun {
     pub out_dir: PathBuf,
     pub plan: Vec<PlannedRendition>,
     pub clock: RunClock,
+    /// Where ffmpeg writes the low-latency copies ([`new_ll_socket_dir`]); `None` when off.
+    pub ll_dir: Option<PathBuf>,
 }
 
 /// The broadcast is over: last poll, `#EXT-X-ENDLIST`, working files removed.
@@ -63,6 +172,9 @@ pub struct Segment {
     errors: u32,
     span: tracing::Span,
     exit_reason: String,
+    ll_dir: Option<PathBuf>,
+    ll_readers: Vec<SpawnHandle>,
+    ll_runs: u64,
 }
 
 impl Segment {
@@ -87,6 +199,9 @@ impl Segment {
             errors: 0,
             span,
             exit_reason: "stopped".into(),
+            ll_dir: None,
+            ll_readers: Vec::new(),
+            ll_runs: 0,
         }
     }
 
@@ -152,6 +267,39 @@ impl Segment {
         }
     }
 
+    fn stop_ll(&mut self, ctx: &mut Context<Self>) {
+        for h in self.ll_readers.drain(..) {
+            ctx.cancel_future(h);
+        }
+        if let Some(dir) = self.ll_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    fn start_ll(&mut self, ctx: &mut Context<Self>, dir: PathBuf, plan: &[PlannedRendition]) {
+        self.ll_runs += 1;
+        match bind_ll_sockets(&dir, plan) {
+            Ok(listeners) => {
+                for (rendition, listener) in listeners {
+                    let reader = read_ll(
+                        listener,
+                        Arc::clone(&self.entry),
+                        rendition,
+                        self.ll_runs,
+                        self.clock.clone(),
+                        self.span.clone(),
+                    );
+                    self.ll_readers
+                        .push(ctx.spawn(actix::fut::wrap_future(reader)));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "low-latency sockets unavailable; this run has MPEG-TS playlists only");
+            }
+        }
+        self.ll_dir = Some(dir);
+    }
+
     fn remove_run_dir(&mut self) {
         if let Some(w) = self.watcher.take()
             && let Err(e) = w.remove_all()
@@ -172,6 +320,9 @@ impl Actor for Segment {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if let Some(dir) = self.ll_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
         self.parent.do_send(ChildExited {
             kind: ChildKind::Segment,
@@ -212,6 +363,12 @@ impl Handler<PrepareRun> for Segment {
         self.run_dir = Some(msg.out_dir);
         self.clock = msg.clock;
         self.offsets.clear();
+        self.stop_ll(ctx);
+        write(&self.entry.ll).mark_discontinuity();
+        self.entry.ll_touched();
+        if let Some(dir) = msg.ll_dir {
+            self.start_ll(ctx, dir, &msg.plan);
+        }
         Ok(())
     }
 }
@@ -223,6 +380,7 @@ impl Handler<FinishSegments> for Segment {
         self.poll(ctx);
         self.entry.end();
         self.remove_run_dir();
+        self.stop_ll(ctx);
     }
 }
 

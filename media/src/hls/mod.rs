@@ -8,11 +8,14 @@
 //! - [`m3u8`] parses ffmpeg's media playlists.
 //! - [`window`] holds [`LiveWindow`], our playlists and [`WindowStats`].
 //! - [`watcher`] holds [`OutputWatcher`].
+//! - [`ll`] holds [`LlWindow`]: low-latency HLS over fMP4 parts, beside the MPEG-TS window.
 
+pub mod ll;
 pub mod m3u8;
 pub mod watcher;
 pub mod window;
 
+pub use ll::{LlWindow, Lookup, Readiness};
 pub use m3u8::{MediaPlaylist, PlaylistEntry, PlaylistError, parse_media_playlist};
 pub use watcher::{FinishedSegment, OutputWatcher};
 pub use window::{

@@ -16,6 +16,16 @@
 //!   `sync-lookahead=0` (0.75 s -> 0.57 s, same SSIM, same CPU).
 //! - `-flush_packets`: segments become visible only when renamed into place (`temp_file`),
 //!   so flushing earlier buys nothing.
+//!
+//! Low-latency HLS (`low_latency`, the default): each rendition is encoded once and muxed twice
+//! through the `tee` muxer: the MPEG-TS HLS output as before, and fragmented MP4 with a fragment
+//! every `part_ms` (and at every keyframe) written to a Unix socket the server listens on
+//! ([`ll_socket_path`]); the server turns fragments into LL-HLS parts. `onfail=ignore`: a
+//! socket that fails drops only the low-latency copy, the MPEG-TS playlists go on. The HLS
+//! paths are relative to ffmpeg's working directory (the run's output directory), so nothing
+//! in them needs the tee muxer's escaping; socket paths are checked plain ([`ll_socket_dir_ok`]).
+//! `+global_header` puts the codec parameters in the MP4 init segment; the MPEG-TS muxer still
+//! repeats them before every keyframe.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -35,6 +45,23 @@ pub fn playlist_path(out_dir: &Path, rendition: &str) -> PathBuf {
 /// ffmpeg's segment file name pattern; `%d` is ffmpeg's sequence number, restarting at 0 with
 /// every ffmpeg run (viewers never see these names).
 pub const SEGMENT_PATTERN: &str = "seg-%d.ts";
+
+/// The Unix socket ffmpeg writes `rendition`'s fragmented MP4 to, in the run's socket
+/// directory (kept short: socket paths are limited to 107 bytes).
+pub fn ll_socket_path(dir: &Path, rendition: &str) -> PathBuf {
+    dir.join(format!("{rendition}.sock"))
+}
+
+/// A socket directory usable in the tee muxer's arguments and short enough for socket paths
+/// (rendition names are at most 32 bytes).
+pub fn ll_socket_dir_ok(dir: &Path) -> bool {
+    dir.to_str().is_some_and(|s| {
+        s.len() <= 64
+            && s.starts_with('/')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+    })
+}
 
 /// How the configured encoder is driven; only `libx264` is exercised by the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +88,15 @@ impl EncoderFamily {
 /// Builds the complete ffmpeg argument list (without the program name) for `plan`.
 ///
 /// Call [`LadderConfig::validate`] first: names are used as directory names unchecked.
-pub fn build_argv(cfg: &LadderConfig, plan: &[PlannedRendition], out_dir: &Path) -> Vec<OsString> {
+///
+/// With `ll_sockets` (a directory [`ll_socket_dir_ok`] accepts), every rendition is also written
+/// as fragmented MP4 to its [`ll_socket_path`] there; ffmpeg must then run in `out_dir`.
+pub fn build_argv(
+    cfg: &LadderConfig,
+    plan: &[PlannedRendition],
+    out_dir: &Path,
+    ll_sockets: Option<&Path>,
+) -> Vec<OsString> {
     let family = EncoderFamily::of(&cfg.video_encoder);
     let n = cfg.segment_seconds.max(1);
     let mut a = Args::default();
@@ -107,6 +142,23 @@ pub fn build_argv(cfg: &LadderConfig, plan: &[PlannedRendition], out_dir: &Path)
                 let b = format!("{}k", p.audio_bitrate_kbps);
                 a.push_all(["-c:a", "aac", "-b:a", &b, "-ac", "2"]);
             }
+        }
+        if let Some(sockets) = ll_sockets.filter(|d| ll_socket_dir_ok(d)) {
+            let hls = format!(
+                "[f=hls:hls_time={n}:hls_list_size={}:hls_flags=temp_file+independent_segments:\
+                 hls_segment_type=mpegts:hls_segment_filename={name}/{SEGMENT_PATTERN}]{name}/index.m3u8",
+                cfg.ffmpeg_list_size,
+                name = p.name,
+            );
+            let fmp4 = format!(
+                "[f=mp4:movflags=+empty_moov+default_base_moof+frag_keyframe+cmaf:\
+                 frag_duration={}:onfail=ignore]unix:{}",
+                cfg.part_ms * 1000,
+                ll_socket_path(sockets, &p.name).display()
+            );
+            a.push_all(["-flags", "+global_header", "-f", "tee"]);
+            a.push(format!("{hls}|{fmp4}"));
+            continue;
         }
         let dir = rendition_dir(out_dir, &p.name);
         a.push_all(["-f", "hls", "-hls_time", &n.to_string()]);
@@ -236,7 +288,7 @@ mod tests {
             ..LadderConfig::default()
         };
         let plan = plan_ladder(&cfg, &info(1280, 720));
-        let argv = build_argv(&cfg, &plan, Path::new("/o"));
+        let argv = build_argv(&cfg, &plan, Path::new("/o"), None);
         let graph = argv.iter().position(|a| a == "-filter_complex").unwrap() + 1;
         assert_eq!(argv[graph], "[0:v:0]scale=640:360,setsar=1[v0]");
         assert!(
@@ -252,7 +304,7 @@ mod tests {
             ..LadderConfig::default()
         };
         let plan = plan_ladder(&cfg, &info(1280, 720));
-        let argv = build_argv(&cfg, &plan, Path::new("/o"));
+        let argv = build_argv(&cfg, &plan, Path::new("/o"), None);
         assert!(!argv.iter().any(|a| a == "-filter_complex"));
         assert!(argv.iter().any(|a| a == "copy"));
         assert_eq!(argv.last().unwrap(), "/o/source/index.m3u8");
@@ -265,7 +317,7 @@ mod tests {
             ..LadderConfig::default()
         };
         let plan = plan_ladder(&cfg, &info(1920, 1080));
-        let argv = build_argv(&cfg, &plan, Path::new("/o"));
+        let argv = build_argv(&cfg, &plan, Path::new("/o"), None);
         let s: Vec<String> = argv
             .iter()
             .map(|a| a.to_string_lossy().into_owned())

@@ -63,6 +63,11 @@ pub struct LadderConfig {
     /// When ffmpeg stays below real time (and its input backs up) for 15 s, drop the highest
     /// transcoded rendition, then the next, and tell the streamer. `false` pins the ladder.
     pub adaptive: bool,
+    /// Low-latency HLS beside the MPEG-TS playlists: every rendition also as fMP4 parts of
+    /// `part_ms`, served as `/hls/{channel}/ll.m3u8`.
+    pub low_latency: bool,
+    /// LL-HLS part target in milliseconds, 200..=1000 (hls.js is unstable below 200).
+    pub part_ms: u32,
 }
 
 impl Default for LadderConfig {
@@ -81,6 +86,8 @@ impl Default for LadderConfig {
             ffmpeg_path: PathBuf::from("ffmpeg"),
             ffmpeg_list_size: 6,
             adaptive: true,
+            low_latency: true,
+            part_ms: 333,
         }
     }
 }
@@ -90,6 +97,8 @@ impl Default for LadderConfig {
 pub enum LadderError {
     #[error("segment_seconds must be within 1..=6, got {0}")]
     SegmentSeconds(u32),
+    #[error("part_ms must be within 200..=1000, got {0}")]
+    PartMs(u32),
     #[error("the ladder is empty: no renditions and passthrough off")]
     Empty,
     #[error("rendition name {0:?} must be 1-32 ASCII letters, digits, '_' or '-'")]
@@ -113,6 +122,9 @@ impl LadderConfig {
     pub fn validate(&self) -> Result<(), LadderError> {
         if !(1..=6).contains(&self.segment_seconds) {
             return Err(LadderError::SegmentSeconds(self.segment_seconds));
+        }
+        if !(200..=1000).contains(&self.part_ms) {
+            return Err(LadderError::PartMs(self.part_ms));
         }
         if self.renditions.is_empty() && !self.passthrough {
             return Err(LadderError::Empty);

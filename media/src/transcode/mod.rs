@@ -16,7 +16,9 @@ pub mod ladder;
 pub mod process;
 pub mod progress;
 
-pub use argv::{EncoderFamily, build_argv, playlist_path, rendition_dir};
+pub use argv::{
+    EncoderFamily, build_argv, ll_socket_dir_ok, ll_socket_path, playlist_path, rendition_dir,
+};
 pub use fake::{FakeProcessHandle, FakeTranscoder};
 pub use ladder::{
     LadderConfig, LadderError, PlannedRendition, Rendition, SourceInfo, h264_level_idc,
