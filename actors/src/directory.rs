@@ -274,6 +274,18 @@ impl HlsDirectory {
         any.then(|| Bytes::from(out))
     }
 
+    /// Whether this node serves the channel's broadcast with low-latency playlists.
+    pub fn has_low_latency(&self, slug: &str) -> bool {
+        self.entry(slug).is_some_and(|e| {
+            let listed = read(&e.window).snapshot();
+            let ll = read(&e.ll);
+            listed
+                .renditions
+                .iter()
+                .any(|r| r.listed && ll.has(&r.name))
+        })
+    }
+
     /// A low-latency media playlist. With `msn` (and `part`), a blocking reload: answered once
     /// the playlist holds that segment (or part), at most three target durations later.
     pub async fn ll_playlist(

@@ -150,6 +150,9 @@ pub struct LiveDto {
     /// The same with the DVR window (`live.dvr_minutes`): players that offer rewinding use
     /// it. `None` when the broadcast has no recording to rewind into.
     pub dvr_url: Option<String>,
+    /// Low-latency HLS (fMP4 parts, blocking reload) when this server produces it for the
+    /// broadcast (`live.ladder.low_latency`); players without LL-HLS use `playback_url`.
+    pub low_latency_url: Option<String>,
     pub renditions: Vec<RenditionDto>,
 }
 
@@ -188,6 +191,11 @@ impl ChannelDto {
             started_at: i.started_at,
             playback_url: format!("{}/hls/{}/master.m3u8", state.public_url, c.slug),
             dvr_url: dvr.then(|| format!("{}/hls/{}/dvr.m3u8", state.public_url, c.slug)),
+            low_latency_url: state
+                .live
+                .hls
+                .has_low_latency(&c.slug)
+                .then(|| format!("{}/hls/{}/ll.m3u8", state.public_url, c.slug)),
             renditions: i
                 .renditions
                 .into_iter()

@@ -96,7 +96,19 @@ async fn remote_playlist(state: &AppState, req: &HttpRequest) -> HttpResponse {
 /// (or the owner has no such file), `Err` with the response to send when the owner fails.
 async fn from_owner(state: &AppState, req: &HttpRequest) -> Option<Result<Bytes, HttpResponse>> {
     let owner = state.live.cluster.remote(param(req, "slug"))?;
-    match state.relay.get(&owner.url, req.path()).await {
+    // A blocking low-latency reload blocks at the owner too: its `_HLS_` parameters go along
+    // (and nothing else, so viewers asking for the same part share one upstream request).
+    let blocking: Vec<&str> = req
+        .query_string()
+        .split('&')
+        .filter(|kv| kv.starts_with("_HLS_"))
+        .collect();
+    let path = if blocking.is_empty() {
+        std::borrow::Cow::Borrowed(req.path())
+    } else {
+        std::borrow::Cow::Owned(format!("{}?{}", req.path(), blocking.join("&")))
+    };
+    match state.relay.get(&owner.url, &path).await {
         Ok(r) if r.status == 200 => Some(Ok(r.body)),
         Ok(_) => None,
         Err(e) => {

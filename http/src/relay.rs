@@ -207,9 +207,21 @@ impl HlsRelay {
 
     /// GET `{owner}{path}`: `owner` is a base URL such as `http://10.0.0.5:8080` (a trailing
     /// `/` is ignored), `path` such as `/hls/alice/480p/index.m3u8`, without the viewer's query
-    /// string. From the cache, from a request already in flight, or from a new one.
+    /// string; the only query allowed is a low-latency blocking reload's (`_HLS_msn=N`,
+    /// `_HLS_part=N`). From the cache, from a request already in flight, or from a new one.
     pub async fn get(&self, owner: &str, path: &str) -> Result<Relayed, RelayError> {
-        if !path.starts_with('/') || path.starts_with("//") || path.contains(['?', '#']) {
+        let (bare, query) = path.split_once('?').unwrap_or((path, ""));
+        let blocking = |kv: &str| {
+            ["_HLS_msn=", "_HLS_part="].iter().any(|k| {
+                kv.strip_prefix(k)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+        };
+        if !bare.starts_with('/')
+            || bare.starts_with("//")
+            || bare.contains('#')
+            || (path.contains('?') && !query.split('&').all(blocking))
+        {
             return Err(RelayError::InvalidPath);
         }
         let url = format!("{}{path}", owner.trim_end_matches('/'));
@@ -887,6 +899,9 @@ mod tests {
             "hls/a",
             "//evil.example/x",
             "/hls/a?x=1",
+            "/hls/a/ll.m3u8?_HLS_msn=1&x=1",
+            "/hls/a/ll.m3u8?_HLS_msn=-1",
+            "/hls/a/ll.m3u8?_HLS_part=",
             "/hls/a#f",
             "@evil/x",
         ] {

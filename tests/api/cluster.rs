@@ -131,6 +131,37 @@ async fn a_node_started_during_a_broadcast_serves_it_and_refuses_its_key() {
     )
     .await;
     assert_eq!(direct.as_deref(), Some(&seg[..]), "the owner's bytes");
+
+    // Low latency through B: the owner's playlist, and a blocking reload for a part a few
+    // ahead is held at the owner (through B) until it exists.
+    let ll = text(
+        &b.client,
+        &format!("{}/hls/shared/{rendition}/ll.m3u8", b.url),
+    )
+    .await
+    .expect("the LL playlist through B");
+    let msn: u64 = ll
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|n| n.parse().ok())
+        .expect("a media sequence");
+    let producing = msn + ll.matches("#EXTINF:").count() as u64;
+    let asked = std::time::Instant::now();
+    let blocked = text(
+        &b.client,
+        &format!(
+            "{}/hls/shared/{rendition}/ll.m3u8?_HLS_msn={}&_HLS_part=0",
+            b.url,
+            producing + 1
+        ),
+    )
+    .await
+    .expect("the blocked reload answers");
+    assert!(
+        blocked.contains(&format!("\ns-{producing}.m4s\n")),
+        "segment {producing} complete in the answer after {:?}:\n{blocked}",
+        asked.elapsed()
+    );
     let cache = b.get("/channels/shared").await;
     assert_eq!(cache.status(), StatusCode::OK);
 

@@ -177,6 +177,12 @@ test('live: the DVR lets a viewer seek back and return to live, and the Clip but
     page.on('request', (r) => /\.m3u8/.test(r.url()) && playlists.push(new URL(r.url()).pathname));
     await page.goto(`${server.url}/c/${liveSlug}`);
     await advances(page);
+    // Low latency by default; "Normal latency" brings the DVR window.
+    assert.ok(playlists.includes(`/hls/${liveSlug}/ll.m3u8`), `the player starts on the low-latency master (${[...new Set(playlists)].join(', ')})`);
+    await page.locator('.player').hover();
+    await page.getByRole('button', { name: 'Low latency' }).click();
+    await page.getByRole('button', { name: 'Normal latency' }).waitFor();
+    await advances(page);
     assert.ok(playlists.includes(`/hls/${liveSlug}/dvr.m3u8`), `the player loads the DVR master (${[...new Set(playlists)].join(', ')})`);
 
     // With 20 s in the window, back to 3 s after its start: it stays behind live.

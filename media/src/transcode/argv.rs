@@ -298,6 +298,36 @@ mod tests {
     }
 
     #[test]
+    fn low_latency_tees_mpegts_and_fragmented_mp4_to_a_socket() {
+        let cfg = LadderConfig::default();
+        let plan = plan_ladder(&cfg, &info(1280, 720));
+        let argv = build_argv(&cfg, &plan, Path::new("/o"), Some(Path::new("/tmp/sh-1/7")));
+        let tees: Vec<&OsString> = argv
+            .iter()
+            .skip(1)
+            .zip(&argv)
+            .filter(|(_, prev)| *prev == "tee")
+            .map(|(a, _)| a)
+            .collect();
+        assert_eq!(tees.len(), plan.len(), "one tee per rendition");
+        assert_eq!(
+            tees[1],
+            "[f=hls:hls_time=1:hls_list_size=6:hls_flags=temp_file+independent_segments:\
+             hls_segment_type=mpegts:hls_segment_filename=480p/seg-%d.ts]480p/index.m3u8|\
+             [f=mp4:movflags=+empty_moov+default_base_moof+frag_keyframe+cmaf:\
+             frag_duration=333000:onfail=ignore]unix:/tmp/sh-1/7/480p.sock"
+        );
+        assert_eq!(
+            argv.iter().filter(|a| *a == "+global_header").count(),
+            plan.len()
+        );
+        // A socket directory the tee syntax or socket paths cannot take: MPEG-TS only.
+        let plain = build_argv(&cfg, &plan, Path::new("/o"), Some(Path::new("/tmp/a b:c")));
+        assert!(!plain.iter().any(|a| a == "tee"));
+        assert_eq!(plain, build_argv(&cfg, &plan, Path::new("/o"), None));
+    }
+
+    #[test]
     fn passthrough_only_has_no_filter_graph() {
         let cfg = LadderConfig {
             renditions: vec![],

@@ -16,7 +16,7 @@ const channel = (id: number, slug: string, is_live: boolean, category: string, d
   stream_status: is_live ? 'live' : 'offline',
   stream_problem: null,
   viewer_count: is_live ? 3 : 0,
-  live: is_live ? { broadcast_id: 1, started_at: new Date(Date.now() - 600_000).toISOString(), playback_url: '', dvr_url: null, renditions: [] } : null,
+  live: is_live ? { broadcast_id: 1, started_at: new Date(Date.now() - 600_000).toISOString(), playback_url: '', dvr_url: null, low_latency_url: null, renditions: [] } : null,
   thumbnail_url: '',
   owner: { id, username: `user${id}`, display_name },
   created_at: '2026-01-01T00:00:00Z',

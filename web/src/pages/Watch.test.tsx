@@ -43,7 +43,7 @@ const live = (dvr: string | null) => ({
   is_live: true,
   stream_status: 'live',
   viewer_count: 2,
-  live: { broadcast_id: 1, started_at: new Date().toISOString(), playback_url: 'http://public.example/hls/anns-room/master.m3u8', renditions: [], dvr_url: dvr },
+  live: { broadcast_id: 1, started_at: new Date().toISOString(), playback_url: 'http://public.example/hls/anns-room/master.m3u8', renditions: [], dvr_url: dvr, low_latency_url: null },
 });
 let posts: { url: string; body: unknown }[];
 
@@ -95,6 +95,17 @@ describe('live page', () => {
     expect(loaded).toEqual(['/hls/anns-room/dvr.m3u8']);
     // The tabs lead to the channel's videos and clips.
     expect(screen.getByRole('link', { name: 'Videos' })).toHaveAttribute('href', '/c/anns-room/videos');
+  });
+
+  it('plays low latency when offered, and "Normal latency" switches to the DVR master and is remembered', async () => {
+    const c = live('http://public.example/hls/anns-room/dvr.m3u8');
+    renderLive({ ...c, live: { ...c.live, low_latency_url: 'http://public.example/hls/anns-room/ll.m3u8' } });
+    await vi.waitFor(() => expect(loaded).toEqual(['/hls/anns-room/ll.m3u8']));
+    await userEvent.click(screen.getByRole('button', { name: 'Low latency' }));
+    await vi.waitFor(() => expect(loaded).toEqual(['/hls/anns-room/ll.m3u8', '/hls/anns-room/dvr.m3u8']));
+    expect(screen.getByRole('button', { name: 'Normal latency' })).toHaveAttribute('aria-pressed', 'false');
+    expect(localStorage.getItem('streamhall.latency')).toBe('normal');
+    localStorage.removeItem('streamhall.latency');
   });
 
   it('plays the live master without a DVR, and offers no clip button to visitors', async () => {

@@ -31,6 +31,12 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
   const [viewers, setViewers] = useState<number | null>(null);
   const onViewers = useCallback((n: number) => setViewers(n), []);
   const area = useVisibleArea(TOPBAR);
+  // Low latency unless the viewer chose "normal" (it then gets the DVR window and more buffer).
+  const [lowLatency, setLowLatency] = useState(() => localStorage.getItem('streamhall.latency') !== 'normal');
+  const chooseLatency = useCallback((low: boolean) => {
+    localStorage.setItem('streamhall.latency', low ? 'low' : 'normal');
+    setLowLatency(low);
+  }, []);
   const c = channel.data;
   const { refetch } = channel;
   const refresh = useCallback(() => void refetch(), [refetch]);
@@ -56,15 +62,19 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
   const name = c.owner.display_name || c.owner.username;
   // A poll that failed while the page has the channel: the player says so and retries.
   const apiError = channel.isRefetchError ? errorMessage(channel.error) : null;
-  const dvr = live ? (c.live?.dvr_url ?? null) : null;
+  const llUrl = live ? (c.live?.low_latency_url ?? null) : null;
+  const ll = lowLatency ? llUrl : null;
+  const dvr = live && !ll ? (c.live?.dvr_url ?? null) : null;
   const style = area ? ({ '--watch-top': `${area.top}px`, '--watch-height': `${area.height}px` } as CSSProperties) : undefined;
   return (
     <div className={`watch${area?.keyboard ? ' keyboard-open' : ''}`} style={style}>
       <div className="watch-main">
         <Player
           key={slug}
-          src={dvr ? localPath(dvr) : hlsPath(slug)}
+          src={ll ? localPath(ll) : dvr ? localPath(dvr) : hlsPath(slug)}
           dvr={dvr != null}
+          lowLatency={ll != null}
+          latency={llUrl ? { low: lowLatency, choose: chooseLatency } : undefined}
           actions={<LiveClipButton slug={slug} />}
           title={c.title}
           name={name}

@@ -68,9 +68,16 @@ type Props = {
   dvr?: boolean;
   /** More buttons for the control bar (the Clip button). */
   actions?: ReactNode;
+  /** `src` is a low-latency (LL-HLS) master. */
+  lowLatency?: boolean;
+  /** Offered when the stream has low latency: the viewer's choice and how to change it. */
+  latency?: LatencyChoice;
 };
 
-export function Player({ src, title, name, status, problem, apiError, refresh: refreshProp, offline, dvr = false, actions }: Props) {
+/** Low latency (LL-HLS, about 2 s) or normal (MPEG-TS with the DVR window, for bad connections). */
+export type LatencyChoice = { low: boolean; choose: (low: boolean) => void };
+
+export function Player({ src, title, name, status, problem, apiError, refresh: refreshProp, offline, dvr = false, actions, lowLatency = false, latency }: Props) {
   const [state, dispatch] = useReducer(reduce, undefined, () => initialState(status, problem));
   // A stable callback whatever the caller passes: effects below depend on it.
   const latest = useRef(refreshProp);
@@ -97,7 +104,20 @@ export function Player({ src, title, name, status, problem, apiError, refresh: r
   if (state.phase === 'offline' || state.phase === 'ended') {
     return <>{offline(state.phase === 'ended')}</>;
   }
-  return <LivePlayer src={src} title={title} name={name} state={state} dispatch={dispatch} refresh={refresh} dvr={dvr} actions={actions} />;
+  return (
+    <LivePlayer
+      src={src}
+      title={title}
+      name={name}
+      state={state}
+      dispatch={dispatch}
+      refresh={refresh}
+      dvr={dvr}
+      actions={actions}
+      lowLatency={lowLatency}
+      latencyChoice={latency}
+    />
+  );
 }
 
 /** The DVR window's start and the live edge, in media time. */
@@ -112,6 +132,8 @@ function LivePlayer({
   refresh,
   dvr,
   actions,
+  lowLatency,
+  latencyChoice,
 }: {
   src: string;
   title: string;
@@ -121,6 +143,8 @@ function LivePlayer({
   refresh: () => void;
   dvr: boolean;
   actions?: ReactNode;
+  lowLatency: boolean;
+  latencyChoice?: LatencyChoice;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const video = useRef<HTMLVideoElement>(null);
@@ -166,11 +190,13 @@ function LivePlayer({
         return;
       }
       const h = new Hls({
-        lowLatencyMode: true,
-        // 1 s segments: play 2 segments behind the edge, catch up (up to 1.3x) past 5.
+        // LL-HLS: parts, blocking reloads and the playlist's PART-HOLD-BACK (1 s) set the
+        // distance to the edge. MPEG-TS: 1 s segments, 2 behind the edge. Both catch up at up
+        // to 1.1x when behind, and seek back past 5 segments.
+        lowLatencyMode: lowLatency,
         liveSyncDurationCount: 2,
         liveMaxLatencyDurationCount: MAX_LATENCY_SEGMENTS,
-        maxLiveSyncPlaybackRate: 1.3,
+        maxLiveSyncPlaybackRate: 1.1,
         backBufferLength: 30,
         // A few quick retries inside hls.js; past them the player says so and retries itself.
         manifestLoadingMaxRetry: 2,
@@ -210,7 +236,7 @@ function LivePlayer({
       setDvrWindow(null);
       dvrBack.current = false;
     };
-  }, [src, state.load, attach, dispatch, refresh]);
+  }, [src, lowLatency, state.load, attach, dispatch, refresh]);
 
   // Network errors retry on their own, with backoff.
   const [retryAt, setRetryAt] = useState<number | null>(null);
@@ -516,6 +542,16 @@ function LivePlayer({
           </button>
           <span className="grow" />
           {actions}
+          {latencyChoice && (
+            <button
+              className="latency-toggle"
+              aria-pressed={latencyChoice.low}
+              onClick={() => latencyChoice.choose(!latencyChoice.low)}
+              title={latencyChoice.low ? 'Low latency: about 2 s behind the streamer. Switch to normal latency for a bad connection (and rewinding).' : 'Normal latency: more buffer, rewinding. Switch to low latency.'}
+            >
+              {latencyChoice.low ? 'Low latency' : 'Normal latency'}
+            </button>
+          )}
           <QualityMenu levels={levels} selected={selected} playing={playing} onSelect={selectLevel} onOpenChange={setMenuOpen} />
           {pipSupported && (
             <button onClick={pip} aria-label="Picture in picture" title="Picture in picture">

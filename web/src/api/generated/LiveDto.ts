@@ -13,4 +13,9 @@ playback_url: string,
  * The same with the DVR window (`live.dvr_minutes`): players that offer rewinding use
  * it. `None` when the broadcast has no recording to rewind into.
  */
-dvr_url: string | null, renditions: Array<RenditionDto>, };
+dvr_url: string | null, 
+/**
+ * Low-latency HLS (fMP4 parts, blocking reload) when this server produces it for the
+ * broadcast (`live.ladder.low_latency`); players without LL-HLS use `playback_url`.
+ */
+low_latency_url: string | null, renditions: Array<RenditionDto>, };
