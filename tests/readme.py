@@ -17,7 +17,9 @@
 5. polls /hls/SLUG/master.m3u8 until the channel is live and the master lists the source and
    at least one lower rendition, then checks that no transcoded rendition repeats the source
    height, and that a segment of every listed rendition decodes as H.264 at its height
-   (the source at the README's `size=`), with ffprobe;
+   (the source at the README's `size=`), with ffprobe; then the README's low-latency URL
+   (/hls/SLUG/ll.m3u8): the same renditions, parts and a preload hint, and an init segment
+   plus a whole segment that decode at each rendition's height; the channel offers it;
 6. checks /api/v1/channels/SLUG (is_live, viewer_count after a segment fetch) and that the
    SQLite database is in ./data under the temporary folder;
 7. opens the channel's watch page in Debian's Chromium (web/e2e/readme_viewer.mjs, with
@@ -376,6 +378,45 @@ def run(binary, work):
             if sorted(r["name"] for r in listed) != sorted(names):
                 raise Failed(f"the channel's live.renditions {[r['name'] for r in listed]} differ from the master's {names}")
             ok("the channel's live.renditions name the same renditions as the master")
+
+        # The README's low-latency URL: the same renditions, LL-HLS playlists whose init segment
+        # plus a whole segment decode at the rendition's height; the channel offers it.
+        with open(README, encoding="utf-8") as f:
+            readme_text = f.read()
+        if not re.search(r"https?://[^\s`]+/hls/SLUG/ll\.m3u8", readme_text):
+            raise Failed("README.md: no `http://HOST:PORT/hls/SLUG/ll.m3u8` low-latency URL")
+        ll_url = f"{base}/hls/{slug}/ll.m3u8"
+        s, body = get(ll_url)
+        if s != 200:
+            raise Failed(f"{ll_url} answers {s}")
+        ll_renditions = parse_master(body.decode("utf-8", "replace"), ll_url)
+        if sorted(r[0] for r in ll_renditions) != sorted(names):
+            raise Failed(f"{ll_url} lists {[r[0] for r in ll_renditions]}, the MPEG-TS master {names}")
+        for name, width, height, url in ll_renditions:
+            s, pl = get(url)
+            text_pl = pl.decode("utf-8", "replace")
+            for tag in ("#EXT-X-PART:", "#EXT-X-PRELOAD-HINT:", "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES", "#EXT-X-MAP:"):
+                if s != 200 or tag not in text_pl:
+                    raise Failed(f"{url} answers {s} without {tag}:\n{text_pl}")
+            init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text_pl).group(1)
+            segs = media_segments(text_pl, url)
+            if not segs:
+                raise Failed(f"{url} lists no complete segment yet:\n{text_pl}")
+            s1, init_data = get(urllib.parse.urljoin(url, init))
+            s2, seg_data = get(segs[-1], timeout=15)
+            if s1 != 200 or s2 != 200:
+                raise Failed(f"{url}: init answers {s1}, {segs[-1]} answers {s2}")
+            path = os.path.join(work, f"probe-ll-{name}.mp4")
+            with open(path, "wb") as f:
+                f.write(init_data + seg_data)
+            codec, w, h, frames = probe(path)
+            if codec != "h264" or h != height or frames < 1:
+                raise Failed(f"{segs[-1]} with {init}: ffprobe says {codec} {w}x{h}, {frames} frames; expected h264 at {height}p")
+            ok(f"{name}: low latency {url.rsplit('/', 1)[-1]} has parts and a preload hint; {segs[-1].rsplit('/', 1)[-1]} decodes as h264 {w}x{h}, {frames} frames")
+        offered = (ch.get("live") or {}).get("low_latency_url") or ""
+        if not offered.endswith(f"/hls/{slug}/ll.m3u8"):
+            raise Failed(f"the channel's live.low_latency_url is {offered!r}")
+        ok(f"the channel offers low latency at {offered}")
 
         # The segment fetches above are a viewer.
         deadline = time.monotonic() + SEGMENT_COUNT_DEADLINE
