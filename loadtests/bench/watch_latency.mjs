@@ -1,7 +1,7 @@
 // Latency on the watch page, in Chromium with hls.js, low latency (LL-HLS) against normal
 // (MPEG-TS, the DVR master), for the top and the lowest rendition of the default ladder.
 //
-//   cd web && node ../loadtests/bench/watch_latency.mjs [SECONDS_PER_PHASE]
+//   cd web && node ../loadtests/bench/watch_latency.mjs [SECONDS_PER_PHASE] [PART_MS]
 //
 // One release server (E2E_SERVER_BIN, else target/release/streamhall) on its embedded
 // defaults, ffmpeg pushing a 1280x720 30 fps test picture (1 s GOP) over RTMP in real time.
@@ -9,10 +9,12 @@
 // frame playing, which the server stamps from the time it received that frame. It leaves out
 // the encoder's own delay (ffmpeg -preset ultrafast -tune zerolatency here: a frame or two).
 // Sampled every 250 ms for SECONDS_PER_PHASE (default 60) after 10 s to settle; p50 and p95.
+// PART_MS sets live.ladder.part_ms (default 333).
 import { apiCall, launchBrowser, poll, publish, register, startServer } from '../../web/e2e/harness.mjs';
 
 const seconds = Number(process.argv[2] ?? 60);
-const server = await startServer();
+const partMs = process.argv[3];
+const server = await startServer({ env: partMs ? { STREAMHALL_LIVE__LADDER__PART_MS: partMs } : {} });
 const browser = await launchBrowser();
 let encoder;
 try {
