@@ -180,7 +180,19 @@ impl TestLive {
 
 /// The renditions a run writes, from its argv (`.../{rendition}/index.m3u8`).
 pub fn renditions_of(proc: &FakeProcessHandle) -> Vec<String> {
-    proc.argv()
+    // Plain `{rendition}/index.m3u8` outputs, or the MPEG-TS side of a tee
+    // (`[f=hls:…]{rendition}/index.m3u8|[f=mp4:…]unix:…`).
+    let outputs: Vec<String> = proc
+        .argv()
+        .iter()
+        .flat_map(|a| {
+            a.to_string_lossy()
+                .split('|')
+                .map(|o| o.rsplit(']').next().unwrap_or(o).to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    outputs
         .iter()
         .filter_map(|a| {
             let p = std::path::Path::new(a);
