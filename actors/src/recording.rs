@@ -263,16 +263,22 @@ pub struct RecordingHealth {
 /// A segment a clip or the DVR window reads.
 #[derive(Debug, Clone)]
 pub enum SegmentSource {
-    Spool(PathBuf),
+    /// Waiting on local disk; `key` is where the uploader puts it (and deletes the spool
+    /// file), so a reader that finds the file gone looks there.
+    Spool {
+        path: PathBuf,
+        key: String,
+    },
     Store(String),
 }
 
 impl SegmentSource {
     pub async fn read(&self, store: &dyn ObjectStore) -> Result<Option<Bytes>, ObjectError> {
         match self {
-            SegmentSource::Spool(p) => match tokio::fs::read(p).await {
+            SegmentSource::Spool { path, key } => match tokio::fs::read(path).await {
                 Ok(d) => Ok(Some(Bytes::from(d))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                // Uploaded since it was located.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => store.get(key).await,
                 Err(e) => Err(e.into()),
             },
             SegmentSource::Store(k) => store.get(k).await,
@@ -497,9 +503,10 @@ impl Recorder {
 
     fn source_of(&self, rendition: &str, e: &Entry) -> Option<SegmentSource> {
         match e.at {
-            Location::Spool | Location::Uploading => {
-                Some(SegmentSource::Spool(self.spool_path(rendition, &e.seg)))
-            }
+            Location::Spool | Location::Uploading => Some(SegmentSource::Spool {
+                path: self.spool_path(rendition, &e.seg),
+                key: segment_key(&self.video_id, rendition, &e.seg),
+            }),
             Location::Stored => Some(SegmentSource::Store(segment_key(
                 &self.video_id,
                 rendition,
