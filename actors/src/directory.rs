@@ -131,14 +131,7 @@ impl StreamEntry {
 
     /// How long a blocked request may wait: three target durations (RFC 8216bis §6.2.5.2).
     fn ll_wait(&self) -> std::time::Duration {
-        let target = read(&self.window)
-            .snapshot()
-            .renditions
-            .iter()
-            .map(|r| r.target_duration)
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let target = read(&self.ll).target_duration().max(1);
         std::time::Duration::from_secs(3 * u64::from(target))
     }
 }
@@ -222,21 +215,7 @@ impl HlsDirectory {
     pub fn dvr_master(&self, slug: &str) -> Option<Bytes> {
         self.entry(slug)?.recorder.as_ref()?;
         let live = self.master(slug)?;
-        let text = std::str::from_utf8(&live).ok()?;
-        let mut out = String::with_capacity(text.len() + 16);
-        for line in text.lines() {
-            match line.strip_suffix("/index.m3u8") {
-                Some(r) if !line.starts_with('#') => {
-                    out.push_str(r);
-                    out.push_str("/dvr.m3u8\n");
-                }
-                _ => {
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            }
-        }
-        Some(Bytes::from(out))
+        rename_variants(std::str::from_utf8(&live).ok()?, "dvr.m3u8", |_| true)
     }
 
     /// The low-latency master: the live master with each `{r}/index.m3u8` as `{r}/ll.m3u8`,
@@ -245,33 +224,8 @@ impl HlsDirectory {
     pub fn ll_master(&self, slug: &str) -> Option<Bytes> {
         let e = self.entry(slug)?;
         let live = self.master(slug)?;
-        let text = std::str::from_utf8(&live).ok()?;
         let ll = read(&e.ll);
-        let mut out = String::with_capacity(text.len() + 16);
-        let mut stream_inf: Option<&str> = None;
-        let mut any = false;
-        for line in text.lines() {
-            if line.starts_with("#EXT-X-STREAM-INF") {
-                stream_inf = Some(line);
-                continue;
-            }
-            match line.strip_suffix("/index.m3u8") {
-                Some(r) if !line.starts_with('#') => {
-                    if let Some(inf) = stream_inf.take().filter(|_| ll.has(r)) {
-                        out.push_str(inf);
-                        out.push('\n');
-                        out.push_str(r);
-                        out.push_str("/ll.m3u8\n");
-                        any = true;
-                    }
-                }
-                _ => {
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            }
-        }
-        any.then(|| Bytes::from(out))
+        rename_variants(std::str::from_utf8(&live).ok()?, "ll.m3u8", |r| ll.has(r))
     }
 
     /// Whether this node serves the channel's broadcast with low-latency playlists.
@@ -398,4 +352,37 @@ impl HlsDirectory {
             map.remove(slug);
         }
     }
+}
+
+/// The master playlist `live` with each variant's `{r}/index.m3u8` as `{r}/{playlist}`, keeping
+/// only the variants (`#EXT-X-STREAM-INF` and its URI) for which `keep(r)`; `None` when none is
+/// kept.
+fn rename_variants(live: &str, playlist: &str, keep: impl Fn(&str) -> bool) -> Option<Bytes> {
+    let mut out = String::with_capacity(live.len() + 16);
+    let mut stream_inf: Option<&str> = None;
+    let mut any = false;
+    for line in live.lines() {
+        if line.starts_with("#EXT-X-STREAM-INF") {
+            stream_inf = Some(line);
+            continue;
+        }
+        match line.strip_suffix("/index.m3u8") {
+            Some(r) if !line.starts_with('#') => {
+                if let Some(inf) = stream_inf.take().filter(|_| keep(r)) {
+                    out.push_str(inf);
+                    out.push('\n');
+                    out.push_str(r);
+                    out.push('/');
+                    out.push_str(playlist);
+                    out.push('\n');
+                    any = true;
+                }
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    any.then(|| Bytes::from(out))
 }

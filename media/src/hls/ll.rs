@@ -113,8 +113,13 @@ impl LlWindow {
         }
     }
 
-    pub fn part_target(&self) -> f64 {
-        self.part_target
+    /// The longest `#EXT-X-TARGETDURATION` of the renditions (the segment target before any).
+    pub fn target_duration(&self) -> u32 {
+        self.renditions
+            .iter()
+            .map(|r| r.target_duration)
+            .max()
+            .unwrap_or(self.segment_target.ceil().max(1.0) as u32)
     }
 
     fn find(&self, name: &str) -> Option<&Rendition> {
