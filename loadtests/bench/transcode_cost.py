@@ -14,6 +14,9 @@ Usage: transcode_cost.py STREAMHALL_BINARY [SECONDS=30] [MAX_PUBLISHERS=4]
    with adaptive step-down (what renditions it keeps).
    CONCURRENCY_ONLY=1 skips steps 2 and 3; MODE=adaptive FROM=4 runs only the modes whose name
    contains MODE, from FROM publishers.
+LOW_LATENCY_COST=1 runs step 2 only, twice: with low-latency HLS (the default: every rendition
+muxed to MPEG-TS and to fMP4 parts) and with `live.ladder.low_latency = false` (MPEG-TS only),
+and prints what the fMP4 copy costs the transcoder and the server.
 Loopback only; everything runs under a temp dir that is removed at the end.
 """
 import json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
@@ -83,11 +86,9 @@ def push(key):
                              "rtmp://127.0.0.1:19700/live/" + key], stdin=subprocess.DEVNULL)
 
 
-def cost():
-    """Steps 2 and 3."""
-    global argv
-    # 2. one stream through streamhall
-    p, base, admin = server("one", {})
+def one_stream(tag, extra_env):
+    """Step 2: one stream through streamhall; (transcoder CPU-s, server CPU-s, transcoder argv)."""
+    p, base, admin = server(tag, extra_env)
     key = req(base + "/channels", {"slug": "cost", "title": "cost"}, admin)["stream_key"]
     server_cpu0 = cpu(p.pid)
     pub = push(key)
@@ -102,8 +103,15 @@ def cost():
         time.sleep(0.2)
     server_cpu = cpu(p.pid) - server_cpu0  # the server itself, without its children's CPU
     p.terminate(); p.wait()
-    print(f"streamhall: transcoder child {child_cpu:.2f} CPU-s for {SECONDS} media-s = {child_cpu / SECONDS:.3f} CPU-s/s; "
+    print(f"streamhall ({tag}): transcoder child {child_cpu:.2f} CPU-s for {SECONDS} media-s = {child_cpu / SECONDS:.3f} CPU-s/s; "
           f"the server process itself {server_cpu:.2f} CPU-s")
+    return child_cpu, server_cpu, argv
+
+
+def cost():
+    """Steps 2 and 3."""
+    global argv
+    child_cpu, server_cpu, argv = one_stream("one", {})
 
     # 3. the same argv by hand
     out = os.path.join(work, "by-hand")
@@ -129,6 +137,15 @@ def cost():
     print(f"by hand: same argv {bare_cpu:.2f} CPU-s = {bare_cpu / SECONDS:.3f} CPU-s/s")
     total = child_cpu + server_cpu
     print(f"overhead of streamhall (server + transcoder) over bare ffmpeg: {100 * (total / bare_cpu - 1):+.1f}%")
+
+if os.environ.get("LOW_LATENCY_COST"):
+    ll_child, ll_server, _ = one_stream("low-latency", {})
+    ts_child, ts_server, _ = one_stream("mpegts-only", {"STREAMHALL_LIVE__LADDER__LOW_LATENCY": "false"})
+    print(f"low-latency HLS costs the transcoder {100 * (ll_child / ts_child - 1):+.1f}% "
+          f"({(ll_child - ts_child) / SECONDS:+.3f} CPU-s/s) and the server {ll_server - ts_server:+.2f} CPU-s "
+          f"({(ll_server - ts_server) / SECONDS:+.3f} CPU-s/s)")
+    shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0)
 
 if not os.environ.get("CONCURRENCY_ONLY"):
     cost()

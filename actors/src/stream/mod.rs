@@ -875,6 +875,11 @@ impl StreamActor {
         if let Some(r) = &recording {
             warnings.extend(recording_warnings(r));
         }
+        if let Some(why) = crate::directory::read(&self.entry.ll).failure() {
+            warnings.push(format!(
+                "Low latency is off until the transcoder restarts ({why}); viewers watch at normal latency."
+            ));
+        }
         let (dropped_frames, dropped_audio) =
             self.session.as_ref().map_or((0, 0), |s| s.queue.dropped());
         let status = self.status.status();

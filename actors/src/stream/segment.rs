@@ -63,8 +63,18 @@ fn bind_ll_sockets(
         .collect()
 }
 
+/// Low latency is off until the next run, said once in the log and in the stream's health.
+fn ll_failed(entry: &StreamEntry, span: &tracing::Span, run: u64, rendition: &str, reason: String) {
+    let _g = span.enter();
+    tracing::warn!(%rendition, %reason, "low latency is off until ffmpeg restarts; the MPEG-TS playlists go on");
+    write(&entry.ll).fail(run, format!("{rendition}: {reason}"));
+    entry.ll_touched();
+}
+
 /// Reads one rendition's fragmented MP4 from ffmpeg into the low-latency window until ffmpeg
-/// closes the socket. Part times come from the run's ingest clock, as segment times do.
+/// closes the socket. Part times come from the run's ingest clock, as segment times do. A
+/// socket that breaks or carries what is not fragmented MP4 turns low latency off for the run
+/// (every rendition: they must line up); ffmpeg's tee drops that output and goes on.
 async fn read_ll(
     listener: UnixListener,
     entry: Arc<StreamEntry>,
@@ -76,14 +86,12 @@ async fn read_ll(
     let mut stream = match tokio::time::timeout(LL_CONNECT, listener.accept()).await {
         Ok(Ok((s, _))) => s,
         Ok(Err(e)) => {
-            let _g = span.enter();
-            tracing::warn!(%rendition, error = %e, "accepting the low-latency socket failed");
-            return;
+            let reason = format!("accepting ffmpeg's connection failed ({e})");
+            return ll_failed(&entry, &span, run, &rendition, reason);
         }
         Err(_) => {
-            let _g = span.enter();
-            tracing::warn!(%rendition, "ffmpeg never connected to the low-latency socket");
-            return;
+            let reason = format!("ffmpeg did not connect within {} s", LL_CONNECT.as_secs());
+            return ll_failed(&entry, &span, run, &rendition, reason);
         }
     };
     drop(listener);
@@ -94,17 +102,15 @@ async fn read_ll(
             Ok(0) => return,
             Ok(n) => n,
             Err(e) => {
-                let _g = span.enter();
-                tracing::warn!(%rendition, error = %e, "reading low-latency output failed");
-                return;
+                let reason = format!("reading ffmpeg's output failed ({e})");
+                return ll_failed(&entry, &span, run, &rendition, reason);
             }
         };
         let events = match reader.push(&buf[..n]) {
             Ok(events) => events,
             Err(e) => {
-                let _g = span.enter();
-                tracing::warn!(%rendition, error = %e, "ffmpeg's fragmented MP4 is unreadable; low latency is off for this run");
-                return;
+                let reason = format!("ffmpeg's fragmented MP4 is unreadable ({e})");
+                return ll_failed(&entry, &span, run, &rendition, reason);
             }
         };
         if events.is_empty() {
@@ -295,6 +301,11 @@ impl Segment {
             }
             Err(e) => {
                 tracing::warn!(error = %e, dir = %dir.display(), "low-latency sockets unavailable; this run has MPEG-TS playlists only");
+                write(&self.entry.ll).fail(
+                    self.ll_runs,
+                    format!("its sockets could not be created ({e})"),
+                );
+                self.entry.ll_touched();
             }
         }
         self.ll_dir = Some(dir);

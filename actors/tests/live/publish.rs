@@ -658,3 +658,53 @@ async fn a_rendition_that_produces_nothing_is_left_out_and_the_rest_go_live() {
         .collect();
     assert_eq!(failed, ["360p"]);
 }
+
+#[actix_web::test]
+async fn a_broken_low_latency_output_turns_it_off_with_a_warning_and_mpegts_goes_on() {
+    let t = spawn_live().await;
+    let g = t.publish(KEY).await.unwrap();
+    let proc = t.go_live(&g).await;
+    // The sockets ffmpeg's tee writes fragmented MP4 to, one per rendition.
+    let sockets: Vec<String> = proc
+        .argv()
+        .iter()
+        .filter_map(|a| {
+            let a = a.to_string_lossy();
+            a.split_once("]unix:").map(|(_, path)| path.to_owned())
+        })
+        .collect();
+    assert!(!sockets.is_empty(), "low latency is on by default");
+    // What arrives is not fragmented MP4: a box of size 0.
+    let mut s = tokio::net::UnixStream::connect(&sockets[0]).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut s, &[0, 0, 0, 0, b'f', b't', b'y', b'p'])
+        .await
+        .unwrap();
+    let h = eventually("the warning", WAIT, || async {
+        t.stream_health().await.filter(|h| {
+            h.warnings
+                .iter()
+                .any(|w| w.starts_with("Low latency is off"))
+        })
+    })
+    .await;
+    let w = h
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("Low latency is off"))
+        .unwrap();
+    assert!(w.contains("unreadable"), "{w}");
+    assert!(!t.live.hls.has_low_latency(SLUG));
+    // The MPEG-TS side goes on: the broadcast stays live and new segments are taken.
+    let before = h.segments_produced;
+    for r in renditions_of(&proc) {
+        proc.write_segment(&r, 1.0, b"segment").unwrap();
+    }
+    let h = eventually("more segments", WAIT, || async {
+        t.stream_health()
+            .await
+            .filter(|h| h.segments_produced > before)
+    })
+    .await;
+    assert_eq!(h.status, StreamStatus::Live);
+    assert!(t.is_live().await);
+}

@@ -97,6 +97,8 @@ pub struct LlWindow {
     window: usize,
     first_number: u64,
     ended: bool,
+    /// The run whose fMP4 output broke, and why: low latency is off until a later run.
+    failure: Option<(u64, String)>,
 }
 
 impl LlWindow {
@@ -110,6 +112,7 @@ impl LlWindow {
             window: window.max(2),
             first_number,
             ended: false,
+            failure: None,
         }
     }
 
@@ -151,6 +154,13 @@ impl LlWindow {
     /// A new ffmpeg run's init segment for `rendition`: what follows is a discontinuity.
     /// `run` numbers the runs of the broadcast from 1.
     pub fn set_init(&mut self, rendition: &str, run: u64, data: Bytes) {
+        if self
+            .failure
+            .as_ref()
+            .is_some_and(|(failed, _)| run > *failed)
+        {
+            self.failure = None;
+        }
         let n = self.first_number + run;
         let r = self.find_mut(rendition);
         r.close_open();
@@ -160,6 +170,23 @@ impl LlWindow {
         if r.inits.back().map(|(i, _)| *i) != Some(n) {
             r.inits.push_back((n, data));
         }
+    }
+
+    /// Low latency is off for the rest of run `run`: a rendition's fMP4 output broke, so the
+    /// renditions would no longer line up. Nothing is listed (`has` is false, playlists and
+    /// blocking requests are not found) until a later run's init segment; numbering goes on
+    /// from where it stopped, so no name is ever reused for other media.
+    pub fn fail(&mut self, run: u64, reason: String) {
+        for r in &mut self.renditions {
+            r.close_open();
+            r.playlist = Bytes::new();
+        }
+        self.failure = Some((run, reason));
+    }
+
+    /// Why low latency is off, if it is (see [`fail`](Self::fail)).
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_ref().map(|(_, why)| why.as_str())
     }
 
     /// Every rendition's next segment follows an interruption (a new ffmpeg run, a reconnect).
@@ -185,7 +212,7 @@ impl LlWindow {
         pdt: SystemTime,
         data: Bytes,
     ) -> Option<u64> {
-        if self.ended {
+        if self.ended || self.failure.is_some() {
             return None;
         }
         let (segment_target, window) = (self.segment_target, self.window);
@@ -245,11 +272,14 @@ impl LlWindow {
 
     /// Renditions with something to play.
     pub fn has(&self, rendition: &str) -> bool {
-        self.find(rendition).is_some_and(|r| !r.playlist.is_empty())
+        self.playlist(rendition).is_some()
     }
 
     /// `ll.m3u8`, as rendered at the last change.
     pub fn playlist(&self, rendition: &str) -> Option<Bytes> {
+        if self.failure.is_some() {
+            return None;
+        }
         self.find(rendition)
             .map(|r| r.playlist.clone())
             .filter(|p| !p.is_empty())
@@ -258,7 +288,10 @@ impl LlWindow {
     /// Whether the playlist already holds segment `msn` (complete) or, with `part`, that part
     /// of it (RFC 8216bis §6.2.5.2).
     pub fn readiness(&self, rendition: &str, msn: u64, part: Option<u64>) -> Readiness {
-        let Some(r) = self.find(rendition).filter(|r| !r.playlist.is_empty()) else {
+        let Some(r) = self
+            .find(rendition)
+            .filter(|r| !r.playlist.is_empty() && self.failure.is_none())
+        else {
             return Readiness::Unknown;
         };
         // The segment being produced (or the next one, between segments).
@@ -292,6 +325,9 @@ impl LlWindow {
         let (Some(n), Some(r)) = (number(name, "p-", ".m4s"), self.find(rendition)) else {
             return Lookup::Missing;
         };
+        if self.failure.is_some() {
+            return Lookup::Missing;
+        }
         if n == r.next_part && !self.ended {
             return Lookup::Pending;
         }
@@ -527,6 +563,47 @@ mod tests {
         let p = text(&w, "360p");
         assert!(p.ends_with("s-1002.m4s\n#EXT-X-ENDLIST\n"));
         assert_eq!(w.readiness("360p", 1003, Some(0)), Readiness::Ready);
+    }
+
+    #[test]
+    fn a_failure_lists_nothing_until_the_next_run_which_goes_on_numbering() {
+        let mut w = LlWindow::new(0.333, 1.0, 10, 1000);
+        w.set_init("360p", 1, Bytes::from_static(b"init"));
+        for i in 0..4 {
+            part(&mut w, "360p", i % 3 == 0).unwrap();
+        }
+        assert!(w.has("360p"));
+        w.fail(1, "box `moof` is malformed".into());
+        w.set_init("720p", 1, Bytes::from_static(b"init"));
+        assert!(
+            w.failure().is_some(),
+            "another rendition of the failed run changes nothing"
+        );
+        assert_eq!(w.failure(), Some("box `moof` is malformed"));
+        assert!(!w.has("360p"));
+        assert_eq!(w.playlist("360p"), None);
+        assert_eq!(w.readiness("360p", 1001, Some(0)), Readiness::Unknown);
+        assert_eq!(
+            w.part("360p", "p-1004.m4s"),
+            Lookup::Missing,
+            "no hint to wait on"
+        );
+        assert_eq!(
+            part(&mut w, "360p", true),
+            None,
+            "the rest of the run is ignored"
+        );
+        // The next run: listed again once it has a part, numbers going on, a discontinuity.
+        w.set_init("360p", 2, Bytes::from_static(b"init2"));
+        assert_eq!(w.failure(), None);
+        assert!(!w.has("360p"), "nothing of the new run yet");
+        assert_eq!(part(&mut w, "360p", true), Some(1004));
+        let p = text(&w, "360p");
+        assert!(
+            p.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1002.mp4\""),
+            "{p}"
+        );
+        assert!(p.contains("p-1004.m4s"));
     }
 
     #[test]

@@ -27,6 +27,26 @@ const VIEWER_ID = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => 
  * Adds the viewer id to playlist and segment requests (the server counts viewers on segment
  * fetches). Other URLs (keys, thumbnails) are left alone, and so is a URL that has one.
  */
+/**
+ * hls.js options for live. LL-HLS: parts, blocking reloads and the playlist's PART-HOLD-BACK
+ * (3 parts, 1 s by default) set the distance to the edge; any `liveSync*` option would override
+ * it (hls.js prefers the user's config), so none is given, nor a maximum latency (hls.js refuses
+ * a `liveMaxLatencyDurationCount` without a `liveSyncDurationCount` below it). MPEG-TS: 1 s
+ * segments, 2 behind the edge, back to the edge past 5. Both catch up at up to 1.1x when behind.
+ */
+export function liveHlsConfig(lowLatency: boolean) {
+  return {
+    lowLatencyMode: lowLatency,
+    ...(lowLatency ? {} : { liveSyncDurationCount: 2, liveMaxLatencyDurationCount: MAX_LATENCY_SEGMENTS }),
+    maxLiveSyncPlaybackRate: 1.1,
+    backBufferLength: 30,
+    // A few quick retries inside hls.js; past them the player says so and retries itself.
+    manifestLoadingMaxRetry: 2,
+    levelLoadingMaxRetry: 4,
+    fragLoadingMaxRetry: 4,
+  };
+}
+
 export function withViewerId(url: string): string {
   if (!/\.(m3u8|ts|m4s|mp4|aac)(\?|$)/.test(url) || /[?&]vid=/.test(url)) return url;
   return url + (url.includes('?') ? '&' : '?') + 'vid=' + VIEWER_ID;
@@ -190,18 +210,7 @@ function LivePlayer({
         return;
       }
       const h = new Hls({
-        // LL-HLS: parts, blocking reloads and the playlist's PART-HOLD-BACK (1 s) set the
-        // distance to the edge. MPEG-TS: 1 s segments, 2 behind the edge. Both catch up at up
-        // to 1.1x when behind, and seek back past 5 segments.
-        lowLatencyMode: lowLatency,
-        liveSyncDurationCount: 2,
-        liveMaxLatencyDurationCount: MAX_LATENCY_SEGMENTS,
-        maxLiveSyncPlaybackRate: 1.1,
-        backBufferLength: 30,
-        // A few quick retries inside hls.js; past them the player says so and retries itself.
-        manifestLoadingMaxRetry: 2,
-        levelLoadingMaxRetry: 4,
-        fragLoadingMaxRetry: 4,
+        ...liveHlsConfig(lowLatency),
         xhrSetup: (xhr, url) => {
           const counted = withViewerId(url);
           if (counted !== url) xhr.open('GET', counted, true);

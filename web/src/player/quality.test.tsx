@@ -1,7 +1,7 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { QualityMenu, menuLevels, qualityLabel, type Level } from './quality';
-import { measuredLatency, networkMessage, withViewerId } from './Player';
+import { liveHlsConfig, measuredLatency, networkMessage, withViewerId } from './Player';
 
 const levels: Level[] = [
   { index: 0, name: 'source', height: 540, bitrate: 3_000_000 },
@@ -64,5 +64,26 @@ describe('player helpers', () => {
     expect(networkMessage({ details: 'fragLoadError', response: { code: 503 } })).toBe('The server could not send the video (error 503).');
     expect(networkMessage({ details: 'levelLoadTimeOut' })).toMatch(/took too long/);
     expect(networkMessage({ details: 'fragLoadError', response: { code: 0 } })).toBe('Could not load the video: check your connection.');
+  });
+});
+
+describe('live hls.js options', () => {
+  it('are accepted by hls.js in both modes', async () => {
+    const { default: Hls } = await import('hls.js');
+    for (const low of [true, false]) {
+      const h = new Hls(liveHlsConfig(low));
+      expect(h.config.lowLatencyMode).toBe(low);
+      h.destroy();
+    }
+  });
+
+  it('leaves the low-latency distance to the playlist and keeps 2 segments for MPEG-TS', () => {
+    const ll = liveHlsConfig(true);
+    expect(ll.lowLatencyMode).toBe(true);
+    // hls.js uses any liveSync* option the page gives instead of PART-HOLD-BACK.
+    expect(Object.keys(ll).filter((k) => k.startsWith('liveSync'))).toEqual([]);
+    const normal = liveHlsConfig(false);
+    expect(normal.lowLatencyMode).toBe(false);
+    expect(normal).toMatchObject({ liveSyncDurationCount: 2, maxLiveSyncPlaybackRate: 1.1 });
   });
 });
