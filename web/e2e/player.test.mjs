@@ -96,8 +96,9 @@ test('offline, then it plays; latency only once playing; behind live when paused
     const l = Number(await page.locator('.live-edge').getAttribute('data-latency'));
     return l > 0 ? l : null;
   }, 15_000);
-  // Low-latency HLS by default: about 2 s behind the encoder (5.4 s with 1 s MPEG-TS segments).
-  assert.ok(latency < 5, `latency ${latency} s`);
+  // Low-latency HLS by default: 1.2-1.6 s by this figure on a quiet machine; normal latency
+  // (MPEG-TS, 2 segments of buffer) is 2.9-3.4 s (docs/PERFORMANCE.md).
+  assert.ok(latency < 3, `latency ${latency} s`);
   console.log(`low-latency playback: ${latency.toFixed(2)} s behind the encoder`);
   assert.deepEqual(await page.evaluate(() => window.__latencyBeforePlay), [], 'no latency shown before a frame played');
   await screenshot(page, 'player-playing');
