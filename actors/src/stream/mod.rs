@@ -37,9 +37,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use streamhall_media::ingest::{IngestEvent, Protocol};
-use streamhall_media::transcode::{
-    FfmpegThumbnailer, build_argv, process_cpu_seconds,
-};
+use streamhall_media::transcode::{FfmpegThumbnailer, build_argv, process_cpu_seconds};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;

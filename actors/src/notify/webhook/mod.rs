@@ -189,4 +189,3 @@ fn delivery_row(
         updated_at: Set(now),
     }
 }
-
