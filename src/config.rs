@@ -33,7 +33,7 @@ pub struct Config {
     pub recording: RecordingSection,
     /// Go-live notifications: in-app, email (SMTP), webhooks.
     pub notify: streamhall_actors::notify::NotifyConfig,
-    pub analytics: streamhall_actors::notify::AnalyticsConfig,
+    pub analytics: streamhall_actors::analytics::AnalyticsConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     /// Several nodes on one database and Redis: this node's name and address.

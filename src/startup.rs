@@ -33,11 +33,11 @@ use streamhall_entities::{User, secret::Sealer, user};
 use streamhall_http::{
     auth::TokenKeys,
     cache::ResponseCache,
-    chat::{ConnLimiter, TicketStore},
     metrics::Metrics,
     ratelimit::RateLimiter,
     relay::{HlsRelay, RelayConfig},
     state::AppState,
+    ws_admission::{ConnLimiter, TicketStore},
 };
 use streamhall_migration::Migrator;
 

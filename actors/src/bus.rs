@@ -18,7 +18,7 @@ use deadpool_redis::redis::{self, Value};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::chat::cluster::entries;
+use crate::redis_streams::{entries, pairs};
 
 /// Events a receiver may fall behind by before it lags.
 pub const BUS_CAPACITY: usize = 1024;
@@ -257,7 +257,7 @@ async fn reader(
             Ok(v) => {
                 backoff = Duration::from_millis(100);
                 set_health(&r, true, "read", "");
-                for (_, body) in crate::chat::cluster::pairs(&v) {
+                for (_, body) in pairs(&v) {
                     for (id, fields) in entries(body) {
                         last_id = id;
                         if fields.get("n").is_some_and(|n| *n == node_id) {

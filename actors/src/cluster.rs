@@ -39,7 +39,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use streamhall_entities::{Broadcast, Video, broadcast, channel, video};
 
-use crate::directory::{LiveInfo, read, write};
+use crate::directory::LiveInfo;
+use crate::locks::{read, write};
 
 /// Largest lease value accepted from Redis (a page's worth of rendition info).
 const MAX_LEASE_BYTES: usize = 16 * 1024;

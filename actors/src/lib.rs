@@ -25,10 +25,12 @@ pub mod db;
 pub mod directory;
 pub mod gate;
 pub mod health;
+pub mod locks;
 pub mod notify;
 pub mod presence;
 pub mod pull;
 pub mod recording;
+pub mod redis_streams;
 pub mod registry;
 pub mod stream;
 pub mod supervision;
@@ -79,7 +81,7 @@ pub struct LiveConfig {
     pub notify: notify::NotifyConfig,
     /// The URL people open, for links in emails.
     pub public_url: String,
-    pub analytics: notify::AnalyticsConfig,
+    pub analytics: analytics::AnalyticsConfig,
     /// Recordings, DVR and clips.
     pub recording: recording::RecordingConfig,
     /// Seals what the server must present again: camera credentials, SRT passphrases,
@@ -110,7 +112,7 @@ impl Default for LiveConfig {
             chat: chat::ChatConfig::default(),
             notify: notify::NotifyConfig::default(),
             public_url: "http://127.0.0.1:8080".into(),
-            analytics: notify::AnalyticsConfig::default(),
+            analytics: analytics::AnalyticsConfig::default(),
             recording: recording::RecordingConfig::default(),
             sealer: {
                 // A random key: what it seals does not outlive the process (tests). The

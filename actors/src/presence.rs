@@ -31,10 +31,12 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use streamhall_entities::broadcast;
 
-use crate::analytics::{self, AnalyticsCore, BatchWritten, MAX_SESSIONS_PER_BROADCAST};
-use crate::directory::{HlsDirectory, lock, read, write};
+use crate::analytics::{
+    self, AnalyticsConfig, AnalyticsCore, BatchWritten, MAX_SESSIONS_PER_BROADCAST,
+};
+use crate::directory::HlsDirectory;
 use crate::health::ActorHealth;
-use crate::notify::AnalyticsConfig;
+use crate::locks::{lock, read, write};
 
 /// Viewers stored per channel; beyond it viewers are estimated, not stored.
 pub const MAX_VIEWERS_PER_CHANNEL: usize = 200_000;

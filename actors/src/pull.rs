@@ -31,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use crate::cluster::Cluster;
-use crate::directory::lock;
 use crate::gate::SINK_CAPACITY;
+use crate::locks::lock;
 use crate::notify::WebhookConfig;
 use crate::notify::webhook::UrlGuard;
 use crate::registry::{PublishRequested, Registry};

@@ -28,6 +28,7 @@ use crate::presence::{GetPresenceHealth, Presence};
 use crate::recording::Recorder;
 use crate::stream::{
     AttachPublisher, EndReason, EndStream, GetStreamHealth, Refused, StreamActor, StreamSpec,
+    StreamStopped,
 };
 
 /// How long `GetHealth` waits for each stream.
@@ -62,14 +63,6 @@ pub struct GetHealth;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
-
-/// A stream has ended (rows closed, window ended) and is stopping.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StreamStopped {
-    pub slug: String,
-    pub broadcast_id: i64,
-}
 
 // ---------------------------------------------------------------------------------------------
 // Plain logic

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::middleware::current_request_id;
+use crate::request_id::current_request_id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -7,22 +7,23 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
-pub mod chat;
 pub mod config;
 pub mod dto;
 pub mod error;
 pub mod hls;
 pub mod metrics;
 pub mod middleware;
-pub mod notify_ws;
 pub mod openapi;
 pub mod ratelimit;
 pub mod relay;
+pub mod request_id;
 pub mod state;
 pub mod system;
+pub mod tokens;
 pub mod validate;
 pub mod vod;
 pub mod webapp;
+pub mod ws_admission;
 
 use actix_cors::Cors;
 use actix_web::{

@@ -13,16 +13,8 @@ use actix_web::{
 };
 use tracing_actix_web::RequestId;
 
+use crate::request_id;
 use crate::state::AppState;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being handled on this task, if any.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
 
 /// Puts the request id (made by `TracingLogger`) in task-local scope, echoes it as
 /// `X-Request-Id`, and records the request in the metrics.
@@ -42,7 +34,7 @@ pub async fn request_context(
     let method = req.method().as_str().to_owned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
 
-    let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).await?;
+    let mut res = request_id::scope(id.clone(), next.call(req)).await?;
 
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut()

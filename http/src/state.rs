@@ -6,11 +6,12 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::TokenKeys,
     cache::ResponseCache,
     config::{AuthConfig, HttpConfig},
     metrics::Metrics,
     ratelimit::RateLimiter,
+    tokens::TokenKeys,
+    ws_admission::{ConnLimiter, TicketStore, origin_allowed},
 };
 
 pub struct AppState {
@@ -36,9 +37,9 @@ pub struct AppState {
     /// `srt://HOST:PORT` encoders call (the stream id goes in a query).
     pub srt_url: String,
     /// Single-use chat socket tickets.
-    pub chat_tickets: crate::chat::TicketStore,
+    pub chat_tickets: TicketStore,
     /// Chat sockets per client address.
-    pub chat_conns: crate::chat::ConnLimiter,
+    pub chat_conns: ConnLimiter,
     /// Fetches the HLS of streams another node owns from that node (coalesced, cached).
     pub relay: crate::relay::HlsRelay,
 }
@@ -46,5 +47,11 @@ pub struct AppState {
 impl AppState {
     pub fn refresh_ttl(&self) -> Duration {
         Duration::from_secs(self.auth.refresh_token_ttl_days * 24 * 3600)
+    }
+
+    /// Whether a browser on this request's `Origin` may open a socket: the app itself or a
+    /// configured CORS origin (clients that send no `Origin` are not browsers and pass).
+    pub fn origin_allowed(&self, req: &actix_web::HttpRequest) -> bool {
+        origin_allowed(req, &self.public_url, &self.http.cors_origins)
     }
 }

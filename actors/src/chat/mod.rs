@@ -12,6 +12,7 @@
 
 pub mod cluster;
 pub mod core;
+pub mod policy;
 pub mod protocol;
 pub mod room;
 pub mod rooms;

@@ -17,8 +17,8 @@ use super::cluster::{ChatCluster, RoomEvent};
 use super::core::RoomLimits;
 use super::room::{ChatRoom, Reload, RoomKey};
 use super::store;
-use crate::directory::lock;
 use crate::health::ActorHealth;
+use crate::locks::lock;
 use crate::presence::PresenceHandle;
 
 /// Settings of the chat side.

@@ -104,16 +104,3 @@ impl Default for WebhookConfig {
         }
     }
 }
-
-/// How often live channels are sampled into `stream_analytics`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AnalyticsConfig {
-    pub sample_secs: u64,
-}
-
-impl Default for AnalyticsConfig {
-    fn default() -> Self {
-        Self { sample_secs: 30 }
-    }
-}

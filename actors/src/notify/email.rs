@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 
 use super::config::{SmtpConfig, SmtpTls};
-use crate::directory::lock;
+use crate::locks::lock;
 
 /// One email to send.
 #[derive(Debug, Clone)]

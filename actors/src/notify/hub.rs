@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{NotificationDto, NotifyServerMsg};
 use crate::bus::NotificationPush;
-use crate::directory::lock;
+use crate::locks::lock;
 
 /// Frames queued for one socket before it is closed as a slow consumer.
 pub const SOCKET_QUEUE: usize = 64;

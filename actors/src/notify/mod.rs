@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use ts_rs::TS;
 
-pub use config::{AnalyticsConfig, NotifyConfig, SmtpConfig, SmtpTls, WebhookConfig};
+pub use config::{NotifyConfig, SmtpConfig, SmtpTls, WebhookConfig};
 pub use hub::NotificationHub;
 
 use crate::bus::{Bus, BusEvent};

@@ -20,6 +20,7 @@
 //! `StreamWentOffline` (if announced), the broadcast row closed, the live window ended (kept
 //! for `ended_retention`, then dropped), and [`StreamStopped`] to the registry.
 
+pub mod core;
 pub mod ingest;
 pub mod restream;
 pub mod segment;
@@ -28,7 +29,6 @@ pub mod status;
 pub mod thumbnail;
 pub mod transcode;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,13 +37,15 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use streamhall_media::ingest::{IngestEvent, Protocol};
-use streamhall_media::transcode::{
-    PlannedRendition, build_argv, plan_ladder_without, process_cpu_seconds,
-};
+use streamhall_media::transcode::{FfmpegThumbnailer, build_argv, process_cpu_seconds};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub use self::core::{
+    Attached, CPU_SAMPLE_EVERY, ExitAction, PREPARE_RETRY, Prepared, Publisher, RunStart,
+    StreamCore,
+};
 pub use ingest::{Ingest, StopIngest};
 pub use segment::{FinishSegments, PrepareRun, Segment, SegmentCounters};
 pub use session::{IngestSession, TagQueue, source_warnings};
@@ -55,13 +57,12 @@ pub use transcode::{
 
 use crate::LiveDeps;
 use crate::bus::BusEvent;
-use crate::directory::{StreamEntry, write};
+use crate::directory::StreamEntry;
 use crate::health::{ActorHealth, StreamHealth, StreamStatus};
-use crate::registry::StreamStopped;
-use crate::supervision::{ChildExited, ChildKind, ChildRecord, StopChild};
+use crate::locks::write;
+use crate::supervision::{ChildExited, ChildKind, StopChild};
 
 const TICK: Duration = Duration::from_millis(100);
-const CPU_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -98,151 +99,14 @@ pub struct EndStream {
 #[rtype(result = "StreamHealth")]
 pub struct GetStreamHealth;
 
-// ---------------------------------------------------------------------------------------------
-// Plain logic
-
-/// The publisher as the stream sees it.
-#[derive(Debug)]
-pub enum Publisher {
-    Connected {
-        session: u64,
-        kick: CancellationToken,
-    },
-    /// Dropped at `since`; the broadcast continues if one comes back within the grace window.
-    Gone {
-        since: Instant,
-    },
-    Ended,
-}
-
-/// How a publisher joined the broadcast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attached {
-    First,
-    /// Came back within the grace window.
-    Resumed,
-    /// Replaced a publisher still connected (whose kick token was cancelled).
-    Replaced,
-}
-
-/// What to do about a child that exited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitAction {
-    /// A report from an incarnation already replaced or retired.
-    Ignore,
-    /// The current publisher left: the grace window starts.
-    PublisherGone,
-    /// Start it again after this delay (counted as a restart).
-    Restart(Duration),
-    /// Not needed until something changes (ffmpeg finished after the publisher left).
-    Idle,
-}
-
-/// Publisher state, grace window and restart policy of one stream.
-#[derive(Debug)]
-pub struct StreamCore {
-    grace: Duration,
-    publisher: Publisher,
-    sessions: u64,
-    children: HashMap<ChildKind, ChildRecord>,
-}
-
-impl StreamCore {
-    pub fn new(grace: Duration, id: &str) -> Self {
-        Self {
-            grace,
-            publisher: Publisher::Gone {
-                since: Instant::now(),
-            },
-            sessions: 0,
-            children: ChildKind::ALL
-                .iter()
-                .map(|k| (*k, ChildRecord::new(*k, format!("{id}/{}", k.as_str()))))
-                .collect(),
-        }
-    }
-
-    /// A publisher arrives. Returns the new session id and how it joined; `None` once ended.
-    pub fn attach(&mut self, kick: CancellationToken) -> Option<(u64, Attached)> {
-        let how = match &self.publisher {
-            Publisher::Ended => return None,
-            Publisher::Connected { kick: old, .. } => {
-                // OBS reconnecting over a half-open socket: the newer connection wins.
-                old.cancel();
-                Attached::Replaced
-            }
-            Publisher::Gone { .. } if self.sessions == 0 => Attached::First,
-            Publisher::Gone { .. } => Attached::Resumed,
-        };
-        self.sessions += 1;
-        self.publisher = Publisher::Connected {
-            session: self.sessions,
-            kick,
-        };
-        Some((self.sessions, how))
-    }
-
-    pub fn publisher_connected(&self) -> bool {
-        matches!(self.publisher, Publisher::Connected { .. })
-    }
-
-    pub fn is_ended(&self) -> bool {
-        matches!(self.publisher, Publisher::Ended)
-    }
-
-    /// No publisher for longer than the grace window.
-    pub fn grace_expired(&self, now: Instant) -> bool {
-        matches!(self.publisher, Publisher::Gone { since } if now.saturating_duration_since(since) >= self.grace)
-    }
-
-    /// The broadcast ends: kicks the publisher; `false` if it had already ended.
-    pub fn end(&mut self) -> bool {
-        match std::mem::replace(&mut self.publisher, Publisher::Ended) {
-            Publisher::Ended => false,
-            Publisher::Connected { kick, .. } => {
-                kick.cancel();
-                true
-            }
-            Publisher::Gone { .. } => true,
-        }
-    }
-
-    pub fn record(&mut self, kind: ChildKind) -> &mut ChildRecord {
-        self.children
-            .entry(kind)
-            .or_insert_with(|| ChildRecord::new(kind, kind.as_str().to_owned()))
-    }
-
-    pub fn records(&self) -> impl Iterator<Item = &ChildRecord> {
-        ChildKind::ALL.iter().filter_map(|k| self.children.get(k))
-    }
-
-    /// A child reported its exit.
-    pub fn child_exited(
-        &mut self,
-        kind: ChildKind,
-        generation: u64,
-        reason: &str,
-        now: Instant,
-    ) -> ExitAction {
-        let ended = self.is_ended();
-        let connected = self.publisher_connected();
-        let rec = self.record(kind);
-        let Some(ran) = rec.exited(generation, reason, now) else {
-            return ExitAction::Ignore;
-        };
-        if ended {
-            return ExitAction::Ignore;
-        }
-        match kind {
-            ChildKind::Ingest => {
-                self.publisher = Publisher::Gone { since: now };
-                ExitAction::PublisherGone
-            }
-            ChildKind::Transcode if !connected => ExitAction::Idle,
-            _ => ExitAction::Restart(rec.schedule_restart(ran)),
-        }
-    }
+/// Sent to the parent (the registry): this stream has ended (rows closed, window ended) and is
+/// stopping. Declared here, beside the stream that sends it, so the stream needs nothing of
+/// its parent but a `Recipient<StreamStopped>`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StreamStopped {
+    pub slug: String,
+    pub broadcast_id: i64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,27 +142,16 @@ pub struct StreamActor {
     /// How the current (or last) publisher came in.
     protocol: Option<Protocol>,
     session: Option<Arc<IngestSession>>,
-    session_had_run: bool,
     ingest: Option<Addr<Ingest>>,
     transcode: Option<Addr<Transcode>>,
     segment: Option<Addr<Segment>>,
     thumbnail: Option<Addr<Thumbnail>>,
     restreams: restream::Restreams,
-    restart_at: HashMap<ChildKind, Instant>,
-    preparing: bool,
-    runs: u64,
-    plan: Vec<PlannedRendition>,
     transcode_stats: Arc<TranscodeStats>,
     segments: Arc<SegmentCounters>,
-    cpu_sample: Option<(Instant, u32, f64)>,
-    cpu_percent: Option<f64>,
-    warned_keyframes: bool,
-    stall: StallWatch,
     /// Starting / live / failed, and the words for it.
     status: StatusCore,
     speed: SpeedMeter,
-    /// Renditions taken out of the ladder to keep up with real time, highest first.
-    dropped: Vec<String>,
     ending: bool,
     ended: watch::Sender<bool>,
 }
@@ -339,25 +192,15 @@ impl StreamActor {
             first_publisher: Some(first),
             protocol: None,
             session: None,
-            session_had_run: false,
             ingest: None,
             transcode: None,
             segment: None,
             thumbnail: None,
             restreams,
-            restart_at: HashMap::new(),
-            preparing: false,
-            runs: 0,
-            plan: Vec::new(),
             transcode_stats: Arc::default(),
             segments: Arc::default(),
-            cpu_sample: None,
-            cpu_percent: None,
-            warned_keyframes: false,
-            stall: StallWatch::default(),
             status,
             speed: SpeedMeter::default(),
-            dropped: Vec::new(),
             ending: false,
             ended: watch::channel(false).0,
         }
@@ -400,8 +243,6 @@ impl StreamActor {
         self.ingest = Some(ingest.start());
         self.restreams.switch_session(&session);
         self.session = Some(session);
-        self.session_had_run = false;
-        self.restart_at.remove(&ChildKind::Transcode);
         Ok(())
     }
 
@@ -441,7 +282,7 @@ impl StreamActor {
             self.spec.slug.clone(),
             Arc::clone(&self.entry),
             Arc::clone(&self.deps.objects),
-            self.deps.cfg.ladder.ffmpeg_path.clone(),
+            Arc::new(FfmpegThumbnailer::new(&self.deps.cfg.ladder.ffmpeg_path)),
             self.deps.cfg.thumbnail_interval,
             ctx.address().recipient(),
             tracing::info_span!(parent: &self.span, "thumbnail", generation),
@@ -449,40 +290,38 @@ impl StreamActor {
         self.thumbnail = Some(t.start());
     }
 
-    fn restart_due(&self, kind: ChildKind, now: Instant) -> bool {
-        self.restart_at.get(&kind).is_none_or(|at| now >= *at)
-    }
-
-    /// Starts an ffmpeg run once the source is known, a publisher is there and no run is.
+    /// Starts the ffmpeg run [`StreamCore::begin_run`] plans: Segment prepares its output,
+    /// then [`StreamCore::run_prepared`] says whether to start it.
     fn maybe_start_run(&mut self, ctx: &mut Context<Self>, now: Instant) {
-        if self.ending
-            || self.preparing
-            || self.transcode.is_some()
-            || !self.core.publisher_connected()
-            || !self.restart_due(ChildKind::Transcode, now)
-        {
+        if self.ending {
             return;
         }
         let (Some(session), Some(segment)) = (self.session.clone(), self.segment.clone()) else {
             return;
         };
-        let Some(info) = session.source_info(now) else {
+        let info = session.source_info(now);
+        let Some(RunStart {
+            run,
+            plan,
+            ladder_changed,
+            resync,
+        }) = self.core.begin_run(
+            now,
+            self.transcode.is_some(),
+            info.as_ref(),
+            &self.deps.cfg.ladder,
+        )
+        else {
             return;
         };
-        let plan = plan_ladder_without(&self.deps.cfg.ladder, &info, &self.dropped);
-        if plan.is_empty() {
-            return;
-        }
-        if plan != self.plan {
+        let Some(info) = info else { return };
+        if ladder_changed {
             self.status.ladder_changed();
         }
-        if self.session_had_run {
-            // A restart mid-session: drop the backlog and begin at a keyframe.
+        if resync {
             session.queue.resync();
         }
-        self.session_had_run = true;
-        self.runs += 1;
-        let out_dir = self.work_dir.join(format!("run-{}", self.runs));
+        let out_dir = self.work_dir.join(format!("run-{run}"));
         let ll_dir = self
             .deps
             .cfg
@@ -492,7 +331,6 @@ impl StreamActor {
         let argv = build_argv(&self.deps.cfg.ladder, &plan, &out_dir, ll_dir.as_deref());
         let clock = RunClock::default();
         let audio = info.audio;
-        self.preparing = true;
         let prepare = PrepareRun {
             out_dir: out_dir.clone(),
             plan: plan.clone(),
@@ -501,48 +339,44 @@ impl StreamActor {
         };
         ctx.spawn(segment.send(prepare).into_actor(self).map(
             move |res, act, ctx| {
-                act.preparing = false;
                 let _g = act.span.clone().entered();
-                let still_current = act.session.as_ref().is_some_and(|s| s.id == session.id);
-                if !still_current || act.ending || !act.core.publisher_connected() {
-                    return;
-                }
-                match res {
-                    Ok(Ok(())) => {
-                        tracing::info!(
-                            renditions = ?plan.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
-                            width = info.width, height = info.height, "starting ffmpeg"
-                        );
-                        let generation = act.core.record(ChildKind::Transcode).starting(Instant::now());
-                        let run = TranscodeRun {
-                            argv,
-                            cwd: out_dir,
-                            audio,
-                            clock,
-                        };
-                        let t = Transcode::new(
-                            generation,
-                            Arc::clone(&act.deps.transcoder),
-                            run,
-                            session,
-                            Arc::clone(&act.transcode_stats),
-                            ctx.address().recipient(),
-                            tracing::info_span!(parent: &act.span, "transcode", generation),
-                        );
-                        act.transcode = Some(t.start());
-                        act.plan = plan;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "preparing the ffmpeg output failed");
-                        act.restart_at
-                            .insert(ChildKind::Transcode, Instant::now() + Duration::from_secs(1));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "segment actor unavailable");
-                        act.restart_at
-                            .insert(ChildKind::Transcode, Instant::now() + Duration::from_secs(1));
+                let same_session = act.session.as_ref().is_some_and(|s| s.id == session.id);
+                let names: Vec<String> = plan.iter().map(|p| p.name.clone()).collect();
+                let prepared = matches!(res, Ok(Ok(())));
+                match act.core.run_prepared(plan, prepared, same_session, Instant::now()) {
+                    Prepared::Start => {}
+                    Prepared::Stale => return,
+                    Prepared::Retry(_) => {
+                        match res {
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "preparing the ffmpeg output failed");
+                            }
+                            Err(e) => tracing::warn!(error = %e, "segment actor unavailable"),
+                            Ok(Ok(())) => {}
+                        }
+                        return;
                     }
                 }
+                tracing::info!(
+                    renditions = ?names, width = info.width, height = info.height, "starting ffmpeg"
+                );
+                let generation = act.core.record(ChildKind::Transcode).starting(Instant::now());
+                let run = TranscodeRun {
+                    argv,
+                    cwd: out_dir,
+                    audio,
+                    clock,
+                };
+                let t = Transcode::new(
+                    generation,
+                    Arc::clone(&act.deps.transcoder),
+                    run,
+                    session,
+                    Arc::clone(&act.transcode_stats),
+                    ctx.address().recipient(),
+                    tracing::info_span!(parent: &act.span, "transcode", generation),
+                );
+                act.transcode = Some(t.start());
             },
         ));
     }
@@ -558,10 +392,10 @@ impl StreamActor {
             self.begin_end(EndReason::GraceExpired, ctx);
             return;
         }
-        if self.segment.is_none() && self.restart_due(ChildKind::Segment, now) {
+        if self.segment.is_none() && self.core.restart_due(ChildKind::Segment, now) {
             self.start_segment(ctx);
         }
-        if self.thumbnail.is_none() && self.restart_due(ChildKind::Thumbnail, now) {
+        if self.thumbnail.is_none() && self.core.restart_due(ChildKind::Thumbnail, now) {
             self.start_thumbnail(ctx);
         }
         self.maybe_start_run(ctx, now);
@@ -569,26 +403,24 @@ impl StreamActor {
         self.update_status(ctx, now);
         self.sample_cpu(now);
         self.check_stall(now);
-        if !self.warned_keyframes
-            && let Some(s) = &self.session
+        if let Some(s) = &self.session
+            && let Some(w) = self
+                .core
+                .source_warning_to_log(&source_warnings(&s.snapshot(now)))
         {
-            let warnings = source_warnings(&s.snapshot(now));
-            if let Some(w) = warnings.first() {
-                let _g = self.span.clone().entered();
-                tracing::warn!("{w}");
-                self.warned_keyframes = true;
-            }
+            let _g = self.span.clone().entered();
+            tracing::warn!("{w}");
         }
     }
 
     /// What [`StatusCore`] is fed each tick.
     fn observation(&self, now: Instant) -> Observation {
         let rec = self.core.records().find(|r| r.kind == ChildKind::Transcode);
-        let stats = crate::directory::read(&self.entry.window).snapshot();
+        let stats = crate::locks::read(&self.entry.window).snapshot();
         let active = || stats.renditions.iter().filter(|r| r.active);
         let renditions = active()
             .map(|r| {
-                let plan = self.plan.iter().find(|p| p.name == r.name);
+                let plan = self.core.plan().iter().find(|p| p.name == r.name);
                 RenditionObs {
                     name: r.name.clone(),
                     height: plan.map_or(0, |p| p.height),
@@ -606,7 +438,7 @@ impl StreamActor {
         Observation {
             now,
             publisher_connected: self.core.publisher_connected(),
-            source_known: !self.plan.is_empty()
+            source_known: !self.core.plan().is_empty()
                 || self
                     .session
                     .as_ref()
@@ -627,7 +459,7 @@ impl StreamActor {
             },
             renditions,
             backlog: self.session.as_ref().map_or(0, |s| s.queue.depth()),
-            dropped: self.dropped.clone(),
+            dropped: self.core.dropped().to_vec(),
             adaptive: self.deps.cfg.ladder.adaptive,
         }
     }
@@ -678,7 +510,7 @@ impl StreamActor {
         }
         if let Some(name) = verdict.step_down {
             tracing::warn!(rendition = %name, speed = ?speed, "ffmpeg cannot keep up: dropping a rendition");
-            self.dropped.push(name);
+            self.core.step_down(name);
             self.retire_transcode();
         }
     }
@@ -709,17 +541,20 @@ impl StreamActor {
         );
     }
 
-    /// A stuck ffmpeg is killed; its exit is then a crash like any other (restart, counted).
+    /// A stuck ffmpeg ([`StreamCore::stalled`]) is killed; its exit is then a crash like any
+    /// other (restart, counted).
     fn check_stall(&mut self, now: Instant) {
-        let (Some(t), Some(p), Some(s)) = (
+        let run = match (
             &self.transcode,
             self.transcode_stats.progress(),
             &self.session,
-        ) else {
-            self.stall = StallWatch::default();
-            return;
+        ) {
+            (Some(_), Some(p), Some(s)) => Some((p.reports, s.queue.depth())),
+            _ => None,
         };
-        if self.stall.check(p.reports, s.queue.depth(), now) {
+        if self.core.stalled(run, now)
+            && let (Some(t), Some(s)) = (&self.transcode, &self.session)
+        {
             let _g = self.span.clone().entered();
             tracing::warn!(backlog = s.queue.depth(), "ffmpeg stalled: killing it");
             t.do_send(StopTranscode {
@@ -728,31 +563,13 @@ impl StreamActor {
         }
     }
 
+    /// Reads ffmpeg's CPU time when [`StreamCore::cpu_due`] says so.
     fn sample_cpu(&mut self, now: Instant) {
-        let Some(pid) = self.transcode_stats.pid() else {
-            self.cpu_sample = None;
-            self.cpu_percent = None;
-            return;
-        };
-        if let Some((at, p, _)) = self.cpu_sample
-            && p == pid
-            && now.saturating_duration_since(at) < CPU_SAMPLE_EVERY
+        if let Some(pid) = self.core.cpu_due(self.transcode_stats.pid(), now)
+            && let Some(secs) = process_cpu_seconds(pid)
         {
-            return;
+            self.core.cpu_sampled(pid, secs, now);
         }
-        let Some(secs) = process_cpu_seconds(pid) else {
-            return;
-        };
-        if let Some((at, p, prev)) = self.cpu_sample
-            && p == pid
-        {
-            let wall = now.saturating_duration_since(at).as_secs_f64();
-            if wall > 0.0 {
-                self.cpu_percent =
-                    Some(((secs - prev).max(0.0) / wall * 100.0 * 10.0).round() / 10.0);
-            }
-        }
-        self.cpu_sample = Some((now, pid, secs));
     }
 
     /// Ends the broadcast (once): children stopped, `#EXT-X-ENDLIST`, rows closed, bus told,
@@ -927,7 +744,7 @@ impl StreamActor {
             transcoder_restarts: obs.transcoder.restarts,
             transcoder_last_error: obs.transcoder.last_error.clone(),
             ffmpeg_pid: self.transcode_stats.pid(),
-            ffmpeg_cpu_percent: self.cpu_percent,
+            ffmpeg_cpu_percent: self.core.cpu_percent(),
             ffmpeg_speed: self
                 .status
                 .speed()
@@ -1041,113 +858,17 @@ impl Handler<ChildExited> for StreamActor {
             }
             ExitAction::Restart(delay) => {
                 tracing::warn!(child = msg.kind.as_str(), reason = %msg.reason, ?delay, "child exited: restarting");
-                self.restart_at.insert(msg.kind, now + delay);
                 match msg.kind {
                     ChildKind::Transcode => self.transcode = None,
                     ChildKind::Thumbnail => self.thumbnail = None,
                     ChildKind::Segment => {
                         self.segment = None;
-                        // The new Segment starts a new output directory: so does ffmpeg.
+                        // The core delays ffmpeg's restart as well.
                         self.retire_transcode();
-                        self.restart_at.insert(ChildKind::Transcode, now + delay);
                     }
                     ChildKind::Ingest => {}
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    const GRACE: Duration = Duration::from_secs(30);
-
-    #[test]
-    fn publish_then_drop_then_reconnect_within_grace_resumes() {
-        let mut core = StreamCore::new(GRACE, "s");
-        let t0 = Instant::now();
-        let (s1, how) = core.attach(CancellationToken::new()).unwrap();
-        assert_eq!(how, Attached::First);
-        let g = core.record(ChildKind::Ingest).starting(t0);
-        assert!(core.publisher_connected());
-        let dropped = t0 + Duration::from_secs(5);
-        assert_eq!(
-            core.child_exited(ChildKind::Ingest, g, "publisher disconnected", dropped),
-            ExitAction::PublisherGone
-        );
-        assert!(!core.grace_expired(dropped + Duration::from_secs(29)));
-        let (s2, how) = core.attach(CancellationToken::new()).unwrap();
-        assert_eq!(how, Attached::Resumed);
-        assert_ne!(s1, s2);
-        assert!(!core.grace_expired(dropped + Duration::from_secs(60)));
-        // Publisher changes are not restarts.
-        assert_eq!(core.record(ChildKind::Ingest).restarts, 0);
-    }
-
-    #[test]
-    fn grace_expiry_ends_and_refuses_publishers() {
-        let mut core = StreamCore::new(GRACE, "s");
-        let t0 = Instant::now();
-        core.attach(CancellationToken::new()).unwrap();
-        let g = core.record(ChildKind::Ingest).starting(t0);
-        core.child_exited(ChildKind::Ingest, g, "gone", t0);
-        assert!(core.grace_expired(t0 + GRACE));
-        assert!(core.end());
-        assert!(!core.end(), "ends once");
-        assert!(core.attach(CancellationToken::new()).is_none());
-        assert!(!core.grace_expired(t0 + GRACE * 2));
-    }
-
-    #[test]
-    fn a_new_publisher_replaces_and_kicks_the_connected_one() {
-        let mut core = StreamCore::new(GRACE, "s");
-        let t0 = Instant::now();
-        let old_kick = CancellationToken::new();
-        core.attach(old_kick.clone()).unwrap();
-        let old = core.record(ChildKind::Ingest).starting(t0);
-        let new_kick = CancellationToken::new();
-        let (_, how) = core.attach(new_kick.clone()).unwrap();
-        assert_eq!(how, Attached::Replaced);
-        assert!(old_kick.is_cancelled() && !new_kick.is_cancelled());
-        core.record(ChildKind::Ingest).starting(t0);
-        // The old connection's exit arrives late: ignored, still live.
-        assert_eq!(
-            core.child_exited(ChildKind::Ingest, old, "kicked", t0),
-            ExitAction::Ignore
-        );
-        assert!(core.publisher_connected());
-        core.end();
-        assert!(new_kick.is_cancelled(), "ending kicks the publisher");
-    }
-
-    #[test]
-    fn ffmpeg_crash_restarts_with_growing_backoff_while_published() {
-        let mut core = StreamCore::new(GRACE, "s");
-        let t0 = Instant::now();
-        core.attach(CancellationToken::new()).unwrap();
-        let mut delays = Vec::new();
-        for i in 0..3 {
-            let at = t0 + Duration::from_secs(i);
-            let g = core.record(ChildKind::Transcode).starting(at);
-            match core.child_exited(ChildKind::Transcode, g, "killed by signal 9", at) {
-                ExitAction::Restart(d) => delays.push(d),
-                other => panic!("{other:?}"),
-            }
-        }
-        assert!(delays[0] <= Duration::from_secs(2));
-        assert!(delays[0] < delays[1] && delays[1] < delays[2]);
-        assert_eq!(core.record(ChildKind::Transcode).restarts, 3);
-        // Once the publisher is gone, ffmpeg finishing is not a crash.
-        let gi = core.record(ChildKind::Ingest).starting(t0);
-        core.child_exited(ChildKind::Ingest, gi, "gone", t0);
-        let g = core.record(ChildKind::Transcode).starting(t0);
-        assert_eq!(
-            core.child_exited(ChildKind::Transcode, g, "exited normally", t0),
-            ExitAction::Idle
-        );
-        assert_eq!(core.record(ChildKind::Transcode).restarts, 3);
     }
 }

@@ -50,8 +50,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::session::{IngestSession, TagQueue};
-use crate::directory::lock;
 use crate::health::{ActorHealth, RestreamHealth, RestreamState};
+use crate::locks::lock;
 use crate::notify::webhook::{Cidr, check_host, parse_allow_list};
 use crate::supervision::{Backoff, StopChild};
 

@@ -21,7 +21,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::UnixListener;
 
 use super::transcode::RunClock;
-use crate::directory::{StreamEntry, lock, write};
+use crate::directory::StreamEntry;
+use crate::locks::{lock, write};
 use crate::supervision::{ChildExited, ChildKind, StopChild};
 
 const POLL: Duration = Duration::from_millis(50);

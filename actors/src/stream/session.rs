@@ -11,7 +11,7 @@ use streamhall_media::ingest::IngestEvent;
 use streamhall_media::transcode::SourceInfo;
 use tokio::sync::Notify;
 
-use crate::directory::lock;
+use crate::locks::lock;
 
 /// Tags waiting for ffmpeg: about 25 s of 30 fps video with audio.
 pub const QUEUE_TAGS: usize = 2048;

@@ -1,25 +1,24 @@
 //! Thumbnail: a JPEG of the stream every few seconds.
 //!
 //! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
-//! one short-lived ffmpeg at a time (bounded by [`THUMBNAIL_TIMEOUT`]). In: its own timer,
-//! [`StopChild`].
+//! one picture at a time from its [`Thumbnailer`] (in production a short-lived ffmpeg), bounded
+//! by [`THUMBNAIL_TIMEOUT`]. In: its own timer, [`StopChild`].
 //! Out: the JPEG into the channel's [`StreamEntry`] (served by
 //! [`HlsDirectory::thumbnail`](crate::HlsDirectory::thumbnail)) and the object store at
 //! `thumbnails/{slug}.jpg`. A failed decode is logged and retried on the next tick; it is not a
 //! reason to exit.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
 use streamhall_media::objects::ObjectStore;
-use tokio::io::AsyncWriteExt;
+use streamhall_media::transcode::Thumbnailer;
 use tracing::Instrument;
 
-use crate::directory::{StreamEntry, lock, write};
+use crate::directory::StreamEntry;
+use crate::locks::{lock, write};
 use crate::supervision::{ChildExited, ChildKind, StopChild};
 
 /// Longest an ffmpeg decode may take.
@@ -35,7 +34,7 @@ pub struct Thumbnail {
     slug: String,
     entry: Arc<StreamEntry>,
     objects: Arc<dyn ObjectStore>,
-    ffmpeg: PathBuf,
+    thumbnailer: Arc<dyn Thumbnailer>,
     interval: Duration,
     parent: Recipient<ChildExited>,
     busy: bool,
@@ -50,7 +49,7 @@ impl Thumbnail {
         slug: String,
         entry: Arc<StreamEntry>,
         objects: Arc<dyn ObjectStore>,
-        ffmpeg: PathBuf,
+        thumbnailer: Arc<dyn Thumbnailer>,
         interval: Duration,
         parent: Recipient<ChildExited>,
         span: tracing::Span,
@@ -60,7 +59,7 @@ impl Thumbnail {
             slug,
             entry,
             objects,
-            ffmpeg,
+            thumbnailer,
             interval,
             parent,
             busy: false,
@@ -85,68 +84,16 @@ impl Thumbnail {
         }
         self.last_source = Some(segment.clone());
         self.busy = true;
-        let ffmpeg = self.ffmpeg.clone();
+        let decode = self.thumbnailer.jpeg(segment);
         let addr = ctx.address();
         tokio::spawn(async move {
-            let res = tokio::time::timeout(THUMBNAIL_TIMEOUT, decode_jpeg(ffmpeg, segment))
+            let res = tokio::time::timeout(THUMBNAIL_TIMEOUT, decode)
                 .await
                 .unwrap_or_else(|_| Err("ffmpeg timed out".into()));
             // One message per decode, and the actor waits for it before the next one.
             addr.do_send(ThumbnailDone(res));
         });
     }
-}
-
-/// The first frame of an MPEG-TS segment as a JPEG.
-pub async fn decode_jpeg(ffmpeg: PathBuf, segment: Bytes) -> Result<Bytes, String> {
-    let mut child = tokio::process::Command::new(ffmpeg)
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "mpegts",
-            "-i",
-            "pipe:0",
-            "-frames:v",
-            "1",
-            "-vf",
-            "scale=-2:360",
-            "-f",
-            "image2",
-            "-c:v",
-            "mjpeg",
-            "-q:v",
-            "5",
-            "pipe:1",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("ffmpeg did not start: {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
-    let writer = tokio::spawn(async move {
-        // ffmpeg may stop reading after the first frame: a broken pipe is expected.
-        let _ = stdin.write_all(&segment).await;
-        let _ = stdin.shutdown().await;
-    });
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| format!("ffmpeg failed: {e}"))?;
-    writer.abort();
-    if !out.status.success() || out.stdout.is_empty() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "ffmpeg exited with {}: {}",
-            out.status,
-            err.lines().last().unwrap_or_default()
-        ));
-    }
-    Ok(Bytes::from(out.stdout))
 }
 
 impl Actor for Thumbnail {
@@ -196,5 +143,81 @@ impl Handler<StopChild> for Thumbnail {
 
     fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use chrono::Utc;
+    use streamhall_media::hls::{LiveWindow, LlWindow};
+    use streamhall_media::objects::FsObjectStore;
+    use streamhall_media::transcode::FakeThumbnailer;
+
+    use super::*;
+    use crate::locks::read;
+
+    /// Stands in for the stream actor: takes the child's exit report.
+    struct Parent;
+
+    impl Actor for Parent {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ChildExited> for Parent {
+        type Result = ();
+
+        fn handle(&mut self, _: ChildExited, _: &mut Self::Context) {}
+    }
+
+    async fn until(what: &str, mut ok: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !ok() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[actix_web::test]
+    async fn each_new_segment_becomes_one_picture_and_a_failure_keeps_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = Arc::new(StreamEntry::new(
+            1,
+            Utc::now(),
+            LiveWindow::new(Vec::new(), 3, 1),
+            LlWindow::new(0.5, 1.0, 3, 0),
+            None,
+        ));
+        let fake = FakeThumbnailer::new(&b"jpeg-1"[..]);
+        let objects: Arc<dyn ObjectStore> = Arc::new(FsObjectStore::new(dir.path()));
+        Thumbnail::new(
+            1,
+            "chan".into(),
+            Arc::clone(&entry),
+            Arc::clone(&objects),
+            Arc::new(fake.clone()),
+            Duration::from_millis(10),
+            Parent.start().recipient(),
+            tracing::Span::none(),
+        )
+        .start();
+
+        *lock(&entry.latest_low_segment) = Some(Bytes::from_static(b"segment-1"));
+        until("the first picture", || read(&entry.thumbnail).is_some()).await;
+        assert_eq!(read(&entry.thumbnail).clone().unwrap(), "jpeg-1");
+        until("stored", || dir.path().join("thumbnails/chan.jpg").exists()).await;
+        // Ticks without a new segment ask nothing more.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(fake.seen().len(), 1);
+
+        fake.fail_with("no frame");
+        *lock(&entry.latest_low_segment) = Some(Bytes::from_static(b"segment-2"));
+        until("the second request", || fake.seen().len() == 2).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(
+            read(&entry.thumbnail).clone().unwrap(),
+            "jpeg-1",
+            "a failed picture leaves the last good one"
+        );
     }
 }

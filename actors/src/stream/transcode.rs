@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::session::IngestSession;
-use crate::directory::lock;
+use crate::locks::lock;
 use crate::supervision::{ChildExited, ChildKind};
 
 /// Kill ffmpeg now: the stream ends, a new publisher needs a new run, or it is stuck.

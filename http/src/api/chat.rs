@@ -1,5 +1,5 @@
 //! Chat over REST: socket tickets, history pages, emotes, user cards, and a channel's chat
-//! settings (moderators, blocked terms, modes, bans and timeouts). The socket itself is in [`crate::chat`]; the
+//! settings (moderators, blocked terms, modes, bans and timeouts). The socket itself is in [`super::chat_ws`]; the
 //! protocol in docs/CHAT.md.
 
 use actix_web::{HttpResponse, web};
@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use streamhall_actors::chat::protocol::{ChatMessage, ChatRole, ClientMsg, RejectCode, RoomMode};
-use streamhall_actors::chat::{Command, JoinUser, Rejection, RoomCore, RoomKey, store, text};
+use streamhall_actors::chat::{Command, JoinUser, Rejection, RoomKey, policy, store, text};
 use streamhall_entities::{ChannelModerator, User, channel, channel_moderator, user};
 use ts_rs::TS;
 use utoipa::ToSchema;
@@ -15,9 +15,9 @@ use utoipa::ToSchema;
 use super::channels::{find, find_changeable};
 use crate::{
     auth::{AuthUser, MaybeUser},
-    chat::TICKET_TTL,
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
+    ws_admission::TICKET_TTL,
 };
 
 #[derive(Debug, Serialize, ToSchema, TS)]
@@ -582,7 +582,7 @@ pub async fn user_card(
                 });
             Some(CardModeration {
                 ban,
-                can_act: me.id != target.id && RoomCore::may_act_on(my_role, role),
+                can_act: me.id != target.id && policy::may_act_on(my_role, role),
             })
         }
         _ => None,

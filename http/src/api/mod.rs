@@ -6,10 +6,12 @@ pub mod analytics;
 pub mod auth;
 pub mod channels;
 pub mod chat;
+pub mod chat_ws;
 pub mod clips;
 pub mod follows;
 pub mod ingest;
 pub mod notifications;
+pub mod notifications_ws;
 pub mod restreams;
 pub mod server;
 pub mod users;
@@ -51,7 +53,7 @@ api_routes! {
     get "/channels/{slug}/broadcasts" => channels::broadcasts,
     post "/chat/{slug}/ticket" => chat::ticket,
     get "/chat/{slug}/messages" => chat::messages,
-    get "/chat/{slug}/ws" => crate::chat::chat_ws,
+    get "/chat/{slug}/ws" => chat_ws::chat_ws,
     get "/chat/emotes" => chat::emotes,
     get "/channels/{slug}/moderators" => chat::list_moderators,
     put "/channels/{slug}/moderators/{username}" => chat::add_moderator,
@@ -91,7 +93,7 @@ api_routes! {
     post "/notifications/read-all" => notifications::read_all,
     get "/notifications/settings" => notifications::get_settings,
     put "/notifications/settings" => notifications::put_settings,
-    get "/notifications/ws" => crate::notify_ws::notifications_ws,
+    get "/notifications/ws" => notifications_ws::notifications_ws,
     get "/channels/{slug}/videos" => videos::list,
     get "/videos/{id}" => videos::get,
     patch "/videos/{id}" => videos::update,

@@ -1,5 +1,5 @@
 //! `/api/v1/notifications*`: the caller's in-app notifications, read marks, preferences, and
-//! the live socket (`WS /api/v1/notifications/ws`, see [`crate::notify_ws`]).
+//! the live socket (`WS /api/v1/notifications/ws`, see [`super::notifications_ws`]).
 
 use std::collections::HashMap;
 

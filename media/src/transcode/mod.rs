@@ -8,6 +8,7 @@
 //! - [`argv`]: [`build_argv`], the exact ffmpeg arguments (golden-tested).
 //! - [`process`]: the [`Transcoder`] / [`TranscodeProcess`] traits and the real [`FfmpegTranscoder`].
 //! - [`fake`]: [`FakeTranscoder`] for tests of the code that drives a transcoder.
+//! - [`thumbnail`]: the [`Thumbnailer`] trait, the real [`FfmpegThumbnailer`] and a fake.
 //! - [`progress`]: parsing ffmpeg's `-progress` output, and [`process_cpu_seconds`].
 
 pub mod argv;
@@ -15,6 +16,7 @@ pub mod fake;
 pub mod ladder;
 pub mod process;
 pub mod progress;
+pub mod thumbnail;
 
 pub use argv::{
     EncoderFamily, build_argv, ll_socket_dir_ok, ll_socket_path, playlist_path, rendition_dir,
@@ -26,3 +28,4 @@ pub use ladder::{
 };
 pub use process::{FfmpegTranscoder, ProcessWait, StdinWriter, TranscodeProcess, Transcoder};
 pub use progress::{Progress, ProgressParser, parse_proc_stat_cpu_ticks, process_cpu_seconds};
+pub use thumbnail::{FakeThumbnailer, FfmpegThumbnailer, JpegFuture, Thumbnailer, thumbnail_argv};

@@ -42,13 +42,17 @@ export function Privacy() {
       <ul>
         <li>Your account: username, email address, display name, bio, and a password hash (argon2id; the password itself is never stored).</li>
         <li>Sign-in sessions: hashes of refresh tokens, so a session can be revoked.</li>
-        <li>Your channels and their broadcasts (start, end, title, peak viewers), and recordings where enabled.</li>
+        <li>Your channels and their broadcasts (start, end, title, peak viewers).</li>
+        <li>Recordings: each broadcast is kept as a video (VOD) with its thumbnail, unless the streamer turns recording off; the streamer may have videos deleted after a number of days. Clips you make are kept with your username as their author.</li>
         <li>Chat messages you post, and moderation actions (deletions, timeouts, bans).</li>
+        <li>The channels you follow, your notifications and your notification settings (whether to email you, muted channels).</li>
+        <li>For streamers: webhook URLs and their signing secrets, restream destinations and camera logins (keys and passwords stored encrypted).</li>
+        <li>Viewing statistics for the channel's owner: viewer counts over time and, per viewer, when they started and stopped watching a broadcast, under a hashed viewer id (see below).</li>
       </ul>
       <h2>What is not stored</h2>
       <p>Viewer counts use a random id per player or a keyed hash, not your address. Stream keys are stored only as hashes and never written to logs. Request logs do not contain query strings.</p>
       <h2>Your browser</h2>
-      <p>The app keeps your session and your theme and volume choices in your browser's local storage. There are no third-party trackers or advertising cookies.</p>
+      <p>The app keeps your session and your theme, volume and latency choices in your browser's local storage. There are no third-party trackers or advertising cookies.</p>
       <h2>Your rights</h2>
       <p>You can change your profile under Settings. To have your account and data deleted, contact the operator of this server.</p>
     </article>
@@ -69,7 +73,7 @@ export function Guidelines() {
         <li><strong>Respect copyright:</strong> broadcast only what you have the rights to.</li>
         <li><strong>Label mature topics</strong> in your title and category.</li>
       </ul>
-      <p>Moderators can delete messages, time out and ban chatters. Administrators can end streams and suspend accounts that break these rules.</p>
+      <p>Moderators can delete messages, time out and ban chatters. Administrators can end streams that break these rules.</p>
     </article>
   );
 }

@@ -7,19 +7,19 @@
 //! not yet handed to the connection, so a client that stops reading fills its room queue
 //! instead, and the room closes it as a slow consumer without ever waiting for it.
 //!
-//! Authentication: a short-lived single-use ticket in the URL ([`TicketStore`]), never a
-//! token; the server does not log query strings.
+//! Authentication: a short-lived single-use ticket in the URL
+//! ([`TicketStore`](crate::ws_admission::TicketStore)), never a token; the server does not log
+//! query strings.
 
-use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use actix::dev::SendError;
 use actix::prelude::*;
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
 use bytes::Bytes;
 use futures_util::{Stream, task::AtomicWaker};
@@ -121,154 +121,10 @@ impl Stream for GatedReceiver {
     }
 }
 
-/// Single-use socket tickets: `sha256(ticket) -> (user, channel)` for 30 s, in memory or in
-/// Redis (so a ticket from one node works on another).
-pub enum TicketStore {
-    Memory(Mutex<HashMap<String, (i64, i64, Instant)>>),
-    Redis {
-        pool: deadpool_redis::Pool,
-        prefix: String,
-    },
-}
-
-/// How long a ticket is valid.
-pub const TICKET_TTL: Duration = Duration::from_secs(30);
-const MAX_MEMORY_TICKETS: usize = 100_000;
-
-impl TicketStore {
-    pub fn memory() -> Self {
-        Self::Memory(Mutex::new(HashMap::new()))
-    }
-
-    pub fn redis(pool: deadpool_redis::Pool, prefix: String) -> Self {
-        Self::Redis { pool, prefix }
-    }
-
-    /// A new ticket for `user_id` on `channel_id`.
-    pub async fn issue(&self, user_id: i64, channel_id: i64) -> Result<String, ApiError> {
-        let ticket = streamhall_entities::secret::generate_token("ct_", 16)
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-        let hash = streamhall_entities::secret::sha256_hex(&ticket);
-        match self {
-            Self::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-                if map.len() >= MAX_MEMORY_TICKETS / 2 {
-                    let now = Instant::now();
-                    map.retain(|_, t| t.2 > now);
-                }
-                if map.len() >= MAX_MEMORY_TICKETS {
-                    return Err(ApiError::Unavailable("too many chat tickets outstanding"));
-                }
-                map.insert(hash, (user_id, channel_id, Instant::now() + TICKET_TTL));
-            }
-            Self::Redis { pool, prefix } => {
-                let mut conn = pool
-                    .get()
-                    .await
-                    .map_err(|_| ApiError::Unavailable("redis"))?;
-                deadpool_redis::redis::cmd("SET")
-                    .arg(format!("{prefix}chat:ticket:{hash}"))
-                    .arg(format!("{user_id}:{channel_id}"))
-                    .arg("EX")
-                    .arg(TICKET_TTL.as_secs())
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .map_err(|_| ApiError::Unavailable("redis"))?;
-            }
-        }
-        Ok(ticket)
-    }
-
-    /// The user the ticket was issued to, if it is valid for `channel_id`; it is used up.
-    pub async fn redeem(&self, ticket: &str, channel_id: i64) -> Result<Option<i64>, ApiError> {
-        let hash = streamhall_entities::secret::sha256_hex(ticket);
-        let found = match self {
-            Self::Memory(map) => map
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&hash)
-                .filter(|t| t.2 > Instant::now())
-                .map(|t| (t.0, t.1)),
-            Self::Redis { pool, prefix } => {
-                let mut conn = pool
-                    .get()
-                    .await
-                    .map_err(|_| ApiError::Unavailable("redis"))?;
-                let v: Option<String> = deadpool_redis::redis::cmd("GETDEL")
-                    .arg(format!("{prefix}chat:ticket:{hash}"))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|_| ApiError::Unavailable("redis"))?;
-                v.and_then(|v| {
-                    let (u, c) = v.split_once(':')?;
-                    Some((u.parse().ok()?, c.parse().ok()?))
-                })
-            }
-        };
-        Ok(found.and_then(|(user, channel)| (channel == channel_id).then_some(user)))
-    }
-}
-
-/// Open chat sockets per client address.
-pub struct ConnLimiter {
-    max: u32,
-    counts: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-/// One counted connection; released on drop.
-pub struct ConnSlot {
-    ip: String,
-    counts: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-impl ConnLimiter {
-    /// `max` = 0: no limit.
-    pub fn new(max: u32) -> Self {
-        Self {
-            max,
-            counts: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    pub fn acquire(&self, ip: &str) -> Option<ConnSlot> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = counts.entry(ip.to_owned()).or_default();
-        if self.max != 0 && *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(ConnSlot {
-            ip: ip.to_owned(),
-            counts: self.counts.clone(),
-        })
-    }
-}
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = counts.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
 #[derive(Deserialize)]
 pub struct WsQuery {
     ticket: Option<String>,
     last_id: Option<i64>,
-}
-
-/// A browser's socket must come from the app itself or a configured CORS origin (clients
-/// that send no `Origin` are not browsers and pass).
-pub(crate) fn origin_allowed(req: &HttpRequest, state: &AppState) -> bool {
-    req.headers().get(header::ORIGIN).is_none_or(|origin| {
-        let origin = origin.to_str().unwrap_or("");
-        origin == state.public_url || state.http.cors_origins.iter().any(|o| o == origin)
-    })
 }
 
 /// `WS /api/v1/chat/{slug}/ws[?ticket=…][&last_id=…]`: see docs/CHAT.md.
@@ -286,7 +142,7 @@ pub async fn chat_ws(
     slug: web::Path<String>,
     query: web::Query<WsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !origin_allowed(&req, &state) {
+    if !state.origin_allowed(&req) {
         return Err(ApiError::Forbidden("this origin may not open chat sockets").into());
     }
     let (channel, _) = channels::find(&state, &slug).await?;
@@ -360,7 +216,7 @@ pub struct ChatSession {
     kick: CancellationToken,
     heard: Instant,
     rejoins: u32,
-    _slot: ConnSlot,
+    _slot: crate::ws_admission::ConnSlot,
 }
 
 impl ChatSession {
@@ -572,18 +428,5 @@ mod tests {
         assert!(g.open());
         g.taken(GATE_BYTES * 2);
         assert_eq!(g.queued.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn connection_slots_are_counted_per_address_and_released() {
-        let l = ConnLimiter::new(2);
-        let a = l.acquire("1.1.1.1");
-        let b = l.acquire("1.1.1.1");
-        assert!(a.is_some() && b.is_some());
-        assert!(l.acquire("1.1.1.1").is_none());
-        assert!(l.acquire("2.2.2.2").is_some());
-        drop(a);
-        assert!(l.acquire("1.1.1.1").is_some());
-        assert!(ConnLimiter::new(0).acquire("x").is_some());
     }
 }

@@ -1,7 +1,15 @@
 //! [`ChatRoom`]: one actor per channel per node. It owns a [`RoomCore`] and does the I/O the
 //! core asks for: storing batches (one transaction at a time, so batches form while one is
-//! committing), moderation writes, publishing to other nodes, closing gaps from the database,
-//! and a flush of the shared outbox every [`FLUSH_EVERY`] at most.
+//! committing), moderation writes (decided by [`policy`]), publishing to other nodes, closing
+//! gaps from the database, and a flush of the shared outbox every [`FLUSH_EVERY`] at most.
+//!
+//! Parent: the [`ChatDirectory`](super::ChatDirectory), seen as a `Recipient<RoomStopped>`.
+//! Children: none (sessions are members, reached through bounded queues, never addresses).
+//! In: [`Join`], [`Leave`], [`Command`] (chat and moderation, from sockets and REST),
+//! [`Reload`], [`Stop`], [`RemoteEvents`] (other nodes), its own 1 s tick (gaps, viewer
+//! count, idle stop).
+//! Out: frames to members (`try_send`), [`RoomEvent`]s to other nodes, rows through
+//! [`store`], and `RoomStopped` to the directory when it stops.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,20 +20,17 @@ use chrono::Utc;
 
 use super::cluster::{RemoteEvents, RoomEvent};
 use super::core::{JoinUser, MemberHandle, Rejection, RoomCore, SendDecision, SessionId};
+use super::policy::{self, DeleteStep, Plan};
 use super::protocol::{ChatRole, ClientMsg, RejectCode, RoomMode, ServerMsg};
 use super::rooms::{ChatDeps, RoomStats, RoomStopped};
 use super::store;
-use crate::directory::lock;
+use crate::locks::lock;
+
+mod moderation;
 
 /// Frames queued for members go out together, at most one flush per this long: a quiet room
 /// sends at once, a busy one batches up to this much.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
-/// Longest timeout.
-pub const MAX_TIMEOUT_SECS: u32 = 14 * 24 * 3600;
-/// Longest slow mode.
-pub const MAX_SLOW_SECS: u32 = 3600;
-/// The longest follow age followers-only mode may ask for (90 days).
-pub const MAX_FOLLOW_MINUTES: u32 = 90 * 24 * 60;
 
 /// Which channel a room is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,277 +331,6 @@ impl ChatRoom {
         }
         self.update_stats();
     }
-
-    /// A moderation command from `actor`; `Ok` once it is stored and announced.
-    fn moderate(
-        &mut self,
-        actor: JoinUser,
-        msg: ClientMsg,
-    ) -> ResponseActFuture<Self, Result<(), Rejection>> {
-        let Some(core) = self.core.as_ref() else {
-            return reject(RejectCode::Unavailable, "the room is starting");
-        };
-        let actor_role = core.role_of(actor.id, actor.is_admin);
-        if !actor_role.can_moderate() {
-            return reject(
-                RejectCode::Forbidden,
-                "only the channel's moderators can do that",
-            );
-        }
-        let db = self.deps.db.clone();
-        let channel_id = self.key.channel_id;
-        let by = actor.username.clone();
-        match msg {
-            ClientMsg::Delete { id } => {
-                let local = core.message_author(id);
-                let fut = async move {
-                    let author = match local {
-                        Some(a) => Some(a),
-                        None => store::message_author(&db, channel_id, id)
-                            .await
-                            .map_err(unavailable)?,
-                    };
-                    let Some((author_id, author_role, deleted)) = author else {
-                        return Err(Rejection::new(RejectCode::NotFound, "no such message"));
-                    };
-                    if deleted {
-                        return Ok(false);
-                    }
-                    if author_id != actor.id && !RoomCore::may_act_on(actor_role, author_role) {
-                        return Err(Rejection::new(
-                            RejectCode::Forbidden,
-                            "you cannot delete that user's messages",
-                        ));
-                    }
-                    store::delete_message(&db, channel_id, id, actor.id)
-                        .await
-                        .map_err(unavailable)?;
-                    log(
-                        &db,
-                        channel_id,
-                        actor.id,
-                        "delete",
-                        Some(author_id),
-                        Some(id),
-                        None,
-                    )
-                    .await;
-                    Ok(true)
-                };
-                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
-                    if res? {
-                        if let Some(core) = act.core.as_mut() {
-                            core.apply_deleted(id, &by);
-                        }
-                        act.publish(RoomEvent::Deleted { id, by });
-                        act.schedule_flush(ctx);
-                    }
-                    Ok(())
-                }))
-            }
-            ClientMsg::Timeout {
-                user,
-                seconds,
-                reason,
-            } => {
-                if seconds == 0 || seconds > MAX_TIMEOUT_SECS {
-                    return reject(
-                        RejectCode::Invalid,
-                        "a timeout lasts from 1 second to 2 weeks",
-                    );
-                }
-                let until = Utc::now() + chrono::Duration::seconds(i64::from(seconds));
-                self.ban(actor, actor_role, user, Some(until), clean_reason(reason))
-            }
-            ClientMsg::Ban { user, reason } => {
-                self.ban(actor, actor_role, user, None, clean_reason(reason))
-            }
-            ClientMsg::Unban { user } => {
-                let fut = async move {
-                    let (target_id, target_name, _) = store::find_user(&db, &user)
-                        .await
-                        .map_err(unavailable)?
-                        .ok_or_else(|| Rejection::new(RejectCode::NotFound, "no such user"))?;
-                    // Nothing in force is a refusal, so "/unban x" never says done for nothing.
-                    let Some(ban) = store::active_ban(&db, channel_id, target_id)
-                        .await
-                        .map_err(unavailable)?
-                    else {
-                        return Err(Rejection::new(
-                            RejectCode::NotFound,
-                            format!("{target_name} is not banned or timed out"),
-                        ));
-                    };
-                    store::remove_ban(&db, channel_id, target_id)
-                        .await
-                        .map_err(unavailable)?;
-                    let action = if ban.expires_at.is_some() {
-                        "untimeout"
-                    } else {
-                        "unban"
-                    };
-                    log(
-                        &db,
-                        channel_id,
-                        actor.id,
-                        action,
-                        Some(target_id),
-                        None,
-                        None,
-                    )
-                    .await;
-                    Ok((target_id, target_name))
-                };
-                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
-                    let (user_id, user) = res?;
-                    if let Some(core) = act.core.as_mut() {
-                        core.apply_unban(user_id, &user, &by);
-                    }
-                    act.publish(RoomEvent::Unban { user_id, user, by });
-                    act.schedule_flush(ctx);
-                    Ok(())
-                }))
-            }
-            ClientMsg::SetMode {
-                slow_seconds,
-                followers_only,
-                emote_only,
-            } => {
-                if slow_seconds > MAX_SLOW_SECS {
-                    return reject(RejectCode::Invalid, "slow mode is at most 1 hour");
-                }
-                if followers_only.is_some_and(|m| m > MAX_FOLLOW_MINUTES) {
-                    return reject(
-                        RejectCode::Invalid,
-                        "followers-only mode asks for at most 90 days of following",
-                    );
-                }
-                let mode = RoomMode {
-                    slow_seconds,
-                    followers_only,
-                    emote_only,
-                };
-                let fut = async move {
-                    store::set_mode(&db, channel_id, mode)
-                        .await
-                        .map_err(unavailable)?;
-                    let details = serde_json::to_string(&mode).ok();
-                    log(&db, channel_id, actor.id, "set_mode", None, None, details).await;
-                    Ok(())
-                };
-                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
-                    res?;
-                    if let Some(core) = act.core.as_mut() {
-                        core.apply_mode(mode);
-                    }
-                    act.publish(RoomEvent::Mode(mode));
-                    act.schedule_flush(ctx);
-                    Ok(())
-                }))
-            }
-            ClientMsg::Send { .. } | ClientMsg::Resume { .. } | ClientMsg::Ping => {
-                reject(RejectCode::BadRequest, "not a moderation command")
-            }
-        }
-    }
-
-    /// Ban (`until` = None) or time out `user`.
-    fn ban(
-        &mut self,
-        actor: JoinUser,
-        actor_role: ChatRole,
-        user: String,
-        until: Option<chrono::DateTime<Utc>>,
-        reason: Option<String>,
-    ) -> ResponseActFuture<Self, Result<(), Rejection>> {
-        let db = self.deps.db.clone();
-        let channel_id = self.key.channel_id;
-        let by = actor.username.clone();
-        // The target's role needs the room's moderator list: look the user up first.
-        let lookup = async move { store::find_user(&db, &user).await };
-        Box::pin(
-            lookup
-                .into_actor(self)
-                .then({
-                    let reason = reason.clone();
-                    move |res, act, _| {
-                        let checked = (|| {
-                            let (target_id, target_name, target_admin) =
-                                res.map_err(unavailable)?.ok_or_else(|| {
-                                    Rejection::new(RejectCode::NotFound, "no such user")
-                                })?;
-                            let core = act.core.as_ref().ok_or_else(|| {
-                                Rejection::new(RejectCode::Unavailable, "the room is starting")
-                            })?;
-                            let target_role = core.role_of(target_id, target_admin);
-                            if !RoomCore::may_act_on(actor_role, target_role) {
-                                return Err(Rejection::new(
-                                    RejectCode::Forbidden,
-                                    format!("you cannot ban or time out a {target_role:?}")
-                                        .to_lowercase(),
-                                ));
-                            }
-                            Ok((target_id, target_name))
-                        })();
-                        let db = act.deps.db.clone();
-                        let reason2 = reason.clone();
-                        async move {
-                            let (target_id, target_name) = checked?;
-                            store::upsert_ban(
-                                &db,
-                                channel_id,
-                                target_id,
-                                actor.id,
-                                reason2.clone(),
-                                until,
-                            )
-                            .await
-                            .map_err(unavailable)?;
-                            let action = if until.is_some() { "timeout" } else { "ban" };
-                            let details = match (until, reason2) {
-                                (Some(u), Some(r)) => Some(format!("{}: {r}", u.to_rfc3339())),
-                                (Some(u), None) => Some(u.to_rfc3339()),
-                                (None, r) => r,
-                            };
-                            log(
-                                &db,
-                                channel_id,
-                                actor.id,
-                                action,
-                                Some(target_id),
-                                None,
-                                details,
-                            )
-                            .await;
-                            Ok((target_id, target_name))
-                        }
-                        .into_actor(act)
-                    }
-                })
-                .map(move |res: Result<(i64, String), Rejection>, act, ctx| {
-                    let (user_id, user) = res?;
-                    if let Some(core) = act.core.as_mut() {
-                        core.apply_ban(user_id, &user, until, reason.clone(), &by, Utc::now());
-                    }
-                    act.publish(RoomEvent::Ban {
-                        user_id,
-                        user,
-                        until,
-                        reason,
-                        by,
-                    });
-                    act.schedule_flush(ctx);
-                    Ok(())
-                }),
-        )
-    }
-}
-
-/// A ban's or timeout's reason as stored: trimmed, at most 200 characters, none if empty.
-fn clean_reason(reason: Option<String>) -> Option<String> {
-    reason
-        .map(|r| r.trim().chars().take(200).collect::<String>())
-        .filter(|r| !r.is_empty())
 }
 
 fn reject(
@@ -612,25 +346,6 @@ fn unavailable(e: sea_orm::DbErr) -> Rejection {
         RejectCode::Unavailable,
         "the database is unavailable; retry",
     )
-}
-
-/// The moderation log is best effort: the action itself is already stored.
-async fn log(
-    db: &sea_orm::DatabaseConnection,
-    channel_id: i64,
-    actor_id: i64,
-    action: &str,
-    target: Option<i64>,
-    message_id: Option<i64>,
-    details: Option<String>,
-) {
-    if let Err(e) = store::log_action(
-        db, channel_id, actor_id, action, target, message_id, details,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, action, "chat: could not write the moderation log");
-    }
 }
 
 impl Actor for ChatRoom {

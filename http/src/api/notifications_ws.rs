@@ -32,7 +32,7 @@ pub async fn notifications_ws(
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !crate::chat::origin_allowed(&req, &state) {
+    if !state.origin_allowed(&req) {
         return Err(ApiError::Forbidden("this origin may not open notification sockets").into());
     }
     ws::WsResponseBuilder::new(
