@@ -2,4 +2,11 @@
 import type { ActorHealth } from "./ActorHealth";
 import type { Figure } from "./Figure";
 
-export type ActorNode = { actor: ActorHealth, figures: Array<Figure>, children: Array<ActorNode>, };
+/**
+ * One node of the supervision tree as the admin dashboard draws it.
+ */
+export type ActorNode = { actor: ActorHealth, 
+/**
+ * What matters for this kind, e.g. `bitrate_kbps`, `fps`, `members`, `pending_writes`.
+ */
+figures: Array<Figure>, children: Array<ActorNode>, };

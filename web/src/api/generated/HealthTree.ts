@@ -6,4 +6,25 @@ import type { DeadLetterCount } from "./DeadLetterCount";
 import type { NotifierHealth } from "./NotifierHealth";
 import type { StreamHealth } from "./StreamHealth";
 
-export type HealthTree = { node: string, root: ActorNode, dead_letters: Array<DeadLetterCount>, registry: ActorHealth, streams: Array<StreamHealth>, presence: ActorHealth, chat: ChatHealth | null, notifier: NotifierHealth | null, };
+/**
+ * The whole live tree, as the registry (its root) answers `GetHealth`.
+ */
+export type HealthTree = { 
+/**
+ * This node's name (`cluster.node_id`).
+ */
+node: string, 
+/**
+ * The supervision tree in one shape: the registry, its children (streams and their
+ * children, the chat directory and its rooms, presence, the notifier), recursively.
+ */
+root: ActorNode, 
+/**
+ * Sends that could not be delivered (actor stopped, mailbox full), per actor kind.
+ */
+dead_letters: Array<DeadLetterCount>, 
+/**
+ * The details behind `root`, per part: the registry's node again, each stream's health
+ * (as the streamer's dashboard shows it), presence, chat rooms, the notifier's jobs.
+ */
+registry: ActorHealth, streams: Array<StreamHealth>, presence: ActorHealth, chat: ChatHealth | null, notifier: NotifierHealth | null, };
