@@ -379,6 +379,15 @@ impl Live {
         self.registry.do_send(registry::InjectServiceFault(kind));
     }
 
+    /// Test builds only: make the channel's stream actor stop without ending its broadcast.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub async fn inject_stream_fault(&self, slug: &str) -> bool {
+        self.registry
+            .send(registry::InjectStreamFault(slug.to_owned()))
+            .await
+            .unwrap_or(false)
+    }
+
     /// Admin: kick the publisher and end the broadcast now. `false` if the channel was not live.
     pub async fn stop_stream(&self, slug: &str) -> bool {
         self.registry

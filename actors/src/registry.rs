@@ -604,6 +604,29 @@ impl Handler<RestartService> for Registry {
 #[rtype(result = "()")]
 pub struct InjectServiceFault(pub ServiceKind);
 
+/// Test builds only: make a channel's stream actor stop without ending its broadcast.
+#[cfg(any(test, feature = "fault-injection"))]
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct InjectStreamFault(pub String);
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<InjectStreamFault> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InjectStreamFault, _ctx: &mut Self::Context) -> bool {
+        let _h = self.stats.handling_own();
+        match self.core.get(&msg.0) {
+            Some(slot) => {
+                slot.addr
+                    .do_send(crate::supervision::InjectFault("injected fault".into()));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 #[cfg(any(test, feature = "fault-injection"))]
 impl Handler<InjectServiceFault> for Registry {
     type Result = ();

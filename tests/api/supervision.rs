@@ -2,7 +2,8 @@
 //! `fault-injection`) into each of the registry's services and into a chat room; each is
 //! restarted, the restart shows in the health tree, and the service it gives comes back.
 //! (A stream's children: `actors/tests/live/publish.rs` kills ffmpeg and checks the transcoder
-//! restart; `abnormal_stream_stop` here checks the stream actor itself.)
+//! restart; `actors/tests/live/supervision.rs` stops a stream actor itself and checks that its
+//! broadcast is ended.)
 
 use std::time::Duration;
 

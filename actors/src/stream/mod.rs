@@ -1048,6 +1048,18 @@ impl Handler<GetStreamHealth> for StreamActor {
     }
 }
 
+/// Test builds only: the actor stops without ending its broadcast (as a crash would).
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<crate::supervision::InjectFault> for StreamActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Self::Context) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "stream: injected fault");
+        ctx.stop();
+    }
+}
+
 impl Handler<ChildExited> for StreamActor {
     type Result = ();
 
