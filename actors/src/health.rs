@@ -5,10 +5,11 @@ use streamhall_media::flv::IngestSnapshot;
 use streamhall_media::ingest::Protocol;
 use ts_rs::TS;
 
-/// One actor as the admin dashboard shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, TS)]
+/// One actor as the admin dashboard shows it: the same shape for every node of the tree.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, TS)]
 pub struct ActorHealth {
-    /// `registry`, `stream`, `ingest`, `transcode`, `segment`, `thumbnail`, `presence`.
+    /// `registry`, `stream`, `ingest`, `transcode`, `segment`, `thumbnail`, `restream`,
+    /// `presence`, `chat_directory`, `chat_room`, `notifier`.
     pub kind: String,
     pub id: String,
     /// `running`, `idle` (normal: nothing to do), `starting`, `restarting` (exited, restart
@@ -16,10 +17,82 @@ pub struct ActorHealth {
     /// `grace`, `ending`.
     pub state: String,
     pub uptime_s: f64,
+    /// Restarts of this slot by its parent (across incarnations).
     pub restarts: u32,
     pub last_error: Option<String>,
-    /// Depth of the bounded queue the actor owns, where measurable.
+    /// Messages sent to the actor and not handled yet (counted: actix exposes no queue
+    /// length); `None` where the actor's senders are not counted.
     pub mailbox: Option<usize>,
+    /// Messages handled by this incarnation and its predecessors in the slot.
+    pub messages: u64,
+    /// Handled per second, over the last second or more.
+    pub messages_per_s: f64,
+    /// Handling time of the last one to two minutes, in ms (upper bound of a log2 bucket).
+    pub handling_p50_ms: Option<f64>,
+    pub handling_p99_ms: Option<f64>,
+}
+
+impl ActorHealth {
+    /// A node with its identity and state; the rest zero until filled in.
+    pub fn new(kind: &str, id: &str, state: &str) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            state: state.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Fills in the counted figures.
+    pub fn with_stats(mut self, s: crate::stats::StatsSnapshot) -> Self {
+        self.mailbox = Some(s.mailbox);
+        self.messages = s.messages;
+        self.messages_per_s = s.messages_per_s;
+        self.handling_p50_ms = s.handling_p50_ms;
+        self.handling_p99_ms = s.handling_p99_ms;
+        self
+    }
+}
+
+/// A per-kind figure of a node (stream: bitrate, fps ...; room: members ...; notifier: jobs).
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+}
+
+/// One node of the supervision tree as the admin dashboard draws it.
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
+pub struct ActorNode {
+    pub actor: ActorHealth,
+    /// What matters for this kind, e.g. `bitrate_kbps`, `fps`, `members`, `pending_writes`.
+    pub figures: Vec<Figure>,
+    pub children: Vec<ActorNode>,
+}
+
+impl ActorNode {
+    pub fn leaf(actor: ActorHealth) -> Self {
+        Self {
+            actor,
+            figures: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    pub fn figure(mut self, name: &str, value: f64) -> Self {
+        self.figures.push(Figure {
+            name: name.to_owned(),
+            value,
+        });
+        self
+    }
+}
+
+/// Undeliverable messages on this node for one kind of actor.
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
+pub struct DeadLetterCount {
+    pub kind: String,
+    pub count: u64,
 }
 
 /// Whether viewers can watch a channel, as every page shows it.
@@ -135,14 +208,21 @@ pub struct StreamHealth {
     pub children: Vec<ActorHealth>,
 }
 
-/// The whole live tree.
+/// The whole live tree, as the registry (its root) answers `GetHealth`.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct HealthTree {
+    /// This node's name (`cluster.node_id`).
+    pub node: String,
+    /// The supervision tree in one shape: the registry, its children (streams and their
+    /// children, the chat directory and its rooms, presence, the notifier), recursively.
+    pub root: ActorNode,
+    /// Sends that could not be delivered (actor stopped, mailbox full), per actor kind.
+    pub dead_letters: Vec<DeadLetterCount>,
+    /// The details behind `root`, per part: the registry's node again, each stream's health
+    /// (as the streamer's dashboard shows it), presence, chat rooms, the notifier's jobs.
     pub registry: ActorHealth,
     pub streams: Vec<StreamHealth>,
     pub presence: ActorHealth,
-    /// Filled by [`crate::Live::health`]; the registry does not know about chat.
     pub chat: Option<crate::chat::ChatHealth>,
-    /// Filled by [`crate::Live::health`].
     pub notifier: Option<crate::notify::NotifierHealth>,
 }

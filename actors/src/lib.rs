@@ -2,15 +2,18 @@
 //!
 //! ```text
 //! Registry ─┬─ StreamActor (one per live broadcast) ─┬─ Ingest     publisher events -> session queue
-//!           │                                         ├─ Transcode  one ffmpeg run
+//!  (root)   │                                         ├─ Transcode  one ffmpeg run
 //!           │                                         ├─ Segment    ffmpeg output -> LiveWindow
-//!           │                                         └─ Thumbnail  a JPEG every few seconds
+//!           │                                         ├─ Thumbnail  a JPEG every few seconds
+//!           │                                         └─ Restream   one per destination
 //!           │             (+ a Recorder per broadcast: spool -> object store -> VOD, DVR)
-//!           ├─ Presence   viewer counts, peaks, analytics samples (Redis across nodes)
 //!           ├─ ChatDirectory ─ ChatRoom (one per channel)
+//!           ├─ Presence   viewer counts, peaks, analytics samples (Redis across nodes)
 //!           └─ Notifier   go-live fan-out: in-app, email, webhooks
 //! ```
 //!
+//! Every actor above is supervised by its parent (restart strategies in [`registry`],
+//! [`chat::rooms`] and [`stream`]); [`Registry`] answers [`GetHealth`] with the whole tree.
 //! [`Live::start`] builds it; HTTP reads [`HlsDirectory`] and [`PresenceHandle`] directly, the
 //! RTMP server calls [`Live::ingest_gate`], and anything may [`Bus::subscribe`].
 //! Restart policy lives in [`supervision`]; logic lives in plain cores ([`StreamCore`],
@@ -32,6 +35,7 @@ pub mod pull;
 pub mod recording;
 pub mod redis_streams;
 pub mod registry;
+pub mod stats;
 pub mod stream;
 pub mod supervision;
 
@@ -39,7 +43,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr};
+use actix::{Addr, AsyncContext, Context};
 use sea_orm::DatabaseConnection;
 use streamhall_media::ingest::PublishHandler;
 use streamhall_media::objects::ObjectStore;
@@ -50,12 +54,13 @@ pub use cluster::{Cluster, ClusterConfig, RemoteLive};
 pub use directory::{HlsDirectory, LiveInfo, LlPlaylist, RenditionInfo};
 pub use gate::IngestGate;
 pub use health::{
-    ActorHealth, HealthTree, RenditionHealth, RenditionState, StreamHealth, StreamStatus,
+    ActorHealth, ActorNode, DeadLetterCount, Figure, HealthTree, RenditionHealth, RenditionState,
+    StreamHealth, StreamStatus,
 };
 pub use presence::{Presence, PresenceCore, PresenceHandle, RedisPresence};
-pub use registry::{GetHealth, Registry, RegistryCore, Shutdown, StopStream};
+pub use registry::{GetHealth, Registry, RegistryCore, RestartService, Shutdown, StopStream};
 pub use stream::{StatusCore, StreamActor, StreamCore};
-pub use supervision::{Backoff, ChildExited, ChildKind};
+pub use supervision::{Backoff, ChildExited, ChildKind, ServiceExited, ServiceKind};
 
 /// Settings of the live tree.
 #[derive(Debug, Clone)]
@@ -240,32 +245,49 @@ impl Live {
             }
             None => Bus::new(),
         };
-        let notifier = notify::NotifierHandle::start(
-            db.clone(),
-            cfg.notify.clone(),
-            bus.clone(),
-            cfg.node_id.clone(),
-            cfg.public_url.clone(),
-        )?;
         let presence = PresenceHandle::new();
-        let chat = chat::ChatHandle::start(
-            cfg.chat.clone(),
-            db.clone(),
-            presence.clone(),
-            redis
-                .clone()
-                .map(|(pool, prefix)| (pool, prefix, cfg.node_id.clone())),
-        );
-        let redis =
-            redis.map(|(pool, prefix)| RedisPresence::new(pool, prefix, cfg.node_id.clone()));
-        let presence_actor = Presence::new(
-            presence.clone(),
-            hls.clone(),
-            db.clone(),
-            redis,
-            cfg.analytics.clone(),
-        )
-        .start();
+        // The registry's address exists before it runs, so its children can report to it.
+        let registry_ctx = Context::<Registry>::new();
+        let dead_letters = stats::DeadLetters::default();
+        let chat_redis = redis
+            .clone()
+            .map(|(pool, prefix)| (pool, prefix, cfg.node_id.clone()));
+        let services = registry::Services::start(
+            registry_ctx.address().recipient(),
+            &dead_letters,
+            registry::PresenceSpec {
+                handle: presence.clone(),
+                hls: hls.clone(),
+                db: db.clone(),
+                redis: redis
+                    .clone()
+                    .map(|(pool, prefix)| RedisPresence::new(pool, prefix, cfg.node_id.clone())),
+                analytics: cfg.analytics.clone(),
+            },
+            |stats, exit| {
+                chat::ChatHandle::start(
+                    cfg.chat.clone(),
+                    db.clone(),
+                    presence.clone(),
+                    chat_redis,
+                    stats,
+                    exit,
+                )
+            },
+            |stats, exit| {
+                notify::NotifierHandle::start(
+                    db.clone(),
+                    cfg.notify.clone(),
+                    bus.clone(),
+                    cfg.node_id.clone(),
+                    cfg.public_url.clone(),
+                    stats,
+                    exit,
+                )
+            },
+        )?;
+        let chat = services.chat.clone();
+        let notifier = services.notifier.clone();
         let sealer = cfg.sealer.clone();
         let ingest_allow_private = cfg.ingest_allow_private.clone();
         let deps = Arc::new(LiveDeps {
@@ -284,7 +306,7 @@ impl Live {
             hls.clone(),
             deps.cfg.recording.clone(),
         );
-        let registry = Registry::new(Arc::clone(&deps), presence_actor).start();
+        let registry = registry_ctx.run(Registry::new(Arc::clone(&deps), services, dead_letters));
         if cluster.is_shared() {
             tokio::spawn(cluster::run(cluster.clone(), deps, registry.clone()));
         }
@@ -321,40 +343,51 @@ impl Live {
         ))
     }
 
+    /// The whole tree, from its root. The registry answers within a few seconds (each part
+    /// it asks has a timeout); if it cannot answer at all, the tree says so.
     pub async fn health(&self) -> HealthTree {
-        let mut tree = self.live_health().await;
-        tree.chat = Some(self.chat.health().await);
-        tree.notifier = Some(self.notifier.health().await);
-        tree
-    }
-
-    async fn live_health(&self) -> HealthTree {
         match self.registry.send(GetHealth).await {
             Ok(tree) => tree,
-            Err(e) => HealthTree {
-                registry: ActorHealth {
-                    kind: "registry".into(),
-                    id: "registry".into(),
-                    state: "unresponsive".into(),
-                    uptime_s: 0.0,
-                    restarts: 0,
+            Err(e) => {
+                let registry = ActorHealth {
                     last_error: Some(e.to_string()),
-                    mailbox: None,
-                },
-                streams: Vec::new(),
-                presence: ActorHealth {
-                    kind: "presence".into(),
-                    id: "presence".into(),
-                    state: "unknown".into(),
-                    uptime_s: 0.0,
-                    restarts: 0,
-                    last_error: None,
-                    mailbox: None,
-                },
-                chat: None,
-                notifier: None,
-            },
+                    ..ActorHealth::new("registry", "registry", "unresponsive")
+                };
+                HealthTree {
+                    node: self.cluster.node_id().to_owned(),
+                    root: ActorNode::leaf(registry.clone()),
+                    dead_letters: Vec::new(),
+                    registry,
+                    streams: Vec::new(),
+                    presence: ActorHealth::new("presence", "presence", "unknown"),
+                    chat: None,
+                    notifier: None,
+                }
+            }
         }
+    }
+
+    /// Admin: restart one of the registry's services. `false` if it is not running now.
+    pub async fn restart_service(&self, kind: ServiceKind) -> bool {
+        self.registry
+            .send(RestartService(kind))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Test builds only: make one of the registry's services fail.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn inject_service_fault(&self, kind: ServiceKind) {
+        self.registry.do_send(registry::InjectServiceFault(kind));
+    }
+
+    /// Test builds only: make the channel's stream actor stop without ending its broadcast.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub async fn inject_stream_fault(&self, slug: &str) -> bool {
+        self.registry
+            .send(registry::InjectStreamFault(slug.to_owned()))
+            .await
+            .unwrap_or(false)
     }
 
     /// Admin: kick the publisher and end the broadcast now. `false` if the channel was not live.

@@ -1,7 +1,7 @@
 //! Presence: who is watching which channel, and each broadcast's peak.
 //!
-//! Parent: none (started by [`Live::start`](crate::Live::start) beside the registry; it holds no
-//! children). Messages in: a 1 s tick (its own), [`GetPresenceHealth`]. Out: peak updates to
+//! Parent: the [`Registry`](crate::Registry), seen through an [`ExitReport`]; it holds no
+//! children. Messages in: a 1 s tick (its own), [`GetPresenceHealth`]. Out: peak updates to
 //! `broadcasts.peak_viewers` (when a peak rises, at most every [`PEAK_SAVE_EVERY`]), with
 //! Redis this node's counts to `{prefix}presence:{slug}`, and analytics of the broadcasts this
 //! node runs ([`AnalyticsCore`]): a sample every `analytics.sample_secs` (viewers over all
@@ -13,6 +13,13 @@
 //! address past it adds no new viewers, so a script cycling random ids counts a few, not
 //! hundreds). A viewer expires after [`TTL_TARGET_DURATIONS`] target durations (at least
 //! [`MIN_VIEWER_TTL`]) without a segment request.
+//!
+//! Restart strategy: restarted by the registry with backoff. The viewers, totals and peaks live
+//! in the [`PresenceHandle`], which outlives the actor, so a restarted presence resumes from
+//! them (and with Redis from the other nodes' counts at its first tick); counting goes on while
+//! it is down (touches need no actor), only the totals and the Redis copy pause. What it starts
+//! without is the analytics core's open view sessions: they begin again, which it says in the
+//! log and as its last error.
 //!
 //! [`PresenceHandle::count`] is the one source of every viewer figure (the channel's
 //! `viewer_count` on the home, watch and dashboard pages, the stream health's `viewers`, chat's
@@ -37,6 +44,8 @@ use crate::analytics::{
 use crate::directory::HlsDirectory;
 use crate::health::ActorHealth;
 use crate::locks::{lock, read, write};
+use crate::stats::{ActorStats, DeadLetters};
+use crate::supervision::{ExitReport, ServiceKind};
 
 /// Viewers stored per channel; beyond it viewers are estimated, not stored.
 pub const MAX_VIEWERS_PER_CHANNEL: usize = 200_000;
@@ -576,6 +585,8 @@ pub struct Presence {
     /// New viewer ids refused by the per-address cap since the last warning about them.
     refused: u64,
     refused_logged: Option<Instant>,
+    stats: Arc<ActorStats>,
+    exit: ExitReport,
 }
 
 /// How long a viewer counts after a segment request: [`TTL_TARGET_DURATIONS`] target
@@ -612,7 +623,28 @@ impl Presence {
             analytics_fed: Instant::now(),
             refused: 0,
             refused_logged: None,
+            stats: ActorStats::new("presence", DeadLetters::default()),
+            exit: ExitReport::detached(ServiceKind::Presence),
         }
+    }
+
+    /// Under the registry: its counters and its exit report. `restarted`: an earlier
+    /// incarnation ran (says so).
+    pub(crate) fn supervised(
+        mut self,
+        stats: Arc<ActorStats>,
+        exit: ExitReport,
+        restarted: bool,
+    ) -> Self {
+        self.stats = stats;
+        self.exit = exit;
+        if restarted {
+            self.last_error = Some(
+                "restarted: viewer counts and peaks resumed from memory; open analytics view sessions began again"
+                    .into(),
+            );
+        }
+        self
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -783,8 +815,40 @@ impl Actor for Presence {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        tracing::info!(clustered = self.redis.is_some(), "presence started");
+        tracing::info!(
+            clustered = self.redis.is_some(),
+            resumed = self.last_error.is_some(),
+            "presence started"
+        );
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.stats.stopped();
+        self.exit.send("stopped");
+    }
+}
+
+impl Handler<crate::supervision::StopService> for Presence {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::StopService, ctx: &mut Self::Context) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "presence stopping");
+        self.exit.send(msg.0);
+        ctx.stop();
+    }
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<crate::supervision::InjectFault> for Presence {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Self::Context) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "presence: injected fault");
+        self.exit.send(msg.0);
+        ctx.stop();
     }
 }
 
@@ -792,6 +856,7 @@ impl Handler<RedisSynced> for Presence {
     type Result = ();
 
     fn handle(&mut self, msg: RedisSynced, _ctx: &mut Self::Context) {
+        let _h = self.stats.handling_own();
         self.redis_in_flight = false;
         match msg.0 {
             Ok(totals) => {
@@ -816,6 +881,7 @@ impl Handler<AnalyticsWritten> for Presence {
     type Result = ();
 
     fn handle(&mut self, msg: AnalyticsWritten, _ctx: &mut Self::Context) {
+        let _h = self.stats.handling_own();
         self.analytics_in_flight = false;
         self.analytics.written(&msg.0.inserted);
         if !msg.0.errors.is_empty() {
@@ -830,15 +896,15 @@ impl Handler<GetPresenceHealth> for Presence {
     type Result = MessageResult<GetPresenceHealth>;
 
     fn handle(&mut self, _: GetPresenceHealth, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(ActorHealth {
-            kind: "presence".into(),
-            id: "presence".into(),
-            state: "running".into(),
-            uptime_s: self.started.elapsed().as_secs_f64(),
-            restarts: 0,
-            last_error: self.last_error.clone(),
-            mailbox: None,
-        })
+        let _h = self.stats.handling();
+        MessageResult(
+            ActorHealth {
+                uptime_s: self.started.elapsed().as_secs_f64(),
+                last_error: self.last_error.clone(),
+                ..ActorHealth::new("presence", "presence", "running")
+            }
+            .with_stats(self.stats.snapshot(Instant::now())),
+        )
     }
 }
 

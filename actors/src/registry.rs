@@ -1,14 +1,27 @@
-//! Registry: the root of the live tree. One [`StreamActor`] per channel with a live broadcast.
+//! Registry: the root of the live tree, the one actor every other long-lived actor descends from.
 //!
-//! Parent: none (started by [`Live::start`](crate::Live::start)). Children: the StreamActors,
-//! each holding a `Recipient<StreamStopped>` to it. In: [`PublishRequested`] (from the
-//! [`IngestGate`](crate::IngestGate)), [`StopStream`], [`GetHealth`], [`Shutdown`],
-//! [`StreamStopped`]. Out: the broadcast row opened and `channels.is_live` set,
-//! [`AttachPublisher`] / [`EndStream`] to streams. (`StreamWentLive` is the stream's to send,
-//! once players can play it.)
+//! Parent: none (started by [`Live::start`](crate::Live::start)). Children: one
+//! [`StreamActor`] per channel with a live broadcast (each holding a `Recipient<StreamStopped>`),
+//! and three services, each holding a `Recipient<ServiceExited>` (inside an [`ExitReport`]):
+//! the [`ChatDirectory`](crate::chat::ChatDirectory) (with its rooms), [`Presence`] and the
+//! [`Notifier`](crate::notify::Notifier). In: [`PublishRequested`] (from the
+//! [`IngestGate`](crate::IngestGate)), [`StopStream`], [`RestartService`], [`GetHealth`],
+//! [`Shutdown`], [`StreamStopped`], [`ServiceExited`]. Out: the broadcast row opened and
+//! `channels.is_live` set, [`AttachPublisher`] / [`EndStream`] to streams, services started
+//! and restarted. (`StreamWentLive` is the stream's to send, once players can play it.)
 //!
-//! A stream ends on its own (grace expiry) and says so with `StreamStopped`; a stream is not
-//! restarted by the registry: the next publish starts a new broadcast.
+//! Restart strategy (one-for-one, written here rather than assumed):
+//! - A stream is never restarted: it ends on its own (grace expiry) or, when its actor stops
+//!   abnormally, its `stopped()` closes the broadcast (see [`StreamActor`]); either way it says
+//!   so with `StreamStopped`, and the next publish starts a new broadcast. Its children are the
+//!   stream's to restart.
+//! - A service that exits for any reason (stopped, failed, a handler panicked and its actor
+//!   was dropped) is started again after [`Backoff`](crate::Backoff) (500 ms doubling to 30 s,
+//!   reset after a stable minute), and the restart counted in its [`ChildRecord`], which the
+//!   health tree shows. What must survive lives outside the actor, in what other code holds:
+//!   the [`PresenceHandle`](crate::PresenceHandle) (viewers, totals, peaks), the notifier's
+//!   job queue, the chat rooms' rows in the database. Handles send to the incarnation running
+//!   now ([`Current`]). During shutdown nothing is restarted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,13 +35,19 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::LiveDeps;
+use crate::chat::ChatHandle;
 use crate::directory::StreamEntry;
-use crate::health::{ActorHealth, HealthTree};
-use crate::presence::{GetPresenceHealth, Presence};
+use crate::health::{ActorHealth, ActorNode, HealthTree, StreamHealth};
+use crate::notify::{AnalyticsConfig, NotifierHandle};
+use crate::presence::{GetPresenceHealth, Presence, PresenceHandle, RedisPresence};
 use crate::recording::Recorder;
+use crate::stats::{ActorStats, Current, DeadLetters, Mailbox};
 use crate::stream::{
     AttachPublisher, EndReason, EndStream, GetStreamHealth, Refused, StreamActor, StreamSpec,
     StreamStopped,
+};
+use crate::supervision::{
+    ChildRecord, ExitReport, KindName, ServiceExited, ServiceKind, StopService,
 };
 
 /// How long `GetHealth` waits for each stream.
@@ -58,6 +77,12 @@ pub struct StopStream {
 #[derive(Message)]
 #[rtype(result = "HealthTree")]
 pub struct GetHealth;
+
+/// Admin: restart a service (stop it; the registry starts the next one after its backoff).
+/// `false` if it is not running (already restarting, or shutting down).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RestartService(pub ServiceKind);
 
 /// End every broadcast cleanly and refuse new publishes.
 #[derive(Message)]
@@ -146,6 +171,10 @@ impl<A: Clone> RegistryCore<A> {
         self.streams.values().map(|s| s.addr.clone()).collect()
     }
 
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
     pub fn addrs(&self) -> Vec<A> {
         self.streams.values().map(|s| s.addr.clone()).collect()
     }
@@ -215,20 +244,158 @@ async fn take_ownership(
 // ---------------------------------------------------------------------------------------------
 // State
 
+/// What starts presence again.
+pub(crate) struct PresenceSpec {
+    pub handle: PresenceHandle,
+    pub hls: crate::HlsDirectory,
+    pub db: sea_orm::DatabaseConnection,
+    pub redis: Option<RedisPresence>,
+    pub analytics: AnalyticsConfig,
+}
+
+impl PresenceSpec {
+    fn start(
+        &self,
+        stats: Arc<ActorStats>,
+        exit: ExitReport,
+        restarted: bool,
+    ) -> Mailbox<Presence> {
+        let addr = Presence::new(
+            self.handle.clone(),
+            self.hls.clone(),
+            self.db.clone(),
+            self.redis.clone(),
+            self.analytics.clone(),
+        )
+        .supervised(Arc::clone(&stats), exit, restarted)
+        .start();
+        Mailbox::new(addr, stats)
+    }
+}
+
+/// The registry's service children: their slots, counters and handles.
+pub(crate) struct Services {
+    records: HashMap<ServiceKind, ChildRecord<ServiceKind>>,
+    stats: HashMap<ServiceKind, Arc<ActorStats>>,
+    parent: Recipient<ServiceExited>,
+    pub presence: Current<Presence>,
+    presence_spec: PresenceSpec,
+    pub chat: ChatHandle,
+    pub notifier: NotifierHandle,
+}
+
+impl Services {
+    /// Starts the three services as children of the registry at `parent` (which may not run
+    /// yet: their reports wait in its mailbox).
+    pub(crate) fn start(
+        parent: Recipient<ServiceExited>,
+        dead_letters: &DeadLetters,
+        presence_spec: PresenceSpec,
+        chat: impl FnOnce(Arc<ActorStats>, ExitReport) -> ChatHandle,
+        notifier: impl FnOnce(Arc<ActorStats>, ExitReport) -> anyhow::Result<NotifierHandle>,
+    ) -> anyhow::Result<Self> {
+        let now = Instant::now();
+        let mut records = HashMap::new();
+        let mut stats = HashMap::new();
+        let mut first = HashMap::new();
+        for kind in ServiceKind::ALL {
+            let mut rec = ChildRecord::new(kind, kind.as_str().to_owned());
+            let generation = rec.starting(now);
+            records.insert(kind, rec);
+            stats.insert(kind, ActorStats::new(kind.as_str(), dead_letters.clone()));
+            first.insert(kind, ExitReport::new(kind, generation, parent.clone()));
+        }
+        let mut take = |kind| {
+            (
+                Arc::clone(&stats[&kind]),
+                first
+                    .remove(&kind)
+                    .unwrap_or_else(|| ExitReport::detached(kind)),
+            )
+        };
+        let (s, e) = take(ServiceKind::Notifier);
+        let notifier = notifier(s, e)?;
+        let (s, e) = take(ServiceKind::ChatDirectory);
+        let chat = chat(s, e);
+        let (s, e) = take(ServiceKind::Presence);
+        let presence = Current::new(presence_spec.start(s, e, false));
+        Ok(Self {
+            records,
+            stats,
+            parent,
+            presence,
+            presence_spec,
+            chat,
+            notifier,
+        })
+    }
+
+    /// Starts the next incarnation of `kind`.
+    fn restart(&mut self, kind: ServiceKind) {
+        let Some(rec) = self.records.get_mut(&kind) else {
+            return;
+        };
+        let generation = rec.starting(Instant::now());
+        let exit = ExitReport::new(kind, generation, self.parent.clone());
+        let stats = Arc::clone(&self.stats[&kind]);
+        tracing::warn!(
+            service = kind.as_str(),
+            restarts = rec.restarts,
+            "restarting a service"
+        );
+        match kind {
+            ServiceKind::Presence => self
+                .presence
+                .set(self.presence_spec.start(stats, exit, true)),
+            ServiceKind::ChatDirectory => self.chat.restart(stats, exit),
+            ServiceKind::Notifier => self.notifier.restart(stats, exit),
+        }
+    }
+
+    /// Asks `kind` to stop; its exit report brings the restart.
+    fn stop(&self, kind: ServiceKind, why: &str) -> bool {
+        if !self.records.get(&kind).is_some_and(|r| r.running) {
+            return false;
+        }
+        let msg = StopService(why.to_owned());
+        match kind {
+            ServiceKind::Presence => self.presence.get().do_send(msg),
+            ServiceKind::ChatDirectory => self.chat.directory().do_send(msg),
+            ServiceKind::Notifier => self.notifier.stop(msg),
+        }
+        true
+    }
+
+    /// Test builds only: make `kind` fail.
+    #[cfg(any(test, feature = "fault-injection"))]
+    fn inject_fault(&self, kind: ServiceKind, why: &str) {
+        let msg = crate::supervision::InjectFault(why.to_owned());
+        match kind {
+            ServiceKind::Presence => self.presence.get().do_send(msg),
+            ServiceKind::ChatDirectory => self.chat.directory().do_send(msg),
+            ServiceKind::Notifier => self.notifier.inject_fault(why),
+        }
+    }
+}
+
 pub struct Registry {
-    core: RegistryCore<Addr<StreamActor>>,
+    core: RegistryCore<Mailbox<StreamActor>>,
     deps: Arc<LiveDeps>,
-    presence: Addr<Presence>,
+    services: Services,
+    dead_letters: DeadLetters,
+    stats: Arc<ActorStats>,
     started: Instant,
     last_error: Option<String>,
 }
 
 impl Registry {
-    pub(crate) fn new(deps: Arc<LiveDeps>, presence: Addr<Presence>) -> Self {
+    pub(crate) fn new(deps: Arc<LiveDeps>, services: Services, dead_letters: DeadLetters) -> Self {
         Self {
             core: RegistryCore::default(),
             deps,
-            presence,
+            services,
+            stats: ActorStats::new("registry", dead_letters.clone()),
+            dead_letters,
             started: Instant::now(),
             last_error: None,
         }
@@ -303,14 +470,19 @@ impl Registry {
                 let entry = Arc::new(StreamEntry::new(b.id, b.started_at, window, ll, Some(recorder)));
                 act.deps.hls.insert(&spec.slug, Arc::clone(&entry));
                 act.deps.presence.begin_broadcast(&spec.slug, b.id);
-                let stream = StreamActor::new(
-                    spec.clone(),
-                    Arc::clone(&act.deps),
-                    entry,
-                    ctx.address().recipient(),
-                    attach,
-                )
-                .start();
+                let stats = ActorStats::new("stream", act.dead_letters.clone());
+                let stream = Mailbox::new(
+                    StreamActor::new(
+                        spec.clone(),
+                        Arc::clone(&act.deps),
+                        entry,
+                        ctx.address().recipient(),
+                        attach,
+                        Arc::clone(&stats),
+                    )
+                    .start(),
+                    stats,
+                );
                 act.core.insert(
                     &spec.slug,
                     Slot {
@@ -326,16 +498,43 @@ impl Registry {
     }
 
     fn own_health(&self) -> ActorHealth {
-        ActorHealth {
-            kind: "registry".into(),
-            id: "registry".into(),
-            state: "running".into(),
+        // Its senders hold a bare `Addr` (ingest, pulls, the cluster loop): handled messages
+        // and handling times are counted, the depth is not.
+        let mut h = ActorHealth {
             uptime_s: self.started.elapsed().as_secs_f64(),
-            restarts: 0,
             last_error: self.last_error.clone(),
-            mailbox: None,
+            ..ActorHealth::new("registry", "registry", "running")
+        }
+        .with_stats(self.stats.snapshot(Instant::now()));
+        h.mailbox = None;
+        h
+    }
+}
+
+/// A stream as a node of the tree: its figures and its children.
+fn stream_node(s: &StreamHealth) -> ActorNode {
+    let mut node = ActorNode {
+        actor: s.actor.clone(),
+        figures: Vec::new(),
+        children: s.children.iter().cloned().map(ActorNode::leaf).collect(),
+    };
+    if let Some(i) = &s.ingest {
+        node = node
+            .figure("bitrate_kbps", i.bitrate_kbps)
+            .figure("fps", i.fps);
+        if let Some(k) = i.keyframe_interval_s {
+            node = node.figure("keyframe_interval_s", k);
         }
     }
+    if let Some(speed) = s.ffmpeg_speed {
+        node = node.figure("speed", speed);
+    }
+    if let Some(cpu) = s.ffmpeg_cpu_percent {
+        node = node.figure("cpu_percent", cpu);
+    }
+    node.figure("segments", s.segments_produced as f64)
+        .figure("viewers", s.viewers as f64)
+        .figure("dropped_frames", s.dropped_frames as f64)
 }
 
 impl Actor for Registry {
@@ -348,6 +547,89 @@ impl Actor for Registry {
     }
 }
 
+impl Handler<ServiceExited> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: ServiceExited, ctx: &mut Self::Context) {
+        let _h = self.stats.handling_own();
+        let now = Instant::now();
+        let Some(rec) = self.services.records.get_mut(&msg.kind) else {
+            return;
+        };
+        let Some(ran) = rec.exited(msg.generation, &msg.reason, now) else {
+            return;
+        };
+        self.services.stats[&msg.kind].stopped();
+        if self.core.is_shutting_down() {
+            tracing::info!(service = msg.kind.as_str(), reason = %msg.reason, "service stopped");
+            return;
+        }
+        let delay = rec.schedule_restart(ran);
+        tracing::warn!(service = msg.kind.as_str(), reason = %msg.reason, ?delay, "service exited: restarting");
+        let kind = msg.kind;
+        ctx.run_later(delay, move |act, _| {
+            if !act.core.is_shutting_down() {
+                act.services.restart(kind);
+            }
+        });
+    }
+}
+
+impl Handler<RestartService> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: RestartService, _ctx: &mut Self::Context) -> bool {
+        let _h = self.stats.handling_own();
+        if self.core.is_shutting_down() {
+            return false;
+        }
+        tracing::info!(
+            service = msg.0.as_str(),
+            "service restart asked by an admin"
+        );
+        self.services.stop(msg.0, "restarted by an administrator")
+    }
+}
+
+/// Test builds only: make a service fail.
+#[cfg(any(test, feature = "fault-injection"))]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectServiceFault(pub ServiceKind);
+
+/// Test builds only: make a channel's stream actor stop without ending its broadcast.
+#[cfg(any(test, feature = "fault-injection"))]
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct InjectStreamFault(pub String);
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<InjectStreamFault> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InjectStreamFault, _ctx: &mut Self::Context) -> bool {
+        let _h = self.stats.handling_own();
+        match self.core.get(&msg.0) {
+            Some(slot) => {
+                slot.addr
+                    .do_send(crate::supervision::InjectFault("injected fault".into()));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<InjectServiceFault> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: InjectServiceFault, _ctx: &mut Self::Context) {
+        let _h = self.stats.handling_own();
+        self.services.inject_fault(msg.0, "injected fault");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
@@ -355,6 +637,7 @@ impl Handler<PublishRequested> for Registry {
     type Result = AtomicResponse<Self, Result<(), PublishRejected>>;
 
     fn handle(&mut self, msg: PublishRequested, _ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.stats.handling_own();
         let attach = AttachPublisher {
             events: msg.events,
             kick: msg.kick,
@@ -398,6 +681,7 @@ impl Handler<StopStream> for Registry {
     type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, msg: StopStream, _ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.stats.handling_own();
         let Some(slot) = self.core.get(&msg.slug) else {
             return Box::pin(async { false });
         };
@@ -417,6 +701,7 @@ impl Handler<StreamStopped> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: StreamStopped, _ctx: &mut Self::Context) {
+        let _h = self.stats.handling_own();
         if !self.core.stopped(&msg.slug, msg.broadcast_id) {
             tracing::debug!(channel = %msg.slug, broadcast_id = msg.broadcast_id, "stale StreamStopped");
         }
@@ -427,6 +712,7 @@ impl Handler<Shutdown> for Registry {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.stats.handling_own();
         let streams = self.core.begin_shutdown();
         tracing::info!(streams = streams.len(), "ending every broadcast");
         Box::pin(async move {
@@ -444,42 +730,79 @@ impl Handler<GetHealth> for Registry {
     type Result = ResponseFuture<HealthTree>;
 
     fn handle(&mut self, _: GetHealth, _ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.stats.handling_own();
         let registry = self.own_health();
         let streams = self.core.addrs();
-        let presence = self.presence.clone();
+        let presence = self.services.presence.get();
+        let chat = self.services.chat.clone();
+        let notifier = self.services.notifier.clone();
+        let node = self.deps.cfg.node_id.clone();
+        let dead_letters = self.dead_letters.clone();
+        // Each service's slot (restarts, restarting) as of now, laid over its own answer.
+        let now = Instant::now();
+        let overlay = {
+            let slots: HashMap<ServiceKind, ActorHealth> = ServiceKind::ALL
+                .into_iter()
+                .filter_map(|k| Some((k, self.services.records.get(&k)?.health(now, None))))
+                .collect();
+            move |kind: ServiceKind, mut actor: ActorHealth| {
+                if let Some(slot) = slots.get(&kind) {
+                    actor.restarts = slot.restarts;
+                    if slot.state != "running" {
+                        actor.state = slot.state.clone();
+                        actor.uptime_s = 0.0;
+                    }
+                    if actor.last_error.is_none() {
+                        actor.last_error = slot.last_error.clone();
+                    }
+                }
+                actor
+            }
+        };
         Box::pin(async move {
             let asks = streams
                 .iter()
                 .map(|s| tokio::time::timeout(HEALTH_TIMEOUT, s.send(GetStreamHealth)));
-            let mut streams: Vec<_> = futures_util::future::join_all(asks)
-                .await
-                .into_iter()
-                .filter_map(|r| r.ok()?.ok())
-                .collect();
-            streams.sort_by(|a, b| a.slug.cmp(&b.slug));
-            let presence = match tokio::time::timeout(
-                HEALTH_TIMEOUT,
-                presence.send(GetPresenceHealth),
+            let presence_ask =
+                tokio::time::timeout(HEALTH_TIMEOUT, presence.send(GetPresenceHealth));
+            let (streams, presence, mut chat, mut notifier) = futures_util::future::join4(
+                futures_util::future::join_all(asks),
+                presence_ask,
+                chat.health(),
+                notifier.health(),
             )
-            .await
-            {
-                Ok(Ok(h)) => h,
-                _ => ActorHealth {
-                    kind: "presence".into(),
-                    id: "presence".into(),
-                    state: "unresponsive".into(),
-                    uptime_s: 0.0,
-                    restarts: 0,
-                    last_error: None,
-                    mailbox: None,
+            .await;
+            let mut streams: Vec<StreamHealth> =
+                streams.into_iter().filter_map(|r| r.ok()?.ok()).collect();
+            streams.sort_by(|a, b| a.slug.cmp(&b.slug));
+            let presence = overlay(
+                ServiceKind::Presence,
+                match presence {
+                    Ok(Ok(h)) => h,
+                    _ => ActorHealth::new("presence", "presence", "unresponsive"),
                 },
-            };
+            );
+            chat.directory = overlay(ServiceKind::ChatDirectory, chat.directory);
+            notifier.actor = overlay(ServiceKind::Notifier, notifier.actor);
+            let mut children: Vec<ActorNode> = streams.iter().map(stream_node).collect();
+            children.push(chat.node());
+            children.push(ActorNode::leaf(presence.clone()));
+            children.push(notifier.node());
+            let root = ActorNode {
+                actor: registry.clone(),
+                figures: Vec::new(),
+                children,
+            }
+            .figure("streams", streams.len() as f64);
             HealthTree {
+                node,
+                root,
+                dead_letters: dead_letters.counts(),
                 registry,
                 streams,
                 presence,
-                chat: None,
-                notifier: None,
+                chat: Some(chat),
+                notifier: Some(notifier),
             }
         })
     }

@@ -7,10 +7,15 @@
 
 use std::time::{Duration, Instant};
 
-use actix::Message;
+use actix::{Message, Recipient};
 use serde::Serialize;
 
 use crate::health::ActorHealth;
+
+/// A kind of child slot, as the health tree names it.
+pub trait KindName: Copy {
+    fn as_str(self) -> &'static str;
+}
 
 /// The children of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -20,6 +25,12 @@ pub enum ChildKind {
     Transcode,
     Segment,
     Thumbnail,
+}
+
+impl KindName for ChildKind {
+    fn as_str(self) -> &'static str {
+        ChildKind::as_str(self)
+    }
 }
 
 impl ChildKind {
@@ -55,6 +66,103 @@ pub struct ChildExited {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct StopChild;
+
+/// The registry's children besides the streams: long-lived services, one each per node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    ChatDirectory,
+    Presence,
+    Notifier,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 3] = [
+        ServiceKind::ChatDirectory,
+        ServiceKind::Presence,
+        ServiceKind::Notifier,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl KindName for ServiceKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::ChatDirectory => "chat_directory",
+            ServiceKind::Presence => "presence",
+            ServiceKind::Notifier => "notifier",
+        }
+    }
+}
+
+/// A service child of the registry has stopped (or its actor was dropped by a panic).
+/// `generation` as in [`ChildExited`].
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ServiceExited {
+    pub kind: ServiceKind,
+    pub generation: u64,
+    pub reason: String,
+}
+
+/// Held by a service actor: reports its exit to the registry exactly once, from `stopped()`
+/// with the reason the actor gives, or from `Drop` when the actor is dropped without stopping
+/// (a panic in a handler unwinds through the actor's future, which is then dropped).
+pub struct ExitReport {
+    kind: ServiceKind,
+    generation: u64,
+    parent: Option<Recipient<ServiceExited>>,
+}
+
+impl ExitReport {
+    pub fn new(kind: ServiceKind, generation: u64, parent: Recipient<ServiceExited>) -> Self {
+        Self {
+            kind,
+            generation,
+            parent: Some(parent),
+        }
+    }
+
+    /// A report that goes nowhere (an actor started outside the tree, in unit tests).
+    pub fn detached(kind: ServiceKind) -> Self {
+        Self {
+            kind,
+            generation: 0,
+            parent: None,
+        }
+    }
+
+    pub fn send(&mut self, reason: impl Into<String>) {
+        if let Some(parent) = self.parent.take() {
+            parent.do_send(ServiceExited {
+                kind: self.kind,
+                generation: self.generation,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+impl Drop for ExitReport {
+    fn drop(&mut self) {
+        self.send("the actor was dropped without stopping (a handler panicked)");
+    }
+}
+
+/// A parent asks a service to stop (an admin's restart); the service reports its exit as
+/// usual and the parent starts the next one.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct StopService(pub String);
+
+/// Test builds only: makes an actor fail, so tests can check that its parent restarts it.
+#[cfg(any(test, feature = "fault-injection"))]
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct InjectFault(pub String);
 
 /// Restart delays: `initial`, doubling per crash up to `max`; a child that ran `stable_after`
 /// without crashing starts again from `initial`.
@@ -100,8 +208,8 @@ impl Backoff {
 
 /// What a parent knows about one child slot across its incarnations.
 #[derive(Debug, Clone)]
-pub struct ChildRecord {
-    pub kind: ChildKind,
+pub struct ChildRecord<K = ChildKind> {
+    pub kind: K,
     pub id: String,
     pub generation: u64,
     pub running: bool,
@@ -115,8 +223,8 @@ pub struct ChildRecord {
     pub backoff: Backoff,
 }
 
-impl ChildRecord {
-    pub fn new(kind: ChildKind, id: String) -> Self {
+impl<K: KindName> ChildRecord<K> {
+    pub fn new(kind: K, id: String) -> Self {
         Self {
             kind,
             id,
@@ -181,6 +289,7 @@ impl ChildRecord {
             restarts: self.restarts,
             last_error: self.last_error.clone(),
             mailbox,
+            ..ActorHealth::default()
         }
     }
 }

@@ -12,7 +12,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 use streamhall_actors::health::RestreamState;
-use streamhall_actors::{ActorHealth, HealthTree, StreamStatus};
+use streamhall_actors::{ActorNode, HealthTree, StreamStatus};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -28,7 +28,14 @@ pub struct Metrics {
     live: LiveMetrics,
     /// Per chat room (by slug): its message count and uptime at the last scrape, to turn the
     /// rooms' own counters (which restart with the room) into one that only grows.
-    chat_seen: Mutex<HashMap<String, RoomSeen>>,
+    chat_seen: Mutex<Seen>,
+}
+
+/// The live metrics' scrape state: chat rooms' counts and dead letters as last seen.
+#[derive(Default)]
+struct Seen {
+    rooms: HashMap<String, RoomSeen>,
+    dead_letters: HashMap<String, u64>,
 }
 
 struct LiveMetrics {
@@ -37,6 +44,10 @@ struct LiveMetrics {
     ffmpeg_cpu: GaugeVec,
     ffmpeg_speed: GaugeVec,
     restarts: IntGaugeVec,
+    mailbox: IntGaugeVec,
+    messages_per_s: GaugeVec,
+    handling: GaugeVec,
+    dead_letters: IntCounterVec,
     restreams: IntGaugeVec,
     ingest: IntGaugeVec,
     chat_messages: IntCounter,
@@ -128,6 +139,36 @@ impl Metrics {
                 ),
                 &["kind"],
             )?,
+            mailbox: IntGaugeVec::new(
+                Opts::new(
+                    "actor_mailbox_depth",
+                    "Messages sent to the actors running now and not handled yet, summed by kind \
+                     (counted where the senders are: not the registry, streams or their children)",
+                ),
+                &["kind"],
+            )?,
+            messages_per_s: GaugeVec::new(
+                Opts::new(
+                    "actor_messages_per_second",
+                    "Messages handled per second by the actors running now, summed by kind",
+                ),
+                &["kind"],
+            )?,
+            handling: GaugeVec::new(
+                Opts::new(
+                    "actor_handling_seconds",
+                    "Handling time over the last one to two minutes, the worst actor of each kind \
+                     (quantile 0.5 and 0.99; upper bound of a log2 bucket)",
+                ),
+                &["kind", "quantile"],
+            )?,
+            dead_letters: IntCounterVec::new(
+                Opts::new(
+                    "actor_dead_letters_total",
+                    "Messages that could not be delivered (actor stopped, mailbox full) by kind",
+                ),
+                &["kind"],
+            )?,
             restreams: IntGaugeVec::new(
                 Opts::new(
                     "restream_destinations",
@@ -153,6 +194,10 @@ impl Metrics {
         registry.register(Box::new(live.ffmpeg_cpu.clone()))?;
         registry.register(Box::new(live.ffmpeg_speed.clone()))?;
         registry.register(Box::new(live.restarts.clone()))?;
+        registry.register(Box::new(live.mailbox.clone()))?;
+        registry.register(Box::new(live.messages_per_s.clone()))?;
+        registry.register(Box::new(live.handling.clone()))?;
+        registry.register(Box::new(live.dead_letters.clone()))?;
         registry.register(Box::new(live.restreams.clone()))?;
         registry.register(Box::new(live.ingest.clone()))?;
         registry.register(Box::new(live.chat_messages.clone()))?;
@@ -166,7 +211,7 @@ impl Metrics {
             hls_misses: hls.with_label_values(&["not_found"]),
             hls_relay_errors: hls.with_label_values(&["relay_error"]),
             live,
-            chat_seen: Mutex::new(HashMap::new()),
+            chat_seen: Mutex::new(Seen::default()),
         })
     }
 
@@ -186,7 +231,7 @@ impl Metrics {
         self.render()
     }
 
-    fn observe(&self, tree: &HealthTree, seen: &mut HashMap<String, RoomSeen>) {
+    fn observe(&self, tree: &HealthTree, seen: &mut Seen) {
         let live = &self.live;
         for (status, label) in STATUSES {
             let n = tree.streams.iter().filter(|s| s.status == status).count();
@@ -231,25 +276,62 @@ impl Metrics {
             }
         }
 
-        let mut actors: Vec<&ActorHealth> = vec![&tree.registry, &tree.presence];
-        for s in &tree.streams {
-            actors.push(&s.actor);
-            actors.extend(&s.children);
+        // Per kind, over every node of the tree.
+        fn walk<'a>(n: &'a ActorNode, out: &mut Vec<&'a ActorNode>) {
+            out.push(n);
+            for c in &n.children {
+                walk(c, out);
+            }
         }
-        if let Some(chat) = &tree.chat {
-            actors.push(&chat.directory);
-            actors.extend(chat.rooms.iter().map(|r| &r.actor));
+        let mut nodes = Vec::new();
+        walk(&tree.root, &mut nodes);
+        #[derive(Default)]
+        struct Kind {
+            restarts: i64,
+            mailbox: i64,
+            rate: f64,
+            p50: Option<f64>,
+            p99: Option<f64>,
         }
-        if let Some(notifier) = &tree.notifier {
-            actors.push(&notifier.actor);
-        }
-        let mut restarts: HashMap<&str, i64> = HashMap::new();
-        for a in actors {
-            *restarts.entry(a.kind.as_str()).or_default() += i64::from(a.restarts);
+        let mut kinds: HashMap<&str, Kind> = HashMap::new();
+        for n in nodes {
+            let a = &n.actor;
+            let k = kinds.entry(a.kind.as_str()).or_default();
+            k.restarts += i64::from(a.restarts);
+            k.mailbox += a
+                .mailbox
+                .map_or(0, |m| i64::try_from(m).unwrap_or(i64::MAX));
+            k.rate += a.messages_per_s;
+            let worst = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                (x, y) => x.or(y),
+            };
+            k.p50 = worst(k.p50, a.handling_p50_ms);
+            k.p99 = worst(k.p99, a.handling_p99_ms);
         }
         live.restarts.reset();
-        for (kind, n) in restarts {
-            live.restarts.with_label_values(&[kind]).set(n);
+        live.mailbox.reset();
+        live.messages_per_s.reset();
+        live.handling.reset();
+        for (kind, k) in kinds {
+            live.restarts.with_label_values(&[kind]).set(k.restarts);
+            live.mailbox.with_label_values(&[kind]).set(k.mailbox);
+            live.messages_per_s.with_label_values(&[kind]).set(k.rate);
+            for (q, v) in [("0.5", k.p50), ("0.99", k.p99)] {
+                if let Some(ms) = v {
+                    live.handling.with_label_values(&[kind, q]).set(ms / 1000.0);
+                }
+            }
+        }
+        // Dead letters only grow on a node: add what is new since the last scrape.
+        for d in &tree.dead_letters {
+            let prev = seen
+                .dead_letters
+                .insert(d.kind.clone(), d.count)
+                .unwrap_or(0);
+            live.dead_letters
+                .with_label_values(&[d.kind.as_str()])
+                .inc_by(d.count.saturating_sub(prev));
         }
 
         // The counter only grows: each scrape adds what every room delivered since the last
@@ -265,15 +347,16 @@ impl Metrics {
                 messages: r.messages,
                 uptime_s: r.actor.uptime_s,
             };
-            let delta = match seen.get(&r.slug) {
+            let delta = match seen.rooms.get(&r.slug) {
                 Some(prev) if now.messages >= prev.messages && now.uptime_s >= prev.uptime_s => {
                     now.messages - prev.messages
                 }
                 _ => now.messages,
             };
             live.chat_messages.inc_by(delta);
-            seen.insert(r.slug.clone(), now);
+            seen.rooms.insert(r.slug.clone(), now);
         }
-        seen.retain(|slug, _| rooms.iter().any(|r| &r.slug == slug));
+        seen.rooms
+            .retain(|slug, _| rooms.iter().any(|r| &r.slug == slug));
     }
 }

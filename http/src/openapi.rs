@@ -19,6 +19,7 @@ use crate::{api, dto, error};
         api::channels::delete, api::channels::rotate_key, api::channels::thumbnail, api::channels::health,
         api::channels::broadcasts,
         api::admin::health, api::admin::health_ws, api::admin::stop_stream, api::admin::restart_chat_room,
+        api::admin::close_chat_room, api::admin::restart_actor,
         api::chat::ticket, api::chat::messages, api::chat::emotes, api::chat_ws::chat_ws,
         api::chat::list_moderators, api::chat::add_moderator, api::chat::remove_moderator,
         api::chat::get_blocked_terms, api::chat::put_blocked_terms, api::chat::get_mode,

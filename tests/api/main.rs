@@ -21,6 +21,7 @@ mod moderation;
 mod notify;
 mod recording;
 mod restream;
+mod supervision;
 mod system;
 mod videos;
 mod viewers;

@@ -2,6 +2,19 @@
 //! stops (idle, or failed: the next join starts a fresh one and its sessions resume from the
 //! last id they had), counts restarts for the health tree, and purges old messages.
 //! [`ChatHandle`] is what HTTP holds.
+//!
+//! Parent: the [`Registry`](crate::Registry), seen through an [`ExitReport`]. Children: the
+//! rooms, each holding a `Recipient<RoomStopped>`. In: [`GetRoom`], [`ReloadRoom`],
+//! [`RestartRoom`], [`CloseRoom`], [`GetChatHealth`], [`RoomStopped`]. Out: rooms started and
+//! stopped, retention purges.
+//!
+//! Restart strategy. Rooms: one-for-one, on demand. A room that fails is forgotten and its
+//! failure counted per channel; its sessions see their queue end and rejoin with backoff, and
+//! the join starts a fresh room, which reloads its ring from the database, so they resume from
+//! the last id they had. The directory: restarted by the registry with backoff. It holds
+//! nothing that must survive: when it goes (stopped, or dropped by a panic) it stops its rooms,
+//! whose sessions rejoin through the [`ChatHandle`], which always sends to the current
+//! directory ([`Current`]); joins during the backoff fail and are retried by the sessions.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,9 +30,11 @@ use super::cluster::{ChatCluster, RoomEvent};
 use super::core::RoomLimits;
 use super::room::{ChatRoom, Reload, RoomKey};
 use super::store;
-use crate::health::ActorHealth;
+use crate::health::{ActorHealth, ActorNode};
 use crate::locks::lock;
 use crate::presence::PresenceHandle;
+use crate::stats::{ActorStats, Current, DeadLetters, Mailbox};
+use crate::supervision::ExitReport;
 
 /// Settings of the chat side.
 #[derive(Debug, Clone)]
@@ -52,7 +67,7 @@ impl Default for ChatConfig {
 }
 
 /// Counters a room keeps current for the health tree, read without a mailbox round trip.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RoomStats {
     pub members: AtomicUsize,
     pub pending: AtomicUsize,
@@ -61,6 +76,23 @@ pub struct RoomStats {
     pub messages: AtomicU64,
     pub rejected: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// The room actor's mailbox counters.
+    pub actor: Arc<ActorStats>,
+}
+
+impl RoomStats {
+    fn new(dead_letters: DeadLetters) -> Self {
+        Self {
+            members: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            delivered: AtomicU64::new(0),
+            kicked: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            actor: ActorStats::new("chat_room", dead_letters),
+        }
+    }
 }
 
 pub(crate) struct ChatDeps {
@@ -69,6 +101,7 @@ pub(crate) struct ChatDeps {
     pub cluster: Option<ChatCluster>,
     pub presence: PresenceHandle,
     pub directory: Recipient<RoomStopped>,
+    pub dead_letters: DeadLetters,
 }
 
 /// A room stopped; `error` is set if it failed rather than went idle.
@@ -81,7 +114,7 @@ pub struct RoomStopped {
 }
 
 #[derive(Message)]
-#[rtype(result = "Addr<ChatRoom>")]
+#[rtype(result = "Mailbox<ChatRoom>")]
 pub struct GetRoom(pub RoomKey);
 
 /// Forward to the room, if it runs here.
@@ -98,6 +131,12 @@ pub struct GetChatHealth;
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct RestartRoom(pub i64);
+
+/// Admin: stop a room for good on this node (its sessions are told the room closed and
+/// rejoin later, which starts a fresh one). Not counted as a failure. `false` if not running.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct CloseRoom(pub i64);
 
 /// One room in the health tree.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -124,7 +163,7 @@ pub struct ChatHealth {
 }
 
 struct Entry {
-    addr: Addr<ChatRoom>,
+    addr: Mailbox<ChatRoom>,
     key: RoomKey,
     generation: u64,
     stats: Arc<RoomStats>,
@@ -139,29 +178,40 @@ pub struct ChatDirectory {
     restarts: HashMap<i64, (u32, Option<String>)>,
     next_generation: u64,
     started: Instant,
+    stats: Arc<ActorStats>,
+    exit: ExitReport,
+}
+
+/// What a directory needs to start, kept by the [`ChatHandle`] to start the next one.
+#[derive(Clone)]
+struct DirectorySpec {
+    cfg: ChatConfig,
+    db: DatabaseConnection,
+    cluster: Option<ChatCluster>,
+    presence: PresenceHandle,
+    dead_letters: DeadLetters,
 }
 
 impl ChatDirectory {
-    /// Starts the directory; rooms get its address to report that they stopped.
-    pub fn start(
-        cfg: ChatConfig,
-        db: DatabaseConnection,
-        cluster: Option<ChatCluster>,
-        presence: PresenceHandle,
-    ) -> Addr<Self> {
-        Self::create(|ctx| Self {
+    /// Starts a directory; rooms get its address to report that they stopped.
+    fn start(spec: DirectorySpec, stats: Arc<ActorStats>, exit: ExitReport) -> Mailbox<Self> {
+        let addr = Self::create(|ctx| Self {
             deps: Arc::new(ChatDeps {
-                cfg,
-                db,
-                cluster,
-                presence,
+                cfg: spec.cfg,
+                db: spec.db,
+                cluster: spec.cluster,
+                presence: spec.presence,
                 directory: ctx.address().recipient(),
+                dead_letters: spec.dead_letters,
             }),
             rooms: HashMap::new(),
             restarts: HashMap::new(),
             next_generation: 0,
             started: Instant::now(),
-        })
+            stats: Arc::clone(&stats),
+            exit,
+        });
+        Mailbox::new(addr, stats)
     }
 
     fn purge(&self, ctx: &mut Context<Self>) {
@@ -190,12 +240,73 @@ impl Actor for ChatDirectory {
         self.purge(ctx);
         ctx.run_interval(Duration::from_secs(3600), |act, ctx| act.purge(ctx));
     }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.stats.stopped();
+        self.exit.send("stopped");
+    }
+}
+
+/// However the directory goes, its rooms go with it: their sessions rejoin the next one.
+impl Drop for ChatDirectory {
+    fn drop(&mut self) {
+        for e in self.rooms.values() {
+            e.addr
+                .do_send(super::room::Stop("the chat directory restarted".into()));
+        }
+    }
+}
+
+impl Handler<crate::supervision::StopService> for ChatDirectory {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::StopService, ctx: &mut Context<Self>) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "chat directory stopping");
+        self.exit.send(msg.0);
+        ctx.stop();
+    }
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<crate::supervision::InjectFault> for ChatDirectory {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Context<Self>) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "chat directory: injected fault");
+        self.exit.send(msg.0);
+        ctx.stop();
+    }
+}
+
+/// Test builds only: fail the channel's room (as a crash, counted).
+#[cfg(any(test, feature = "fault-injection"))]
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct InjectRoomFault(pub i64);
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<InjectRoomFault> for ChatDirectory {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InjectRoomFault, _: &mut Context<Self>) -> bool {
+        let _h = self.stats.handling();
+        match self.rooms.get(&msg.0) {
+            Some(e) => {
+                e.addr.do_send(super::room::Stop("injected fault".into()));
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Handler<GetRoom> for ChatDirectory {
     type Result = MessageResult<GetRoom>;
 
     fn handle(&mut self, msg: GetRoom, _: &mut Context<Self>) -> Self::Result {
+        let _h = self.stats.handling();
         let key = msg.0;
         if let Some(e) = self.rooms.get(&key.channel_id)
             && e.addr.connected()
@@ -204,8 +315,11 @@ impl Handler<GetRoom> for ChatDirectory {
         }
         self.next_generation += 1;
         let generation = self.next_generation;
-        let stats = Arc::new(RoomStats::default());
-        let addr = ChatRoom::new(key.clone(), generation, self.deps.clone(), stats.clone()).start();
+        let stats = Arc::new(RoomStats::new(self.deps.dead_letters.clone()));
+        let addr = Mailbox::new(
+            ChatRoom::new(key.clone(), generation, self.deps.clone(), stats.clone()).start(),
+            Arc::clone(&stats.actor),
+        );
         self.rooms.insert(
             key.channel_id,
             Entry {
@@ -224,17 +338,20 @@ impl Handler<RoomStopped> for ChatDirectory {
     type Result = ();
 
     fn handle(&mut self, msg: RoomStopped, _: &mut Context<Self>) {
+        let _h = self.stats.handling_own();
         if self
             .rooms
             .get(&msg.channel_id)
             .is_some_and(|e| e.generation == msg.generation)
+            && let Some(e) = self.rooms.remove(&msg.channel_id)
         {
-            self.rooms.remove(&msg.channel_id);
-        }
-        if let Some(error) = msg.error {
-            let r = self.restarts.entry(msg.channel_id).or_default();
-            r.0 += 1;
-            r.1 = Some(error);
+            e.stats.actor.stopped();
+            // A failure of the current room (not of one already forgotten: closed, replaced).
+            if let Some(error) = msg.error {
+                let r = self.restarts.entry(msg.channel_id).or_default();
+                r.0 += 1;
+                r.1 = Some(error);
+            }
         }
     }
 }
@@ -243,6 +360,7 @@ impl Handler<ReloadRoom> for ChatDirectory {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, msg: ReloadRoom, _: &mut Context<Self>) -> Self::Result {
+        let _h = self.stats.handling();
         let room = self.rooms.get(&msg.0).map(|e| e.addr.clone());
         Box::pin(async move {
             if let Some(room) = room {
@@ -256,6 +374,7 @@ impl Handler<RestartRoom> for ChatDirectory {
     type Result = bool;
 
     fn handle(&mut self, msg: RestartRoom, _: &mut Context<Self>) -> bool {
+        let _h = self.stats.handling();
         match self.rooms.get(&msg.0) {
             Some(e) => {
                 e.addr
@@ -267,10 +386,27 @@ impl Handler<RestartRoom> for ChatDirectory {
     }
 }
 
+impl Handler<CloseRoom> for ChatDirectory {
+    type Result = bool;
+
+    fn handle(&mut self, msg: CloseRoom, _: &mut Context<Self>) -> bool {
+        let _h = self.stats.handling();
+        // Forgotten first, so its stop report is stale and counts no failure.
+        let Some(e) = self.rooms.remove(&msg.0) else {
+            return false;
+        };
+        e.addr
+            .do_send(super::room::Stop("closed by an administrator".into()));
+        true
+    }
+}
+
 impl Handler<GetChatHealth> for ChatDirectory {
     type Result = MessageResult<GetChatHealth>;
 
     fn handle(&mut self, _: GetChatHealth, _: &mut Context<Self>) -> Self::Result {
+        let _h = self.stats.handling();
+        let now = Instant::now();
         let mut rooms: Vec<RoomHealth> = self
             .rooms
             .values()
@@ -294,8 +430,9 @@ impl Handler<GetChatHealth> for ChatDirectory {
                         uptime_s: e.started.elapsed().as_secs_f64(),
                         restarts,
                         last_error,
-                        mailbox: Some(e.stats.pending.load(Ordering::Relaxed)),
-                    },
+                        ..ActorHealth::default()
+                    }
+                    .with_stats(e.stats.actor.snapshot(now)),
                     channel_id: e.key.channel_id,
                     slug: e.key.slug.clone(),
                     members: e.stats.members.load(Ordering::Relaxed),
@@ -322,10 +459,12 @@ impl Handler<GetChatHealth> for ChatDirectory {
                 id: "chat".into(),
                 state: if degraded { "degraded" } else { "running" }.into(),
                 uptime_s: self.started.elapsed().as_secs_f64(),
-                restarts: self.restarts.values().map(|r| r.0).sum(),
+                // The directory's own restarts are the registry's to count (its slot).
+                restarts: 0,
                 last_error: redis.filter(|_| degraded),
-                mailbox: None,
-            },
+                ..ActorHealth::default()
+            }
+            .with_stats(self.stats.snapshot(now)),
             rooms,
             redis: self.deps.cluster.as_ref().map(|c| {
                 if c.healthy() {
@@ -338,35 +477,58 @@ impl Handler<GetChatHealth> for ChatDirectory {
     }
 }
 
-/// What the HTTP side holds.
+/// What the HTTP side holds. Sends go to the directory running now, so the handle outlives
+/// the directory's restarts.
 #[derive(Clone)]
 pub struct ChatHandle {
-    pub directory: Addr<ChatDirectory>,
+    directory: Current<ChatDirectory>,
+    spec: DirectorySpec,
     pub cluster: Option<ChatCluster>,
     pub cfg: ChatConfig,
 }
 
 impl ChatHandle {
     /// Starts the directory (and with Redis the cluster reader). Inside an actix System.
-    pub fn start(
+    pub(crate) fn start(
         cfg: ChatConfig,
         db: DatabaseConnection,
         presence: PresenceHandle,
         redis: Option<(deadpool_redis::Pool, String, String)>,
+        stats: Arc<ActorStats>,
+        exit: ExitReport,
     ) -> Self {
         let cluster =
             redis.map(|(pool, prefix, node_id)| ChatCluster::start(pool, prefix, node_id));
-        let directory = ChatDirectory::start(cfg.clone(), db, cluster.clone(), presence);
+        let spec = DirectorySpec {
+            cfg: cfg.clone(),
+            db,
+            cluster: cluster.clone(),
+            presence,
+            dead_letters: stats_dead_letters(&stats),
+        };
+        let directory = Current::new(ChatDirectory::start(spec.clone(), stats, exit));
         Self {
             directory,
+            spec,
             cluster,
             cfg,
         }
     }
 
+    /// The registry's restart: a fresh directory with no rooms (sessions rejoin it).
+    pub(crate) fn restart(&self, stats: Arc<ActorStats>, exit: ExitReport) {
+        self.directory
+            .set(ChatDirectory::start(self.spec.clone(), stats, exit));
+    }
+
+    /// The directory running now.
+    pub fn directory(&self) -> Mailbox<ChatDirectory> {
+        self.directory.get()
+    }
+
     /// The channel's room on this node, started if needed.
-    pub async fn room(&self, key: RoomKey) -> Result<Addr<ChatRoom>, MailboxError> {
-        self.directory.send(GetRoom(key)).await
+    pub async fn room(&self, key: RoomKey) -> Result<Mailbox<ChatRoom>, MailboxError> {
+        self.directory.get().send(GetRoom(key)).await
     }
 
     /// Moderators or blocked terms changed: every node's room reloads them. Returns once
@@ -375,13 +537,33 @@ impl ChatHandle {
         if let Some(c) = &self.cluster {
             c.publish(channel_id, RoomEvent::Reload);
         }
-        let _ = self.directory.send(ReloadRoom(channel_id)).await;
+        let _ = self.directory.get().send(ReloadRoom(channel_id)).await;
     }
 
     /// Admin: restart the channel's room on this node.
     pub async fn restart_room(&self, channel_id: i64) -> bool {
         self.directory
+            .get()
             .send(RestartRoom(channel_id))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Admin: close the channel's room on this node.
+    pub async fn close_room(&self, channel_id: i64) -> bool {
+        self.directory
+            .get()
+            .send(CloseRoom(channel_id))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Test builds only: fail the channel's room.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub async fn inject_room_fault(&self, channel_id: i64) -> bool {
+        self.directory
+            .get()
+            .send(InjectRoomFault(channel_id))
             .await
             .unwrap_or(false)
     }
@@ -392,21 +574,42 @@ impl ChatHandle {
     }
 
     pub async fn health(&self) -> ChatHealth {
-        match self.directory.send(GetChatHealth).await {
+        match self.directory.get().send(GetChatHealth).await {
             Ok(h) => h,
             Err(e) => ChatHealth {
                 directory: ActorHealth {
-                    kind: "chat_directory".into(),
-                    id: "chat".into(),
-                    state: "unresponsive".into(),
-                    uptime_s: 0.0,
-                    restarts: 0,
                     last_error: Some(e.to_string()),
-                    mailbox: None,
+                    ..ActorHealth::new("chat_directory", "chat", "restarting")
                 },
                 rooms: Vec::new(),
                 redis: None,
             },
+        }
+    }
+}
+
+fn stats_dead_letters(stats: &ActorStats) -> DeadLetters {
+    stats.dead_letters().clone()
+}
+
+impl ChatHealth {
+    /// The directory and its rooms as nodes of the tree.
+    pub fn node(&self) -> ActorNode {
+        ActorNode {
+            actor: self.directory.clone(),
+            figures: Vec::new(),
+            children: self
+                .rooms
+                .iter()
+                .map(|r| {
+                    ActorNode::leaf(r.actor.clone())
+                        .figure("members", r.members as f64)
+                        .figure("pending_writes", r.pending as f64)
+                        .figure("messages", r.messages as f64)
+                        .figure("rejected", r.rejected as f64)
+                        .figure("slow_consumers_closed", r.slow_consumers_closed as f64)
+                })
+                .collect(),
         }
     }
 }

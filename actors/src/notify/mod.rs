@@ -2,10 +2,19 @@
 //! live to their open sockets, and by email) and the channel's webhooks; when it goes offline,
 //! the webhooks.
 //!
-//! Parent: none (started by [`Live::start`](crate::Live::start) beside the registry, like
-//! presence). Messages in: [`StreamEvent`] (forwarded from the bus by a task it owns, so with
+//! Parent: the [`Registry`](crate::Registry), seen through an [`ExitReport`]. Messages in:
+//! [`StreamEvent`] (forwarded from the bus by a task the [`NotifierHandle`] owns, so with
 //! Redis a go-live on any node arrives here), [`GetNotifierHealth`], its own `JobDone`. Out:
 //! rows in `notifications`, `Notified` events on the bus, emails (SMTP), webhook deliveries.
+//!
+//! Restart strategy: restarted by the registry with backoff, on the same thread. The actor is
+//! a shell: the job queue (waiting, running and recent fan-outs) lives in its shared deps and
+//! the fan-outs run as tasks, so a restarted notifier carries on with the same queue; a task
+//! that finishes meanwhile records itself in the queue and nudges whichever incarnation runs
+//! then ([`Current`]) to start what waits. Bus events
+//! arriving while it is down wait in the forwarder (up to [`FORWARD_PATIENCE`]). A fan-out an
+//! earlier *process* left unfinished is resumed from its `notification_jobs` row at the first
+//! start (single node), as before.
 //!
 //! Fan-outs run as tasks off the mailbox, at most [`NotifyConfig::max_running`] at once, the
 //! rest waiting in a bounded queue; each walks followers in batches (see [`fanout`]) and
@@ -20,8 +29,8 @@ pub mod jobs;
 pub mod protocol;
 pub mod webhook;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use sea_orm::DatabaseConnection;
@@ -33,7 +42,10 @@ pub use config::{NotifyConfig, SmtpConfig, SmtpTls, WebhookConfig};
 pub use hub::NotificationHub;
 
 use crate::bus::{Bus, BusEvent};
-use crate::health::ActorHealth;
+use crate::directory::lock;
+use crate::health::{ActorHealth, ActorNode};
+use crate::stats::{ActorStats, Current, Mailbox};
+use crate::supervision::ExitReport;
 use fanout::{EVENT_OFFLINE, EVENT_ONLINE, FanoutDeps, GoLive, Progress};
 use jobs::{Job, JobKey, JobQueue, Offer, Outcome};
 
@@ -46,12 +58,10 @@ pub struct StreamEvent(pub BusEvent);
 #[rtype(result = "NotifierHealth")]
 pub struct GetNotifierHealth;
 
+/// A fan-out finished (already recorded in the shared queue): start what waits.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct JobDone {
-    key: JobKey,
-    result: Result<Outcome, String>,
-}
+struct JobDone;
 
 /// One fan-out as the admin view shows it.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -97,7 +107,14 @@ pub struct EmailHealth {
     pub last_error: Option<String>,
 }
 
+/// How long a bus event waits for a restarting notifier before it is dropped (and logged).
+pub const FORWARD_PATIENCE: Duration = Duration::from_secs(60);
+
 struct Deps {
+    /// Survives restarts: the next incarnation carries on with it.
+    jobs: Mutex<JobQueue>,
+    /// The incarnation running now (set once the first one started).
+    current: OnceLock<Current<Notifier>>,
     db: DatabaseConnection,
     cfg: NotifyConfig,
     bus: Bus,
@@ -110,32 +127,44 @@ struct Deps {
 
 pub struct Notifier {
     deps: Arc<Deps>,
-    jobs: JobQueue,
     started: Instant,
+    stats: Arc<ActorStats>,
+    exit: ExitReport,
+    /// An earlier incarnation ran in this process.
+    restarted: bool,
 }
 
 impl Notifier {
     fn offer(&mut self, job: Job) {
         let slug = job.slug().to_owned();
-        if self.jobs.offer(job) == Offer::Dropped {
+        if lock(&self.deps.jobs).offer(job) == Offer::Dropped {
             tracing::warn!(channel = %slug, "notify: too many fan-outs waiting; this one is dropped");
         }
     }
 
     /// Starts waiting jobs while slots are free.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while let Some((job, progress)) = self.jobs.start_next(Instant::now()) {
+        loop {
+            let Some((job, progress)) = lock(&self.deps.jobs).start_next(Instant::now()) else {
+                break;
+            };
             let key = job.key();
             let deps = self.deps.clone();
             let addr = ctx.address();
             tokio::spawn(async move {
                 // A panic in the job is caught here and reported, not lost.
-                let run = tokio::spawn(run_job(deps, job, progress));
+                let run = tokio::spawn(run_job(deps.clone(), job, progress));
                 let result = match run.await {
                     Ok(r) => r,
                     Err(e) => Err(format!("the job panicked: {e}")),
                 };
-                addr.do_send(JobDone { key, result });
+                // Recorded in the shared queue, so it counts even while the notifier restarts;
+                // the incarnation running now starts what waits (a new one does at start).
+                job_finished(&deps, key, result);
+                match deps.current.get() {
+                    Some(current) => current.get().do_send(JobDone),
+                    None => addr.do_send(JobDone),
+                }
             });
         }
     }
@@ -222,6 +251,12 @@ impl Actor for Notifier {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
+        if self.restarted {
+            tracing::warn!("notifier restarted: carrying on with the same job queue");
+            // Jobs that finished meanwhile freed slots: start what waits.
+            self.pump(ctx);
+            return;
+        }
         // A single node (no Redis) owns every job: what an earlier process left running is
         // finished here. With several nodes another one may still be on it, so none is taken.
         if self.deps.bus.redis_healthy().is_none() {
@@ -237,34 +272,70 @@ impl Actor for Notifier {
                 }
             });
         }
-        let mut rx = self.deps.bus.subscribe();
-        let addr = ctx.address();
-        let deps = self.deps.clone();
-        // Stream events go to the actor; pushes are handled right here (a DB read for the
-        // unread counts of the users connected to this node, then try_send to their sockets).
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(BusEvent::Notified {
-                        users,
-                        notification,
-                    }) => {
-                        if let Err(e) = deps.hub.deliver(&deps.db, &users, &notification).await {
-                            tracing::warn!(error = %e, "notify: live push failed");
-                        }
-                    }
-                    Ok(ev) => {
-                        if addr.send(StreamEvent(ev)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "notify: fell behind the bus");
-                    }
-                    Err(RecvError::Closed) => break,
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.stats.stopped();
+        self.exit.send("stopped");
+    }
+}
+
+impl Handler<crate::supervision::StopService> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::StopService, ctx: &mut Context<Self>) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "notifier stopping");
+        self.exit.send(msg.0);
+        ctx.stop();
+    }
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<crate::supervision::InjectFault> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Context<Self>) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "notifier: injected fault");
+        self.exit.send(msg.0);
+        ctx.stop();
+    }
+}
+
+/// Hands bus events to the notifier running now; pushes `Notified` events to this node's
+/// sockets itself. Runs for the life of the handle, across the notifier's restarts.
+async fn forward_bus(deps: Arc<Deps>) {
+    let mut rx = deps.bus.subscribe();
+    loop {
+        match rx.recv().await {
+            Ok(BusEvent::Notified {
+                users,
+                notification,
+            }) => {
+                if let Err(e) = deps.hub.deliver(&deps.db, &users, &notification).await {
+                    tracing::warn!(error = %e, "notify: live push failed");
                 }
             }
-        });
+            Ok(ev) => {
+                let Some(current) = deps.current.get() else {
+                    continue;
+                };
+                let deadline = Instant::now() + FORWARD_PATIENCE;
+                // A restarting notifier: wait for the next one rather than lose a go-live.
+                while current.get().send(StreamEvent(ev.clone())).await.is_err() {
+                    if Instant::now() >= deadline {
+                        tracing::warn!(event = ?ev, "notify: the notifier did not come back; event dropped");
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "notify: fell behind the bus");
+            }
+            Err(RecvError::Closed) => break,
+        }
     }
 }
 
@@ -272,6 +343,7 @@ impl Handler<StreamEvent> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: StreamEvent, ctx: &mut Context<Self>) {
+        let _h = self.stats.handling();
         if let Some(job) = Job::from_event(msg.0) {
             self.offer(job);
             self.pump(ctx);
@@ -288,6 +360,7 @@ impl Handler<ResumeJobs> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: ResumeJobs, ctx: &mut Context<Self>) {
+        let _h = self.stats.handling_own();
         for g in msg.0 {
             self.offer(Job::Resume(g));
         }
@@ -298,23 +371,30 @@ impl Handler<ResumeJobs> for Notifier {
 impl Handler<JobDone> for Notifier {
     type Result = ();
 
-    fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
-        if let Some(h) = self.jobs.finish(msg.key, msg.result, Instant::now()) {
-            match &h.error {
-                Some(e) => {
-                    tracing::warn!(channel = %h.slug, event = %h.event, error = %e, "notify: fan-out failed")
-                }
-                None => tracing::info!(
-                    channel = %h.slug,
-                    event = %h.event,
-                    state = %h.state,
-                    followers = h.total,
-                    ms = (h.elapsed_s * 1000.0) as u64,
-                    "notify: fan-out finished"
-                ),
-            }
-        }
+    fn handle(&mut self, _: JobDone, ctx: &mut Context<Self>) {
+        let _h = self.stats.handling();
         self.pump(ctx);
+    }
+}
+
+/// Records a finished fan-out in the queue and logs it.
+fn job_finished(deps: &Deps, key: JobKey, result: Result<Outcome, String>) {
+    let finished = lock(&deps.jobs).finish(key, result, Instant::now());
+    let Some(h) = finished else {
+        return;
+    };
+    match &h.error {
+        Some(e) => {
+            tracing::warn!(channel = %h.slug, event = %h.event, error = %e, "notify: fan-out failed")
+        }
+        None => tracing::info!(
+            channel = %h.slug,
+            event = %h.event,
+            state = %h.state,
+            followers = h.total,
+            ms = (h.elapsed_s * 1000.0) as u64,
+            "notify: fan-out finished"
+        ),
     }
 }
 
@@ -322,24 +402,24 @@ impl Handler<GetNotifierHealth> for Notifier {
     type Result = MessageResult<GetNotifierHealth>;
 
     fn handle(&mut self, _: GetNotifierHealth, _: &mut Context<Self>) -> Self::Result {
+        let _h = self.stats.handling();
         let d = &self.deps;
+        let now = Instant::now();
+        let jobs = lock(&d.jobs);
         MessageResult(NotifierHealth {
             actor: ActorHealth {
-                kind: "notifier".into(),
-                id: "notifier".into(),
-                state: if self.jobs.is_idle() {
-                    "idle".into()
-                } else {
-                    "running".into()
-                },
                 uptime_s: self.started.elapsed().as_secs_f64(),
-                restarts: 0,
-                last_error: self.jobs.last_error(),
-                mailbox: Some(self.jobs.queued()),
-            },
-            jobs: self.jobs.jobs(Instant::now()),
-            queued: self.jobs.queued(),
-            dropped_jobs: self.jobs.dropped(),
+                last_error: jobs.last_error(),
+                ..ActorHealth::new(
+                    "notifier",
+                    "notifier",
+                    if jobs.is_idle() { "idle" } else { "running" },
+                )
+            }
+            .with_stats(self.stats.snapshot(now)),
+            jobs: jobs.jobs(now),
+            queued: jobs.queued(),
+            dropped_jobs: jobs.dropped(),
             sockets: d.hub.sockets(),
             pushed: d.hub.pushed(),
             kicked: d.hub.kicked(),
@@ -355,22 +435,25 @@ impl Handler<GetNotifierHealth> for Notifier {
     }
 }
 
-/// What the rest of the server holds.
+/// What the rest of the server holds; it outlives the notifier's restarts.
 #[derive(Clone)]
 pub struct NotifierHandle {
-    addr: Addr<Notifier>,
+    deps: Arc<Deps>,
+    arbiter: ArbiterHandle,
     hub: NotificationHub,
     webhooks: webhook::WebhookHandle,
 }
 
 impl NotifierHandle {
     /// Starts the notifier (and the mailer when SMTP is configured). Inside a running System.
-    pub fn start(
+    pub(crate) fn start(
         db: DatabaseConnection,
         cfg: NotifyConfig,
         bus: Bus,
         node_id: String,
         public_url: String,
+        stats: Arc<ActorStats>,
+        exit: ExitReport,
     ) -> anyhow::Result<Self> {
         let mailer = match &cfg.smtp {
             Some(smtp) => Some(email::Mailer::start(smtp)?),
@@ -378,8 +461,9 @@ impl NotifierHandle {
         };
         let hub = NotificationHub::new();
         let webhooks = webhook::start(db.clone(), cfg.webhooks.clone());
-        let cfg_max_running = cfg.max_running;
         let deps = Arc::new(Deps {
+            jobs: Mutex::new(JobQueue::new(cfg.max_running)),
+            current: OnceLock::new(),
             db,
             webhooks: webhooks.clone(),
             cfg,
@@ -391,17 +475,62 @@ impl NotifierHandle {
         });
         // Its own thread: a big fan-out's work (statements, serialization) then competes with
         // chat rooms and presence for cores, not for their thread.
-        let arbiter = Arbiter::new();
-        let addr = Notifier::start_in_arbiter(&arbiter.handle(), move |_| Notifier {
-            deps,
-            jobs: JobQueue::new(cfg_max_running),
-            started: Instant::now(),
-        });
+        let arbiter = Arbiter::new().handle();
+        let first = Self::spawn(&arbiter, &deps, stats, exit, false);
+        let _ = deps.current.set(Current::new(first));
+        arbiter.spawn(forward_bus(deps.clone()));
         Ok(Self {
-            addr,
+            deps,
+            arbiter,
             hub,
             webhooks,
         })
+    }
+
+    fn spawn(
+        arbiter: &ArbiterHandle,
+        deps: &Arc<Deps>,
+        stats: Arc<ActorStats>,
+        exit: ExitReport,
+        restarted: bool,
+    ) -> Mailbox<Notifier> {
+        let deps = Arc::clone(deps);
+        let actor_stats = Arc::clone(&stats);
+        let addr = Notifier::start_in_arbiter(arbiter, move |_| Notifier {
+            deps,
+            started: Instant::now(),
+            stats: actor_stats,
+            exit,
+            restarted,
+        });
+        Mailbox::new(addr, stats)
+    }
+
+    /// The registry's restart: a new notifier with the same queue, on the same thread.
+    pub(crate) fn restart(&self, stats: Arc<ActorStats>, exit: ExitReport) {
+        let next = Self::spawn(&self.arbiter, &self.deps, stats, exit, true);
+        if let Some(current) = self.deps.current.get() {
+            current.set(next);
+        }
+    }
+
+    fn current(&self) -> Option<Mailbox<Notifier>> {
+        self.deps.current.get().map(Current::get)
+    }
+
+    /// Asks the notifier running now to stop (the registry restarts it).
+    pub(crate) fn stop(&self, msg: crate::supervision::StopService) {
+        if let Some(n) = self.current() {
+            n.do_send(msg);
+        }
+    }
+
+    /// Test builds only: make the notifier fail.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn inject_fault(&self, why: &str) {
+        if let Some(n) = self.current() {
+            n.do_send(crate::supervision::InjectFault(why.to_owned()));
+        }
     }
 
     pub fn hub(&self) -> &NotificationHub {
@@ -414,17 +543,16 @@ impl NotifierHandle {
     }
 
     pub async fn health(&self) -> NotifierHealth {
-        match self.addr.send(GetNotifierHealth).await {
+        let answer = match self.current() {
+            Some(n) => n.send(GetNotifierHealth).await.map_err(|e| e.to_string()),
+            None => Err("not started".to_owned()),
+        };
+        match answer {
             Ok(h) => h,
             Err(e) => NotifierHealth {
                 actor: ActorHealth {
-                    kind: "notifier".into(),
-                    id: "notifier".into(),
-                    state: "unresponsive".into(),
-                    uptime_s: 0.0,
-                    restarts: 0,
-                    last_error: Some(e.to_string()),
-                    mailbox: None,
+                    last_error: Some(e),
+                    ..ActorHealth::new("notifier", "notifier", "restarting")
                 },
                 jobs: Vec::new(),
                 queued: 0,
@@ -437,5 +565,17 @@ impl NotifierHandle {
                 webhooks: self.webhooks.health(),
             },
         }
+    }
+}
+
+impl NotifierHealth {
+    /// The notifier as a node of the tree.
+    pub fn node(&self) -> ActorNode {
+        let running = self.jobs.iter().filter(|j| j.state == "running").count();
+        ActorNode::leaf(self.actor.clone())
+            .figure("jobs_running", running as f64)
+            .figure("jobs_queued", self.queued as f64)
+            .figure("jobs_dropped", self.dropped_jobs as f64)
+            .figure("sockets", self.sockets as f64)
     }
 }

@@ -86,6 +86,9 @@ pub enum EndReason {
     GraceExpired,
     Admin,
     Shutdown,
+    /// The actor stopped (or was dropped by a panic) without ending the broadcast: it is
+    /// closed from `Drop`, so it never stays open until the next publish.
+    Abnormal,
 }
 
 /// End the broadcast now (no grace). Answered once the rows are closed.
@@ -130,6 +133,8 @@ pub struct StreamSpec {
 }
 
 pub struct StreamActor {
+    /// Mailbox counters (the registry sends through a [`Mailbox`](crate::stats::Mailbox)).
+    stats: Arc<crate::stats::ActorStats>,
     spec: StreamSpec,
     deps: Arc<LiveDeps>,
     entry: Arc<StreamEntry>,
@@ -163,6 +168,7 @@ impl StreamActor {
         entry: Arc<StreamEntry>,
         parent: Recipient<StreamStopped>,
         first: AttachPublisher,
+        stats: Arc<crate::stats::ActorStats>,
     ) -> Self {
         let span =
             tracing::info_span!("stream", channel = %spec.slug, broadcast_id = spec.broadcast_id);
@@ -181,6 +187,7 @@ impl StreamActor {
             deps.cfg.sealer.clone(),
         );
         Self {
+            stats,
             core: StreamCore::new(deps.cfg.grace, &id),
             spec,
             deps,
@@ -586,6 +593,15 @@ impl StreamActor {
     }
 
     fn end(&mut self, reason: EndReason) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let fut = self.end_work(reason);
+        actix::fut::wrap_future::<_, Self>(fut).map(|_, act, ctx| {
+            act.ended.send_replace(true);
+            ctx.stop();
+        })
+    }
+
+    /// The work of ending, as a plain future (it needs no actor, so `Drop` can run it too).
+    fn end_work(&mut self, reason: EndReason) -> impl Future<Output = ()> + use<> {
         self.ending = true;
         self.core.end();
         if let Some(i) = self.ingest.take() {
@@ -657,10 +673,7 @@ impl StreamActor {
             });
             tracing::info!("broadcast ended");
         };
-        actix::fut::wrap_future::<_, Self>(fut.instrument(span)).map(|_, act, ctx| {
-            act.ended.send_replace(true);
-            ctx.stop();
-        })
+        fut.instrument(span)
     }
 
     fn health(&self) -> StreamHealth {
@@ -725,12 +738,14 @@ impl StreamActor {
                 id: format!("{}/{}", self.spec.slug, self.spec.broadcast_id),
                 state: state.into(),
                 uptime_s: now.saturating_duration_since(self.started).as_secs_f64(),
+                // Never restarted: the next publish after it ends is a new broadcast.
                 restarts: 0,
                 last_error: (status == StreamStatus::Failed)
                     .then(|| self.status.problem(&obs))
                     .flatten(),
-                mailbox: None,
-            },
+                ..ActorHealth::default()
+            }
+            .with_stats(self.stats.snapshot(now)),
             channel_id: self.spec.channel_id,
             slug: self.spec.slug.clone(),
             broadcast_id: self.spec.broadcast_id,
@@ -803,6 +818,24 @@ impl Actor for StreamActor {
     }
 }
 
+/// A stream actor that goes without ending its broadcast (stopped abnormally, or dropped by a
+/// panic in a handler) still ends it: children stopped, ENDLIST, rows closed, the lease
+/// released, `StreamWentOffline` if announced, and `StreamStopped` to the registry.
+impl Drop for StreamActor {
+    fn drop(&mut self) {
+        self.stats.stopped();
+        if self.ending {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let _g = self.span.clone().entered();
+        tracing::error!("stream actor stopped without ending its broadcast: ending it now");
+        rt.spawn(self.end_work(EndReason::Abnormal));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
@@ -810,6 +843,7 @@ impl Handler<AttachPublisher> for StreamActor {
     type Result = Result<(), Refused>;
 
     fn handle(&mut self, msg: AttachPublisher, ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.stats.handling();
         self.attach(msg, ctx)
     }
 }
@@ -818,6 +852,7 @@ impl Handler<EndStream> for StreamActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, msg: EndStream, ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.stats.handling();
         let mut done = self.begin_end(msg.reason, ctx);
         Box::pin(async move {
             // Err: the actor is gone, which only happens after the end.
@@ -830,7 +865,20 @@ impl Handler<GetStreamHealth> for StreamActor {
     type Result = MessageResult<GetStreamHealth>;
 
     fn handle(&mut self, _: GetStreamHealth, _ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.stats.handling();
         MessageResult(self.health())
+    }
+}
+
+/// Test builds only: the actor stops without ending its broadcast (as a crash would).
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<crate::supervision::InjectFault> for StreamActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Self::Context) {
+        let _h = self.stats.handling();
+        tracing::warn!(reason = %msg.0, "stream: injected fault");
+        ctx.stop();
     }
 }
 
@@ -838,6 +886,7 @@ impl Handler<ChildExited> for StreamActor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildExited, _ctx: &mut Self::Context) {
+        let _h = self.stats.handling_own();
         let _g = self.span.clone().entered();
         let now = Instant::now();
         let action = self

@@ -396,7 +396,7 @@ impl Restreams {
                     },
                     restarts: h.restarts,
                     last_error: h.last_error,
-                    mailbox: None,
+                    ..ActorHealth::default()
                 }
             })
             .collect()

@@ -6,3 +6,4 @@ mod ffmpeg;
 mod helpers;
 mod publish;
 mod redis_presence;
+mod supervision;

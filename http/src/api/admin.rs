@@ -1,4 +1,10 @@
-//! `/api/v1/admin/*`: the live actor tree and stream control, for site administrators.
+//! `/api/v1/admin/*`: the live actor tree and its actions, for site administrators: stop a
+//! stream, restart a service (chat directory, presence, notifier), restart or close a room.
+//!
+//! The tree is this node's: with several nodes each answers for its own actors (its `node`
+//! field says which). Gathering every node's tree would need a request/reply over the bus,
+//! which the bus does not have (it only broadcasts events), so the dashboard shows the node it
+//! is connected to.
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +19,9 @@ use crate::{
     state::AppState,
 };
 
-/// The whole supervision tree: every actor's state, uptime, restarts, last error and queue
-/// depth; per stream its ingest and ffmpeg health.
+/// The whole supervision tree rooted at the registry (`root`): every actor's state, uptime,
+/// restarts, last error, mailbox depth, messages/s and handling time, per kind its figures;
+/// dead letters per kind; per stream its ingest and ffmpeg health.
 #[utoipa::path(get, path = "/api/v1/admin/health", tag = "admin", security(("bearer" = [])),
     responses((status = 200, description = "the actor tree", body = Object), (status = 403, body = ErrorBody)))]
 pub async fn health(state: web::Data<AppState>, AuthUser(u): AuthUser) -> ApiResult<HttpResponse> {
@@ -187,6 +194,55 @@ pub async fn restart_chat_room(
     let (c, _) = super::channels::find(&state, &slug).await?;
     if state.live.chat.restart_room(c.id).await {
         tracing::info!(channel = %slug, admin = u.id, "chat room restarted by an admin");
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("chat room"))
+    }
+}
+
+/// Restarts one of the registry's services on this node (`chat_directory`, `presence`,
+/// `notifier`): it stops, and the registry starts the next one after its backoff. Counted as
+/// a restart in the health tree.
+#[utoipa::path(post, path = "/api/v1/admin/actors/{kind}/restart", tag = "admin", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "chat_directory, presence or notifier")),
+    responses((status = 204, description = "stopping; restarted after its backoff"), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such service", body = ErrorBody),
+        (status = 409, description = "not running now (restarting, or the server is shutting down)", body = ErrorBody)))]
+pub async fn restart_actor(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    kind: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    admin_only(&u)?;
+    let Some(service) = streamhall_actors::ServiceKind::parse(&kind) else {
+        return Err(ApiError::NotFound("service"));
+    };
+    if state.live.restart_service(service).await {
+        tracing::info!(service = %kind, admin = u.id, "service restarted by an admin");
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::Conflict {
+            field: "kind",
+            message: "not running now; it is restarting or the server is shutting down".into(),
+        })
+    }
+}
+
+/// Closes a channel's chat room on this node (not counted as a failure). Its sockets are let
+/// go and rejoin, which opens a fresh room.
+#[utoipa::path(post, path = "/api/v1/admin/chat/{slug}/close", tag = "admin", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 204, description = "closed"), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such channel, or its room is not running on this node", body = ErrorBody)))]
+pub async fn close_chat_room(
+    state: web::Data<AppState>,
+    AuthUser(u): AuthUser,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    admin_only(&u)?;
+    let (c, _) = super::channels::find(&state, &slug).await?;
+    if state.live.chat.close_room(c.id).await {
+        tracing::info!(channel = %slug, admin = u.id, "chat room closed by an admin");
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("chat room"))

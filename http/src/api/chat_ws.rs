@@ -208,7 +208,7 @@ pub struct ChatSession {
     key: RoomKey,
     chat: ChatHandle,
     user: Option<JoinUser>,
-    room: Option<Addr<ChatRoom>>,
+    room: Option<streamhall_actors::stats::Mailbox<ChatRoom>>,
     /// The newest message id sent on this socket (or given as `last_id`): where to resume if
     /// the room restarts.
     last_id: Option<i64>,

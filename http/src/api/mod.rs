@@ -70,6 +70,8 @@ api_routes! {
     get "/admin/health/ws" => admin::health_ws,
     post "/admin/streams/{slug}/stop" => admin::stop_stream,
     post "/admin/chat/{slug}/restart" => admin::restart_chat_room,
+    post "/admin/chat/{slug}/close" => admin::close_chat_room,
+    post "/admin/actors/{kind}/restart" => admin::restart_actor,
     get "/channels/{slug}/analytics" => analytics::channel,
     get "/broadcasts/{id}/analytics" => analytics::broadcast,
     get "/channels/{slug}/ingest" => ingest::get,

@@ -4,7 +4,7 @@ import { healthWarnings } from '../pages/Dashboard';
 import type { StreamHealth } from '../api/generated/StreamHealth';
 import type { ActorHealth } from '../api/generated/ActorHealth';
 
-const actor = (kind: string, state: string, last_error: string | null = null): ActorHealth => ({ kind, id: '1', state, uptime_s: 10, restarts: 0, last_error, mailbox: null });
+const actor = (kind: string, state: string, last_error: string | null = null): ActorHealth => ({ kind, id: '1', state, uptime_s: 10, restarts: 0, last_error, mailbox: null, messages: 0, messages_per_s: 0, handling_p50_ms: null, handling_p99_ms: null });
 
 function stream(patch: Partial<StreamHealth> = {}): StreamHealth {
   return {

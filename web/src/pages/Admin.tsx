@@ -10,6 +10,8 @@ import { tokens } from '../api/tokens';
 import { RequireAuth } from '../components/RequireAuth';
 import { Confirm, Loading, duration } from '../components/States';
 import { useToast } from '../components/Toasts';
+import { Observer } from '../admin/Observer';
+import { emptyHistory, record } from '../admin/model';
 
 export function Admin() {
   return (
@@ -177,20 +179,17 @@ function ActorTable({ rows }: { rows: Row[] }) {
 function AdminInner() {
   const { tree, conn, error } = useHealthSocket();
   const [stopping, setStopping] = useState<string | null>(null);
+  // Five minutes of every actor's figures, kept from the live updates for the sparklines.
+  const [history, setHistory] = useState(emptyHistory);
+  useEffect(() => {
+    if (tree) setHistory((h) => record(h, tree.root, Date.now()));
+  }, [tree]);
   const toast = useToast();
   const stop = async (slug: string) => {
     setStopping(null);
     try {
       await api<void>(`/admin/streams/${encodeURIComponent(slug)}/stop`, { method: 'POST' });
       toast.show(`Stream /${slug} stopped`, 'success');
-    } catch (e) {
-      toast.show(errorMessage(e), 'error');
-    }
-  };
-  const restartRoom = async (slug: string) => {
-    try {
-      await api<void>(`/admin/chat/${encodeURIComponent(slug)}/restart`, { method: 'POST' });
-      toast.show(`Chat room #${slug} restarted; its viewers rejoin`, 'success');
     } catch (e) {
       toast.show(errorMessage(e), 'error');
     }
@@ -207,10 +206,9 @@ function AdminInner() {
         <Loading label="Connecting to the live tree" />
       ) : (
         <>
-          <h2>Supervisors</h2>
-          <ActorTable rows={[{ a: tree.registry }, { a: tree.presence }]} />
+          <Observer tree={tree} history={history} />
           <h2>Chat ({plural(tree.chat?.rooms.length ?? 0, 'room')})</h2>
-          {tree.chat ? <ActorTable rows={chatRows(tree, restartRoom)} /> : <p className="muted">Chat is not running.</p>}
+          {tree.chat ? <ActorTable rows={chatRows(tree)} /> : <p className="muted">Chat is not running.</p>}
           <h2>Notifier</h2>
           {tree.notifier ? <Notifier n={tree.notifier} /> : <p className="muted">The notifier is not running.</p>}
           <h2>Streams ({tree.streams.length})</h2>
@@ -278,8 +276,8 @@ function AdminInner() {
   );
 }
 
-/** The chat part of the tree: the directory and one row per room, with its traffic. */
-function chatRows(tree: HealthTree, restart: (slug: string) => void): Row[] {
+/** The chat part of the tree: the directory and one row per room, with its traffic (actions are in the tree above). */
+function chatRows(tree: HealthTree): Row[] {
   const chat = tree.chat;
   if (!chat) return [];
   return [
@@ -287,7 +285,6 @@ function chatRows(tree: HealthTree, restart: (slug: string) => void): Row[] {
     ...chat.rooms.map((r) => ({
       a: r.actor,
       extra: `#${r.slug}: ${r.members} connected, ${r.messages} messages, ${r.pending} waiting to be stored, ${r.rejected} refused, ${r.slow_consumers_closed} slow clients closed`,
-      action: { label: 'Restart', run: () => restart(r.slug) },
     })),
   ];
 }

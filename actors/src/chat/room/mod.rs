@@ -406,6 +406,7 @@ impl Handler<Join> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
+        let _h = self.stats.actor.handling();
         if let Some(core) = self.core.as_mut() {
             core.join(msg.session, msg.handle, msg.user, msg.resume_from);
             self.idle_since = None;
@@ -418,6 +419,7 @@ impl Handler<Leave> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        let _h = self.stats.actor.handling();
         if let Some(core) = self.core.as_mut() {
             core.leave(msg.session);
         }
@@ -429,6 +431,7 @@ impl Handler<Command> for ChatRoom {
     type Result = ResponseActFuture<Self, Result<(), Rejection>>;
 
     fn handle(&mut self, cmd: Command, ctx: &mut Context<Self>) -> Self::Result {
+        let _h = self.stats.actor.handling();
         let Some(core) = self.core.as_mut() else {
             return reject(RejectCode::Unavailable, "the room is starting");
         };
@@ -576,6 +579,7 @@ impl Handler<Stop> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) {
+        let _h = self.stats.actor.handling();
         tracing::info!(channel = %self.key.slug, reason = %msg.0, "chat: room stopping");
         self.error = Some(msg.0);
         ctx.stop();
@@ -586,6 +590,7 @@ impl Handler<RemoteEvents> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, msg: RemoteEvents, ctx: &mut Context<Self>) {
+        let _h = self.stats.actor.handling_own();
         for event in msg.0 {
             self.apply_remote(event, ctx);
         }
@@ -598,6 +603,7 @@ impl Handler<Reload> for ChatRoom {
 
     /// Answers once the new settings are in force.
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
+        let _h = self.stats.actor.handling();
         Box::pin(self.reloaded())
     }
 }
