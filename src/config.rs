@@ -73,12 +73,39 @@ impl Default for Config {
 pub struct RtmpConfig {
     /// Where encoders (OBS, ffmpeg) push: `rtmp://HOST:PORT/live` + the stream key.
     pub listen: SocketAddr,
+    /// Connections at once, from everyone; more are closed on accept.
+    pub max_connections: usize,
+    /// Connections at once from one address (0 = no limit): an encoder uses one per stream.
+    pub max_connections_per_ip: usize,
+    /// A connected encoder must publish within this many seconds.
+    pub publish_timeout_secs: u64,
+    /// A publishing encoder that sends no media for this many seconds is disconnected
+    /// (acknowledgements and pings do not count).
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for RtmpConfig {
     fn default() -> Self {
+        let media = streamhall_media::rtmp::RtmpConfig::default();
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            max_connections: media.max_connections,
+            max_connections_per_ip: media.max_connections_per_ip,
+            publish_timeout_secs: media.publish_timeout.as_secs(),
+            idle_timeout_secs: media.idle_timeout.as_secs(),
+        }
+    }
+}
+
+impl RtmpConfig {
+    /// The RTMP server's settings: these limits over its defaults.
+    pub fn server(&self) -> streamhall_media::rtmp::RtmpConfig {
+        streamhall_media::rtmp::RtmpConfig {
+            max_connections: self.max_connections.max(1),
+            max_connections_per_ip: self.max_connections_per_ip,
+            publish_timeout: std::time::Duration::from_secs(self.publish_timeout_secs.max(1)),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
+            ..Default::default()
         }
     }
 }

@@ -185,7 +185,7 @@ impl Application {
         let publish_failures = Arc::new(FailureLimiter::default());
         actix_web::rt::spawn(rtmp::serve(
             rtmp_listener,
-            rtmp::RtmpConfig::default(),
+            config.rtmp.server(),
             live.ingest_gate(),
             Arc::clone(&publish_failures),
             rtmp_stop.clone(),

@@ -15,7 +15,7 @@ fn export_all(cfg: &Config) {
     ClientMsg::export_all(cfg).unwrap();
     ServerMsg::export_all(cfg).unwrap();
 
-    use streamhall_actors::health::HealthTree;
+    use streamhall_actors::HealthTree;
     use streamhall_http::{dto, error::ErrorBody};
     ErrorBody::export_all(cfg).unwrap();
     dto::AuthResponse::export_all(cfg).unwrap();

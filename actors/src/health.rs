@@ -88,12 +88,7 @@ impl ActorNode {
     }
 }
 
-/// Undeliverable messages on this node for one kind of actor.
-#[derive(Debug, Clone, Serialize, PartialEq, TS)]
-pub struct DeadLetterCount {
-    pub kind: String,
-    pub count: u64,
-}
+pub use crate::stats::DeadLetterCount;
 
 /// Whether viewers can watch a channel, as every page shows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -206,23 +201,4 @@ pub struct StreamHealth {
     /// Where the stream is pushed on to (restreaming out), one entry per enabled destination.
     pub restreams: Vec<RestreamHealth>,
     pub children: Vec<ActorHealth>,
-}
-
-/// The whole live tree, as the registry (its root) answers `GetHealth`.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct HealthTree {
-    /// This node's name (`cluster.node_id`).
-    pub node: String,
-    /// The supervision tree in one shape: the registry, its children (streams and their
-    /// children, the chat directory and its rooms, presence, the notifier), recursively.
-    pub root: ActorNode,
-    /// Sends that could not be delivered (actor stopped, mailbox full), per actor kind.
-    pub dead_letters: Vec<DeadLetterCount>,
-    /// The details behind `root`, per part: the registry's node again, each stream's health
-    /// (as the streamer's dashboard shows it), presence, chat rooms, the notifier's jobs.
-    pub registry: ActorHealth,
-    pub streams: Vec<StreamHealth>,
-    pub presence: ActorHealth,
-    pub chat: Option<crate::chat::ChatHealth>,
-    pub notifier: Option<crate::notify::NotifierHealth>,
 }

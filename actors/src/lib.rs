@@ -54,11 +54,13 @@ pub use cluster::{Cluster, ClusterConfig, RemoteLive};
 pub use directory::{HlsDirectory, LiveInfo, LlPlaylist, RenditionInfo};
 pub use gate::IngestGate;
 pub use health::{
-    ActorHealth, ActorNode, DeadLetterCount, Figure, HealthTree, RenditionHealth, RenditionState,
-    StreamHealth, StreamStatus,
+    ActorHealth, ActorNode, DeadLetterCount, Figure, RenditionHealth, RenditionState, StreamHealth,
+    StreamStatus,
 };
 pub use presence::{Presence, PresenceCore, PresenceHandle, RedisPresence};
-pub use registry::{GetHealth, Registry, RegistryCore, RestartService, Shutdown, StopStream};
+pub use registry::{
+    GetHealth, HealthTree, Registry, RegistryCore, RestartService, Shutdown, StopStream,
+};
 pub use stream::{StatusCore, StreamActor, StreamCore};
 pub use supervision::{Backoff, ChildExited, ChildKind, ServiceExited, ServiceKind};
 

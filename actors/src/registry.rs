@@ -35,10 +35,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::LiveDeps;
+use crate::analytics::AnalyticsConfig;
 use crate::chat::ChatHandle;
 use crate::directory::StreamEntry;
-use crate::health::{ActorHealth, ActorNode, HealthTree, StreamHealth};
-use crate::notify::{AnalyticsConfig, NotifierHandle};
+use crate::health::{ActorHealth, ActorNode, StreamHealth};
+use crate::notify::NotifierHandle;
 use crate::presence::{GetPresenceHealth, Presence, PresenceHandle, RedisPresence};
 use crate::recording::Recorder;
 use crate::stats::{ActorStats, Current, DeadLetters, Mailbox};
@@ -72,6 +73,25 @@ pub struct PublishRequested {
 #[rtype(result = "bool")]
 pub struct StopStream {
     pub slug: String,
+}
+
+/// The whole live tree, as the registry (its root) answers `GetHealth`.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct HealthTree {
+    /// This node's name (`cluster.node_id`).
+    pub node: String,
+    /// The supervision tree in one shape: the registry, its children (streams and their
+    /// children, the chat directory and its rooms, presence, the notifier), recursively.
+    pub root: ActorNode,
+    /// Sends that could not be delivered (actor stopped, mailbox full), per actor kind.
+    pub dead_letters: Vec<crate::stats::DeadLetterCount>,
+    /// The details behind `root`, per part: the registry's node again, each stream's health
+    /// (as the streamer's dashboard shows it), presence, chat rooms, the notifier's jobs.
+    pub registry: ActorHealth,
+    pub streams: Vec<StreamHealth>,
+    pub presence: ActorHealth,
+    pub chat: Option<crate::chat::ChatHealth>,
+    pub notifier: Option<crate::notify::NotifierHealth>,
 }
 
 #[derive(Message)]

@@ -16,8 +16,14 @@ use std::time::{Duration, Instant};
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 
-use crate::directory::lock;
-use crate::health::DeadLetterCount;
+use crate::locks::lock;
+
+/// Undeliverable messages on this node for one kind of actor.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, ts_rs::TS)]
+pub struct DeadLetterCount {
+    pub kind: String,
+    pub count: u64,
+}
 
 /// Handling-time buckets: bucket `i` holds times below `2^i` µs (the last one everything
 /// longer, about 8 s and up).

@@ -1,7 +1,7 @@
 //! Passwords, tokens and the authenticated-user extractor.
 //!
 //! - Passwords: argon2id with OWASP's parameters (m = 19456 KiB, t = 2, p = 1), hashed off
-//!   the async workers.
+//!   the async workers, a bounded number at a time ([`crate::password`]).
 //! - Access tokens: HS256 JWTs, 15 minutes, with `iss`, `aud`, `exp`, `nbf`, `iat`, `jti`,
 //!   `typ = "access"` and `ver`, the user's token version: bumping it (password change)
 //!   revokes every outstanding access token at once.
@@ -10,55 +10,47 @@
 use std::{future::Future, pin::Pin};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
-use argon2::{
-    Algorithm, Argon2, Params, Version,
-    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
-};
 use sea_orm::EntityTrait;
 use streamhall_entities::{User, user};
 
 pub use crate::tokens::{ACCESS_TYPE, Claims, TokenKeys};
 use crate::{
     error::{ApiError, ApiResult},
+    password::{Hasher, PasswordError},
     state::AppState,
 };
 
-fn argon2() -> ApiResult<Argon2<'static>> {
-    let params =
-        Params::new(19_456, 2, 1, None).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+fn password_error(e: PasswordError) -> ApiError {
+    match e {
+        PasswordError::Overloaded(o) => ApiError::Overloaded {
+            retry_after_secs: o.retry_after_secs,
+        },
+        PasswordError::Internal(e) => ApiError::internal(anyhow::anyhow!(e)),
+    }
 }
 
-/// Hashes a password into a PHC string, on the blocking pool.
+/// Hashes a password into a PHC string; bounded (see [`crate::password`]).
 pub async fn hash_password(password: String) -> ApiResult<String> {
-    web::block(move || -> ApiResult<String> {
-        let hash = argon2()?
-            .hash_password(password.as_bytes())
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("argon2: {e}")))?;
-        Ok(hash.to_string())
-    })
-    .await
-    .map_err(ApiError::internal)?
+    Hasher::shared()
+        .hash(password)
+        .await
+        .map_err(password_error)
 }
 
 /// A valid hash of a random password, verified against when the account does not exist so
 /// that a login takes as long either way.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3RyZWFtaGFsbGR1bW15$9mJtvZ3sMVTRqglPxGYnsxf6cq7nVzfNFrYC6YNE+9o";
 
-/// Checks a password against a stored hash (or the dummy hash), on the blocking pool.
+/// Checks a password against a stored hash (or the dummy hash); bounded (see
+/// [`crate::password`]).
 pub async fn verify_password(password: String, stored: Option<String>) -> ApiResult<bool> {
-    web::block(move || -> ApiResult<bool> {
-        let real = stored.is_some();
-        let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let parsed = PasswordHash::new(&stored)
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored hash: {e}")))?;
-        let ok = argon2()?
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        Ok(ok && real)
-    })
-    .await
-    .map_err(ApiError::internal)?
+    let real = stored.is_some();
+    let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+    let ok = Hasher::shared()
+        .verify(password, stored)
+        .await
+        .map_err(password_error)?;
+    Ok(ok && real)
 }
 
 /// The user a valid access token belongs to. Rejects with 401 when the header is missing,

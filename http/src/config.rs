@@ -26,6 +26,9 @@ pub struct HttpConfig {
     /// requests. Behind a reverse proxy, set `trust_proxy_headers`, or every viewer shares
     /// the proxy's address.
     pub viewer_ids_per_address: usize,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>` (Prometheus:
+    /// `authorization: { credentials: ... }`); unset, it is public like `/healthz`.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Default for HttpConfig {
@@ -37,6 +40,7 @@ impl Default for HttpConfig {
             workers: 0,
             trust_proxy_headers: false,
             viewer_ids_per_address: streamhall_actors::presence::DEFAULT_VIEWER_IDS_PER_ADDRESS,
+            metrics_token: None,
         }
     }
 }
@@ -88,6 +92,11 @@ pub struct ThrottleConfig {
     /// Registrations from one client address, per `register_window_secs`.
     pub registrations_per_ip: u32,
     pub register_window_secs: u64,
+    /// Email changes one user may try, per `email_change_window_secs` ("that email is already
+    /// taken" must not become a way to test addresses). A wrong current password on a password
+    /// change counts as a failed login.
+    pub email_changes_per_user: u32,
+    pub email_change_window_secs: u64,
 }
 
 impl Default for ThrottleConfig {
@@ -101,6 +110,8 @@ impl Default for ThrottleConfig {
             account_window_secs: 60,
             registrations_per_ip: 20,
             register_window_secs: 600,
+            email_changes_per_user: 10,
+            email_change_window_secs: 3600,
         }
     }
 }

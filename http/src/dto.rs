@@ -309,6 +309,7 @@ pub struct ChannelQuery {
     pub category: Option<String>,
     /// 1 to 100, default 24.
     pub limit: Option<u64>,
+    /// 0 to 100000 (422 beyond).
     pub offset: Option<u64>,
 }
 
@@ -400,6 +401,7 @@ pub struct VideoPage {
 pub struct PageQuery {
     /// 1 to 100, default 24.
     pub limit: Option<u64>,
+    /// 0 to 100000 (422 beyond).
     pub offset: Option<u64>,
 }
 

@@ -14,6 +14,7 @@ pub mod hls;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod password;
 pub mod ratelimit;
 pub mod relay;
 pub mod request_id;

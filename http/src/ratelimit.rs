@@ -163,6 +163,35 @@ impl RateLimiter {
         }
     }
 
+    /// Takes back one hit at `key` (an attempt counted in advance that turned out fine); a
+    /// counter that expired meanwhile stays gone.
+    pub async fn undo(&self, key: &str) {
+        match self {
+            Self::Memory(table) => {
+                let now = Instant::now();
+                let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(w) = table.get_mut(key)
+                    && w.resets_at > now
+                {
+                    w.count = w.count.saturating_sub(1);
+                }
+            }
+            Self::Redis { pool, prefix } => {
+                let full = format!("{prefix}rl:{key}");
+                // DECR on a missing key would create it without an expiry.
+                const UNDO: &str = "if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then return redis.call('DECR', KEYS[1]) end return 0";
+                if let Ok(mut conn) = pool.get().await {
+                    let _: Result<i64, _> = redis::cmd("EVAL")
+                        .arg(UNDO)
+                        .arg(1)
+                        .arg(&full)
+                        .query_async(&mut conn)
+                        .await;
+                }
+            }
+        }
+    }
+
     /// Forgets the counter at `key` (e.g. after a successful login).
     pub async fn reset(&self, key: &str) {
         match self {
@@ -192,8 +221,16 @@ mod tests {
         assert_eq!(rl.hit("k", w).await.hits, 2);
         assert_eq!(rl.peek("k").await.hits, 2);
         assert_eq!(rl.peek("other").await.hits, 0);
+        rl.undo("k").await;
+        assert_eq!(rl.peek("k").await.hits, 1);
         rl.reset("k").await;
         assert_eq!(rl.peek("k").await.hits, 0);
+        rl.undo("k").await;
+        assert_eq!(
+            rl.peek("k").await.hits,
+            0,
+            "no counter is created by an undo"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (Prometheus: HTTP, database pool, HLS, and the live tree at scrape time),
 //! `/api/v1/openapi.json`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_redis::redis;
 use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::json;
@@ -55,7 +55,28 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// Whether the request carries `http.metrics_token` (always, when none is configured).
+fn metrics_allowed(state: &AppState, req: &HttpRequest) -> bool {
+    use secrecy::ExposeSecret;
+    use subtle::ConstantTimeEq;
+    let Some(token) = &state.http.metrics_token else {
+        return true;
+    };
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    bool::from(given.as_bytes().ct_eq(token.expose_secret().as_bytes()))
+}
+
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if !metrics_allowed(&state, &req) {
+        return HttpResponse::Unauthorized()
+            .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"))
+            .body("metrics need the configured bearer token\n");
+    }
     // The getters panic on the other backend, so branch on the backend first.
     match state.db.get_database_backend() {
         DbBackend::Sqlite => {

@@ -41,6 +41,22 @@ impl Problems {
     }
 }
 
+/// Deepest row a list may start at: deeper pages are slow for the database and nobody pages
+/// that far (a search narrows instead).
+pub const MAX_OFFSET: u64 = 100_000;
+
+/// A list's `limit` (1 to 100, `default` when absent) and `offset` (0 to [`MAX_OFFSET`]).
+pub fn page(limit: Option<u64>, offset: Option<u64>, default: u64) -> ApiResult<(u64, u64)> {
+    let offset = offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::invalid(
+            "offset",
+            format!("offset must be at most {MAX_OFFSET}"),
+        ));
+    }
+    Ok((limit.unwrap_or(default).clamp(1, 100), offset))
+}
+
 pub fn username(value: &str) -> ApiResult<()> {
     let ok_len = (3..=32).contains(&value.chars().count());
     let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');

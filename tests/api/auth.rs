@@ -21,6 +21,10 @@ both_backends!(
     password_change_revokes_everything,
     failed_logins_are_throttled,
     throttle_on_one_address_does_not_lock_out_another,
+    concurrent_guesses_are_counted_before_they_are_checked,
+    failures_from_elsewhere_slow_the_owner_down_but_never_lock_them_out,
+    a_wrong_current_password_is_a_failed_login,
+    email_changes_are_throttled,
     profile_update,
 );
 
@@ -429,4 +433,155 @@ async fn profile_update(backend: Backend) {
         me["display_name"], "Judy J",
         "a refused update changes nothing"
     );
+}
+
+async fn concurrent_guesses_are_counted_before_they_are_checked(backend: Backend) {
+    // Default limits: 5 failures per account from one address.
+    let app = spawn_app(backend).await;
+    let s = app.register("judy").await;
+    let guesses = (0..30).map(|i| {
+        let app = &app;
+        async move { app.login("judy", &format!("guess {i}")).await.status() }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + refused, 30, "{statuses:?}");
+    assert_eq!(
+        checked, 5,
+        "only the first 5 guesses may be checked: {statuses:?}"
+    );
+    expect_error(
+        app.login("judy", &s.password).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
+
+async fn failures_from_elsewhere_slow_the_owner_down_but_never_lock_them_out(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.http.trust_proxy_headers = true;
+        c.auth.throttle.login_failures_per_account_ip = 2;
+        c.auth.throttle.login_failures_per_account = 4;
+    })
+    .await;
+    let s = app.register("karl").await;
+    let attempt = |ip: &'static str, login: &'static str, password: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.api("/auth/login"))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"login": login, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Others fail 6 times from 3 addresses: past the account's limit of 4.
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        for _ in 0..2 {
+            assert_eq!(
+                attempt(ip, "karl", "guess".into()).await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+    // The email form is the same account: its budget on that address is spent too.
+    assert_eq!(
+        attempt("203.0.113.1", "karl@example.com", "guess".into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner, from their own address, gets in (after a short wait).
+    let started = std::time::Instant::now();
+    assert_eq!(
+        attempt("198.51.100.7", "karl", s.password.clone()).await,
+        StatusCode::OK
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "no slow-down"
+    );
+}
+
+async fn a_wrong_current_password_is_a_failed_login(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.auth.throttle.login_failures_per_account_ip = 3;
+    })
+    .await;
+    let s = app.register("lena").await;
+    let change = |current: String| {
+        let app = &app;
+        let access = s.access.clone();
+        async move {
+            app.client
+                .put(app.api("/users/me/password"))
+                .bearer_auth(access)
+                .json(&json!({"current_password": current, "new_password": "a brand new password"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        let res = change("not it".into()).await;
+        expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    }
+    let res = change(s.password.clone()).await;
+    assert!(res.headers().contains_key("retry-after"));
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Logging in from the same address is the same budget.
+    assert_eq!(
+        app.login("lena", &s.password).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn email_changes_are_throttled(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.auth.throttle.email_changes_per_user = 2;
+    })
+    .await;
+    let s = app.register("mona").await;
+    app.register("nils").await;
+    let patch = |email: &'static str| {
+        let app = &app;
+        let access = s.access.clone();
+        async move {
+            app.client
+                .patch(app.api("/users/me"))
+                .bearer_auth(access)
+                .json(&json!({"email": email}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        patch("nils@example.com").await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(patch("mona2@example.com").await.status(), StatusCode::OK);
+    // Not a change: not counted.
+    assert_eq!(patch("mona2@example.com").await.status(), StatusCode::OK);
+    let res = patch("someone@example.com").await;
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Other fields are not limited.
+    let res = app
+        .client
+        .patch(app.api("/users/me"))
+        .bearer_auth(&s.access)
+        .json(&json!({"bio": "still here"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

@@ -18,6 +18,7 @@ both_backends!(
     search_finds_offline_channels_by_streamer_name,
     delete_removes,
     writes_show_at_once_despite_the_read_cache,
+    list_offsets_past_the_bound_are_422_never_a_dropped_connection,
 );
 
 /// The stored hash of a channel's stream key, read straight from the database.
@@ -446,5 +447,43 @@ async fn writes_show_at_once_despite_the_read_cache(backend: Backend) {
         get("/channels/first").await["title"],
         "Renamed",
         "update invalidates"
+    );
+}
+
+async fn list_offsets_past_the_bound_are_422_never_a_dropped_connection(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("olga").await;
+    app.post_json(
+        "/channels",
+        &json!({"slug": "olga", "title": "t"}),
+        Some(&s.access),
+    )
+    .await;
+    // u64::MAX and the first offset past i64 used to reach the SQL binding and panic a worker.
+    for path in [
+        "/channels?offset=18446744073709551615",
+        "/channels?offset=9223372036854775808",
+        "/channels?offset=100001",
+        "/channels/olga/videos?offset=18446744073709551615",
+        "/channels/olga/clips?offset=9223372036854775808",
+    ] {
+        let err = expect_error(
+            app.get(path).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(err["field"], "offset", "{path}");
+    }
+    assert_eq!(
+        app.get("/channels?offset=100000").await.status(),
+        StatusCode::OK
+    );
+    // Past u64 the query does not parse at all: 400, with an answer.
+    assert_eq!(
+        app.get("/channels?offset=99999999999999999999999")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
     );
 }

@@ -70,7 +70,8 @@ both_backends!(
     health_ready_and_metrics,
     every_route_is_in_openapi,
     internal_errors_hide_details,
-    cors_allowlist
+    cors_allowlist,
+    metrics_can_require_a_token,
 );
 
 async fn health_ready_and_metrics(backend: Backend) {
@@ -233,4 +234,45 @@ async fn cors_allowlist(backend: Backend) {
             .get("access-control-allow-origin")
             .is_none()
     );
+}
+
+async fn metrics_can_require_a_token(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |c| {
+        c.http.metrics_token = Some("scrape-secret-0123456789".to_owned().into());
+    })
+    .await;
+    let url = format!("{}/metrics", app.url);
+    let res = app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth("scrape-secret-wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth("scrape-secret-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("streamhall_db_pool_connections")
+    );
+    // Health stays open.
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

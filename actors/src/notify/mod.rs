@@ -42,8 +42,8 @@ pub use config::{NotifyConfig, SmtpConfig, SmtpTls, WebhookConfig};
 pub use hub::NotificationHub;
 
 use crate::bus::{Bus, BusEvent};
-use crate::directory::lock;
 use crate::health::{ActorHealth, ActorNode};
+use crate::locks::lock;
 use crate::stats::{ActorStats, Current, Mailbox};
 use crate::supervision::ExitReport;
 use fanout::{EVENT_OFFLINE, EVENT_ONLINE, FanoutDeps, GoLive, Progress};

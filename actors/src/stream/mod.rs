@@ -705,7 +705,7 @@ impl StreamActor {
         if let Some(r) = &recording {
             warnings.extend(recording_warnings(r));
         }
-        if let Some(why) = crate::directory::read(&self.entry.ll).failure() {
+        if let Some(why) = crate::locks::read(&self.entry.ll).failure() {
             warnings.push(format!(
                 "Low latency is off until the transcoder restarts ({why}); viewers watch at normal latency."
             ));

@@ -89,7 +89,8 @@ pub async fn register(
 /// Signs in with a username or email and a password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), (status = 401, description = "wrong login or password", body = ErrorBody),
-        (status = 429, description = "too many failed attempts; see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 503, description = "password checks are busy; see Retry-After", body = ErrorBody)))]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -101,37 +102,6 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let ip = client_ip(&req, state.http.trust_proxy_headers);
-    let t = &state.auth.throttle;
-    let keys = [
-        (
-            format!("login:ip:{ip}"),
-            t.login_failures_per_ip,
-            t.ip_window_secs,
-        ),
-        (
-            format!("login:acct-ip:{login}:{ip}"),
-            t.login_failures_per_account_ip,
-            t.account_ip_window_secs,
-        ),
-        (
-            format!("login:acct:{login}"),
-            t.login_failures_per_account,
-            t.account_window_secs,
-        ),
-    ];
-    let mut retry_after = 0;
-    for (key, limit, _) in &keys {
-        let count = state.limiter.peek(key).await;
-        if count.hits >= *limit {
-            retry_after = retry_after.max(count.resets_in.as_secs() + 1);
-        }
-    }
-    if retry_after > 0 {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: retry_after,
-        });
-    }
-
     let column = if login.contains('@') {
         user::Column::Email
     } else {
@@ -141,19 +111,92 @@ pub async fn login(
         .filter(column.eq(&login))
         .one(&state.db)
         .await?;
+    // Counted per account, whichever name was typed; per login string when there is none.
+    let who = found
+        .as_ref()
+        .map_or_else(|| format!("name:{login}"), |u| u.id.to_string());
+    let attempt = LoginAttempt::reserve(&state, &ip, &who).await?;
     let ok = verify_password(
         body.password,
         found.as_ref().map(|u| u.password_hash.clone()),
     )
     .await?;
     let Some(account) = found.filter(|_| ok) else {
-        for (key, _, window) in &keys {
-            state.limiter.hit(key, Duration::from_secs(*window)).await;
-        }
         return Err(ApiError::InvalidCredentials);
     };
-    state.limiter.reset(&keys[1].0).await;
+    attempt.succeeded(&state).await;
     Ok(HttpResponse::Ok().json(sign_in(&state, &account, None).await?))
+}
+
+/// A password guess, counted before the password is checked so that concurrent guesses see
+/// each other (counting after the check let 100 parallel guesses through a limit of 5).
+///
+/// - Per address and per account from one address: hard limits, 429 with `Retry-After`.
+/// - Per account from every address: a soft limit. Past it each attempt waits (250 ms more per
+///   attempt over, at most 5 s) and is then checked, so others failing from elsewhere slow the
+///   owner down but cannot lock them out.
+///
+/// A correct password takes its counts back.
+pub(crate) struct LoginAttempt {
+    hard: [String; 2],
+    soft: String,
+}
+
+impl LoginAttempt {
+    pub(crate) async fn reserve(state: &AppState, ip: &str, who: &str) -> ApiResult<Self> {
+        let t = &state.auth.throttle;
+        let hard = [
+            (
+                format!("login:ip:{ip}"),
+                t.login_failures_per_ip,
+                t.ip_window_secs,
+            ),
+            (
+                format!("login:acct-ip:{who}:{ip}"),
+                t.login_failures_per_account_ip,
+                t.account_ip_window_secs,
+            ),
+        ];
+        let soft = format!("login:acct:{who}");
+        let mut retry_after = 0;
+        for (key, limit, window) in &hard {
+            let count = state.limiter.hit(key, Duration::from_secs(*window)).await;
+            if count.hits > *limit {
+                retry_after = retry_after.max(count.resets_in.as_secs() + 1);
+            }
+        }
+        let attempt = Self {
+            hard: hard.map(|(key, _, _)| key),
+            soft,
+        };
+        if retry_after > 0 {
+            // Refused before any check: not a guess, so it does not count (a client retrying
+            // while throttled would otherwise keep itself out).
+            for key in &attempt.hard {
+                state.limiter.undo(key).await;
+            }
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: retry_after,
+            });
+        }
+        let count = state
+            .limiter
+            .hit(&attempt.soft, Duration::from_secs(t.account_window_secs))
+            .await;
+        let over = count.hits.saturating_sub(t.login_failures_per_account);
+        if over > 0 {
+            let wait = Duration::from_millis(250 * u64::from(over)).min(Duration::from_secs(5));
+            tokio::time::sleep(wait).await;
+        }
+        Ok(attempt)
+    }
+
+    /// The password was right: the attempt was not a failure.
+    pub(crate) async fn succeeded(self, state: &AppState) {
+        state.limiter.undo(&self.hard[0]).await;
+        state.limiter.reset(&self.hard[1]).await;
+        state.limiter.undo(&self.soft).await;
+    }
 }
 
 /// Exchanges a refresh token for a new access and refresh token. Each refresh token works

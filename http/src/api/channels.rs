@@ -102,7 +102,7 @@ pub async fn create(
 /// categories of every match (ignoring `category`), for filters that only offer what has
 /// results.
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels", params(ChannelQuery),
-    responses((status = 200, body = ChannelPage), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = ChannelPage), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -113,8 +113,7 @@ pub async fn list(
         return Ok(json_bytes(body));
     }
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(24).clamp(1, 100);
-    let offset = query.offset.unwrap_or(0);
+    let (limit, offset) = crate::validate::page(query.limit, query.offset, 24)?;
     let matches = search_condition(&query);
     let mut filter = matches.clone();
     if let Some(category) = query

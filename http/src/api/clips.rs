@@ -224,7 +224,7 @@ pub async fn get(
 /// A channel's clips, newest first: ready ones, and for its owner and admins all of them.
 #[utoipa::path(get, path = "/api/v1/channels/{slug}/clips", tag = "clips",
     params(("slug" = String, Path), PageQuery),
-    responses((status = 200, body = ClipPage), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ClipPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     MaybeUser(caller): MaybeUser,
@@ -232,8 +232,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let (channel, _) = channels::find(&state, &slug).await?;
-    let limit = query.limit.unwrap_or(24).clamp(1, 100);
-    let offset = query.offset.unwrap_or(0);
+    let (limit, offset) = crate::validate::page(query.limit, query.offset, 24)?;
     let mut select = Clip::find()
         .find_also_related(User)
         .filter(clip::Column::ChannelId.eq(channel.id));

@@ -1,6 +1,6 @@
 //! `/api/v1/users/me*`: the signed-in user's account.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
@@ -9,8 +9,8 @@ use sea_orm::{
 use streamhall_entities::{Channel, RefreshToken, channel, refresh_token, user};
 
 use crate::{
-    api::auth::{sign_in, unique_to_conflict},
-    auth::{AuthUser, hash_password, verify_password},
+    api::auth::{LoginAttempt, sign_in, unique_to_conflict},
+    auth::{AuthUser, client_ip, hash_password, verify_password},
     dto::{AuthResponse, ChangePassword, ChannelDto, Me, UpdateMe},
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -26,13 +26,16 @@ pub async fn me(AuthUser(u): AuthUser) -> ApiResult<HttpResponse> {
 
 /// Updates display name, bio or email.
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe,
-    responses((status = 200, body = Me), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many email changes; see Retry-After", body = ErrorBody)))]
 pub async fn update_me(
     state: web::Data<AppState>,
     AuthUser(u): AuthUser,
     body: web::Json<UpdateMe>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
+    let user_id = u.id;
+    let current_email = u.email.clone();
     let mut model = u.into_active_model();
     let mut problems = validate::Problems::new();
     if let Some(name) = body.display_name
@@ -52,6 +55,23 @@ pub async fn update_me(
         model.bio = Set(bio);
     }
     problems.finish()?;
+    if let sea_orm::ActiveValue::Set(email) = &model.email
+        && *email != current_email
+    {
+        let t = &state.auth.throttle;
+        let count = state
+            .limiter
+            .hit(
+                &format!("email-change:{user_id}"),
+                std::time::Duration::from_secs(t.email_change_window_secs),
+            )
+            .await;
+        if count.hits > t.email_changes_per_user {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: count.resets_in.as_secs() + 1,
+            });
+        }
+    }
     model.updated_at = Set(Utc::now());
     let updated = model
         .update(&state.db)
@@ -63,21 +83,28 @@ pub async fn update_me(
 /// Changes the password. Every other sign-in of this user ends: all refresh tokens are
 /// revoked and all access tokens stop working. Returns a fresh pair for this client.
 #[utoipa::path(put, path = "/api/v1/users/me/password", tag = "users", security(("bearer" = [])), request_body = ChangePassword,
-    responses((status = 200, body = AuthResponse), (status = 401, description = "current password wrong", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
+        (status = 422, description = "current password wrong, or the new one too weak", body = ErrorBody),
+        (status = 429, description = "too many wrong current passwords; see Retry-After", body = ErrorBody),
+        (status = 503, description = "password checks are busy; see Retry-After", body = ErrorBody)))]
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     AuthUser(u): AuthUser,
     body: web::Json<ChangePassword>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     validate::password("new_password", &body.new_password)?;
+    // A guess at the current password is a login attempt for this account.
+    let ip = client_ip(&req, state.http.trust_proxy_headers);
+    let attempt = LoginAttempt::reserve(&state, &ip, &u.id.to_string()).await?;
     if !verify_password(body.current_password, Some(u.password_hash.clone())).await? {
         return Err(ApiError::invalid(
             "current_password",
             "the current password is wrong",
         ));
     }
+    attempt.succeeded(&state).await;
     let hash = hash_password(body.new_password).await?;
     let now = Utc::now();
     let txn = state.db.begin().await?;

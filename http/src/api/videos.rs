@@ -173,7 +173,7 @@ pub(crate) fn video_dto(
 /// A channel's videos, newest first. Unlisted and private ones only for its owner and admins.
 #[utoipa::path(get, path = "/api/v1/channels/{slug}/videos", tag = "videos",
     params(("slug" = String, Path), PageQuery),
-    responses((status = 200, body = VideoPage), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = VideoPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     MaybeUser(caller): MaybeUser,
@@ -181,8 +181,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let (channel, owner) = channels::find(&state, &slug).await?;
-    let limit = query.limit.unwrap_or(24).clamp(1, 100);
-    let offset = query.offset.unwrap_or(0);
+    let (limit, offset) = crate::validate::page(query.limit, query.offset, 24)?;
     let mut select = Video::find()
         .filter(video::Column::ChannelId.eq(channel.id))
         .filter(video::Column::DvrOnly.eq(false));

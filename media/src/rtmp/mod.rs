@@ -33,8 +33,11 @@ pub struct RtmpConfig {
     pub app: String,
     /// Handshake and `connect` must complete within this time.
     pub handshake_timeout: Duration,
-    /// A connection that sends nothing for this long is closed.
+    /// A publishing connection that sends no media (audio, video, metadata) for this long is
+    /// closed; acknowledgements and pings do not count.
     pub idle_timeout: Duration,
+    /// A connected client must publish within this time.
+    pub publish_timeout: Duration,
     /// A SetChunkSize from the peer above this closes the connection.
     pub max_chunk_size: u32,
     /// A message longer than this (e.g. a huge keyframe) closes the connection.
@@ -43,6 +46,8 @@ pub struct RtmpConfig {
     pub publish_decision_timeout: Duration,
     /// Connections served at once; more are closed on accept.
     pub max_connections: usize,
+    /// Connections from one address at once (0 = no limit); more are closed on accept.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for RtmpConfig {
@@ -51,10 +56,12 @@ impl Default for RtmpConfig {
             app: "live".to_owned(),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            publish_timeout: Duration::from_secs(15),
             max_chunk_size: 64 * 1024,
             max_message_len: 8 * 1024 * 1024,
             publish_decision_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_ip: 16,
         }
     }
 }
@@ -71,6 +78,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let per_ip = PerIp::new(cfg.max_connections_per_ip);
     let shared = Arc::new(session::Shared {
         cfg,
         handler,
@@ -96,13 +104,17 @@ pub async fn serve(
                         warn!(%peer, "rtmp connection refused: connection limit reached");
                         continue;
                     };
+                    let Some(ip_slot) = per_ip.acquire(peer.ip()) else {
+                        debug!(%peer, "rtmp connection refused: too many connections from this address");
+                        continue;
+                    };
                     // Latency over throughput for the few control messages we send.
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     let shutdown = shutdown.clone();
                     tasks.spawn(async move {
                         session::run(stream, peer, shared, shutdown).await;
-                        drop(permit);
+                        drop((permit, ip_slot));
                     });
                 }
                 Err(e) => {
@@ -119,6 +131,53 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
+/// Open connections per client address, capped.
+#[derive(Clone)]
+struct PerIp {
+    max: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One counted connection; released on drop.
+struct IpSlot {
+    ip: std::net::IpAddr,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl PerIp {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    fn acquire(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_default();
+        if self.max != 0 && *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            open: Arc::clone(&self.open),
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Encoders may append `?query` (tokens, options) to the stream name or the app; it is not
 /// part of the name.
 fn strip_query(name: &str) -> &str {
@@ -130,6 +189,64 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use secrecy::SecretString;
+
+    struct Refuse;
+
+    impl PublishHandler for Refuse {
+        fn publish(&self, _: PublishRequest) -> crate::ingest::Decision<PublishGrant> {
+            Box::pin(async { Err(PublishRejected::BadKey) })
+        }
+    }
+
+    /// Whether the server closed `c` within `wait` (EOF), rather than leaving it open.
+    async fn closed_within(c: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(wait, c.read(&mut b)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn one_address_gets_at_most_its_share_of_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = RtmpConfig {
+            max_connections_per_ip: 2,
+            ..RtmpConfig::default()
+        };
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            cfg,
+            Arc::new(Refuse),
+            Arc::new(FailureLimiter::default()),
+            shutdown.clone(),
+        ));
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(
+            closed_within(&mut third, Duration::from_secs(5)).await,
+            "the third is refused"
+        );
+        assert!(!closed_within(&mut first, Duration::from_millis(200)).await);
+        assert!(!closed_within(&mut second, Duration::from_millis(200)).await);
+        // A slot comes back when a connection ends.
+        drop(first);
+        let mut next = None;
+        for _ in 0..50 {
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            if !closed_within(&mut c, Duration::from_millis(200)).await {
+                next = Some(c);
+                break;
+            }
+        }
+        assert!(next.is_some(), "the freed slot is never given out");
+        shutdown.cancel();
+        server.await.unwrap();
+    }
 
     #[test]
     fn query_suffix_is_stripped() {

@@ -67,8 +67,10 @@ pub(super) enum SessionError {
     Handshake(#[from] HandshakeError),
     #[error("handshake or connect timed out")]
     HandshakeTimeout,
-    #[error("idle for too long")]
+    #[error("no media for too long")]
     IdleTimeout,
+    #[error("connected but did not publish in time")]
+    PublishTimeout,
     #[error("chunk stream: {0}")]
     Chunk(#[from] ChunkError),
     #[error("SetChunkSize {0} is over the limit")]
@@ -146,6 +148,10 @@ struct Session<S> {
     encoder_name: Option<String>,
     streams_created: u32,
     publishing: Option<Publishing>,
+    /// When the connection is closed unless it does what it is here for: connect (after the
+    /// handshake), publish (after connecting), send media (while publishing). Control messages
+    /// (acknowledgements, pings) do not move it.
+    active_until: tokio::time::Instant,
 }
 
 type Step = Result<Option<End>, SessionError>;
@@ -153,6 +159,7 @@ type Step = Result<Option<End>, SessionError>;
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     fn new(io: S, peer: SocketAddr, shared: Arc<Shared>, shutdown: CancellationToken) -> Self {
         let decoder = ChunkDecoder::new(shared.cfg.max_message_len);
+        let active_until = tokio::time::Instant::now() + shared.cfg.handshake_timeout;
         Self {
             io,
             peer,
@@ -169,6 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             encoder_name: None,
             streams_created: 0,
             publishing: None,
+            active_until,
         }
     }
 
@@ -186,7 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 r.map_err(|_| SessionError::HandshakeTimeout)??;
             }
         }
-        let connect_deadline = tokio::time::Instant::now() + cfg_handshake;
+        self.active_until = tokio::time::Instant::now() + cfg_handshake;
 
         loop {
             while let Some(msg) = self.decoder.decode(&mut self.rbuf)? {
@@ -201,11 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             self.flush().await?;
 
-            let deadline = if self.connected {
-                tokio::time::Instant::now() + self.shared.cfg.idle_timeout
-            } else {
-                connect_deadline
-            };
+            let deadline = self.active_until;
             let kick = self.publishing.as_ref().map(|p| p.kick.clone());
             self.rbuf.reserve(READ_SIZE);
             tokio::select! {
@@ -213,7 +217,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ = self.shutdown.cancelled() => return Ok(End::Shutdown),
                 _ = cancelled(kick) => return Ok(End::Kicked),
                 read = tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf)) => match read {
-                    Err(_) if self.connected => return Err(SessionError::IdleTimeout),
+                    Err(_) if self.publishing.is_some() => return Err(SessionError::IdleTimeout),
+                    Err(_) if self.connected => return Err(SessionError::PublishTimeout),
                     Err(_) => return Err(SessionError::HandshakeTimeout),
                     Ok(Ok(0)) => return Ok(End::PeerClosed),
                     Ok(Ok(n)) => self.count_received(n),
@@ -432,6 +437,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .and_then(Amf0Value::as_str)
             .map(|s| truncated(s, MAX_ENCODER_NAME).to_owned());
         self.connected = true;
+        self.active_until = tokio::time::Instant::now() + self.shared.cfg.publish_timeout;
 
         self.send_protocol(msg_type::WINDOW_ACK_SIZE, &WINDOW_SIZE.to_be_bytes());
         let mut bw = [2u8; 5]; // limit type 2: dynamic
@@ -496,6 +502,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     kick: grant.kick,
                     stream_id,
                 });
+                self.active_until = tokio::time::Instant::now() + self.shared.cfg.idle_timeout;
                 info!(
                     encoder = self.encoder_name.as_deref().unwrap_or(""),
                     "publish started"
@@ -532,9 +539,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn on_media(&mut self, kind: TagKind, timestamp_ms: u32, data: Bytes) -> Step {
-        if data.is_empty() {
+        if data.is_empty() || self.publishing.is_none() {
             return Ok(None);
         }
+        self.active_until = tokio::time::Instant::now() + self.shared.cfg.idle_timeout;
         self.emit(IngestEvent::Tag(FlvTag {
             kind,
             timestamp_ms,
@@ -1094,7 +1102,7 @@ mod tests {
             idle_timeout: Duration::from_secs(30),
             ..RtmpConfig::default()
         };
-        // Connected, then silent: the idle timeout.
+        // Connected, then silent: the publish timeout (15 s).
         let (mut c, _granted, _) = start(cfg.clone());
         handshake(&mut c).await;
         connect(&mut c, "live").await;
@@ -1104,7 +1112,11 @@ mod tests {
         let before = tokio::time::Instant::now();
         let mut rest = Vec::new();
         c.io.read_to_end(&mut rest).await.unwrap();
-        assert!(before.elapsed() >= Duration::from_secs(30));
+        let waited = before.elapsed();
+        assert!(
+            waited >= Duration::from_secs(15) && waited < Duration::from_secs(30),
+            "{waited:?}"
+        );
 
         // Handshaken but never connecting: the handshake timeout.
         let (mut c, _granted, _) = start(cfg);
@@ -1116,6 +1128,69 @@ mod tests {
             waited >= Duration::from_secs(9) && waited < Duration::from_secs(30),
             "{waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_media_keeps_a_publisher_connected() {
+        let (mut c, mut granted, _) = start(RtmpConfig::default());
+        handshake(&mut c).await;
+        connect(&mut c, "live").await;
+        for _ in 0..4 {
+            c.recv().await;
+        }
+        c.command(0, &[s("createStream"), n(2.0), Amf0Value::Null])
+            .await;
+        c.recv_command().await;
+        c.command(
+            1,
+            &[s("publish"), n(3.0), Amf0Value::Null, s("good"), s("live")],
+        )
+        .await;
+        c.recv().await; // StreamBegin
+        assert_eq!(
+            status_code(&c.recv_command().await),
+            ("status", "NetStream.Publish.Start")
+        );
+        let (_req, mut rx) = granted.recv().await.unwrap();
+        // Media keeps it open past the idle timeout...
+        for i in 0..8u32 {
+            c.send(6, msg_type::VIDEO, 1, i * 8000, &[0x17, 0x01, 0, 0, 0, 1])
+                .await;
+            tokio::time::sleep(Duration::from_secs(8)).await;
+        }
+        assert!(rx.recv().await.is_some());
+        // ...an acknowledgement every 8 s does not (it used to: 500 such sockets were held).
+        let before = tokio::time::Instant::now();
+        let closed = async {
+            loop {
+                let mut ack = BytesMut::new();
+                c.enc.write(
+                    &mut ack,
+                    2,
+                    msg_type::ACK,
+                    0,
+                    0,
+                    &(c.sent as u32).to_be_bytes(),
+                );
+                if c.io.write_all(&ack).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                let mut b = [0u8; 4096];
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(1), c.io.read(&mut b)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) => return,
+                        Ok(Ok(_)) => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), closed)
+            .await
+            .expect("still open after two minutes of acknowledgements");
+        let waited = before.elapsed();
+        assert!(waited <= Duration::from_secs(40), "{waited:?}");
     }
 
     #[test]
