@@ -198,8 +198,10 @@ async fn publisher(
 }
 
 /// How long one `XREAD` waits for events. The Redis client gives up on any reply after 500 ms
-/// (redis-rs's default response timeout), so a longer block would fail every idle read.
-const READ_BLOCK_MS: u64 = 400;
+/// (redis-rs's default response timeout), so a longer block would fail every idle read; 250 ms
+/// leaves a loaded machine 250 ms to deliver the empty reply (400 ms left 100 ms, and a busy
+/// test machine missed it now and then).
+const READ_BLOCK_MS: u64 = 250;
 
 async fn reader(
     pool: deadpool_redis::Pool,
@@ -238,6 +240,8 @@ async fn reader(
             }
         }
     };
+    // Failed reads in a row: one late reply is not an outage; Redis is unhealthy from the second.
+    let mut failures = 0u32;
     loop {
         let read = async {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
@@ -256,6 +260,7 @@ async fn reader(
         match read.await {
             Ok(v) => {
                 backoff = Duration::from_millis(100);
+                failures = 0;
                 set_health(&r, true, "read", "");
                 for (_, body) in pairs(&v) {
                     for (id, fields) in entries(body) {
@@ -273,7 +278,10 @@ async fn reader(
                 }
             }
             Err(e) => {
-                set_health(&r, false, "read", &e);
+                failures += 1;
+                if failures >= 2 {
+                    set_health(&r, false, "read", &e);
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
