@@ -78,7 +78,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
-    let per_ip = PerIp::new(cfg.max_connections_per_ip);
+    let mut per_ip = PerIp::new(cfg.max_connections_per_ip);
     let shared = Arc::new(session::Shared {
         cfg,
         handler,
@@ -105,7 +105,12 @@ pub async fn serve(
                         continue;
                     };
                     let Some(ip_slot) = per_ip.acquire(peer.ip()) else {
-                        debug!(%peer, "rtmp connection refused: too many connections from this address");
+                        // Said once a minute at most: a flood must not flood the log.
+                        if per_ip.should_warn(Instant::now()) {
+                            warn!(%peer, limit = per_ip.max, "rtmp connection refused: too many connections from this address (rtmp.max_connections_per_ip)");
+                        } else {
+                            debug!(%peer, "rtmp connection refused: too many connections from this address");
+                        }
                         continue;
                     };
                     // Latency over throughput for the few control messages we send.
@@ -132,10 +137,10 @@ pub async fn serve(
 }
 
 /// Open connections per client address, capped.
-#[derive(Clone)]
 struct PerIp {
     max: usize,
     open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    last_warning: Option<Instant>,
 }
 
 /// One counted connection; released on drop.
@@ -149,7 +154,18 @@ impl PerIp {
         Self {
             max,
             open: Arc::default(),
+            last_warning: None,
         }
+    }
+
+    fn should_warn(&mut self, now: Instant) -> bool {
+        let due = self
+            .last_warning
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60));
+        if due {
+            self.last_warning = Some(now);
+        }
+        due
     }
 
     fn acquire(&self, ip: std::net::IpAddr) -> Option<IpSlot> {

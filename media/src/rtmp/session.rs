@@ -851,6 +851,18 @@ mod tests {
         c.command(0, &[s("connect"), n(1.0), cmd]).await;
     }
 
+    /// Handshake, `connect` to `live` (and its four replies), `createStream` (stream 1).
+    async fn ready_to_publish(c: &mut Client) {
+        handshake(c).await;
+        connect(c, "live").await;
+        for _ in 0..4 {
+            c.recv().await;
+        }
+        c.command(0, &[s("createStream"), n(2.0), Amf0Value::Null])
+            .await;
+        c.recv_command().await;
+    }
+
     fn status_code(values: &[Amf0Value]) -> (&str, &str) {
         let info = &values[3];
         (
@@ -1032,14 +1044,7 @@ mod tests {
     #[tokio::test]
     async fn bad_key_gets_bad_name_then_close_and_counts_as_failure() {
         let (mut c, mut granted, shared) = start(RtmpConfig::default());
-        handshake(&mut c).await;
-        connect(&mut c, "live").await;
-        for _ in 0..4 {
-            c.recv().await;
-        }
-        c.command(0, &[s("createStream"), n(2.0), Amf0Value::Null])
-            .await;
-        c.recv_command().await;
+        ready_to_publish(&mut c).await;
         c.command(
             1,
             &[
@@ -1133,14 +1138,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_media_keeps_a_publisher_connected() {
         let (mut c, mut granted, _) = start(RtmpConfig::default());
-        handshake(&mut c).await;
-        connect(&mut c, "live").await;
-        for _ in 0..4 {
-            c.recv().await;
-        }
-        c.command(0, &[s("createStream"), n(2.0), Amf0Value::Null])
-            .await;
-        c.recv_command().await;
+        ready_to_publish(&mut c).await;
         c.command(
             1,
             &[s("publish"), n(3.0), Amf0Value::Null, s("good"), s("live")],
