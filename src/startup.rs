@@ -226,6 +226,7 @@ impl Application {
             viewer_hasher: std::hash::RandomState::new(),
             chat_tickets,
             chat_conns: ConnLimiter::new(config.chat.max_connections_per_ip),
+            requests_in_flight: ConnLimiter::new(config.http.max_requests_per_ip),
             relay: HlsRelay::new(RelayConfig::default()),
         });
         let workers = match config.http.workers {
@@ -237,6 +238,7 @@ impl Application {
         let server = HttpServer::new(move || streamhall_http::app(state.clone()))
             .listen(listener)?
             .workers(workers)
+            .client_request_timeout(Duration::from_secs(config.http.head_timeout_secs.max(1)))
             // Chat frames are small and latency matters more than packet count; actix leaves
             // Nagle on.
             .on_connect(|conn, _| {

@@ -43,6 +43,9 @@ pub enum BusEvent {
         slug: String,
         broadcast_id: i64,
     },
+    /// The user's password changed (or the account was suspended or deleted): every node
+    /// closes the user's open sockets ([`crate::sockets::UserSockets`]).
+    SessionsRevoked { user_id: i64 },
     /// In-app notifications were stored for `users`: push them to their open sockets.
     Notified {
         users: Vec<(i64, i64)>,

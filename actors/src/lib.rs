@@ -35,6 +35,7 @@ pub mod pull;
 pub mod recording;
 pub mod redis_streams;
 pub mod registry;
+pub mod sockets;
 pub mod stats;
 pub mod stream;
 pub mod supervision;
@@ -189,6 +190,8 @@ pub struct Live {
     pub pulls: pull::Pulls,
     /// `[ingest] allow_private`, for checking pull URLs.
     pub ingest_allow_private: Vec<String>,
+    /// This node's signed-in sockets by user, closed when the user's sessions are revoked.
+    pub sockets: sockets::UserSockets,
     db: DatabaseConnection,
 }
 
@@ -320,7 +323,10 @@ impl Live {
             &ingest_allow_private,
         );
         pulls.start().await?;
+        let sockets = sockets::UserSockets::default();
+        sockets.follow(&bus);
         Ok(Live {
+            sockets,
             sealer,
             pulls,
             ingest_allow_private,

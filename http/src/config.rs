@@ -29,6 +29,15 @@ pub struct HttpConfig {
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>` (Prometheus:
     /// `authorization: { credentials: ... }`); unset, it is public like `/healthz`.
     pub metrics_token: Option<SecretString>,
+    /// Requests one client address may have in flight at once (behind a proxy with
+    /// `trust_proxy_headers`, the forwarded address); more get 429. 0 = no cap.
+    pub max_requests_per_ip: u32,
+    /// Seconds a request body may take to arrive in full; slower ones get 408 and the
+    /// connection is closed.
+    pub body_timeout_secs: u64,
+    /// Seconds a client has to send a request's head (line and headers) once it connects or
+    /// between keep-alive requests; slower connections are closed.
+    pub head_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -41,6 +50,9 @@ impl Default for HttpConfig {
             trust_proxy_headers: false,
             viewer_ids_per_address: streamhall_actors::presence::DEFAULT_VIEWER_IDS_PER_ADDRESS,
             metrics_token: None,
+            max_requests_per_ip: 256,
+            body_timeout_secs: 30,
+            head_timeout_secs: 5,
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum ApiError {
     },
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `http.body_timeout_secs`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
@@ -98,6 +101,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded { .. } => "overloaded",
@@ -122,6 +126,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,6 +177,7 @@ pub fn json_error(
     use actix_web::error::JsonPayloadError as E;
     let api = match err {
         E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+        E::Payload(e) => crate::request_limits::payload_error(&e),
         E::ContentType => ApiError::BadRequest("expected Content-Type: application/json".into()),
         E::Deserialize(e) if e.is_data() => ApiError::invalid(field_of(&e), e.to_string()),
         E::Deserialize(e) => ApiError::MalformedJson(e.to_string()),

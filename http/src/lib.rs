@@ -18,6 +18,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod relay;
 pub mod request_id;
+pub mod request_limits;
 pub mod state;
 pub mod system;
 pub mod tokens;
@@ -56,6 +57,7 @@ pub fn app(
         .limit(state.http.max_body_bytes)
         .error_handler(error::json_error);
     App::new()
+        .wrap(from_fn(request_limits::limit))
         .app_data(state.clone())
         .app_data(json)
         .app_data(web::QueryConfig::default().error_handler(error::query_error))

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub hls_misses: IntCounter,
     /// HLS requests for another node's stream whose owner failed to answer (502/504).
     pub hls_relay_errors: IntCounter,
+    /// Requests refused before a handler saw them, by reason (`in_flight_per_ip`).
+    pub requests_refused: IntCounterVec,
     live: LiveMetrics,
     /// Per chat room (by slug): its message count and uptime at the last scrape, to turn the
     /// rooms' own counters (which restart with the room) into one that only grows.
@@ -189,6 +191,15 @@ impl Metrics {
                  every node its chatters are connected to), counted at scrape time",
             ))?,
         };
+        let requests_refused = IntCounterVec::new(
+            Opts::new(
+                "http_requests_refused_total",
+                "Requests refused before any handler, by reason (in_flight_per_ip: the client \
+                 address had http.max_requests_per_ip requests in flight)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(requests_refused.clone()))?;
         registry.register(Box::new(live.streams.clone()))?;
         registry.register(Box::new(live.viewers.clone()))?;
         registry.register(Box::new(live.ffmpeg_cpu.clone()))?;
@@ -210,6 +221,7 @@ impl Metrics {
             hls_segments: hls.with_label_values(&["segment"]),
             hls_misses: hls.with_label_values(&["not_found"]),
             hls_relay_errors: hls.with_label_values(&["relay_error"]),
+            requests_refused,
             live,
             chat_seen: Mutex::new(Seen::default()),
         })

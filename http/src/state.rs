@@ -40,6 +40,8 @@ pub struct AppState {
     pub chat_tickets: TicketStore,
     /// Chat sockets per client address.
     pub chat_conns: ConnLimiter,
+    /// HTTP requests in flight per client address (`http.max_requests_per_ip`).
+    pub requests_in_flight: ConnLimiter,
     /// Fetches the HLS of streams another node owns from that node (coalesced, cached).
     pub relay: crate::relay::HlsRelay,
 }

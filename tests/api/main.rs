@@ -12,6 +12,7 @@ mod cluster;
 mod dashboard;
 mod ingest;
 mod jwt;
+mod limits;
 mod live;
 mod load;
 mod low_latency;

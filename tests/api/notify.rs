@@ -36,13 +36,13 @@ both_backends!(
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A notification socket, authenticated.
-struct Inbox {
+pub struct Inbox {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     unread: i64,
 }
 
 impl Inbox {
-    async fn open(app: &TestApp, user: &Session) -> Inbox {
+    pub async fn open(app: &TestApp, user: &Session) -> Inbox {
         let url = format!(
             "{}/api/v1/notifications/ws",
             app.url.replace("http://", "ws://")
@@ -62,7 +62,7 @@ impl Inbox {
         inbox
     }
 
-    async fn next(&mut self) -> Value {
+    pub async fn next(&mut self) -> Value {
         loop {
             let frame = tokio::time::timeout(WAIT, self.ws.next())
                 .await

@@ -91,6 +91,16 @@ pub struct WebhookConfig {
     pub allow_private: Vec<String>,
     /// Webhooks per channel.
     pub max_per_channel: usize,
+    /// Deliveries waiting per webhook; when a new one would exceed it, the oldest waiting one
+    /// is marked failed ("dropped: ...") in the delivery log.
+    pub max_queued_per_webhook: usize,
+    /// Deliveries sending at once per channel, so one owner's slow or dead endpoints cannot
+    /// hold every sending slot (each webhook sends one at a time).
+    pub max_sending_per_channel: usize,
+    /// Test pings per webhook per minute (`POST .../ping`; more get 429).
+    pub pings_per_minute: u32,
+    /// Days a finished (delivered or failed) delivery stays in the log.
+    pub keep_days: u32,
 }
 
 impl Default for WebhookConfig {
@@ -101,6 +111,10 @@ impl Default for WebhookConfig {
             backoff_base_ms: 2000,
             allow_private: Vec::new(),
             max_per_channel: 10,
+            max_queued_per_webhook: 100,
+            max_sending_per_channel: 2,
+            pings_per_minute: 6,
+            keep_days: 7,
         }
     }
 }

@@ -58,7 +58,7 @@ impl Job {
                 slug,
                 broadcast_id,
             }),
-            BusEvent::Notified { .. } => None,
+            BusEvent::Notified { .. } | BusEvent::SessionsRevoked { .. } => None,
         }
     }
 

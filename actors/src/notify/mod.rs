@@ -237,7 +237,8 @@ async fn webhooks_for(
     if event == EVENT_ONLINE {
         data["title"] = title.into();
     }
-    match webhook::enqueue(&deps.db, channel_id, event, data).await {
+    let max_queued = deps.webhooks.config().max_queued_per_webhook;
+    match webhook::enqueue(&deps.db, channel_id, event, data, max_queued).await {
         Ok(0) => {}
         Ok(_) => deps.webhooks.wake(),
         Err(e) => {
@@ -317,6 +318,7 @@ async fn forward_bus(deps: Arc<Deps>) {
                     tracing::warn!(error = %e, "notify: live push failed");
                 }
             }
+            Ok(BusEvent::SessionsRevoked { .. }) => {}
             Ok(ev) => {
                 let Some(current) = deps.current.get() else {
                     continue;

@@ -62,6 +62,7 @@ pub async fn health_ws(
         HealthSession {
             state,
             admin: None,
+            signed_in: None,
             opened: Instant::now(),
         },
         &req,
@@ -91,6 +92,8 @@ enum ClientMsg {
 struct HealthSession {
     state: web::Data<AppState>,
     admin: Option<i64>,
+    /// Closes the socket when the admin's sessions are revoked (password changed).
+    signed_in: Option<streamhall_actors::sockets::SocketGrant>,
     opened: Instant,
 }
 
@@ -132,6 +135,13 @@ impl HealthSession {
                 .map(|result, act, ctx| match result {
                     Some(id) => {
                         act.admin = Some(id);
+                        let grant = act.state.live.sockets.register(id);
+                        let revoked = grant.revoked.clone();
+                        act.signed_in = Some(grant);
+                        ctx.spawn(revoked.cancelled_owned().into_actor(act).map(|_, _, ctx| {
+                            use streamhall_actors::sockets::REVOKED_REASON;
+                            close(ctx, ws::CloseCode::Policy, REVOKED_REASON)
+                        }));
                         act.push(ctx);
                     }
                     None => close(ctx, ws::CloseCode::Policy, "administrators only"),

@@ -174,6 +174,7 @@ pub async fn chat_ws(
         }
     };
     let gate = Arc::new(Gate::default());
+    let signed_in = user.as_ref().map(|u| state.live.sockets.register(u.id));
     let session = ChatSession {
         id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
         key: RoomKey {
@@ -190,6 +191,7 @@ pub async fn chat_ws(
         heard: Instant::now(),
         rejoins: 0,
         _slot: slot,
+        signed_in,
     };
     let mut res = ws::handshake(&req)?;
     let body = ws::WebsocketContext::with_codec(
@@ -217,6 +219,8 @@ pub struct ChatSession {
     heard: Instant,
     rejoins: u32,
     _slot: crate::ws_admission::ConnSlot,
+    /// Signed-in sockets close when the user's sessions are revoked (password changed).
+    signed_in: Option<streamhall_actors::sockets::SocketGrant>,
 }
 
 impl ChatSession {
@@ -287,6 +291,17 @@ impl Actor for ChatSession {
                     Self::close(ctx, ws::CloseCode::Policy, close::SLOW_CONSUMER_REASON);
                 }),
         );
+        if let Some(grant) = &self.signed_in {
+            let revoked = grant.revoked.clone();
+            ctx.spawn(
+                async move { revoked.cancelled().await }
+                    .into_actor(self)
+                    .map(|_, _, ctx| {
+                        use streamhall_actors::sockets::REVOKED_REASON;
+                        Self::close(ctx, ws::CloseCode::Policy, REVOKED_REASON);
+                    }),
+            );
+        }
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {

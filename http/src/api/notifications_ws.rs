@@ -39,6 +39,7 @@ pub async fn notifications_ws(
         NotifySession {
             state,
             user: None,
+            signed_in: None,
             opened: Instant::now(),
             last_heard: Instant::now(),
         },
@@ -53,6 +54,8 @@ struct NotifySession {
     state: web::Data<AppState>,
     /// (user id, registration id) once authenticated.
     user: Option<(i64, u64)>,
+    /// Closes the socket when the user's sessions are revoked (password changed).
+    signed_in: Option<streamhall_actors::sockets::SocketGrant>,
     opened: Instant,
     last_heard: Instant,
 }
@@ -148,6 +151,13 @@ impl NotifySession {
                     return;
                 };
                 act.user = Some((user_id, reg.id));
+                let grant = act.state.live.sockets.register(user_id);
+                let revoked = grant.revoked.clone();
+                act.signed_in = Some(grant);
+                ctx.spawn(revoked.cancelled_owned().into_actor(act).map(|_, _, ctx| {
+                    use streamhall_actors::sockets::REVOKED_REASON;
+                    close(ctx, ws::CloseCode::Policy, REVOKED_REASON)
+                }));
                 ctx.add_stream(stream_of(reg.rx).map(Frame));
                 // Closes the socket when the hub gives up on it (its queue filled).
                 ctx.spawn(

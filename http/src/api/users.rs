@@ -120,6 +120,11 @@ pub async fn change_password(
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    // Every node closes this user's open sockets; their old tokens are refused from now on.
+    state
+        .live
+        .bus
+        .publish(streamhall_actors::bus::BusEvent::SessionsRevoked { user_id: u.id });
     tracing::info!(user_id = u.id, "password changed; sessions revoked");
     Ok(HttpResponse::Ok().json(sign_in(&state, &updated, None).await?))
 }

@@ -2,6 +2,8 @@
 //! ping. Owner or admin only. The secret that signs deliveries is shown once, on creation.
 //! Sending is done by the webhook worker (`streamhall_actors::notify::webhook`).
 
+use std::time::Duration;
+
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -222,11 +224,11 @@ pub async fn deliveries(
 }
 
 /// Sends a `ping` event to this webhook now, to test the endpoint; see the delivery log for
-/// how it went.
+/// how it went. At most `notify.webhooks.pings_per_minute` per webhook (then 429).
 #[utoipa::path(post, path = "/api/v1/channels/{slug}/webhooks/{id}/ping", tag = "webhooks",
     security(("bearer" = [])), params(("slug" = String, Path), ("id" = i64, Path)),
     responses((status = 202, description = "queued", body = DeliveryDto), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 429, description = "too many pings for this webhook", body = ErrorBody)))]
 pub async fn ping(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
@@ -239,8 +241,26 @@ pub async fn ping(
         "webhook_id": w.id,
         "channel": {"id": c.id, "slug": c.slug},
     });
-    let delivery_id = hooks::enqueue_to(&state.db, w.id, hooks::PING, data).await?;
-    state.live.notifier.webhooks().wake();
+    let webhooks = state.live.notifier.webhooks();
+    let cfg = webhooks.config();
+    let count = state
+        .limiter
+        .hit(&format!("webhook-ping:{}", w.id), Duration::from_secs(60))
+        .await;
+    if count.hits > cfg.pings_per_minute.max(1) {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: count.resets_in.as_secs() + 1,
+        });
+    }
+    let delivery_id = hooks::enqueue_to(
+        &state.db,
+        w.id,
+        hooks::PING,
+        data,
+        cfg.max_queued_per_webhook,
+    )
+    .await?;
+    webhooks.wake();
     let queued = WebhookDelivery::find_by_id(delivery_id)
         .one(&state.db)
         .await?

@@ -3,6 +3,7 @@
 //! request pinned to the checked addresses.
 
 use super::super::config::WebhookConfig;
+use super::ranges::{Cidr, special_purpose};
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -30,118 +31,6 @@ impl UrlError {
             Self::Unresolvable(_) => "url_unresolvable",
         }
     }
-}
-
-/// An IPv4 or IPv6 network, e.g. `10.0.0.0/8`, `fc00::/7`; a bare address is a /32 or /128.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cidr {
-    V4 { net: u32, prefix: u8 },
-    V6 { net: u128, prefix: u8 },
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (*self, ip.to_canonical()) {
-            (Self::V4 { net, prefix }, IpAddr::V4(ip)) => u32::from(ip) & mask32(prefix) == net,
-            (Self::V6 { net, prefix }, IpAddr::V6(ip)) => u128::from(ip) & mask128(prefix) == net,
-            // A v6 range given for v4-mapped addresses (`::ffff:10.0.0.0/104`).
-            (Self::V6 { net, prefix }, IpAddr::V4(ip)) => {
-                u128::from(ip.to_ipv6_mapped()) & mask128(prefix) == net
-            }
-            (Self::V4 { .. }, IpAddr::V6(_)) => false,
-        }
-    }
-}
-
-fn mask32(prefix: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
-}
-
-fn mask128(prefix: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0)
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-
-    /// Host bits are cleared: `10.1.2.3/8` is `10.0.0.0/8`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (s, None),
-        };
-        let ip: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?}: the prefix length must be 0..={max}"))?,
-        };
-        Ok(match ip {
-            IpAddr::V4(ip) => Self::V4 {
-                net: u32::from(ip) & mask32(prefix),
-                prefix,
-            },
-            IpAddr::V6(ip) => Self::V6 {
-                net: u128::from(ip) & mask128(prefix),
-                prefix,
-            },
-        })
-    }
-}
-
-/// Loopback, private, link-local, CGNAT, unspecified, broadcast, multicast or reserved:
-/// not somewhere a webhook may go unless allowed by configuration. IPv4 embedded in IPv6
-/// (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) is judged
-/// as the IPv4 address.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => match embedded_v4(v6) {
-            Some(v4) => is_internal_v4(v4),
-            None => is_internal_v6(v6),
-        },
-    }
-}
-
-fn is_internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_unspecified()
-        || a == 0 // "this network"
-        || ip.is_loopback() // 127/8
-        || ip.is_private() // 10/8, 172.16/12, 192.168/16
-        || ip.is_link_local() // 169.254/16
-        || (a == 100 && (b & 0xc0) == 64) // CGNAT 100.64/10
-        || ip.is_broadcast()
-        || ip.is_multicast() // 224/4
-        || a >= 240 // reserved 240/4
-}
-
-fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
-        || ip.is_multicast() // ff00::/8
-}
-
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return Some(v4);
-    }
-    let s = ip.segments();
-    let tail = Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
-    let compatible = s[..6].iter().all(|x| *x == 0) && !ip.is_unspecified() && !ip.is_loopback();
-    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0);
-    (compatible || nat64).then_some(tail)
 }
 
 /// Parses an `allow_private` list; entries that do not parse are logged under `setting` and
@@ -190,14 +79,24 @@ pub async fn check_host(
     if addrs.is_empty() {
         return Err(UrlError::Unresolvable("the host does not resolve".into()));
     }
-    let allowed = |ip: IpAddr| !is_internal(ip) || allow.iter().any(|c| c.contains(ip));
-    if let Some(bad) = addrs.iter().find(|a| !allowed(a.ip())) {
-        return Err(UrlError::NotAllowed(format!(
-            "{} is a loopback, private, link-local or reserved address",
-            bad.ip()
-        )));
-    }
+    refuse_internal(allow, &addrs)?;
     Ok(addrs)
+}
+
+/// Refuses the first address that is not public ([`special_purpose`]) and not allowed,
+/// naming its kind: "127.0.0.1 is a loopback address".
+fn refuse_internal(allow: &[Cidr], addrs: &[SocketAddr]) -> Result<(), UrlError> {
+    for addr in addrs {
+        let ip = addr.ip();
+        if let Some(why) = special_purpose(ip)
+            && !allow.iter().any(|c| c.contains(ip))
+        {
+            return Err(UrlError::NotAllowed(format!(
+                "{ip} is not a public address ({why}); an administrator can allow it with allow_private"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A URL that passed the guard, with the addresses its host resolved to: the request must go
@@ -221,19 +120,8 @@ impl UrlGuard {
     /// From `[notify.webhooks]`; entries of `allow_private` that do not parse are logged and
     /// ignored (nothing extra is allowed).
     pub fn new(cfg: &WebhookConfig) -> Self {
-        let allow = cfg
-            .allow_private
-            .iter()
-            .filter_map(|entry| match entry.parse::<Cidr>() {
-                Ok(cidr) => Some(cidr),
-                Err(e) => {
-                    tracing::error!(error = %e, "notify.webhooks.allow_private: entry ignored");
-                    None
-                }
-            })
-            .collect();
         Self {
-            allow,
+            allow: parse_allow_list("notify.webhooks.allow_private", &cfg.allow_private),
             timeout: timeout(cfg),
         }
     }
@@ -268,12 +156,7 @@ impl UrlGuard {
                 (Some(d), addrs)
             }
         };
-        if let Some(bad) = addrs.iter().find(|a| !self.allows(a.ip())) {
-            return Err(UrlError::NotAllowed(format!(
-                "webhooks may not target {} (loopback, private, link-local or reserved)",
-                bad.ip()
-            )));
-        }
+        refuse_internal(&self.allow, &addrs)?;
         Ok(Target { url, domain, addrs })
     }
 

@@ -20,17 +20,16 @@
 //! deliveries); this module keeps the events and [`enqueue`].
 
 pub mod guard;
+pub mod ranges;
 pub mod signing;
 pub mod worker;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::str::FromStr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Url;
 use sea_orm::sea_query::Expr;
@@ -45,7 +44,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use ts_rs::TS;
 
-pub use guard::{Cidr, Target, UrlError, UrlGuard, check_host, is_internal, parse_allow_list};
+pub use guard::{Target, UrlError, UrlGuard, check_host, parse_allow_list};
+pub use ranges::{Cidr, is_internal, special_purpose};
 pub use signing::{new_secret, sign};
 pub use worker::{Next, WebhookHandle, WebhookStats, WebhookWorker, backoff, next_after, start};
 
@@ -108,12 +108,14 @@ fn subscribes(csv: &str, event: &str) -> bool {
 }
 
 /// Queues `event` for every webhook of the channel subscribed to it; returns how many.
-/// The worker sends them within a second ([`WebhookHandle::wake`] for at once).
+/// The worker sends them within a second ([`WebhookHandle::wake`] for at once). At most
+/// `max_queued` stay waiting per webhook ([`cap_queue`]).
 pub async fn enqueue(
     db: &DatabaseConnection,
     channel_id: i64,
     event: &str,
     data: serde_json::Value,
+    max_queued: usize,
 ) -> Result<usize, DbErr> {
     let hooks: Vec<webhook::Model> = Webhook::find()
         .filter(webhook::Column::ChannelId.eq(channel_id))
@@ -122,7 +124,11 @@ pub async fn enqueue(
         .into_iter()
         .filter(|h| subscribes(&h.events, event))
         .collect();
-    insert_deliveries(db, hooks.iter().map(|h| h.id), event, &data).await
+    let n = insert_deliveries(db, hooks.iter().map(|h| h.id), event, &data).await?;
+    for hook in &hooks {
+        cap_queue(db, hook.id, max_queued).await?;
+    }
+    Ok(n)
 }
 
 /// Queues `event` for one webhook whatever it subscribes to (the test endpoint's `ping`);
@@ -132,10 +138,54 @@ pub async fn enqueue_to(
     webhook_id: i64,
     event: &str,
     data: serde_json::Value,
+    max_queued: usize,
 ) -> Result<String, DbErr> {
     let id = new_delivery_id();
     insert_delivery_rows(db, vec![delivery_row(id.clone(), webhook_id, event, &data)]).await?;
+    cap_queue(db, webhook_id, max_queued).await?;
     Ok(id)
+}
+
+/// Keeps at most `max` deliveries waiting for one webhook (an endpoint that has been down for
+/// days must not grow the table without end): the oldest beyond it are marked failed with an
+/// error saying why, so the owner sees them dropped in the delivery log. Returns how many.
+pub async fn cap_queue(db: &DatabaseConnection, webhook_id: i64, max: usize) -> Result<u64, DbErr> {
+    let excess: Vec<String> = WebhookDelivery::find()
+        .select_only()
+        .column(webhook_delivery::Column::Id)
+        .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+        .filter(webhook_delivery::Column::State.eq(state::PENDING))
+        .order_by_desc(webhook_delivery::Column::CreatedAt)
+        .order_by_desc(webhook_delivery::Column::Id)
+        .offset(max as u64)
+        .limit(10_000)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if excess.is_empty() {
+        return Ok(0);
+    }
+    let dropped = WebhookDelivery::update_many()
+        .col_expr(webhook_delivery::Column::State, Expr::value(state::FAILED))
+        .col_expr(
+            webhook_delivery::Column::LastError,
+            Expr::value(format!(
+                "dropped: more than {max} deliveries were waiting for this webhook"
+            )),
+        )
+        .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(webhook_delivery::Column::Id.is_in(excess))
+        .filter(webhook_delivery::Column::State.eq(state::PENDING))
+        .exec(db)
+        .await?
+        .rows_affected;
+    tracing::warn!(
+        webhook_id,
+        dropped,
+        max,
+        "webhook deliveries dropped: too many waiting (notify.webhooks.max_queued_per_webhook)"
+    );
+    Ok(dropped)
 }
 
 async fn insert_deliveries(

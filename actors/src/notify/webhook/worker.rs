@@ -5,10 +5,10 @@
 use super::super::config::WebhookConfig;
 use super::*;
 
+use futures_util::FutureExt;
+
 use super::guard::timeout;
 
-/// Due deliveries looked at per round.
-const BATCH: u64 = 50;
 /// Deliveries in flight at once per node.
 const CONCURRENCY: usize = 8;
 const TICK: Duration = Duration::from_secs(1);
@@ -157,6 +157,7 @@ pub fn start(db: DatabaseConnection, cfg: WebhookConfig) -> WebhookHandle {
 }
 
 /// Claims due deliveries, sends them, records the outcome. See the module docs.
+#[derive(Clone)]
 pub struct WebhookWorker {
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -168,26 +169,58 @@ struct Outcome {
     error: Option<String>,
 }
 
+/// What is sending now on this node: which webhook, for which channel. Each webhook sends one
+/// delivery at a time and each channel at most `max_sending_per_channel`, so a dead endpoint
+/// holds one slot for its timeout, never all of them.
+#[derive(Default)]
+struct InFlight {
+    tasks: tokio::task::JoinSet<(i64, Result<bool, DbErr>)>,
+    /// Webhook id -> channel id.
+    hooks: std::collections::HashMap<i64, i64>,
+}
+
+impl InFlight {
+    fn sending_for(&self, channel: i64) -> usize {
+        self.hooks.values().filter(|c| **c == channel).count()
+    }
+}
+
 impl WebhookWorker {
     async fn run(self) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_recovery: Option<tokio::time::Instant> = None;
+        let mut inflight = InFlight::default();
         loop {
+            let mut ticked = false;
             tokio::select! {
                 _ = self.stop.cancelled() => break,
                 _ = self.shared.wake.notified() => {}
-                _ = tick.tick() => {}
+                _ = tick.tick() => ticked = true,
+                Some(done) = inflight.tasks.join_next(), if !inflight.tasks.is_empty() => {
+                    match done {
+                        Ok((hook, result)) => {
+                            inflight.hooks.remove(&hook);
+                            self.note(result.map(|_| ()));
+                        }
+                        // Sends catch their panics; only a cancelled task gets here.
+                        Err(e) => tracing::error!(error = %e, "webhook send task ended"),
+                    }
+                }
             }
             if last_recovery.is_none_or(|t| t.elapsed() >= RECOVER_EVERY) {
                 last_recovery = Some(tokio::time::Instant::now());
                 self.note(self.recover_stale().await);
+                self.note(self.prune().await);
             }
-            let round = self.run_once().await;
-            self.note(round);
-            let pending = self.count_pending().await;
-            self.note(pending);
+            let filled = self.fill(&mut inflight).await;
+            self.note(filled);
+            if ticked {
+                let pending = self.count_pending().await;
+                self.note(pending);
+            }
         }
+        inflight.tasks.shutdown().await;
         tracing::debug!("webhook worker stopped");
     }
 
@@ -198,59 +231,69 @@ impl WebhookWorker {
         }
     }
 
-    /// Sends everything due now, [`BATCH`] at a time.
-    async fn run_once(&self) -> Result<(), DbErr> {
-        loop {
-            if self.stop.is_cancelled() {
-                return Ok(());
-            }
-            let due: Vec<String> = WebhookDelivery::find()
+    /// Starts sending due deliveries until [`CONCURRENCY`] are in flight, oldest due first,
+    /// skipping webhooks already sending and channels at their share.
+    async fn fill(&self, inflight: &mut InFlight) -> Result<(), DbErr> {
+        let db = &self.shared.db;
+        let per_channel = self.shared.cfg.max_sending_per_channel.max(1);
+        // Webhooks that may not start another send in this fill.
+        let mut skip: Vec<i64> = inflight.hooks.keys().copied().collect();
+        while inflight.tasks.len() < CONCURRENCY && !self.stop.is_cancelled() {
+            let due: Option<(String, i64)> = WebhookDelivery::find()
                 .select_only()
                 .column(webhook_delivery::Column::Id)
+                .column(webhook_delivery::Column::WebhookId)
                 .filter(webhook_delivery::Column::State.eq(state::PENDING))
                 .filter(webhook_delivery::Column::NextAttemptAt.lte(Utc::now()))
+                .filter(webhook_delivery::Column::WebhookId.is_not_in(skip.clone()))
                 .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-                .limit(BATCH)
                 .into_tuple()
-                .all(&self.shared.db)
+                .one(db)
                 .await?;
-            let full = due.len() as u64 == BATCH;
-            let sent = AtomicU64::new(0);
-            futures_util::stream::iter(due)
-                .for_each_concurrent(CONCURRENCY, |id| {
-                    let sent = &sent;
-                    async move {
-                        match self.deliver(&id).await {
-                            Ok(true) => {
-                                sent.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Ok(false) => {}
-                            Err(e) => self.note(Err(e)),
-                        }
-                    }
-                })
-                .await;
-            // Another round only while there is more and this node is getting any of it.
-            if !full || sent.load(Ordering::Relaxed) == 0 {
+            let Some((id, hook_id)) = due else {
                 return Ok(());
+            };
+            skip.push(hook_id);
+            // Deleting a webhook deletes its deliveries; a missing one means it just went.
+            let Some(hook) = Webhook::find_by_id(hook_id).one(db).await? else {
+                continue;
+            };
+            if inflight.sending_for(hook.channel_id) >= per_channel {
+                // The channel has its share: none of its webhooks start now.
+                let siblings: Vec<i64> = Webhook::find()
+                    .select_only()
+                    .column(webhook::Column::Id)
+                    .filter(webhook::Column::ChannelId.eq(hook.channel_id))
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                skip.extend(siblings);
+                continue;
             }
+            inflight.hooks.insert(hook.id, hook.channel_id);
+            let worker = self.clone();
+            inflight.tasks.spawn(async move {
+                // A panicking send must not leave its webhook marked as sending forever; its
+                // row stays `sending` until recovery puts it back.
+                let sent = std::panic::AssertUnwindSafe(worker.deliver(&id, &hook))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err(DbErr::Custom("a webhook send panicked".into())));
+                (hook.id, sent)
+            });
         }
+        Ok(())
     }
 
     /// Claims, sends and records one delivery; `false` if another node claimed it first.
-    async fn deliver(&self, id: &str) -> Result<bool, DbErr> {
+    async fn deliver(&self, id: &str, hook: &webhook::Model) -> Result<bool, DbErr> {
         if !self.claim(id).await? {
             return Ok(false);
         }
-        let db = &self.shared.db;
-        let Some(delivery) = WebhookDelivery::find_by_id(id).one(db).await? else {
+        let Some(delivery) = WebhookDelivery::find_by_id(id).one(&self.shared.db).await? else {
             return Ok(false);
         };
-        // Deleting a webhook deletes its deliveries; a missing one means it just went.
-        let Some(hook) = Webhook::find_by_id(delivery.webhook_id).one(db).await? else {
-            return Ok(false);
-        };
-        let outcome = self.send(&hook, &delivery).await;
+        let outcome = self.send(hook, &delivery).await;
         self.record(&delivery, outcome).await?;
         Ok(true)
     }
@@ -411,6 +454,20 @@ impl WebhookWorker {
                 rows = res.rows_affected,
                 "webhook deliveries left in `sending` are pending again"
             );
+        }
+        Ok(())
+    }
+
+    /// Forgets finished deliveries older than `keep_days`.
+    async fn prune(&self) -> Result<(), DbErr> {
+        let keep = chrono::Duration::days(i64::from(self.shared.cfg.keep_days.max(1)));
+        let res = WebhookDelivery::delete_many()
+            .filter(webhook_delivery::Column::State.is_in([state::DELIVERED, state::FAILED]))
+            .filter(webhook_delivery::Column::UpdatedAt.lt(Utc::now() - keep))
+            .exec(&self.shared.db)
+            .await?;
+        if res.rows_affected > 0 {
+            tracing::debug!(rows = res.rows_affected, "old webhook deliveries removed");
         }
         Ok(())
     }
