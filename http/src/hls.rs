@@ -35,6 +35,9 @@ use actix_web::{
 };
 use bytes::Bytes;
 
+use streamhall_media::hls::request::blocking_query;
+pub use streamhall_media::hls::request::parse_range;
+
 use crate::{auth::client_ip, state::AppState};
 
 const PLAYLIST: HeaderValue = HeaderValue::from_static("application/vnd.apple.mpegurl");
@@ -150,28 +153,11 @@ async fn ll_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     }
 }
 
-/// `_HLS_msn` and `_HLS_part` from the query: `Err` when present but not numbers, or a part
-/// without a segment.
-fn blocking_query(query: &str) -> Result<(Option<u64>, Option<u64>), ()> {
-    let (mut msn, mut part) = (None, None);
-    for kv in query.split('&') {
-        if let Some(v) = kv.strip_prefix("_HLS_msn=") {
-            msn = Some(v.parse().map_err(|_| ())?);
-        } else if let Some(v) = kv.strip_prefix("_HLS_part=") {
-            part = Some(v.parse().map_err(|_| ())?);
-        }
-    }
-    if part.is_some() && msn.is_none() {
-        return Err(());
-    }
-    Ok((msn, part))
-}
-
 async fn ll_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     use streamhall_actors::LlPlaylist;
     let slug = param(&req, "slug");
     state.live.pulls.want(slug);
-    let Ok((msn, part)) = blocking_query(req.query_string()) else {
+    let Some((msn, part)) = blocking_query(req.query_string()) else {
         return bad_request("_HLS_msn and _HLS_part must be numbers, _HLS_part only with _HLS_msn");
     };
     let rendition = param(&req, "rendition");
@@ -373,58 +359,5 @@ fn write_client(h: &mut impl Hasher, ip: std::net::IpAddr) {
             Some(v4) => h.write(&v4.octets()),
             None => h.write(&ip.octets()[..8]),
         },
-    }
-}
-
-/// A single `bytes=` range within `len`, as inclusive (start, end). Multiple ranges and
-/// unsatisfiable ones are `None`.
-pub fn parse_range(header: &str, len: u64) -> Option<(u64, u64)> {
-    let spec = header.strip_prefix("bytes=")?.trim();
-    if spec.contains(',') || len == 0 {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().ok()?;
-            if n == 0 {
-                return None;
-            }
-            (len.saturating_sub(n), len - 1)
-        }
-        (a, "") => (a.parse().ok()?, len - 1),
-        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(len - 1)),
-    };
-    (start <= end && start < len).then_some((start, end))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{blocking_query, parse_range};
-
-    #[test]
-    fn blocking_queries() {
-        assert_eq!(blocking_query(""), Ok((None, None)));
-        assert_eq!(blocking_query("vid=abc&_HLS_msn=12"), Ok((Some(12), None)));
-        assert_eq!(
-            blocking_query("_HLS_msn=12&_HLS_part=2"),
-            Ok((Some(12), Some(2)))
-        );
-        assert_eq!(blocking_query("_HLS_part=2"), Err(()));
-        assert_eq!(blocking_query("_HLS_msn=-1"), Err(()));
-        assert_eq!(blocking_query("_HLS_msn=x&_HLS_part=1"), Err(()));
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-99", 1000), Some((0, 99)));
-        assert_eq!(parse_range("bytes=900-", 1000), Some((900, 999)));
-        assert_eq!(parse_range("bytes=-100", 1000), Some((900, 999)));
-        assert_eq!(parse_range("bytes=990-2000", 1000), Some((990, 999)));
-        assert_eq!(parse_range("bytes=1000-", 1000), None);
-        assert_eq!(parse_range("bytes=5-1", 1000), None);
-        assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
-        assert_eq!(parse_range("items=0-1", 1000), None);
-        assert_eq!(parse_range("bytes=-0", 1000), None);
     }
 }

@@ -285,7 +285,8 @@ pub fn parse_fragment(moof: &[u8], init: &Init) -> Result<FragmentInfo, Fmp4Erro
                 continue;
             }
             let (d, f) = read_trun(trun, default_duration, default_flags).ok_or(bad("trun"))?;
-            ticks += d;
+            // Several runs of 2^32 samples of 2^32 ticks overflow u64.
+            ticks = ticks.saturating_add(d);
             first_flags = first_flags.or(f);
         }
         let scale = f64::from(track.timescale);
@@ -321,6 +322,12 @@ fn read_trun(trun: &[u8], default_duration: u32, default_flags: u32) -> Option<(
         .filter(|bit| flags & **bit != 0)
         .count()
         * 4;
+    if per_sample == 0 {
+        // Every sample has the defaults: no loop over a count nothing else bounds (a count of
+        // 2^32 in a few bytes kept this busy for seconds).
+        let first = (count != 0).then(|| first.unwrap_or(default_flags));
+        return Some((u64::from(count) * u64::from(default_duration), first));
+    }
     if b.len() < per_sample * count as usize {
         return None;
     }
@@ -436,6 +443,31 @@ mod tests {
             mp4_box(b"mdat", &vec![7; 100 * n as usize]),
         ]
         .concat()
+    }
+
+    /// Found by the `fmp4` fuzz target: a `trun` without per-sample fields claiming 2^32
+    /// samples looped that many times, and two of them overflowed the tick count.
+    #[test]
+    fn sample_counts_without_sample_fields_are_not_looped_over() {
+        let init = parse_init(&init_bytes()[24..]).unwrap();
+        let tfhd = full(
+            0,
+            0x08 | 0x20,
+            &[1u32, u32::MAX, 0].map(u32::to_be_bytes).concat(),
+        );
+        let trun = mp4_box(b"trun", &full(0, 0, &u32::MAX.to_be_bytes()));
+        let traf = [
+            mp4_box(b"tfhd", &tfhd),
+            mp4_box(b"tfdt", &full(0, 0, &[0, 0, 0, 0])),
+            trun.clone(),
+            trun,
+        ]
+        .concat();
+        let started = std::time::Instant::now();
+        let info = parse_fragment(&mp4_box(b"traf", &traf), &init).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(info.duration, u64::MAX as f64 / 15360.0);
+        assert!(info.independent);
     }
 
     #[test]

@@ -8,10 +8,12 @@
 //! - [`m3u8`] parses ffmpeg's media playlists.
 //! - [`window`] holds [`LiveWindow`], our playlists and [`WindowStats`].
 //! - [`watcher`] holds [`OutputWatcher`].
+//! - [`request`] reads a viewer's `Range` header and blocking-reload query.
 //! - [`ll`] holds [`LlWindow`]: low-latency HLS over fMP4 parts, beside the MPEG-TS window.
 
 pub mod ll;
 pub mod m3u8;
+pub mod request;
 pub mod watcher;
 pub mod window;
 

@@ -87,6 +87,11 @@ impl ChunkDecoder {
         }
     }
 
+    /// Bytes held in messages not yet complete.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
     /// Returns the next complete message, consuming its chunks from `buf`, or `None` when
     /// `buf` does not yet hold a full chunk that completes one.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ChunkError> {

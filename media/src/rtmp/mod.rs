@@ -9,6 +9,8 @@
 
 mod amf0;
 mod chunk;
+#[doc(hidden)]
+pub mod fuzz;
 mod handshake;
 mod session;
 
