@@ -177,13 +177,24 @@ pub fn json_error(
     use actix_web::error::JsonPayloadError as E;
     let api = match err {
         E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
-        E::Payload(e) => crate::request_limits::payload_error(&e),
+        E::Payload(e) => payload_error(&e),
         E::ContentType => ApiError::BadRequest("expected Content-Type: application/json".into()),
         E::Deserialize(e) if e.is_data() => ApiError::invalid(field_of(&e), e.to_string()),
         E::Deserialize(e) => ApiError::MalformedJson(e.to_string()),
         other => ApiError::BadRequest(other.to_string()),
     };
     api.into()
+}
+
+/// A body that could not be read: 408 when it did not arrive within the body deadline (a
+/// `TimedOut` read, see [`crate::request_limits`]), else 400.
+pub fn payload_error(e: &actix_web::error::PayloadError) -> ApiError {
+    match e {
+        actix_web::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::RequestTimeout
+        }
+        other => ApiError::BadRequest(other.to_string()),
+    }
 }
 
 /// Query-string failures are 400 with the parser's explanation.

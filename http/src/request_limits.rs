@@ -93,7 +93,8 @@ impl Deadline {
     }
 }
 
-/// The message a body that took too long ends with; [`is_timeout`] recognises it.
+/// The message a body that took too long ends with (a `TimedOut` I/O error, which
+/// [`crate::error::payload_error`] answers with 408).
 const TIMED_OUT: &str = "the request body did not arrive in time";
 
 impl Stream for Deadline {
@@ -117,20 +118,6 @@ impl Stream for Deadline {
     }
 }
 
-/// Whether a body read failed on [`Deadline`].
-pub fn is_timeout(e: &PayloadError) -> bool {
-    matches!(e, PayloadError::Io(io) if io.kind() == io::ErrorKind::TimedOut)
-}
-
-/// The API's answer to a body that could not be read: 408 when it took too long, else 400.
-pub fn payload_error(e: &PayloadError) -> ApiError {
-    if is_timeout(e) {
-        ApiError::RequestTimeout
-    } else {
-        ApiError::BadRequest(e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -145,9 +132,9 @@ mod tests {
         assert_eq!(body.next().await.unwrap().unwrap(), "{\"a\":");
         // Nothing more arrives: the deadline ends it, once.
         let err = body.next().await.unwrap().unwrap_err();
-        assert!(is_timeout(&err), "{err}");
+        assert!(matches!(&err, PayloadError::Io(e) if e.kind() == io::ErrorKind::TimedOut));
         assert!(body.next().await.is_none());
-        assert_eq!(payload_error(&err).status_code(), 408);
+        assert_eq!(crate::error::payload_error(&err).status_code(), 408);
 
         let (mut tx, rx) = actix_http::h1::Payload::create(false);
         let mut body = Deadline::new(Payload::from(rx), Duration::from_secs(5));

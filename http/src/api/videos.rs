@@ -454,7 +454,7 @@ async fn store_subtitles(
 async fn read_json<T: DeserializeOwned>(mut payload: web::Payload, limit: usize) -> ApiResult<T> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| crate::request_limits::payload_error(&e))?;
+        let chunk = chunk.map_err(|e| crate::error::payload_error(&e))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge);
         }

@@ -97,18 +97,20 @@ const NOT_GLOBAL_V6: &[(&str, &str)] = &[
     ("ff00::/8", "multicast"),
 ];
 
-static TABLE: LazyLock<(Vec<(Ipv4Net, &'static str)>, Vec<(Ipv6Net, &'static str)>)> =
-    LazyLock::new(|| {
-        let v4 = NOT_GLOBAL_V4
-            .iter()
-            .filter_map(|(net, why)| Some((net.parse().ok()?, *why)))
-            .collect();
-        let v6 = NOT_GLOBAL_V6
-            .iter()
-            .filter_map(|(net, why)| Some((net.parse().ok()?, *why)))
-            .collect();
-        (v4, v6)
-    });
+/// A parsed registry table: each network with the registry's name for it.
+type Named<N> = Vec<(N, &'static str)>;
+
+static TABLE: LazyLock<(Named<Ipv4Net>, Named<Ipv6Net>)> = LazyLock::new(|| {
+    let v4 = NOT_GLOBAL_V4
+        .iter()
+        .filter_map(|(net, why)| Some((net.parse().ok()?, *why)))
+        .collect();
+    let v6 = NOT_GLOBAL_V6
+        .iter()
+        .filter_map(|(net, why)| Some((net.parse().ok()?, *why)))
+        .collect();
+    (v4, v6)
+});
 
 /// Why `ip` is not a public address (the registry's name for its block), or `None` when it is
 /// one. IPv6 that carries an IPv4 address is judged by that address.
