@@ -223,6 +223,11 @@ impl Application {
             srt_url: streamhall_http::api::server::srt_url(&public_url, srt_addr),
             live: live.clone(),
             objects: Arc::clone(&objects),
+            data_dir: config.data_dir.clone(),
+            disk_guard: streamhall_http::disk_guard::DiskGuard::for_database(
+                &config.database_url(),
+                config.http.disk_reserve_mb,
+            ),
             viewer_hasher: std::hash::RandomState::new(),
             chat_tickets,
             chat_conns: ConnLimiter::new(config.chat.max_connections_per_ip),

@@ -26,6 +26,7 @@ pub mod clips;
 pub mod cluster;
 pub mod db;
 pub mod directory;
+pub mod disk;
 pub mod gate;
 pub mod health;
 pub mod locks;

@@ -299,8 +299,9 @@ async fn check_with(guard: &UrlGuard, url: &str) -> Result<(), String> {
         return Err("the host does not resolve".into());
     }
     if let Some(bad) = addrs.iter().find(|ip| !guard.allows(**ip)) {
+        let why = crate::notify::webhook::ranges::special_purpose(*bad).unwrap_or("not public");
         return Err(format!(
-            "{bad} is a private, loopback or link-local address; an admin can allow it with [ingest] allow_private"
+            "{bad} is not a public address ({why}); an admin can allow it with [ingest] allow_private"
         ));
     }
     Ok(())

@@ -38,6 +38,12 @@ pub struct HttpConfig {
     /// Seconds a client has to send a request's head (line and headers) once it connects or
     /// between keep-alive requests; slower connections are closed.
     pub head_timeout_secs: u64,
+    /// `/readyz` says `degraded` when the data directory has less than this many MiB free
+    /// (writes that find the disk full are refused with 507 `storage_full`).
+    pub disk_low_mb: u64,
+    /// With SQLite: while the database's directory has less than this many MiB free,
+    /// requests that write (POST, PUT, PATCH; not signing in) get 507 `storage_full` (0 = off).
+    pub disk_reserve_mb: u64,
 }
 
 impl Default for HttpConfig {
@@ -53,6 +59,8 @@ impl Default for HttpConfig {
             max_requests_per_ip: 256,
             body_timeout_secs: 30,
             head_timeout_secs: 5,
+            disk_low_mb: 256,
+            disk_reserve_mb: 64,
         }
     }
 }

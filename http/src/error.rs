@@ -46,6 +46,9 @@ pub enum ApiError {
     /// Too much work queued (password checks): retry after a moment.
     #[error("the server is busy; retry in {retry_after_secs} s")]
     Overloaded { retry_after_secs: u64 },
+    /// The disk under the database or the object store is full: nothing was saved.
+    #[error("the server's storage is full, so nothing was saved; try again later")]
+    StorageFull,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -105,6 +108,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded { .. } => "overloaded",
+            Self::StorageFull => "storage_full",
             Self::Internal(_) => "internal",
         }
     }
@@ -112,6 +116,17 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if streamhall_actors::disk::db_full(&err) {
+            tracing::error!(error = %err, "the database's disk is full: writes are refused until there is room");
+            return Self::StorageFull;
+        }
+        if matches!(
+            err,
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
+        ) {
+            tracing::error!(error = %err, "the database is unreachable");
+            return Self::Unavailable("the database is unreachable; try again shortly");
+        }
         Self::Internal(err.into())
     }
 }
@@ -129,6 +144,7 @@ impl ResponseError for ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod disk_guard;
 pub mod dto;
 pub mod error;
 pub mod hls;

@@ -1,6 +1,6 @@
 //! Limits every HTTP request passes before a handler sees it: requests in flight per client
-//! address (keyed by the forwarded address when `trust_proxy_headers` is set), and a deadline
-//! for the request body, so a client that announces a body and trickles it cannot hold a
+//! address (keyed by the forwarded address when `trust_proxy_headers` is set), with SQLite
+//! the disk reserve ([`crate::disk_guard`]), and a deadline for the request body, so a client that announces a body and trickles it cannot hold a
 //! connection and a worker's attention for as long as it likes.
 //!
 //! Connections that never finish their request head are closed by actix-http's own
@@ -53,6 +53,18 @@ pub async fn limit(
         .error_response();
         return Ok(req.into_response(res).map_into_right_body());
     };
+    if let Some(guard) = &state.disk_guard
+        && crate::disk_guard::writes(&req)
+        && guard.short()
+    {
+        state
+            .metrics
+            .requests_refused
+            .with_label_values(&["storage_full"])
+            .inc();
+        let res = ApiError::StorageFull.error_response();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
     let req = if has_body(&req) {
         let deadline = Duration::from_secs(state.http.body_timeout_secs.max(1));
         let (http, payload) = req.into_parts();

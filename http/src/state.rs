@@ -26,6 +26,10 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// The live-streaming side: HLS windows, presence, the registry.
     pub live: streamhall_actors::Live,
+    /// With SQLite: refuses writes while its disk is nearly full (see [`crate::disk_guard`]).
+    pub disk_guard: Option<crate::disk_guard::DiskGuard>,
+    /// The data directory (its free space is reported by `/readyz`).
+    pub data_dir: std::path::PathBuf,
     /// Thumbnails, VODs and clips (checked by `/readyz`).
     pub objects: std::sync::Arc<dyn streamhall_media::objects::ObjectStore>,
     /// Keys the hash that turns a client address into an anonymous viewer id.

@@ -3,6 +3,8 @@
 //! (Prometheus: HTTP, database pool, HLS, and the live tree at scrape time),
 //! `/api/v1/openapi.json`.
 
+use std::time::Duration;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_redis::redis;
 use sea_orm::{ConnectionTrait, DbBackend};
@@ -16,16 +18,28 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state.db.execute_unprepared("SELECT 1").await.is_ok();
+    // Probes time out after a second or two: answer before they do, whatever hangs.
+    let db_ok = tokio::time::timeout(
+        Duration::from_secs(2),
+        state.db.execute_unprepared("SELECT 1"),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
     let redis_ok = match &state.redis {
         None => None,
-        Some(pool) => Some(match pool.get().await {
-            Ok(mut conn) => redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .is_ok(),
-            Err(_) => false,
-        }),
+        Some(pool) => Some(
+            tokio::time::timeout(Duration::from_secs(2), async {
+                match pool.get().await {
+                    Ok(mut conn) => redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                }
+            })
+            .await
+            .unwrap_or(false),
+        ),
     };
     // The reason goes to the log, not to whoever asks.
     let objects_ok = match state.objects.check().await {
@@ -39,13 +53,29 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     // between nodes), and without the object store live streams still play (only what is
     // stored suffers: thumbnails, VODs, clips), so it stays in rotation, marked degraded.
     // Without the database it cannot do anything useful.
+    let free_mb = streamhall_actors::disk::free_bytes(&state.data_dir)
+        .map(|b| b / (1024 * 1024))
+        .map_err(|e| tracing::warn!(error = %e, dir = %state.data_dir.display(), "reading the data directory's free space failed"))
+        .ok();
+    let disk_low = free_mb.is_none_or(|mb| mb < state.http.disk_low_mb);
+    let writes_refused = state.disk_guard.as_ref().is_some_and(|g| g.short());
     let ready = db_ok;
-    let degraded = redis_ok == Some(false) || !objects_ok || state.live.chat.degraded();
+    let degraded = redis_ok == Some(false)
+        || !objects_ok
+        || state.live.chat.degraded()
+        || disk_low
+        || writes_refused;
     let body = json!({
         "status": if !ready { "unavailable" } else if degraded { "degraded" } else { "ready" },
         "database": if db_ok { "ok" } else { "unreachable" },
         "redis": match redis_ok { None => "not configured", Some(true) => "ok", Some(false) => "unreachable" },
         "objects": if objects_ok { "ok" } else { "failing" },
+        "disk": match free_mb {
+            None => "unknown".to_owned(),
+            Some(mb) if writes_refused => format!("full: {mb} MiB free in the data directory, requests that write are refused"),
+            Some(mb) if disk_low => format!("low: {mb} MiB free in the data directory"),
+            Some(mb) => format!("ok: {mb} MiB free"),
+        },
         "chat": if state.live.chat.degraded() { "degraded: Redis unreachable, other nodes' messages come from the database" } else { "ok" },
     });
     if ready {

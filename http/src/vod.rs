@@ -125,6 +125,14 @@ impl Refusal {
         if let ObjectError::InvalidKey(_) = err {
             return Self::not_found("file");
         }
+        if err.is_storage_full() {
+            tracing::error!(error = %err, "the object store's disk is full: nothing is saved until there is room");
+            return Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the server's storage is full, so nothing was saved; try again later",
+            );
+        }
         tracing::error!(error = %err, "object store unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -12,7 +12,7 @@ use tokio_tungstenite::{
     tungstenite::{Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
 };
 
-use crate::helpers::{Backend, Session, TestApp, restart, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PrivateRedis, Session, TestApp, restart, spawn_app, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -914,68 +914,6 @@ crate::both_backends!(
     a_slow_consumer_is_closed_and_others_keep_up,
     the_database_going_away_yields_rejected_never_a_lost_ack,
 );
-
-/// A Redis server of the test's own, so it can be stopped and started again.
-struct PrivateRedis {
-    port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> PrivateRedis {
-        let dir = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server) is needed for this test");
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        PrivateRedis {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    fn stop(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn readyz(app: &TestApp) -> Value {
     reqwest::get(format!("{}/readyz", app.url))

@@ -87,6 +87,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
+    spawn_app_in(backend, dir, tweak).await
+}
+
+/// Like [`spawn_app_with`], with `dir` as the data directory.
+pub async fn spawn_app_in(
+    backend: Backend,
+    dir: tempfile::TempDir,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let (db_url, pg) = fresh_database(backend, dir.path()).await;
     let mut config = Config {
         data_dir: dir.path().to_owned(),
@@ -118,6 +127,30 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
             redis,
         },
     )
+    .await
+}
+
+/// A server on PostgreSQL and Redis servers the test runs itself ([`PrivatePostgres`],
+/// [`PrivateRedis`]), so it can stop and start them. A fresh database is made on `pg`.
+pub async fn spawn_app_on(
+    pg: &PrivatePostgres,
+    redis: &PrivateRedis,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let conn = Database::connect(format!("{}/postgres", pg.url()))
+        .await
+        .expect("connect to the test's PostgreSQL");
+    conn.execute_unprepared("CREATE DATABASE streamhall")
+        .await
+        .expect("create database");
+    conn.close().await.ok();
+    let db_url = format!("{}/streamhall", pg.url());
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    spawn_app_with(Backend::Postgres, |c| {
+        c.database.url = Some(SecretString::from(db_url));
+        c.redis.url = Some(SecretString::from(redis_url));
+        tweak(c);
+    })
     .await
 }
 
@@ -396,4 +429,203 @@ macro_rules! both_backends {
             async fn postgres() { super::$name($crate::helpers::Backend::Postgres).await }
         }
     )* };
+}
+
+/// A Redis server of the test's own, so it can be stopped and started again.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateRedis {
+    pub fn start(port: u16) -> PrivateRedis {
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server) is needed for this test");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        PrivateRedis {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    pub fn stop(mut self) -> u16 {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PostgreSQL server of the test's own (Debian's server binaries, `initdb` into a temporary
+/// directory, run as the `postgres` user when the tests run as root), so it can be stopped
+/// like a crash and started again.
+pub struct PrivatePostgres {
+    port: u16,
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> PrivatePostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions
+                    .filter_map(Result::ok)
+                    .map(|v| v.path().join("bin"))
+                    .filter(|b| b.join("initdb").exists())
+                    .max()
+            })
+            .expect(
+                "PostgreSQL's server binaries (Debian package postgresql) are needed for this test",
+            );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pg = PrivatePostgres {
+            port: PrivateRedis::free_port(),
+            bin,
+            dir,
+        };
+        if is_root() {
+            let ok = std::process::Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(pg.dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown of the PostgreSQL directory");
+        }
+        let data = pg.dir.path().join("data");
+        pg.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-A".as_ref(),
+                "trust".as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--no-sync".as_ref(),
+                "-E".as_ref(),
+                "UTF8".as_ref(),
+            ],
+        );
+        pg.start_again();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd.args(args).output().expect("run a PostgreSQL tool");
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let mut all: Vec<&std::ffi::OsStr> = vec!["-D".as_ref(), data.as_os_str()];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        self.run("pg_ctl", &all);
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub fn start_again(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log");
+        self.pg_ctl(&[
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            &opts,
+            "-l",
+            &log.to_string_lossy(),
+            "start",
+        ]);
+    }
+
+    /// Stops the server the way a crash does (`immediate`: no checkpoint, connections cut).
+    pub fn crash(&self) {
+        self.pg_ctl(&["-w", "-m", "immediate", "stop"]);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let _ = cmd
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }

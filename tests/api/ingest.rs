@@ -288,8 +288,9 @@ async fn pull_urls_must_be_rtsp_without_credentials_and_public_unless_allowed() 
     for (url, says) in [
         ("rtsp://127.0.0.1:8554/cam", "allow_private"),
         ("rtsp://10.1.2.3/stream1", "allow_private"),
-        ("rtsp://admin:hunter2@198.51.100.7/cam", "own fields"),
-        ("http://198.51.100.7/cam", "rtsp://"),
+        ("rtsp://198.51.100.7/cam", "documentation"),
+        ("rtsp://admin:hunter2@9.9.9.7/cam", "own fields"),
+        ("http://9.9.9.7/cam", "rtsp://"),
     ] {
         let res = app
             .put_ingest(
@@ -308,7 +309,7 @@ async fn pull_urls_must_be_rtsp_without_credentials_and_public_unless_allowed() 
         .put_ingest(
             &s.access,
             "cam-check",
-            json!({"source": "pull", "pull_url": "rtsp://198.51.100.7/cam"}),
+            json!({"source": "pull", "pull_url": "rtsp://9.9.9.7/cam"}),
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);

@@ -10,6 +10,7 @@ mod channels;
 mod chat;
 mod cluster;
 mod dashboard;
+mod failure;
 mod ingest;
 mod jwt;
 mod limits;

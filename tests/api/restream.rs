@@ -238,7 +238,7 @@ async fn destinations_are_validated_and_the_key_is_never_returned() {
     // Validation, each with a clear message.
     for (body, field, words) in [
         (
-            json!({"name": "x", "url": "http://203.0.113.5/live", "stream_key": secret}),
+            json!({"name": "x", "url": "http://9.9.9.5/live", "stream_key": secret}),
             "url",
             "rtmp://",
         ),
@@ -258,22 +258,22 @@ async fn destinations_are_validated_and_the_key_is_never_returned() {
             "allow_private",
         ),
         (
-            json!({"name": "x", "url": "rtmp://203.0.113.5/live", "stream_key": ""}),
+            json!({"name": "x", "url": "rtmp://9.9.9.5/live", "stream_key": ""}),
             "stream_key",
             "1 to 512",
         ),
         (
-            json!({"name": "x", "url": "rtmp://203.0.113.5/live", "stream_key": "k".repeat(513)}),
+            json!({"name": "x", "url": "rtmp://9.9.9.5/live", "stream_key": "k".repeat(513)}),
             "stream_key",
             "1 to 512",
         ),
         (
-            json!({"name": "", "url": "rtmp://203.0.113.5/live", "stream_key": secret}),
+            json!({"name": "", "url": "rtmp://9.9.9.5/live", "stream_key": secret}),
             "name",
             "1 to 64",
         ),
         (
-            json!({"name": "n".repeat(65), "url": "rtmp://203.0.113.5/live", "stream_key": secret}),
+            json!({"name": "n".repeat(65), "url": "rtmp://9.9.9.5/live", "stream_key": secret}),
             "name",
             "1 to 64",
         ),
@@ -295,7 +295,7 @@ async fn destinations_are_validated_and_the_key_is_never_returned() {
     for i in 0..5 {
         let res = add(json!({
             "name": format!("Dest {i}"),
-            "url": format!("rtmps://203.0.113.{}:443/app/", i + 1),
+            "url": format!("rtmps://9.9.9.{}:443/app/", i + 1),
             "stream_key": format!("{secret}-{i}"),
         }))
         .await;
@@ -303,11 +303,11 @@ async fn destinations_are_validated_and_the_key_is_never_returned() {
         let body = res.text().await.unwrap();
         assert!(!body.contains(secret), "{body}");
         let v: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["url"], format!("rtmps://203.0.113.{}:443/app", i + 1));
+        assert_eq!(v["url"], format!("rtmps://9.9.9.{}:443/app", i + 1));
         ids.push(v["id"].as_i64().unwrap());
     }
     let err = expect_error(
-        add(json!({"name": "six", "url": "rtmp://203.0.113.9/live", "stream_key": secret})).await,
+        add(json!({"name": "six", "url": "rtmp://9.9.9.9/live", "stream_key": secret})).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_field",
     )

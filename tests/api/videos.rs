@@ -35,16 +35,16 @@ both_backends!(
 );
 
 /// A channel with its owner's session and id.
-struct Fixture {
-    app: TestApp,
-    owner: Session,
+pub(crate) struct Fixture {
+    pub(crate) app: TestApp,
+    pub(crate) owner: Session,
     channel_id: i64,
     store: Arc<dyn ObjectStore>,
 }
 
 const SLUG: &str = "vods";
 
-async fn fixture(app: TestApp) -> Fixture {
+pub(crate) async fn fixture(app: TestApp) -> Fixture {
     let owner = app.register("streamer").await;
     let created = app.create_channel(&owner.access, SLUG).await;
     let channel_id = created["channel"]["id"].as_i64().unwrap();
@@ -64,7 +64,7 @@ fn new_id() -> String {
 }
 
 /// Inserts a ten-minute video `age_hours` old.
-async fn insert_video(
+pub(crate) async fn insert_video(
     f: &Fixture,
     title: &str,
     visibility: &str,
@@ -151,7 +151,7 @@ async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Respo
     req.send().await.unwrap()
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,

@@ -202,6 +202,16 @@ pub async fn insert_batch(
     Ok(first)
 }
 
+/// The newest message id handed out in the room (committed: the counter moves in the same
+/// transaction as the rows).
+pub async fn last_message_id(db: &DatabaseConnection, channel_id: i64) -> Result<i64, DbErr> {
+    ChatRoom::find_by_id(channel_id)
+        .one(db)
+        .await?
+        .map(|r| r.last_message_id)
+        .ok_or_else(|| DbErr::RecordNotFound(format!("chat room {channel_id}")))
+}
+
 /// Messages `from..=to` (for closing a gap), oldest first.
 pub async fn range(
     db: &DatabaseConnection,

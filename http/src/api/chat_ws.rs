@@ -145,7 +145,7 @@ pub async fn chat_ws(
     if !state.origin_allowed(&req) {
         return Err(ApiError::Forbidden("this origin may not open chat sockets").into());
     }
-    let (channel, _) = channels::find(&state, &slug).await?;
+    let key = room_key(&state, &slug).await?;
     // Before the ticket is used up, so a refused socket can retry with it.
     let ip = client_ip(&req, state.http.trust_proxy_headers);
     let Some(slot) = state.chat_conns.acquire(&ip) else {
@@ -157,7 +157,7 @@ pub async fn chat_ws(
     let user = match &query.ticket {
         None => None,
         Some(ticket) => {
-            let Some(user_id) = state.chat_tickets.redeem(ticket, channel.id).await? else {
+            let Some(user_id) = state.chat_tickets.redeem(ticket, key.channel_id).await? else {
                 return Err(ApiError::Unauthorized.into());
             };
             use sea_orm::EntityTrait;
@@ -177,11 +177,7 @@ pub async fn chat_ws(
     let signed_in = user.as_ref().map(|u| state.live.sockets.register(u.id));
     let session = ChatSession {
         id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
-        key: RoomKey {
-            channel_id: channel.id,
-            slug: channel.slug.clone(),
-            owner_id: channel.owner_id,
-        },
+        key,
         chat: state.live.chat.clone(),
         user,
         room: None,
@@ -203,6 +199,35 @@ pub async fn chat_ws(
         inner: Box::pin(body),
         gate,
     }))
+}
+
+/// The room a socket of `slug` joins, read from the database at most once a second per slug
+/// (through [`AppState::cache`], which channel changes clear): a storm of thousands of
+/// reconnecting clients costs a few queries, not one each.
+async fn room_key(state: &AppState, slug: &str) -> Result<RoomKey, ApiError> {
+    let cache_key = format!("chat-room:{slug}");
+    let cached = state.cache.get(&cache_key).and_then(|b| {
+        let text = std::str::from_utf8(&b).ok()?.to_owned();
+        let (id, owner) = text.split_once(' ')?;
+        Some((id.parse().ok()?, owner.parse().ok()?))
+    });
+    if let Some((channel_id, owner_id)) = cached {
+        return Ok(RoomKey {
+            channel_id,
+            slug: slug.to_owned(),
+            owner_id,
+        });
+    }
+    let (channel, _) = channels::find(state, slug).await?;
+    state.cache.put(
+        cache_key,
+        bytes::Bytes::from(format!("{} {}", channel.id, channel.owner_id)),
+    );
+    Ok(RoomKey {
+        channel_id: channel.id,
+        slug: channel.slug,
+        owner_id: channel.owner_id,
+    })
 }
 
 pub struct ChatSession {

@@ -52,6 +52,11 @@ pub enum ObjectError {
 }
 
 impl ObjectError {
+    /// Whether the disk (or the quota) under a filesystem store is full.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, ObjectError::Io(e) if matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
+    }
+
     /// Whether the same request may succeed later without a configuration change.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -265,6 +265,39 @@ impl RoomCore {
         }
     }
 
+    /// Every send still waiting (none is being stored) is refused like a failed batch: the
+    /// room could not make sure which of them are stored already.
+    pub fn fail_waiting(&mut self, why: &str) {
+        debug_assert!(self.in_flight.is_empty());
+        self.in_flight = self.pending.drain(..).collect();
+        self.batch_failed(why);
+    }
+
+    /// After a failed store the commit may still have gone through (the reply was lost). The
+    /// room reads what the database holds past [`RoomCore::head`], [`accept`](Self::accept)s
+    /// it, then calls this: a waiting send whose `client_id` turned out to be stored is acked
+    /// with the stored id instead of being stored twice. Returns how many were.
+    pub fn settle_stored(&mut self) -> usize {
+        let mut settled = 0;
+        for p in std::mem::take(&mut self.pending) {
+            let key = (p.user_id, p.client_id.clone());
+            let Some(&id) = self.stored_keys.get(&key) else {
+                self.pending.push_back(p);
+                continue;
+            };
+            self.pending_keys.remove(&key);
+            let ack = ServerMsg::Ack {
+                client_id: p.client_id,
+                id,
+            };
+            for s in &p.reply_to {
+                self.reply(*s, &ack);
+            }
+            settled += 1;
+        }
+        settled
+    }
+
     /// A stored message (from this node's batch, another node or the database), delivered in
     /// id order. Returns false if it was a duplicate.
     pub fn accept(&mut self, m: StoredMessage, now: Instant) -> bool {

@@ -247,6 +247,70 @@ fn a_failed_batch_rejects_every_sender_and_delivers_nothing() {
 }
 
 #[test]
+fn a_retry_of_a_commit_whose_reply_was_lost_is_acked_not_stored_twice() {
+    let mut core = room_with(Vec::new());
+    let alice = viewer(5);
+    let mut a = join(&mut core, 1, Some(alice.clone()), None, 8);
+    let mut b = join(&mut core, 2, None, None, 8);
+    a.frames();
+    b.frames();
+    let now = Instant::now();
+    send(&mut core, 1, &alice, "k1", "one", now);
+    core.take_batch().unwrap();
+    // The commit went through but its reply was lost: the sender is told to retry.
+    core.batch_failed("database unavailable");
+    assert_eq!(
+        send(&mut core, 1, &alice, "k1", "one", now),
+        SendDecision::Queued
+    );
+    send(&mut core, 1, &alice, "k2", "two", now);
+    // The room reads what the database holds past its head: message 1 with k1's client id.
+    let mut stored = msg(1, 5, "one");
+    stored.client_id = Some("k1".into());
+    assert!(core.accept(stored, now));
+    assert_eq!(core.settle_stored(), 1);
+    core.flush();
+    let f = a.frames();
+    assert!(
+        f.iter()
+            .any(|f| f["type"] == "ack" && f["client_id"] == "k1" && f["id"] == 1),
+        "{f:?}"
+    );
+    assert_eq!(b.ids(), vec![1], "delivered once");
+    // Only k2 is left to store.
+    let batch = core.take_batch().unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].client_id, "k2");
+    assert_eq!(core.settle_stored(), 0);
+}
+
+#[test]
+fn waiting_sends_are_refused_when_the_room_cannot_settle() {
+    let mut core = room_with(Vec::new());
+    let alice = viewer(5);
+    let mut a = join(&mut core, 1, Some(alice.clone()), None, 8);
+    a.frames();
+    let now = Instant::now();
+    send(&mut core, 1, &alice, "k1", "one", now);
+    send(&mut core, 1, &alice, "k2", "two", now);
+    core.fail_waiting("database unavailable");
+    core.flush();
+    let f = a.frames();
+    let codes: Vec<_> = f
+        .iter()
+        .filter(|f| f["type"] == "rejected")
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes, vec!["unavailable", "unavailable"]);
+    assert_eq!(core.pending(), 0);
+    assert_eq!(
+        send(&mut core, 1, &alice, "k1", "one", now),
+        SendDecision::Queued,
+        "and may be retried"
+    );
+}
+
+#[test]
 fn pending_is_bounded_and_overflow_is_rejected() {
     let mut core = RoomCore::new(
         1,

@@ -27,6 +27,7 @@ use super::store;
 use crate::locks::lock;
 
 mod moderation;
+mod writes;
 
 /// Frames queued for members go out together, at most one flush per this long: a quiet room
 /// sends at once, a busy one batches up to this much.
@@ -85,6 +86,9 @@ pub struct ChatRoom {
     flush_scheduled: bool,
     last_flush: Instant,
     writing: bool,
+    /// A store failed and may have committed all the same: what the database holds past the
+    /// head is read before the next write ([`RoomCore::settle_stored`]).
+    unsure: bool,
     loading: bool,
     idle_since: Option<Instant>,
     last_viewers: Option<u64>,
@@ -110,6 +114,7 @@ impl ChatRoom {
             flush_scheduled: false,
             last_flush: Instant::now(),
             writing: false,
+            unsure: false,
             loading: false,
             idle_since: None,
             last_viewers: None,
@@ -157,43 +162,6 @@ impl ChatRoom {
                 act.update_stats();
             });
         }
-    }
-
-    /// Starts storing the next batch unless one is being stored.
-    fn write_next(&mut self, ctx: &mut Context<Self>) {
-        if self.writing {
-            return;
-        }
-        let Some(batch) = self.core.as_mut().and_then(RoomCore::take_batch) else {
-            return;
-        };
-        self.writing = true;
-        let db = self.deps.db.clone();
-        let channel_id = self.key.channel_id;
-        let sent_at = Utc::now();
-        let fut = async move { store::insert_batch(&db, channel_id, &batch, sent_at).await };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            act.writing = false;
-            let Some(core) = act.core.as_mut() else { return };
-            match res {
-                Ok(first) => {
-                    let stored = core.batch_committed(first, sent_at);
-                    if let Some(cluster) = &act.deps.cluster {
-                        for m in stored {
-                            cluster.publish(channel_id, RoomEvent::Message(m));
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(channel = %act.key.slug, error = %e, "chat: storing messages failed; senders told to retry");
-                    *lock(&act.stats.last_error) = Some(format!("storing messages: {e}"));
-                    core.batch_failed("the database is unavailable");
-                }
-            }
-            act.schedule_flush(ctx);
-            act.update_stats();
-            act.write_next(ctx);
-        }));
     }
 
     fn publish(&self, event: RoomEvent) {
