@@ -21,7 +21,7 @@
 //!   Recordings of a node whose heartbeat is gone (twice) are claimed the same way
 //!   (`… WHERE node_id = dead`) and finished from what the object store holds.
 //! - **Starting.** A node closes only the broadcasts it owned itself and the orphans (see
-//!   [`crate::db::repair`]), never a live node's.
+//!   [`Cluster::broadcasts_left_open`]), never a live node's.
 //! - **Redis down.** Leases cannot be renewed, read or taken. Publishes go ahead unless the
 //!   database shows the channel open on another node; sweeps skip (a lease that cannot be
 //!   read is not an expired one); the owner re-takes its leases when Redis is back. A lease
@@ -214,6 +214,39 @@ impl Cluster {
     /// Whether other nodes may exist (Redis is configured).
     pub fn is_shared(&self) -> bool {
         self.redis.is_some()
+    }
+
+    /// After a crash, the open broadcasts to close: this node's, and, with other nodes about
+    /// ([`Cluster::is_shared`]), those whose owner's lease is gone (never a live node's: their
+    /// leases are held); alone, every one. [`crate::db::close_left_open`] closes them.
+    pub async fn broadcasts_left_open(&self, db: &DatabaseConnection) -> Result<Vec<i64>, DbErr> {
+        let open = open_broadcasts(db).await?;
+        let me = self.node_id();
+        let close: Vec<i64> = if self.is_shared() {
+            let slugs: Vec<String> = open.iter().map(|b| b.slug.clone()).collect();
+            match self.leases(&slugs).await {
+                Ok(leases) => open
+                    .iter()
+                    .filter(|b| {
+                        b.owner.as_deref() == Some(me)
+                            || leases
+                                .get(&b.slug)
+                                .is_none_or(|l| Some(l.node.as_str()) != b.owner.as_deref())
+                    })
+                    .map(|b| b.id)
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis unreachable at startup: closing only this node's own broadcasts; other nodes' orphans are swept later");
+                    open.iter()
+                        .filter(|b| b.owner.as_deref() == Some(me))
+                        .map(|b| b.id)
+                        .collect()
+                }
+            }
+        } else {
+            open.iter().map(|b| b.id).collect()
+        };
+        Ok(close)
     }
 
     /// The broadcast another node owns on `slug`, if any (as of the last second).
@@ -587,6 +620,14 @@ async fn claim_recordings(
     Ok(claimed)
 }
 
+/// This node must stop running `slug`: another node took its lease, or closed its broadcast
+/// while this node's lease was expired. The registry ends the stream here.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct LeaseLost {
+    pub slug: String,
+}
+
 /// Runs on every node with Redis: renews this node's leases and heartbeat every
 /// [`ClusterConfig::renew_every`], refreshes the other nodes' broadcasts, and every
 /// [`ClusterConfig::sweep_every`] closes orphaned broadcasts and finishes dead nodes'
@@ -594,7 +635,7 @@ async fn claim_recordings(
 pub(crate) async fn run(
     cluster: Cluster,
     deps: Arc<crate::LiveDeps>,
-    registry: actix::Addr<crate::Registry>,
+    registry: actix::Recipient<LeaseLost>,
 ) {
     let mut sweep = SweepCore::new(cluster.node_id.clone());
     let mut tick = tokio::time::interval(cluster.cfg.renew_every());
@@ -624,7 +665,7 @@ pub(crate) async fn run(
                         }
                         Renewed::Lost => {
                             tracing::error!(channel = %slug, broadcast_id, "another node took this stream's lease after it expired; ending it here");
-                            registry.do_send(crate::StopStream { slug });
+                            registry.do_send(LeaseLost { slug });
                         }
                     }
                 }
@@ -658,7 +699,7 @@ pub(crate) async fn run(
 /// node's copy ends too (its row, VOD and viewers were already handed off).
 async fn end_if_closed(
     db: &DatabaseConnection,
-    registry: &actix::Addr<crate::Registry>,
+    registry: &actix::Recipient<LeaseLost>,
     slug: &str,
     broadcast_id: i64,
 ) {
@@ -666,7 +707,7 @@ async fn end_if_closed(
         && b.ended_at.is_some()
     {
         tracing::error!(channel = %slug, broadcast_id, "another node closed this broadcast while its lease was expired; ending it here");
-        registry.do_send(crate::StopStream {
+        registry.do_send(LeaseLost {
             slug: slug.to_owned(),
         });
     }

@@ -9,8 +9,6 @@ use sea_orm::{
 };
 use streamhall_entities::{Broadcast, Channel, broadcast, channel};
 
-use crate::cluster::Cluster;
-
 /// Creates the broadcast row (the channel's title as of now). The channel is not live yet:
 /// [`announce_broadcast`] marks it once viewers can watch.
 pub async fn open_broadcast(
@@ -147,37 +145,14 @@ pub async fn close_orphaned_broadcast(
     Ok(Some((b, ch.slug)))
 }
 
-/// After a crash: closes the broadcasts this node left open, and, with other nodes about
-/// ([`Cluster::is_shared`]), those whose owner's lease is gone (never a live node's: their
-/// leases are held); alone, every open broadcast. Channels left marked live with no open
-/// broadcast are marked offline. Returns (channels, broadcasts) repaired.
-pub async fn repair(db: &DatabaseConnection, cluster: &Cluster) -> Result<(u64, u64), DbErr> {
-    let open = crate::cluster::open_broadcasts(db).await?;
-    let me = cluster.node_id();
-    let close: Vec<i64> = if cluster.is_shared() {
-        let slugs: Vec<String> = open.iter().map(|b| b.slug.clone()).collect();
-        match cluster.leases(&slugs).await {
-            Ok(leases) => open
-                .iter()
-                .filter(|b| {
-                    b.owner.as_deref() == Some(me)
-                        || leases
-                            .get(&b.slug)
-                            .is_none_or(|l| Some(l.node.as_str()) != b.owner.as_deref())
-                })
-                .map(|b| b.id)
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "Redis unreachable at startup: closing only this node's own broadcasts; other nodes' orphans are swept later");
-                open.iter()
-                    .filter(|b| b.owner.as_deref() == Some(me))
-                    .map(|b| b.id)
-                    .collect()
-            }
-        }
-    } else {
-        open.iter().map(|b| b.id).collect()
-    };
+/// After a crash: closes the broadcasts `close` (chosen by
+/// [`Cluster::broadcasts_left_open`](crate::cluster::Cluster::broadcasts_left_open)), then
+/// marks offline every channel left marked live with no open broadcast. Returns (channels,
+/// broadcasts) repaired.
+pub async fn close_left_open(
+    db: &DatabaseConnection,
+    close: Vec<i64>,
+) -> Result<(u64, u64), DbErr> {
     let broadcasts = if close.is_empty() {
         0
     } else {

@@ -218,7 +218,8 @@ impl Live {
             ),
             None => Cluster::single(cfg.node_id.clone()),
         };
-        let (channels, broadcasts) = db::repair(&db, &cluster).await?;
+        let left_open = cluster.broadcasts_left_open(&db).await?;
+        let (channels, broadcasts) = db::close_left_open(&db, left_open).await?;
         clips::fail_interrupted(&db, cluster.is_shared()).await?;
         recording::recover(
             db.clone(),
@@ -314,7 +315,11 @@ impl Live {
         );
         let registry = registry_ctx.run(Registry::new(Arc::clone(&deps), services, dead_letters));
         if cluster.is_shared() {
-            tokio::spawn(cluster::run(cluster.clone(), deps, registry.clone()));
+            tokio::spawn(cluster::run(
+                cluster.clone(),
+                deps,
+                registry.clone().recipient(),
+            ));
         }
         let pulls = pull::Pulls::new(
             db.clone(),

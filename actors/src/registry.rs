@@ -717,6 +717,20 @@ impl Handler<StopStream> for Registry {
     }
 }
 
+impl Handler<crate::cluster::LeaseLost> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::cluster::LeaseLost, _ctx: &mut Self::Context) {
+        let _h = self.stats.handling_own();
+        if let Some(slot) = self.core.get(&msg.slug) {
+            tracing::warn!(channel = %msg.slug, broadcast_id = slot.broadcast_id, "another node holds this stream now: ending it here");
+            slot.addr.do_send(EndStream {
+                reason: EndReason::Admin,
+            });
+        }
+    }
+}
+
 impl Handler<StreamStopped> for Registry {
     type Result = ();
 

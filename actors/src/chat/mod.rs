@@ -12,6 +12,7 @@
 
 pub mod cluster;
 pub mod core;
+pub mod deps;
 pub mod policy;
 pub mod protocol;
 pub mod room;
@@ -23,5 +24,6 @@ pub use self::core::{
     Batch, JoinUser, MemberHandle, Outbound, Rejection, RoomCore, RoomLimits, SessionId,
 };
 pub use cluster::ChatCluster;
+pub use deps::ChatConfig;
 pub use room::{ChatRoom, Command, Join, Leave, RoomKey};
-pub use rooms::{ChatConfig, ChatDirectory, ChatHandle, ChatHealth, RoomHealth};
+pub use rooms::{ChatDirectory, ChatHandle, ChatHealth, RoomHealth};

@@ -16,7 +16,7 @@ use sea_orm::{
 use streamhall_entities::{Broadcast, Channel, User, broadcast, channel, secret, user};
 
 use crate::{
-    api::{auth::unique_to_conflict, follows::with_follower_counts},
+    api::{auth::unique_to_conflict, follower_counts::with_follower_counts},
     auth::AuthUser,
     dto::{
         BroadcastDto, CategoryCount, ChannelDto, ChannelPage, ChannelQuery, CreateChannel,

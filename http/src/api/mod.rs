@@ -8,6 +8,7 @@ pub mod channels;
 pub mod chat;
 pub mod chat_ws;
 pub mod clips;
+pub mod follower_counts;
 pub mod follows;
 pub mod ingest;
 pub mod notifications;

@@ -145,6 +145,6 @@ pub async fn my_channels(
         .iter()
         .map(|c| ChannelDto::new(&state, c, &u))
         .collect();
-    let items = crate::api::follows::with_follower_counts(&state.db, items).await?;
+    let items = crate::api::follower_counts::with_follower_counts(&state.db, items).await?;
     Ok(HttpResponse::Ok().json(items))
 }

@@ -20,9 +20,9 @@ use chrono::Utc;
 
 use super::cluster::{RemoteEvents, RoomEvent};
 use super::core::{JoinUser, MemberHandle, Rejection, RoomCore, SendDecision, SessionId};
+use super::deps::{ChatDeps, RoomStats, RoomStopped};
 use super::policy::{self, DeleteStep, Plan};
 use super::protocol::{ChatRole, ClientMsg, RejectCode, RoomMode, ServerMsg};
-use super::rooms::{ChatDeps, RoomStats, RoomStopped};
 use super::store;
 use crate::locks::lock;
 
