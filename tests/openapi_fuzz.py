@@ -199,11 +199,25 @@ values = [1, 2, 3]
 [dictionaries.services]
 values = ["chat_directory", "presence", "notifier"]
 
+[dictionaries.others]
+values = ["other"]
+
 [parameters]
 "path.slug" = { dictionary = "slugs", probability = 0.5 }
 "path.username" = { dictionary = "usernames", probability = 0.5 }
-"path.id" = { dictionary = "ids", probability = 0.5 }
 "path.kind" = { dictionary = "services", probability = 0.5 }
+
+# The state has to last the whole run: a DELETE takes its slug from `viewer`'s side (403) or
+# makes one up (404), never `fuzz`, which would leave every later request a 404.
+[[operations]]
+include-method = "DELETE"
+parameters = { "path.slug" = { dictionary = "others", probability = 0.5 }, "path.username" = { dictionary = "usernames", probability = 0.5 } }
+
+# Integer ids only where the setup made some (webhook 1 and restream 1 are `fuzz`'s, 2
+# `other`'s, 3 is nobody's); video and clip ids are strings, and there are none.
+[[operations]]
+include-path-regex = "/(webhooks|restreams)/"
+parameters = { "path.slug" = { dictionary = "slugs", probability = 0.5 }, "path.id" = { dictionary = "ids", probability = 0.5 } }
 """
         )
 
