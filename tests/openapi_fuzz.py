@@ -19,8 +19,8 @@ its own venv; ARGS go to `schemathesis run` as they are (e.g. `--seed 1`). It:
 3. runs schemathesis on /api/v1/openapi.json with the fuzzer's bearer token (passed in the
    environment, never on a command line or in the output) within a time budget, checking
    that no answer is a 5xx, that every status is documented for its operation, that every
-   body matches its documented schema and content type, and (schemathesis counts it as an
-   error) that no connection closes without an answer;
+   body matches its documented schema, content type and headers (`Retry-After` on a 429),
+   and (schemathesis counts it as an error) that no connection closes without an answer;
 4. fails when schemathesis does, when the server has died, or when its log shows a panic.
 
 Left out: the WebSocket upgrades (a 101 and a socket are not something schemathesis can
@@ -60,6 +60,7 @@ CHECKS = ",".join(
         "status_code_conformance",
         "response_schema_conformance",
         "content_type_conformance",
+        "response_headers_conformance",
     ]
 )
 
