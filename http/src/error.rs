@@ -120,14 +120,16 @@ impl From<sea_orm::DbErr> for ApiError {
             tracing::error!(error = %err, "the database's disk is full: writes are refused until there is room");
             return Self::StorageFull;
         }
-        if matches!(
-            err,
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
-        ) {
-            tracing::error!(error = %err, "the database is unreachable");
-            return Self::Unavailable("the database is unreachable; try again shortly");
+        match err {
+            // An update found no row: it was deleted between the handler's lookup and its
+            // update (a concurrent DELETE). For the client the resource is gone.
+            sea_orm::DbErr::RecordNotUpdated => Self::NotFound("resource"),
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                tracing::error!(error = %err, "the database is unreachable");
+                Self::Unavailable("the database is unreachable; try again shortly")
+            }
+            err => Self::Internal(err.into()),
         }
-        Self::Internal(err.into())
     }
 }
 
@@ -276,7 +278,16 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{ApiError, field_of};
+    use actix_web::{ResponseError, http::StatusCode};
+
+    #[test]
+    fn a_row_deleted_before_its_update_is_not_found() {
+        let err = ApiError::from(sea_orm::DbErr::RecordNotUpdated);
+        assert_eq!(err.status_code(), StatusCode::NOT_FOUND);
+        let other = ApiError::from(sea_orm::DbErr::Custom("boom".into()));
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

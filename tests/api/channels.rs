@@ -19,6 +19,7 @@ both_backends!(
     delete_removes,
     writes_show_at_once_despite_the_read_cache,
     list_offsets_past_the_bound_are_422_never_a_dropped_connection,
+    an_edit_racing_the_delete_is_404_never_500,
 );
 
 /// The stored hash of a channel's stream key, read straight from the database.
@@ -486,4 +487,32 @@ async fn list_offsets_past_the_bound_are_422_never_a_dropped_connection(backend:
             .status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+/// A PATCH that looked the channel up just before a DELETE removed it finds no row to update:
+/// the channel is gone (404), not an internal error. Raced many times, so that some PATCHes
+/// land between the DELETE's commit and their own lookup-then-update.
+async fn an_edit_racing_the_delete_is_404_never_500(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.register("racer").await;
+    for i in 0..30 {
+        let slug = format!("race-{i}");
+        app.create_channel(&s.access, &slug).await;
+        let path = app.api(&format!("/channels/{slug}"));
+        let edit = app
+            .client
+            .patch(&path)
+            .bearer_auth(&s.access)
+            .json(&json!({"title": "renamed"}))
+            .send();
+        let delete = app.client.delete(&path).bearer_auth(&s.access).send();
+        let (edit, delete) = futures_util::join!(edit, delete);
+        let (edit, delete) = (edit.unwrap(), delete.unwrap());
+        assert_eq!(delete.status(), StatusCode::NO_CONTENT, "{slug}");
+        assert!(
+            [StatusCode::OK, StatusCode::NOT_FOUND].contains(&edit.status()),
+            "{slug}: the edit got {}",
+            edit.status()
+        );
+    }
 }

@@ -17,7 +17,8 @@ use crate::{
 /// Creates an account and signs it in.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), (status = 409, description = "username or email taken", body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, description = "password hashing is busy; see Retry-After", body = ErrorBody)))]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -30,7 +30,8 @@ pub struct TicketDto {
 /// A single-use ticket to open this channel's chat socket as the caller.
 #[utoipa::path(post, path = "/api/v1/chat/{slug}/ticket", tag = "chat", security(("bearer" = [])),
     params(("slug" = String, Path)),
-    responses((status = 200, body = TicketDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TicketDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "`unavailable`: too many chat tickets outstanding, or Redis unreachable", body = ErrorBody)))]
 pub async fn ticket(
     state: web::Data<AppState>,
     AuthUser(u): AuthUser,
@@ -336,7 +337,8 @@ pub struct ModeBody {
 #[utoipa::path(put, path = "/api/v1/channels/{slug}/chat/mode", tag = "chat", security(("bearer" = [])),
     params(("slug" = String, Path)), request_body = ModeBody,
     responses((status = 200, body = Object, description = "the new RoomMode"), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "`unavailable`: the chat room cannot take commands now", body = ErrorBody)))]
 pub async fn put_mode(
     state: web::Data<AppState>,
     AuthUser(u): AuthUser,
@@ -454,7 +456,8 @@ pub struct BanRequest {
     params(("slug" = String, Path)), request_body = BanRequest,
     responses((status = 204, description = "banned or timed out"),
         (status = 403, description = "not a moderator, or the target is the owner, an admin or a moderator", body = ErrorBody),
-        (status = 404, description = "no such channel or user", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, description = "no such channel or user", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "`unavailable`: the chat room cannot take commands now", body = ErrorBody)))]
 pub async fn ban(
     state: web::Data<AppState>,
     AuthUser(u): AuthUser,
@@ -489,7 +492,8 @@ pub async fn ban(
 #[utoipa::path(delete, path = "/api/v1/channels/{slug}/chat/bans/{username}", tag = "chat", security(("bearer" = [])),
     params(("slug" = String, Path), ("username" = String, Path)),
     responses((status = 204, description = "lifted"), (status = 403, body = ErrorBody),
-        (status = 404, description = "no such channel or user, or nothing to lift", body = ErrorBody)))]
+        (status = 404, description = "no such channel or user, or nothing to lift", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the chat room cannot take commands now", body = ErrorBody)))]
 pub async fn unban(
     state: web::Data<AppState>,
     AuthUser(u): AuthUser,
@@ -552,7 +556,7 @@ pub struct CardModeration {
 
 /// A chat user card: public fields for everyone, moderation state for the channel's
 /// moderators.
-#[utoipa::path(get, path = "/api/v1/chat/{slug}/users/{username}", tag = "chat",
+#[utoipa::path(get, path = "/api/v1/chat/{slug}/users/{username}", tag = "chat", security((), ("bearer" = [])),
     params(("slug" = String, Path), ("username" = String, Path)),
     responses((status = 200, body = ChatUserCard), (status = 404, body = ErrorBody)))]
 pub async fn user_card(

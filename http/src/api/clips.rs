@@ -204,7 +204,7 @@ async fn find(
 }
 
 /// One clip, in any state (its author polls it after creating it).
-#[utoipa::path(get, path = "/api/v1/clips/{id}", tag = "clips", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/clips/{id}", tag = "clips", security((), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ClipDto), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -222,7 +222,7 @@ pub async fn get(
 }
 
 /// A channel's clips, newest first: ready ones, and for its owner and admins all of them.
-#[utoipa::path(get, path = "/api/v1/channels/{slug}/clips", tag = "clips",
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/clips", tag = "clips", security((), ("bearer" = [])),
     params(("slug" = String, Path), PageQuery),
     responses((status = 200, body = ClipPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(

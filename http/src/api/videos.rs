@@ -171,7 +171,7 @@ pub(crate) fn video_dto(
 }
 
 /// A channel's videos, newest first. Unlisted and private ones only for its owner and admins.
-#[utoipa::path(get, path = "/api/v1/channels/{slug}/videos", tag = "videos",
+#[utoipa::path(get, path = "/api/v1/channels/{slug}/videos", tag = "videos", security((), ("bearer" = [])),
     params(("slug" = String, Path), PageQuery),
     responses((status = 200, body = VideoPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
@@ -209,7 +209,7 @@ pub async fn list(
 
 /// One video. Unlisted ones are open to anyone with the id; private ones are 404 to all but
 /// the channel's owner and admins.
-#[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", security((), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = VideoDto), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
