@@ -409,6 +409,10 @@ async fn five_thousand_chat_clients_reconnecting_at_once_all_resume(backend: Bac
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
         )
         .await;
+        eprintln!(
+            "Postgres: {} transactions during the reconnect storm",
+            after - before
+        );
         assert!(
             after - before < 500,
             "{} transactions for {CLIENTS} reconnects",
