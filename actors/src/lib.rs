@@ -392,7 +392,15 @@ impl Live {
     /// Test builds only: make one of the registry's services fail.
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn inject_service_fault(&self, kind: ServiceKind) {
-        self.registry.do_send(registry::InjectServiceFault(kind));
+        self.registry
+            .do_send(registry::InjectServiceFault { kind, panic: false });
+    }
+
+    /// Test builds only: make a service's handler panic (it is dropped, not stopped).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn inject_service_panic(&self, kind: ServiceKind) {
+        self.registry
+            .do_send(registry::InjectServiceFault { kind, panic: true });
     }
 
     /// Test builds only: make the channel's stream actor stop without ending its broadcast.

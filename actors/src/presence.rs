@@ -825,7 +825,7 @@ impl Actor for Presence {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.stats.stopped();
-        self.exit.send("stopped");
+        self.exit.send(self.stats.exit_reason());
     }
 }
 
@@ -846,8 +846,9 @@ impl Handler<crate::supervision::InjectFault> for Presence {
 
     fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Self::Context) {
         let _h = self.stats.handling();
-        tracing::warn!(reason = %msg.0, "presence: injected fault");
-        self.exit.send(msg.0);
+        let reason = msg.reason_or_panic();
+        tracing::warn!(%reason, "presence: injected fault");
+        self.exit.send(reason);
         ctx.stop();
     }
 }

@@ -388,12 +388,12 @@ impl Services {
 
     /// Test builds only: make `kind` fail.
     #[cfg(any(test, feature = "fault-injection"))]
-    fn inject_fault(&self, kind: ServiceKind, why: &str) {
-        let msg = crate::supervision::InjectFault(why.to_owned());
+    fn inject_fault(&self, kind: ServiceKind, why: &str, panic: bool) {
+        let msg = crate::supervision::InjectFault::new(why, panic);
         match kind {
             ServiceKind::Presence => self.presence.get().do_send(msg),
             ServiceKind::ChatDirectory => self.chat.directory().do_send(msg),
-            ServiceKind::Notifier => self.notifier.inject_fault(why),
+            ServiceKind::Notifier => self.notifier.inject_fault(why, panic),
         }
     }
 }
@@ -615,7 +615,11 @@ impl Handler<RestartService> for Registry {
 #[cfg(any(test, feature = "fault-injection"))]
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct InjectServiceFault(pub ServiceKind);
+pub struct InjectServiceFault {
+    pub kind: ServiceKind,
+    /// Its handler panics instead of stopping.
+    pub panic: bool,
+}
 
 /// Test builds only: make a channel's stream actor stop without ending its broadcast.
 #[cfg(any(test, feature = "fault-injection"))]
@@ -631,8 +635,10 @@ impl Handler<InjectStreamFault> for Registry {
         let _h = self.stats.handling_own();
         match self.core.get(&msg.0) {
             Some(slot) => {
-                slot.addr
-                    .do_send(crate::supervision::InjectFault("injected fault".into()));
+                slot.addr.do_send(crate::supervision::InjectFault::new(
+                    "injected fault",
+                    false,
+                ));
                 true
             }
             None => false,
@@ -646,7 +652,12 @@ impl Handler<InjectServiceFault> for Registry {
 
     fn handle(&mut self, msg: InjectServiceFault, _ctx: &mut Self::Context) {
         let _h = self.stats.handling_own();
-        self.services.inject_fault(msg.0, "injected fault");
+        let why = if msg.panic {
+            "injected panic"
+        } else {
+            "injected fault"
+        };
+        self.services.inject_fault(msg.kind, why, msg.panic);
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,8 @@ pub struct ActorStats {
     current: AtomicUsize,
     /// When `current` began, and the last (instant, handled) a rate was computed from.
     window: Mutex<WindowState>,
+    /// A handler panicked (seen by its [`Handling`] guard while unwinding).
+    panicked: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -95,6 +97,7 @@ impl ActorStats {
             handled: AtomicU64::new(0),
             times: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             current: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
             window: Mutex::new(WindowState {
                 began: now,
                 rate_at: now,
@@ -106,6 +109,22 @@ impl ActorStats {
 
     pub fn kind(&self) -> &'static str {
         self.kind
+    }
+
+    /// Whether a handler panicked since the last call. actix stops an actor whose handler
+    /// panicked (its `stopped()` runs as the task is dropped), so `stopped()` asks this to
+    /// report a crash rather than a clean stop.
+    pub fn take_panicked(&self) -> bool {
+        self.panicked.swap(false, Ordering::Relaxed)
+    }
+
+    /// The reason a service reports from `stopped()`.
+    pub fn exit_reason(&self) -> &'static str {
+        if self.take_panicked() {
+            "a handler panicked"
+        } else {
+            "stopped"
+        }
     }
 
     pub fn dead_letters(&self) -> &DeadLetters {
@@ -218,6 +237,9 @@ pub struct Handling {
 
 impl Drop for Handling {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.stats.panicked.store(true, Ordering::Relaxed);
+        }
         self.stats.record(self.began.elapsed());
     }
 }

@@ -109,8 +109,9 @@ pub struct ServiceExited {
 }
 
 /// Held by a service actor: reports its exit to the registry exactly once, from `stopped()`
-/// with the reason the actor gives, or from `Drop` when the actor is dropped without stopping
-/// (a panic in a handler unwinds through the actor's future, which is then dropped).
+/// with the reason the actor gives (actix runs `stopped()` also after a handler panicked, as
+/// the task is dropped: [`ActorStats::exit_reason`](crate::stats::ActorStats::exit_reason)
+/// then says so), or from `Drop` if the actor goes without `stopped()` ever running.
 pub struct ExitReport {
     kind: ServiceKind,
     generation: u64,
@@ -148,7 +149,7 @@ impl ExitReport {
 
 impl Drop for ExitReport {
     fn drop(&mut self) {
-        self.send("the actor was dropped without stopping (a handler panicked)");
+        self.send("the actor was dropped without stopping");
     }
 }
 
@@ -158,11 +159,34 @@ impl Drop for ExitReport {
 #[rtype(result = "()")]
 pub struct StopService(pub String);
 
-/// Test builds only: makes an actor fail, so tests can check that its parent restarts it.
+/// Test builds only: makes an actor fail, so tests can check that its parent restarts it:
+/// it stops with `reason` as its error, or with `panic` its handler panics (actix then stops
+/// it as its task is dropped, and its exit reports the panic).
 #[cfg(any(test, feature = "fault-injection"))]
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct InjectFault(pub String);
+pub struct InjectFault {
+    pub reason: String,
+    pub panic: bool,
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl InjectFault {
+    pub fn new(reason: &str, panic: bool) -> Self {
+        Self {
+            reason: reason.to_owned(),
+            panic,
+        }
+    }
+
+    /// Panics when asked to; otherwise returns the reason to stop with.
+    pub fn reason_or_panic(self) -> String {
+        if self.panic {
+            std::panic::panic_any(self.reason);
+        }
+        self.reason
+    }
+}
 
 /// Restart delays: `initial`, doubling per crash up to `max`; a child that ran `stable_after`
 /// without crashing starts again from `initial`.

@@ -1,6 +1,6 @@
 //! The supervision tree under failure: a fault injected (test builds only, feature
-//! `fault-injection`) into each of the registry's services and into a chat room; each is
-//! restarted, the restart shows in the health tree, and the service it gives comes back.
+//! `fault-injection`) into each of the registry's services and into a chat room, as a clean
+//! stop and, for a room and presence, as a handler that panics; each is restarted, the restart shows in the health tree, and the service it gives comes back.
 //! (A stream's children: `actors/tests/live/publish.rs` kills ffmpeg and checks the transcoder
 //! restart; `actors/tests/live/supervision.rs` stops a stream actor itself and checks that its
 //! broadcast is ended.)
@@ -100,7 +100,7 @@ async fn a_room_that_fails_is_restarted_and_chat_comes_back() {
     assert_eq!(a.say("c1", "before").await["type"], "ack");
     b.wait_messages(1).await;
 
-    assert!(app.live.chat.inject_room_fault(channel_id).await);
+    assert!(app.live.chat.inject_room_fault(channel_id, false).await);
     // The sessions rejoin a fresh room, which counts the failure.
     let t = restarted(&app, &token, "chat_room", "talk", 1).await;
     let room = find(&t["root"], "chat_room", "talk").unwrap();
@@ -112,6 +112,74 @@ async fn a_room_that_fails_is_restarted_and_chat_comes_back() {
     b.until("the message after the restart", |v| {
         v["type"] == "message" && v["id"] == id
     })
+    .await;
+}
+
+/// A handler that panics (not a clean stop): actix stops the room as its task is dropped, the
+/// room reports the panic as its error, and it is restarted like a failed one.
+#[actix_web::test]
+async fn a_room_whose_handler_panics_is_restarted_and_chat_comes_back() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app.admin_token().await;
+    let owner = app.register("streamer").await;
+    let created = app.create_channel(&owner.access, "talk").await;
+    let channel_id = created["channel"]["id"]
+        .as_i64()
+        .or_else(|| created["id"].as_i64())
+        .unwrap();
+    let viewer = app.register("viewer").await;
+    let mut a = Chat::join(&app, &owner, "talk").await;
+    let mut b = Chat::join(&app, &viewer, "talk").await;
+    assert_eq!(a.say("p1", "before").await["type"], "ack");
+    b.wait_messages(1).await;
+
+    assert!(app.live.chat.inject_room_fault(channel_id, true).await);
+    let t = restarted(&app, &token, "chat_room", "talk", 1).await;
+    let room = find(&t["root"], "chat_room", "talk").unwrap();
+    assert!(
+        room["actor"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("panicked")),
+        "{room}"
+    );
+    let reply = say_until_acked(&mut a, "a message accepted after the panic").await;
+    let id = reply["id"].as_i64().unwrap();
+    b.until("the message after the panic", |v| {
+        v["type"] == "message" && v["id"] == id
+    })
+    .await;
+    let ids = b.message_ids();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "no duplicate: {ids:?}");
+}
+
+/// The same for a service of the registry: presence's handler panics, and it is restarted
+/// and counts again.
+#[actix_web::test]
+async fn a_service_whose_handler_panics_is_restarted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app.admin_token().await;
+    let presence = app.live.presence.clone();
+    presence.touch("watched", "v1");
+    eventually(WAIT, "the first viewer counted", || async {
+        presence.count("watched") == 1
+    })
+    .await;
+    app.live.inject_service_panic(ServiceKind::Presence);
+    presence.touch("watched", "v2");
+    let t = restarted(&app, &token, "presence", "presence", 1).await;
+    // The exit reported "a handler panicked"; the new presence then says what it resumed.
+    let p = find(&t["root"], "presence", "presence").unwrap();
+    assert!(
+        p["actor"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("panicked") || e.contains("restarted")),
+        "{p}"
+    );
+    eventually(
+        WAIT,
+        "the second viewer counted after the panic",
+        || async { presence.count("watched") == 2 },
+    )
     .await;
 }
 

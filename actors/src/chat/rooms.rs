@@ -166,7 +166,7 @@ impl Actor for ChatDirectory {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.stats.stopped();
-        self.exit.send("stopped");
+        self.exit.send(self.stats.exit_reason());
     }
 }
 
@@ -197,8 +197,9 @@ impl Handler<crate::supervision::InjectFault> for ChatDirectory {
 
     fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Context<Self>) {
         let _h = self.stats.handling();
-        tracing::warn!(reason = %msg.0, "chat directory: injected fault");
-        self.exit.send(msg.0);
+        let reason = msg.reason_or_panic();
+        tracing::warn!(%reason, "chat directory: injected fault");
+        self.exit.send(reason);
         ctx.stop();
     }
 }
@@ -207,7 +208,11 @@ impl Handler<crate::supervision::InjectFault> for ChatDirectory {
 #[cfg(any(test, feature = "fault-injection"))]
 #[derive(Message)]
 #[rtype(result = "bool")]
-pub struct InjectRoomFault(pub i64);
+pub struct InjectRoomFault {
+    pub channel_id: i64,
+    /// The room's handler panics instead of the room stopping.
+    pub panic: bool,
+}
 
 #[cfg(any(test, feature = "fault-injection"))]
 impl Handler<InjectRoomFault> for ChatDirectory {
@@ -215,7 +220,12 @@ impl Handler<InjectRoomFault> for ChatDirectory {
 
     fn handle(&mut self, msg: InjectRoomFault, _: &mut Context<Self>) -> bool {
         let _h = self.stats.handling();
-        match self.rooms.get(&msg.0) {
+        match self.rooms.get(&msg.channel_id) {
+            Some(e) if msg.panic => {
+                e.addr
+                    .do_send(crate::supervision::InjectFault::new("injected panic", true));
+                true
+            }
             Some(e) => {
                 e.addr.do_send(super::room::Stop("injected fault".into()));
                 true
@@ -483,10 +493,10 @@ impl ChatHandle {
 
     /// Test builds only: fail the channel's room.
     #[cfg(any(test, feature = "fault-injection"))]
-    pub async fn inject_room_fault(&self, channel_id: i64) -> bool {
+    pub async fn inject_room_fault(&self, channel_id: i64, panic: bool) -> bool {
         self.directory
             .get()
-            .send(InjectRoomFault(channel_id))
+            .send(InjectRoomFault { channel_id, panic })
             .await
             .unwrap_or(false)
     }

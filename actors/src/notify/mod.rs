@@ -277,7 +277,7 @@ impl Actor for Notifier {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.stats.stopped();
-        self.exit.send("stopped");
+        self.exit.send(self.stats.exit_reason());
     }
 }
 
@@ -298,8 +298,9 @@ impl Handler<crate::supervision::InjectFault> for Notifier {
 
     fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Context<Self>) {
         let _h = self.stats.handling();
-        tracing::warn!(reason = %msg.0, "notifier: injected fault");
-        self.exit.send(msg.0);
+        let reason = msg.reason_or_panic();
+        tracing::warn!(%reason, "notifier: injected fault");
+        self.exit.send(reason);
         ctx.stop();
     }
 }
@@ -529,9 +530,9 @@ impl NotifierHandle {
 
     /// Test builds only: make the notifier fail.
     #[cfg(any(test, feature = "fault-injection"))]
-    pub fn inject_fault(&self, why: &str) {
+    pub fn inject_fault(&self, why: &str, panic: bool) {
         if let Some(n) = self.current() {
-            n.do_send(crate::supervision::InjectFault(why.to_owned()));
+            n.do_send(crate::supervision::InjectFault::new(why, panic));
         }
     }
 

@@ -877,7 +877,8 @@ impl Handler<crate::supervision::InjectFault> for StreamActor {
 
     fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Self::Context) {
         let _h = self.stats.handling();
-        tracing::warn!(reason = %msg.0, "stream: injected fault");
+        let reason = msg.reason_or_panic();
+        tracing::warn!(%reason, "stream: injected fault");
         ctx.stop();
     }
 }

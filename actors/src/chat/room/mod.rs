@@ -355,18 +355,38 @@ impl Actor for ChatRoom {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(cluster) = &self.deps.cluster {
-            cluster.unsubscribe(self.key.channel_id);
-        }
         if let Some(core) = self.core.as_mut() {
             core.flush();
         }
+        if let Some(cluster) = &self.deps.cluster {
+            cluster.unsubscribe(self.key.channel_id);
+        }
         self.stats.members.store(0, Ordering::Relaxed);
+        // actix runs `stopped()` also when a handler panicked (as the task is dropped).
+        let error = self.error.take().or_else(|| {
+            self.stats
+                .actor
+                .take_panicked()
+                .then(|| "a handler panicked".to_owned())
+        });
         self.deps.directory.do_send(RoomStopped {
             channel_id: self.key.channel_id,
             generation: self.generation,
-            error: self.error.take(),
+            error,
         });
+    }
+}
+
+/// Test builds only: the room fails, as a stop or as a handler that panics.
+#[cfg(any(test, feature = "fault-injection"))]
+impl Handler<crate::supervision::InjectFault> for ChatRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::supervision::InjectFault, ctx: &mut Context<Self>) {
+        let _h = self.stats.actor.handling();
+        let reason = msg.reason_or_panic();
+        self.error = Some(reason);
+        ctx.stop();
     }
 }
 
