@@ -193,19 +193,6 @@ async fn setup(app: &TestApp) -> (Session, String) {
     (owner, "talk".to_owned())
 }
 
-async fn count_rows(app: &TestApp, sql: &str) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            sql.to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
-
 async fn two_clients_chat_and_ack_follows_the_commit(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, slug) = setup(&app).await;
@@ -218,11 +205,11 @@ async fn two_clients_chat_and_ack_follows_the_commit(backend: Backend) {
     assert_eq!(ack["type"], "ack", "{ack}");
     let id = ack["id"].as_i64().unwrap();
     // Acknowledged means stored.
-    let stored = count_rows(
-        &app,
-        &format!("SELECT COUNT(*) FROM chat_messages WHERE id = {id} AND text = 'hello   there'"),
-    )
-    .await;
+    let stored = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM chat_messages WHERE id = {id} AND text = 'hello   there'"
+        ))
+        .await;
     assert_eq!(stored, 1);
     for c in [&mut reader, &mut bob] {
         let m = c.until("alice's message", |v| v["type"] == "message").await;
@@ -243,10 +230,7 @@ async fn two_clients_chat_and_ack_follows_the_commit(backend: Backend) {
     // Retrying with the same client_id gets the same id, and stores nothing new.
     let again = bob.say("b1", "hi alice").await;
     assert_eq!(again["id"], ack["id"]);
-    assert_eq!(
-        count_rows(&app, "SELECT COUNT(*) FROM chat_messages").await,
-        2
-    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM chat_messages").await, 2);
 
     // Anonymous readers cannot post.
     let r = reader.say("x", "let me in").await;
@@ -499,11 +483,8 @@ async fn bans_timeouts_and_moderators(backend: Backend) {
     assert_eq!(bans[0]["username"], "troll");
     assert_eq!(bans[0]["expires_at"], Value::Null);
     assert!(
-        count_rows(
-            &app,
-            "SELECT COUNT(*) FROM chat_moderation_log WHERE action = 'ban'"
-        )
-        .await
+        app.count("SELECT COUNT(*) FROM chat_moderation_log WHERE action = 'ban'")
+            .await
             == 1
     );
 
@@ -777,11 +758,8 @@ async fn the_database_going_away_yields_rejected_never_a_lost_ack(backend: Backe
         .await;
     assert_eq!(m["id"], id);
     assert_eq!(
-        count_rows(
-            &app,
-            "SELECT COUNT(*) FROM chat_messages WHERE client_id = 'd2'"
-        )
-        .await,
+        app.count("SELECT COUNT(*) FROM chat_messages WHERE client_id = 'd2'")
+            .await,
         1
     );
     let all = r.message_ids();
@@ -915,15 +893,6 @@ crate::both_backends!(
     the_database_going_away_yields_rejected_never_a_lost_ack,
 );
 
-async fn readyz(app: &TestApp) -> Value {
-    reqwest::get(format!("{}/readyz", app.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[actix_web::test]
 async fn without_redis_nodes_keep_chatting_through_the_database_and_recover() {
     let redis = PrivateRedis::start(PrivateRedis::free_port());
@@ -958,7 +927,7 @@ async fn without_redis_nodes_keep_chatting_through_the_database_and_recover() {
     .await;
     let mut degraded = false;
     for _ in 0..100 {
-        let r = readyz(&node2).await;
+        let r = node2.readyz().await.1;
         if r["status"] == "degraded" {
             assert!(r["chat"].as_str().unwrap().starts_with("degraded"), "{r}");
             degraded = true;
@@ -983,13 +952,18 @@ async fn without_redis_nodes_keep_chatting_through_the_database_and_recover() {
     let _redis = PrivateRedis::start(port);
     let mut ready = false;
     for _ in 0..150 {
-        if readyz(&node2).await["status"] == "ready" && readyz(&app).await["status"] == "ready" {
+        if node2.readyz().await.1["status"] == "ready" && app.readyz().await.1["status"] == "ready"
+        {
             ready = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ready, "the nodes never recovered: {}", readyz(&node2).await);
+    assert!(
+        ready,
+        "the nodes never recovered: {}",
+        node2.readyz().await.1
+    );
     let id = a.say("r4", "redis again").await["id"].as_i64().unwrap();
     b.until("after recovery", |v| {
         v["type"] == "message" && v["id"] == id

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
@@ -18,29 +19,6 @@ use crate::{
     },
     media_tools::{publish, segments, variants},
 };
-
-async fn readyz(app: &TestApp) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .query_one_raw(Statement::from_string(
-            app.db.get_database_backend(),
-            sql.to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
-}
 
 /// Sends `n` messages as `tag-0..n`, each retried with its `client_id` until acked (as the
 /// web app does); returns the acked ids in order and how many tries were refused.
@@ -96,14 +74,14 @@ async fn postgres_crashing_mid_chat_loses_and_duplicates_no_acknowledged_message
     let outage = async {
         // Mid-chat: once some messages are stored.
         poll_until(Duration::from_secs(30), "the first acks", || async {
-            (count(&app, "SELECT COUNT(*) FROM chat_messages").await >= 20).then_some(())
+            (app.count("SELECT COUNT(*) FROM chat_messages").await >= 20).then_some(())
         })
         .await;
         let down = pg.clone();
         actix_web::rt::task::spawn_blocking(move || down.crash())
             .await
             .unwrap();
-        let (status, body) = readyz(&app).await;
+        let (status, body) = app.readyz().await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["database"], "unreachable", "{body}");
         // Down until the senders have been told to retry a few times.
@@ -140,14 +118,12 @@ async fn postgres_crashing_mid_chat_loses_and_duplicates_no_acknowledged_message
     all.dedup();
     assert_eq!(all.len(), 3 * EACH, "an id acked twice");
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM chat_messages").await,
+        app.count("SELECT COUNT(*) FROM chat_messages").await,
         3 * EACH as i64,
         "each message stored once"
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM (SELECT client_id FROM chat_messages GROUP BY user_id, client_id HAVING COUNT(*) > 1) d"
+        app.count("SELECT COUNT(*) FROM (SELECT client_id FROM chat_messages GROUP BY user_id, client_id HAVING COUNT(*) > 1) d"
         )
         .await,
         0,
@@ -172,7 +148,7 @@ async fn postgres_crashing_mid_chat_loses_and_duplicates_no_acknowledged_message
             .is_some_and(|e| e.contains("storing messages")),
         "{room}"
     );
-    assert_eq!(readyz(&app).await.0, StatusCode::OK);
+    assert_eq!(app.readyz().await.0, StatusCode::OK);
 }
 
 /// Keeps one viewer watching `slug` on `app` (a segment fetch every 500 ms) until `stop`.
@@ -247,7 +223,7 @@ async fn redis_away_for_ten_seconds_degrades_the_nodes_and_everything_comes_back
     // Both nodes say they are degraded, and why.
     for node in [&a, &b] {
         let body = poll_until(Duration::from_secs(10), "degraded", || async {
-            let (status, body) = readyz(node).await;
+            let (status, body) = node.readyz().await;
             assert_eq!(status, StatusCode::OK, "still serving: {body}");
             (body["status"] == "degraded").then_some(body)
         })
@@ -277,7 +253,7 @@ async fn redis_away_for_ten_seconds_degrades_the_nodes_and_everything_comes_back
     let _redis = PrivateRedis::start(port);
     for node in [&a, &b] {
         poll_until(Duration::from_secs(20), "ready again", || async {
-            (readyz(node).await.1["status"] == "ready").then_some(())
+            (node.readyz().await.1["status"] == "ready").then_some(())
         })
         .await;
     }
@@ -360,9 +336,7 @@ async fn five_thousand_chat_clients_reconnecting_at_once_all_resume(backend: Bac
             .unwrap();
     }
     let before = if backend == Backend::Postgres {
-        count(
-            &app,
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
+        app.count("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
         )
         .await
     } else {
@@ -404,9 +378,7 @@ async fn five_thousand_chat_clients_reconnecting_at_once_all_resume(backend: Bac
     );
     // Bounded database load: resuming is served from the room's memory, not a query each.
     if backend == Backend::Postgres {
-        let after = count(
-            &app,
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
+        let after = app.count("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
         )
         .await;
         eprintln!(
@@ -519,11 +491,19 @@ async fn a_full_data_disk_gives_clear_errors_and_recovers(backend: Backend) {
             serde_json::json!({"label": lang, "vtt": "WEBVTT\n\n00:00.000 --> 00:02.000\nHi\n"});
         async move { crate::videos::send(app, reqwest::Method::PUT, &path, Some(body), token).await }
     };
+    let retitle = || {
+        app.client
+            .patch(app.api("/channels/vods"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"title": "a new title that needs room"}))
+            .send()
+            .map(Result::unwrap)
+    };
     assert_eq!(subtitle("en").await.status(), StatusCode::OK);
     let mut chat = Chat::join(app, &f.owner, "vods").await;
     let before = chat.say("before", "before the disk filled").await;
     assert_eq!(before["type"], "ack", "{before}");
-    assert_eq!(readyz(app).await.1["status"], "ready");
+    assert_eq!(app.readyz().await.1["status"], "ready");
 
     if backend == Backend::Sqlite {
         // The write-ahead log starts empty, so the next write needs room on the disk.
@@ -550,7 +530,7 @@ async fn a_full_data_disk_gives_clear_errors_and_recovers(backend: Backend) {
         "low: 0 MiB free in the data directory"
     };
     let body = poll_until(Duration::from_secs(5), "readyz to see the disk", || async {
-        let (status, body) = readyz(app).await;
+        let (status, body) = app.readyz().await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (body["disk"] == full).then_some(body)
     })
@@ -568,15 +548,12 @@ async fn a_full_data_disk_gives_clear_errors_and_recovers(backend: Backend) {
         // The database lives on that disk too: requests that write are refused before they
         // start (a commit failing behind an UPDATE ... RETURNING would go unnoticed), a chat
         // message (stored in a transaction of its own) with "retry" and the reason.
-        let res = app
-            .client
-            .patch(app.api("/channels/vods"))
-            .bearer_auth(&f.owner.access)
-            .json(&serde_json::json!({"title": "a new title that needs room"}))
-            .send()
-            .await
-            .unwrap();
-        crate::helpers::expect_error(res, StatusCode::INSUFFICIENT_STORAGE, "storage_full").await;
+        crate::helpers::expect_error(
+            retitle().await,
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+        )
+        .await;
         let reply = chat.say("during", "while the disk is full").await;
         assert_eq!(reply["type"], "rejected", "{reply}");
         assert_eq!(reply["code"], "unavailable", "{reply}");
@@ -597,28 +574,20 @@ async fn a_full_data_disk_gives_clear_errors_and_recovers(backend: Backend) {
     // Room again: everything works, and nothing was lost or corrupted.
     std::fs::remove_file(filler).unwrap();
     poll_until(Duration::from_secs(10), "ready again", || async {
-        (readyz(app).await.1["status"] == "ready").then_some(())
+        (app.readyz().await.1["status"] == "ready").then_some(())
     })
     .await;
     assert_eq!(subtitle("de").await.status(), StatusCode::OK);
     let reply = chat.say("during", "while the disk is full").await;
     assert_eq!(reply["type"], "ack", "{reply}");
-    let res = app
-        .client
-        .patch(app.api("/channels/vods"))
-        .bearer_auth(&f.owner.access)
-        .json(&serde_json::json!({"title": "a new title that needs room"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(retitle().await.status(), StatusCode::OK);
     assert_eq!(
         app.channel("vods").await["title"],
         "a new title that needs room",
         "kept"
     );
     assert_eq!(
-        count(app, "SELECT COUNT(*) FROM chat_messages").await,
+        app.count("SELECT COUNT(*) FROM chat_messages").await,
         2,
         "the message from before and the retried one"
     );

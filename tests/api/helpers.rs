@@ -313,6 +313,31 @@ impl TestApp {
         self.get_auth(path, token).await.json().await.expect("json")
     }
 
+    /// `/readyz`: its status and body.
+    pub async fn readyz(&self) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .get(format!("{}/readyz", self.url))
+            .send()
+            .await
+            .expect("readyz");
+        (res.status(), res.json().await.expect("readyz json"))
+    }
+
+    /// The first column of the first row of `sql` (a count), read from the server's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .expect("query")
+            .expect("a row")
+            .try_get_by_index::<i64>(0)
+            .expect("a number")
+    }
+
     pub async fn register(&self, username: &str) -> Session {
         let password = format!("pw-{username}-secret");
         let res = self

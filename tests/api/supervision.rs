@@ -86,6 +86,17 @@ async fn the_registry_is_the_one_root_with_counted_mailboxes() {
 
 #[actix_web::test]
 async fn a_room_that_fails_is_restarted_and_chat_comes_back() {
+    room_fails_and_comes_back(false, "injected fault").await;
+}
+
+/// A handler that panics (not a clean stop): actix stops the room as its task is dropped, the
+/// room reports the panic as its error, and it is restarted like a failed one.
+#[actix_web::test]
+async fn a_room_whose_handler_panics_is_restarted_and_chat_comes_back() {
+    room_fails_and_comes_back(true, "a handler panicked").await;
+}
+
+async fn room_fails_and_comes_back(panic: bool, error: &str) {
     let app = spawn_app(Backend::Sqlite).await;
     let token = app.admin_token().await;
     let owner = app.register("streamer").await;
@@ -100,87 +111,21 @@ async fn a_room_that_fails_is_restarted_and_chat_comes_back() {
     assert_eq!(a.say("c1", "before").await["type"], "ack");
     b.wait_messages(1).await;
 
-    assert!(app.live.chat.inject_room_fault(channel_id, false).await);
+    assert!(app.live.chat.inject_room_fault(channel_id, panic).await);
     // The sessions rejoin a fresh room, which counts the failure.
     let t = restarted(&app, &token, "chat_room", "talk", 1).await;
     let room = find(&t["root"], "chat_room", "talk").unwrap();
-    assert_eq!(room["actor"]["last_error"], "injected fault");
+    assert_eq!(room["actor"]["last_error"], error);
 
-    // A message after the restart reaches the other member.
+    // A message after the restart reaches the other member, once.
     let reply = say_until_acked(&mut a, "a message accepted after the restart").await;
     let id = reply["id"].as_i64().unwrap();
     b.until("the message after the restart", |v| {
         v["type"] == "message" && v["id"] == id
     })
     .await;
-}
-
-/// A handler that panics (not a clean stop): actix stops the room as its task is dropped, the
-/// room reports the panic as its error, and it is restarted like a failed one.
-#[actix_web::test]
-async fn a_room_whose_handler_panics_is_restarted_and_chat_comes_back() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let token = app.admin_token().await;
-    let owner = app.register("streamer").await;
-    let created = app.create_channel(&owner.access, "talk").await;
-    let channel_id = created["channel"]["id"]
-        .as_i64()
-        .or_else(|| created["id"].as_i64())
-        .unwrap();
-    let viewer = app.register("viewer").await;
-    let mut a = Chat::join(&app, &owner, "talk").await;
-    let mut b = Chat::join(&app, &viewer, "talk").await;
-    assert_eq!(a.say("p1", "before").await["type"], "ack");
-    b.wait_messages(1).await;
-
-    assert!(app.live.chat.inject_room_fault(channel_id, true).await);
-    let t = restarted(&app, &token, "chat_room", "talk", 1).await;
-    let room = find(&t["root"], "chat_room", "talk").unwrap();
-    assert!(
-        room["actor"]["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("panicked")),
-        "{room}"
-    );
-    let reply = say_until_acked(&mut a, "a message accepted after the panic").await;
-    let id = reply["id"].as_i64().unwrap();
-    b.until("the message after the panic", |v| {
-        v["type"] == "message" && v["id"] == id
-    })
-    .await;
     let ids = b.message_ids();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "no duplicate: {ids:?}");
-}
-
-/// The same for a service of the registry: presence's handler panics, and it is restarted
-/// and counts again.
-#[actix_web::test]
-async fn a_service_whose_handler_panics_is_restarted() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let token = app.admin_token().await;
-    let presence = app.live.presence.clone();
-    presence.touch("watched", "v1");
-    eventually(WAIT, "the first viewer counted", || async {
-        presence.count("watched") == 1
-    })
-    .await;
-    app.live.inject_service_panic(ServiceKind::Presence);
-    presence.touch("watched", "v2");
-    let t = restarted(&app, &token, "presence", "presence", 1).await;
-    // The exit reported "a handler panicked"; the new presence then says what it resumed.
-    let p = find(&t["root"], "presence", "presence").unwrap();
-    assert!(
-        p["actor"]["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("panicked") || e.contains("restarted")),
-        "{p}"
-    );
-    eventually(
-        WAIT,
-        "the second viewer counted after the panic",
-        || async { presence.count("watched") == 2 },
-    )
-    .await;
 }
 
 #[actix_web::test]
@@ -216,6 +161,16 @@ async fn the_chat_directory_is_restarted_and_its_rooms_come_back() {
 
 #[actix_web::test]
 async fn presence_is_restarted_and_counts_viewers_again() {
+    presence_fails_and_comes_back(false).await;
+}
+
+/// The same when presence's handler panics (not a clean stop).
+#[actix_web::test]
+async fn presence_whose_handler_panics_is_restarted_and_counts_again() {
+    presence_fails_and_comes_back(true).await;
+}
+
+async fn presence_fails_and_comes_back(panic: bool) {
     let app = spawn_app(Backend::Sqlite).await;
     let token = app.admin_token().await;
     let presence = app.live.presence.clone();
@@ -226,7 +181,11 @@ async fn presence_is_restarted_and_counts_viewers_again() {
     })
     .await;
 
-    app.live.inject_service_fault(ServiceKind::Presence);
+    if panic {
+        app.live.inject_service_panic(ServiceKind::Presence);
+    } else {
+        app.live.inject_service_fault(ServiceKind::Presence);
+    }
     // While it is down the published totals stand still; after its restart they move again.
     presence.touch("watched", "v2");
     restarted(&app, &token, "presence", "presence", 1).await;
@@ -236,12 +195,14 @@ async fn presence_is_restarted_and_counts_viewers_again() {
         || async { presence.count("watched") == 2 },
     )
     .await;
+    // The exit's reason ("injected fault", "a handler panicked"), or the new presence saying
+    // what it resumed.
     let t = tree(&app, &token).await;
     let p = find(&t["root"], "presence", "presence").unwrap();
     assert!(
-        p["actor"]["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("restarted") || e.contains("injected")),
+        p["actor"]["last_error"].as_str().is_some_and(|e| {
+            e.contains("restarted") || e.contains("injected") || e.contains("panicked")
+        }),
         "{p}"
     );
 }
