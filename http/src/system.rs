@@ -49,16 +49,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             false
         }
     };
-    // Without Redis a node still serves its own clients (chat falls back to the database
-    // between nodes), and without the object store live streams still play (only what is
-    // stored suffers: thumbnails, VODs, clips), so it stays in rotation, marked degraded.
-    // Without the database it cannot do anything useful.
     let free_mb = streamhall_actors::disk::free_bytes(&state.data_dir)
         .map(|b| b / (1024 * 1024))
         .map_err(|e| tracing::warn!(error = %e, dir = %state.data_dir.display(), "reading the data directory's free space failed"))
         .ok();
     let disk_low = free_mb.is_none_or(|mb| mb < state.http.disk_low_mb);
     let writes_refused = state.disk_guard.as_ref().is_some_and(|g| g.short());
+    // Without Redis a node still serves its own clients (chat falls back to the database
+    // between nodes), without the object store live streams still play (only what is stored
+    // suffers: thumbnails, VODs, clips), and on a full disk it still serves what it has, so
+    // it stays in rotation, marked degraded. Without the database it cannot do anything
+    // useful.
     let ready = db_ok;
     let degraded = redis_ok == Some(false)
         || !objects_ok

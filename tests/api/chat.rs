@@ -12,7 +12,10 @@ use tokio_tungstenite::{
     tungstenite::{Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
 };
 
-use crate::helpers::{Backend, PrivateRedis, Session, TestApp, restart, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, PrivateRedis, Session, TestApp, restart, spawn_app, spawn_app_with,
+    spawn_app_with_redis,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -896,11 +899,7 @@ crate::both_backends!(
 #[actix_web::test]
 async fn without_redis_nodes_keep_chatting_through_the_database_and_recover() {
     let redis = PrivateRedis::start(PrivateRedis::free_port());
-    let url = format!("redis://127.0.0.1:{}", redis.port);
-    let app = spawn_app_with(Backend::Postgres, |c| {
-        c.redis.url = Some(secrecy::SecretString::from(url.clone()));
-    })
-    .await;
+    let app = spawn_app_with_redis(&redis).await;
     let node2 = restart(&app).await;
     let (owner, slug) = setup(&app).await;
     let viewer = app.register("viewer").await;

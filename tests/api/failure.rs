@@ -15,7 +15,7 @@ use crate::{
     chat::Chat,
     helpers::{
         Backend, PrivatePostgres, PrivateRedis, TestApp, poll_until, restart, spawn_app_on,
-        spawn_app_with,
+        spawn_app_with, spawn_app_with_redis,
     },
     media_tools::{publish, segments, variants},
 };
@@ -187,11 +187,7 @@ async fn viewers(app: &TestApp, slug: &str) -> u64 {
 #[actix_web::test]
 async fn redis_away_for_ten_seconds_degrades_the_nodes_and_everything_comes_back() {
     let redis = PrivateRedis::start(PrivateRedis::free_port());
-    let url = format!("redis://127.0.0.1:{}", redis.port);
-    let a = spawn_app_with(Backend::Postgres, |c| {
-        c.redis.url = Some(secrecy::SecretString::from(url.clone()));
-    })
-    .await;
+    let a = spawn_app_with_redis(&redis).await;
     let b = restart(&a).await;
     let owner = a.register("caster").await;
     let key = a.create_channel(&owner.access, "away").await["stream_key"]

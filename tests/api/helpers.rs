@@ -130,6 +130,16 @@ pub async fn spawn_app_in(
     .await
 }
 
+/// A server on the shared PostgreSQL and a Redis the test runs itself ([`PrivateRedis`]), so
+/// it can stop and start Redis.
+pub async fn spawn_app_with_redis(redis: &PrivateRedis) -> TestApp {
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    spawn_app_with(Backend::Postgres, |c| {
+        c.redis.url = Some(SecretString::from(url));
+    })
+    .await
+}
+
 /// A server on PostgreSQL and Redis servers the test runs itself ([`PrivatePostgres`],
 /// [`PrivateRedis`]), so it can stop and start them. A fresh database is made on `pg`.
 pub async fn spawn_app_on(
