@@ -2,7 +2,6 @@
 //! its hash, compares in constant time, and hands the publish to the [`Registry`]. The key is
 //! never logged.
 
-use actix::Addr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use streamhall_entities::secret::Sealer;
@@ -14,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::{PublishRequested, Registry};
+use crate::stats::Mailbox;
 
 /// Events buffered between the publisher's connection and the Ingest actor; when full the
 /// connection waits (backpressure onto TCP, or SRT's receive buffer).
@@ -21,12 +21,12 @@ pub const SINK_CAPACITY: usize = 512;
 
 pub struct IngestGate {
     db: DatabaseConnection,
-    registry: Addr<Registry>,
+    registry: Mailbox<Registry>,
     sealer: Sealer,
 }
 
 impl IngestGate {
-    pub fn new(db: DatabaseConnection, registry: Addr<Registry>, sealer: Sealer) -> Self {
+    pub fn new(db: DatabaseConnection, registry: Mailbox<Registry>, sealer: Sealer) -> Self {
         Self {
             db,
             registry,

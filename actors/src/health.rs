@@ -6,7 +6,7 @@ use streamhall_media::ingest::Protocol;
 use ts_rs::TS;
 
 /// One actor as the admin dashboard shows it: the same shape for every node of the tree.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, TS)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, TS)]
 pub struct ActorHealth {
     /// `registry`, `stream`, `ingest`, `transcode`, `segment`, `thumbnail`, `restream`,
     /// `presence`, `chat_directory`, `chat_room`, `notifier`.
@@ -21,7 +21,8 @@ pub struct ActorHealth {
     pub restarts: u32,
     pub last_error: Option<String>,
     /// Messages sent to the actor and not handled yet (counted: actix exposes no queue
-    /// length); `None` where the actor's senders are not counted.
+    /// length; every handle on an actor counts its sends); `None` only where the actor did
+    /// not answer (unresponsive, restarting).
     pub mailbox: Option<usize>,
     /// Messages handled by this incarnation and its predecessors in the slot.
     pub messages: u64,
@@ -55,14 +56,14 @@ impl ActorHealth {
 }
 
 /// A per-kind figure of a node (stream: bitrate, fps ...; room: members ...; notifier: jobs).
-#[derive(Debug, Clone, Serialize, PartialEq, TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, TS)]
 pub struct Figure {
     pub name: String,
     pub value: f64,
 }
 
 /// One node of the supervision tree as the admin dashboard draws it.
-#[derive(Debug, Clone, Serialize, PartialEq, TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, TS)]
 pub struct ActorNode {
     pub actor: ActorHealth,
     /// What matters for this kind, e.g. `bitrate_kbps`, `fps`, `members`, `pending_writes`.
@@ -89,6 +90,17 @@ impl ActorNode {
 }
 
 pub use crate::stats::DeadLetterCount;
+
+/// Another server's supervision tree, as it last wrote it (see [`crate::node_trees`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, TS)]
+pub struct NodeTree {
+    /// Its `cluster.node_id`.
+    pub node: String,
+    /// Seconds since it wrote this tree (it writes one every two seconds).
+    pub age_s: f64,
+    pub root: ActorNode,
+    pub dead_letters: Vec<DeadLetterCount>,
+}
 
 /// Whether viewers can watch a channel, as every page shows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -194,6 +206,8 @@ pub struct StreamHealth {
     pub dropped_frames: u64,
     /// Audio frames dropped for the same reason.
     pub dropped_audio: u64,
+    /// Media waiting for ffmpeg in the bounded queue between ingest and the transcoder.
+    pub queued: usize,
     pub renditions: Vec<RenditionHealth>,
     /// The broadcast's recording (or DVR copy): uploads, spool, lost segments.
     pub recording: Option<crate::recording::RecordingHealth>,

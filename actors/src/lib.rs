@@ -30,6 +30,7 @@ pub mod disk;
 pub mod gate;
 pub mod health;
 pub mod locks;
+pub mod node_trees;
 pub mod notify;
 pub mod presence;
 pub mod pull;
@@ -45,8 +46,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Addr, AsyncContext, Context};
+use actix::{AsyncContext, Context};
 use sea_orm::DatabaseConnection;
+use stats::Mailbox;
 use streamhall_media::ingest::PublishHandler;
 use streamhall_media::objects::ObjectStore;
 use streamhall_media::transcode::{LadderConfig, Transcoder};
@@ -176,7 +178,7 @@ pub(crate) struct LiveDeps {
 /// The running live tree.
 #[derive(Clone)]
 pub struct Live {
-    pub registry: Addr<Registry>,
+    pub registry: Mailbox<Registry>,
     pub hls: HlsDirectory,
     pub presence: PresenceHandle,
     pub bus: Bus,
@@ -193,6 +195,8 @@ pub struct Live {
     pub ingest_allow_private: Vec<String>,
     /// This node's signed-in sockets by user, closed when the user's sessions are revoked.
     pub sockets: sockets::UserSockets,
+    /// The other nodes' supervision trees, for the admin page.
+    pub node_trees: node_trees::NodeTrees,
     db: DatabaseConnection,
 }
 
@@ -256,11 +260,14 @@ impl Live {
         // The registry's address exists before it runs, so its children can report to it.
         let registry_ctx = Context::<Registry>::new();
         let dead_letters = stats::DeadLetters::default();
+        // Every handle on the registry counts its sends with these, so its depth is real.
+        let registry_stats = stats::ActorStats::new("registry", dead_letters.clone());
+        let registry = Mailbox::new(registry_ctx.address(), Arc::clone(&registry_stats));
         let chat_redis = redis
             .clone()
             .map(|(pool, prefix)| (pool, prefix, cfg.node_id.clone()));
         let services = registry::Services::start(
-            registry_ctx.address().recipient(),
+            registry.recipient(),
             &dead_letters,
             registry::PresenceSpec {
                 handle: presence.clone(),
@@ -313,13 +320,19 @@ impl Live {
             hls.clone(),
             deps.cfg.recording.clone(),
         );
-        let registry = registry_ctx.run(Registry::new(Arc::clone(&deps), services, dead_letters));
+        registry_ctx.run(Registry::new(
+            Arc::clone(&deps),
+            services,
+            registry_stats,
+            dead_letters,
+        ));
+        let node_trees = node_trees::NodeTrees::new(
+            redis.clone().filter(|_| cluster.is_shared()),
+            cluster.node_id().to_owned(),
+        );
         if cluster.is_shared() {
-            tokio::spawn(cluster::run(
-                cluster.clone(),
-                deps,
-                registry.clone().recipient(),
-            ));
+            tokio::spawn(cluster::run(cluster.clone(), deps, registry.recipient()));
+            tokio::spawn(node_trees::run(node_trees.clone(), registry.clone()));
         }
         let pulls = pull::Pulls::new(
             db.clone(),
@@ -332,6 +345,7 @@ impl Live {
         let sockets = sockets::UserSockets::default();
         sockets.follow(&bus);
         Ok(Live {
+            node_trees,
             sockets,
             sealer,
             pulls,
@@ -360,8 +374,19 @@ impl Live {
     /// The whole tree, from its root. The registry answers within a few seconds (each part
     /// it asks has a timeout); if it cannot answer at all, the tree says so.
     pub async fn health(&self) -> HealthTree {
-        match self.registry.send(GetHealth).await {
-            Ok(tree) => tree,
+        let (mine, others) =
+            futures_util::future::join(self.registry.send(GetHealth), self.node_trees.others())
+                .await;
+        let (other_nodes, other_nodes_error) = match others {
+            Ok(trees) => (trees, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        match mine {
+            Ok(tree) => HealthTree {
+                other_nodes,
+                other_nodes_error,
+                ..tree
+            },
             Err(e) => {
                 let registry = ActorHealth {
                     last_error: Some(e.to_string()),
@@ -376,6 +401,8 @@ impl Live {
                     presence: ActorHealth::new("presence", "presence", "unknown"),
                     chat: None,
                     notifier: None,
+                    other_nodes,
+                    other_nodes_error,
                 }
             }
         }
@@ -403,11 +430,15 @@ impl Live {
             .do_send(registry::InjectServiceFault { kind, panic: true });
     }
 
-    /// Test builds only: make the channel's stream actor stop without ending its broadcast.
+    /// Test builds only: make the channel's stream actor stop (or, with `panic`, its handler
+    /// panic) without ending its broadcast.
     #[cfg(any(test, feature = "fault-injection"))]
-    pub async fn inject_stream_fault(&self, slug: &str) -> bool {
+    pub async fn inject_stream_fault(&self, slug: &str, panic: bool) -> bool {
         self.registry
-            .send(registry::InjectStreamFault(slug.to_owned()))
+            .send(registry::InjectStreamFault {
+                slug: slug.to_owned(),
+                panic,
+            })
             .await
             .unwrap_or(false)
     }

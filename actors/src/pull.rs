@@ -17,7 +17,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::Addr;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use secrecy::SecretString;
@@ -36,6 +35,7 @@ use crate::locks::lock;
 use crate::notify::WebhookConfig;
 use crate::notify::webhook::UrlGuard;
 use crate::registry::{PublishRequested, Registry};
+use crate::stats::Mailbox;
 
 /// An on-demand pull with nobody asking for the channel this long stops.
 pub const IDLE_STOP: Duration = Duration::from_secs(60);
@@ -89,7 +89,7 @@ pub struct Pulls {
 
 struct Inner {
     db: DatabaseConnection,
-    registry: Addr<Registry>,
+    registry: Mailbox<Registry>,
     cluster: Cluster,
     sealer: Sealer,
     guard: UrlGuard,
@@ -101,7 +101,7 @@ struct Inner {
 impl Pulls {
     pub(crate) fn new(
         db: DatabaseConnection,
-        registry: Addr<Registry>,
+        registry: Mailbox<Registry>,
         cluster: Cluster,
         sealer: Sealer,
         allow_private: &[String],

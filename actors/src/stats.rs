@@ -19,7 +19,7 @@ use actix::prelude::*;
 use crate::locks::lock;
 
 /// Undeliverable messages on this node for one kind of actor.
-#[derive(Debug, Clone, serde::Serialize, PartialEq, ts_rs::TS)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, ts_rs::TS)]
 pub struct DeadLetterCount {
     pub kind: String,
     pub count: u64,
@@ -279,6 +279,17 @@ impl<A: Actor> Mailbox<A> {
         &self.addr
     }
 
+    /// The same counters behind a `Recipient` of one message.
+    pub fn recipient<M>(&self) -> CountedRecipient<M>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        CountedRecipient::new(self.addr.clone().recipient(), Arc::clone(&self.stats))
+    }
+
     /// Waits for the answer. A stopped actor answers `MailboxError::Closed` (a dead letter).
     pub fn send<M>(
         &self,
@@ -332,6 +343,65 @@ impl<A: Actor> Mailbox<A> {
                 self.stats.dead_letter();
                 Err(e)
             }
+        }
+    }
+}
+
+/// A [`Mailbox`] narrowed to one message: for a sender that must not name its receiver's type
+/// (a child reporting to its parent, the cluster loop to the registry). Counted the same way.
+pub struct CountedRecipient<M>
+where
+    M: Message + Send,
+    M::Result: Send,
+{
+    recipient: Recipient<M>,
+    stats: Arc<ActorStats>,
+}
+
+impl<M> Clone for CountedRecipient<M>
+where
+    M: Message + Send,
+    M::Result: Send,
+{
+    fn clone(&self) -> Self {
+        Self {
+            recipient: self.recipient.clone(),
+            stats: Arc::clone(&self.stats),
+        }
+    }
+}
+
+impl<M> CountedRecipient<M>
+where
+    M: Message + Send,
+    M::Result: Send,
+{
+    pub fn new(recipient: Recipient<M>, stats: Arc<ActorStats>) -> Self {
+        Self { recipient, stats }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.recipient.connected()
+    }
+
+    /// Waits for the answer (and for room in a full mailbox).
+    pub fn send(&self, msg: M) -> actix::dev::RecipientRequest<M> {
+        if self.recipient.connected() {
+            self.stats.sent();
+        } else {
+            self.stats.dead_letter();
+        }
+        self.recipient.send(msg)
+    }
+
+    /// Fire and forget, waiting for no room in the mailbox: for control messages to one
+    /// parent, which must not be lost to a full mailbox.
+    pub fn do_send(&self, msg: M) {
+        if self.recipient.connected() {
+            self.stats.sent();
+            self.recipient.do_send(msg);
+        } else {
+            self.stats.dead_letter();
         }
     }
 }

@@ -3,14 +3,17 @@
 //! it for the health tree ([`ChildRecord`]).
 //!
 //! actix's `Supervisor` never re-creates an actor and a panic in a handler is not a restart, so
-//! parents do it themselves: a child holds a `Recipient<ChildExited>` to its parent, nothing more.
+//! parents do it themselves: a child holds a [`ChildLink`] to its parent, nothing more.
 
 use std::time::{Duration, Instant};
 
-use actix::{Message, Recipient};
+use std::sync::Arc;
+
+use actix::Message;
 use serde::Serialize;
 
 use crate::health::ActorHealth;
+use crate::stats::{ActorStats, CountedRecipient};
 
 /// A kind of child slot, as the health tree names it.
 pub trait KindName: Copy {
@@ -59,6 +62,57 @@ pub struct ChildExited {
     pub kind: ChildKind,
     pub generation: u64,
     pub reason: String,
+}
+
+/// What a stream's child is started with: which incarnation of which slot it is, its parent
+/// (a counted `Recipient<ChildExited>`, nothing more) and its slot's counters, which outlive
+/// the incarnation as the slot's restarts do.
+pub struct ChildLink {
+    kind: ChildKind,
+    generation: u64,
+    parent: CountedRecipient<ChildExited>,
+    stats: Arc<ActorStats>,
+}
+
+impl ChildLink {
+    pub fn new(
+        kind: ChildKind,
+        generation: u64,
+        parent: CountedRecipient<ChildExited>,
+        stats: Arc<ActorStats>,
+    ) -> Self {
+        Self {
+            kind,
+            generation,
+            parent,
+            stats,
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn stats(&self) -> &Arc<ActorStats> {
+        &self.stats
+    }
+
+    /// Reports the incarnation's end from its `stopped()`: what was still queued for it
+    /// becomes dead letters, and a handler that panicked is named as the reason. A control
+    /// message to one parent, never fan-out: it must not be lost to a full mailbox.
+    pub fn exited(&self, reason: String) {
+        self.stats.stopped();
+        let reason = if self.stats.take_panicked() {
+            "a handler panicked".to_owned()
+        } else {
+            reason
+        };
+        self.parent.do_send(ChildExited {
+            kind: self.kind,
+            generation: self.generation,
+            reason,
+        });
+    }
 }
 
 /// A parent stops a child on purpose (the stream ends). The child still reports
@@ -115,11 +169,15 @@ pub struct ServiceExited {
 pub struct ExitReport {
     kind: ServiceKind,
     generation: u64,
-    parent: Option<Recipient<ServiceExited>>,
+    parent: Option<CountedRecipient<ServiceExited>>,
 }
 
 impl ExitReport {
-    pub fn new(kind: ServiceKind, generation: u64, parent: Recipient<ServiceExited>) -> Self {
+    pub fn new(
+        kind: ServiceKind,
+        generation: u64,
+        parent: CountedRecipient<ServiceExited>,
+    ) -> Self {
         Self {
             kind,
             generation,

@@ -145,7 +145,7 @@ impl Metrics {
                 Opts::new(
                     "actor_mailbox_depth",
                     "Messages sent to the actors running now and not handled yet, summed by kind \
-                     (counted where the senders are: not the registry, streams or their children)",
+                     (every handle on an actor counts its sends)",
                 ),
                 &["kind"],
             )?,

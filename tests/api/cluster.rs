@@ -208,6 +208,52 @@ async fn a_node_started_during_a_broadcast_serves_it_and_refuses_its_key() {
     assert_eq!(count(&a.db, &open).await, 1, "A's broadcast goes on");
     let on_a = a.get_json("/channels/shared").await;
     assert_eq!(on_a["live"]["broadcast_id"], broadcast_id);
+
+    // Each node's supervision tree on the other's admin page: B shows A's tree, as A wrote it
+    // to Redis a moment ago, with A's stream and its children under A's registry.
+    let admin = a.admin_token().await;
+    let a_node = a.get_auth_json("/admin/health", &admin).await["node"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_on_b = poll_until(Duration::from_secs(15), "A's tree on B", || async {
+        let tree = b.get_auth_json("/admin/health", &admin).await;
+        tree["other_nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["node"] == a_node.as_str())
+            .filter(|n| {
+                n["root"]["children"]
+                    .as_array()
+                    .is_some_and(|c| !c.is_empty())
+            })
+            .cloned()
+    })
+    .await;
+    assert!(
+        a_on_b["age_s"].as_f64().unwrap() < 6.0,
+        "{}",
+        a_on_b["age_s"]
+    );
+    assert_eq!(a_on_b["root"]["actor"]["kind"], "registry");
+    assert!(a_on_b["root"]["actor"]["mailbox"].is_u64());
+    let streams: Vec<&Value> = a_on_b["root"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["actor"]["kind"] == "stream")
+        .collect();
+    assert_eq!(streams.len(), 1, "{a_on_b}");
+    assert_eq!(
+        streams[0]["actor"]["id"],
+        format!("shared/{broadcast_id}").as_str()
+    );
+    let on_b = b.get_auth_json("/admin/health", &admin).await;
+    assert!(
+        on_b["streams"].as_array().unwrap().is_empty(),
+        "B runs no stream of its own"
+    );
+    assert!(on_b["other_nodes_error"].is_null());
 }
 
 /// One node of the three-node test: the release or debug binary in a process of its own.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Message, Recipient};
+use actix::Message;
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis::{self, Value};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,7 @@ use super::core::StoredMessage;
 use super::protocol::RoomMode;
 use crate::locks::lock;
 use crate::redis_streams::{entries, pairs};
+use crate::stats::CountedRecipient;
 
 /// Entries kept per room stream (approximately).
 pub const STREAM_MAXLEN: usize = 10_000;
@@ -64,7 +65,7 @@ pub struct RemoteEvents(pub Vec<RoomEvent>);
 
 struct Sub {
     last_id: String,
-    recipient: Recipient<RemoteEvents>,
+    recipient: CountedRecipient<RemoteEvents>,
 }
 
 #[derive(Clone)]
@@ -132,7 +133,7 @@ impl ChatCluster {
 
     /// Follows a room's stream from its current end. Call before loading the room from the
     /// database, so nothing committed in between is missed.
-    pub async fn subscribe(&self, channel_id: i64, recipient: Recipient<RemoteEvents>) {
+    pub async fn subscribe(&self, channel_id: i64, recipient: CountedRecipient<RemoteEvents>) {
         let last_id = match self.stream_end(channel_id).await {
             Ok(id) => id,
             Err(e) => {

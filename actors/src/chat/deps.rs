@@ -12,7 +12,7 @@ use sea_orm::DatabaseConnection;
 use super::cluster::ChatCluster;
 use super::core::RoomLimits;
 use crate::presence::PresenceHandle;
-use crate::stats::{ActorStats, DeadLetters};
+use crate::stats::{ActorStats, CountedRecipient, DeadLetters};
 
 /// Settings of the chat side.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ pub(crate) struct ChatDeps {
     pub db: DatabaseConnection,
     pub cluster: Option<ChatCluster>,
     pub presence: PresenceHandle,
-    pub directory: Recipient<RoomStopped>,
+    pub directory: CountedRecipient<RoomStopped>,
     pub dead_letters: DeadLetters,
 }
 

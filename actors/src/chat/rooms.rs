@@ -4,14 +4,16 @@
 //! [`ChatHandle`] is what HTTP holds.
 //!
 //! Parent: the [`Registry`](crate::Registry), seen through an [`ExitReport`]. Children: the
-//! rooms, each holding a `Recipient<RoomStopped>`. In: [`GetRoom`], [`ReloadRoom`],
+//! rooms, each holding a `CountedRecipient<RoomStopped>`. In: [`GetRoom`], [`ReloadRoom`],
 //! [`RestartRoom`], [`CloseRoom`], [`GetChatHealth`], [`RoomStopped`]. Out: rooms started and
 //! stopped, retention purges.
 //!
 //! Restart strategy. Rooms: one-for-one, on demand. A room that fails is forgotten and its
 //! failure counted per channel; its sessions see their queue end and rejoin with backoff, and
 //! the join starts a fresh room, which reloads its ring from the database, so they resume from
-//! the last id they had. The directory: restarted by the registry with backoff. It holds
+//! the last id they had. On demand rather than on a timer because a room exists only while
+//! someone is in it (an idle room stops): the members' rejoin is the restart, and a room
+//! nobody rejoins has no one to serve. The directory: restarted by the registry with backoff. It holds
 //! nothing that must survive: when it goes (stopped, or dropped by a panic) it stops its rooms,
 //! whose sessions rejoin through the [`ChatHandle`], which always sends to the current
 //! directory ([`Current`]); joins during the backoff fail and are retried by the sessions.
@@ -124,7 +126,7 @@ impl ChatDirectory {
                 db: spec.db,
                 cluster: spec.cluster,
                 presence: spec.presence,
-                directory: ctx.address().recipient(),
+                directory: Mailbox::new(ctx.address(), Arc::clone(&stats)).recipient(),
                 dead_letters: spec.dead_letters,
             }),
             rooms: HashMap::new(),
@@ -271,7 +273,7 @@ impl Handler<RoomStopped> for ChatDirectory {
     type Result = ();
 
     fn handle(&mut self, msg: RoomStopped, _: &mut Context<Self>) {
-        let _h = self.stats.handling_own();
+        let _h = self.stats.handling();
         if self
             .rooms
             .get(&msg.channel_id)

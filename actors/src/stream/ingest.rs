@@ -1,6 +1,6 @@
 //! Ingest: one publisher connection feeding the stream.
 //!
-//! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
+//! Parent: [`StreamActor`](super::StreamActor), seen as a `CountedRecipient<ChildExited>`. Children:
 //! none. In: the publisher's [`IngestEvent`]s (a bounded channel from the RTMP server, added as
 //! a stream), [`StopIngest`]. Out: every tag into the [`IngestSession`] (stats, cached sequence
 //! headers, the bounded queue to ffmpeg); [`ChildExited`] when the publisher leaves, is kicked
@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::session::IngestSession;
-use crate::supervision::{ChildExited, ChildKind};
+use crate::supervision::ChildLink;
 
 /// Stop reading from the publisher (it was replaced, or the stream ends).
 #[derive(Message)]
@@ -23,30 +23,27 @@ use crate::supervision::{ChildExited, ChildKind};
 pub struct StopIngest;
 
 pub struct Ingest {
-    generation: u64,
+    link: ChildLink,
     session: Arc<IngestSession>,
     events: Option<mpsc::Receiver<IngestEvent>>,
     kick: CancellationToken,
-    parent: Recipient<ChildExited>,
     span: tracing::Span,
     exit_reason: String,
 }
 
 impl Ingest {
     pub fn new(
-        generation: u64,
+        link: ChildLink,
         session: Arc<IngestSession>,
         events: mpsc::Receiver<IngestEvent>,
         kick: CancellationToken,
-        parent: Recipient<ChildExited>,
         span: tracing::Span,
     ) -> Self {
         Self {
-            generation,
+            link,
             session,
             events: Some(events),
             kick,
-            parent,
             span,
             exit_reason: "stopped".into(),
         }
@@ -78,17 +75,14 @@ impl Actor for Ingest {
         let _g = self.span.clone().entered();
         tracing::info!(reason = %self.exit_reason, "ingest stopped");
         self.session.queue.close();
-        // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
-        self.parent.do_send(ChildExited {
-            kind: ChildKind::Ingest,
-            generation: self.generation,
-            reason: std::mem::take(&mut self.exit_reason),
-        });
+        self.link.exited(std::mem::take(&mut self.exit_reason));
     }
 }
 
 impl StreamHandler<IngestEvent> for Ingest {
     fn handle(&mut self, event: IngestEvent, _ctx: &mut Self::Context) {
+        // Media arrives through the stream, not the mailbox: counted as handled, never as depth.
+        let _h = self.link.stats().handling_own();
         self.session
             .observe(event, Instant::now(), SystemTime::now());
     }
@@ -103,6 +97,7 @@ impl Handler<StopIngest> for Ingest {
     type Result = ();
 
     fn handle(&mut self, _: StopIngest, ctx: &mut Self::Context) {
+        let _h = self.link.stats().handling();
         self.exit_reason = "stopped by the stream".into();
         ctx.stop();
     }

@@ -1,6 +1,6 @@
 //! Segment: moves finished segments from ffmpeg's working directory into the live window.
 //!
-//! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
+//! Parent: [`StreamActor`](super::StreamActor), seen as a `CountedRecipient<ChildExited>`. Children:
 //! none. In: [`PrepareRun`] (before every ffmpeg start), [`FinishSegments`] (the broadcast
 //! ends), [`StopChild`], its own 50 ms poll. Out: segments into the channel's [`LiveWindow`](streamhall_media::hls::LiveWindow) in the
 //! [`HlsDirectory`](crate::HlsDirectory) entry, with program-date-time from the ingest wall
@@ -23,7 +23,7 @@ use tokio::net::UnixListener;
 use super::transcode::RunClock;
 use crate::directory::StreamEntry;
 use crate::locks::{lock, write};
-use crate::supervision::{ChildExited, ChildKind, StopChild};
+use crate::supervision::{ChildLink, StopChild};
 
 const POLL: Duration = Duration::from_millis(50);
 /// Consecutive failed polls (about 5 s) before the actor gives up and is restarted.
@@ -164,9 +164,8 @@ pub struct PrepareRun {
 pub struct FinishSegments;
 
 pub struct Segment {
-    generation: u64,
+    link: ChildLink,
     entry: Arc<StreamEntry>,
-    parent: Recipient<ChildExited>,
     counters: Arc<SegmentCounters>,
     /// The current watcher's lost count already added to `counters`.
     lost_seen: u64,
@@ -186,16 +185,14 @@ pub struct Segment {
 
 impl Segment {
     pub fn new(
-        generation: u64,
+        link: ChildLink,
         entry: Arc<StreamEntry>,
         counters: Arc<SegmentCounters>,
-        parent: Recipient<ChildExited>,
         span: tracing::Span,
     ) -> Self {
         Self {
-            generation,
+            link,
             entry,
-            parent,
             counters,
             lost_seen: 0,
             watcher: None,
@@ -328,19 +325,17 @@ impl Actor for Segment {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(POLL, |act, ctx| act.poll(ctx));
+        ctx.run_interval(POLL, |act, ctx| {
+            let _h = act.link.stats().handling_own();
+            act.poll(ctx);
+        });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         if let Some(dir) = self.ll_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
-        // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
-        self.parent.do_send(ChildExited {
-            kind: ChildKind::Segment,
-            generation: self.generation,
-            reason: std::mem::take(&mut self.exit_reason),
-        });
+        self.link.exited(std::mem::take(&mut self.exit_reason));
     }
 }
 
@@ -348,6 +343,7 @@ impl Handler<PrepareRun> for Segment {
     type Result = Result<(), String>;
 
     fn handle(&mut self, msg: PrepareRun, ctx: &mut Self::Context) -> Self::Result {
+        let _h = self.link.stats().handling();
         let _g = self.span.clone().entered();
         // The previous run's last segments first.
         self.poll(ctx);
@@ -389,6 +385,7 @@ impl Handler<FinishSegments> for Segment {
     type Result = ();
 
     fn handle(&mut self, _: FinishSegments, ctx: &mut Self::Context) {
+        let _h = self.link.stats().handling();
         self.poll(ctx);
         self.entry.end();
         self.remove_run_dir();
@@ -400,6 +397,7 @@ impl Handler<StopChild> for Segment {
     type Result = ();
 
     fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        let _h = self.link.stats().handling();
         ctx.stop();
     }
 }

@@ -1,6 +1,6 @@
 //! Thumbnail: a JPEG of the stream every few seconds.
 //!
-//! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
+//! Parent: [`StreamActor`](super::StreamActor), seen as a `CountedRecipient<ChildExited>`. Children:
 //! one picture at a time from its [`Thumbnailer`] (in production a short-lived ffmpeg), bounded
 //! by [`THUMBNAIL_TIMEOUT`]. In: its own timer, [`StopChild`].
 //! Out: the JPEG into the channel's [`StreamEntry`] (served by
@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::directory::StreamEntry;
 use crate::locks::{lock, write};
-use crate::supervision::{ChildExited, ChildKind, StopChild};
+use crate::supervision::{ChildLink, StopChild};
 
 /// Longest an ffmpeg decode may take.
 pub const THUMBNAIL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,38 +30,34 @@ pub const THUMBNAIL_TIMEOUT: Duration = Duration::from_secs(5);
 struct ThumbnailDone(Result<Bytes, String>);
 
 pub struct Thumbnail {
-    generation: u64,
+    link: ChildLink,
     slug: String,
     entry: Arc<StreamEntry>,
     objects: Arc<dyn ObjectStore>,
     thumbnailer: Arc<dyn Thumbnailer>,
     interval: Duration,
-    parent: Recipient<ChildExited>,
     busy: bool,
     last_source: Option<Bytes>,
     span: tracing::Span,
 }
 
 impl Thumbnail {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        generation: u64,
+        link: ChildLink,
         slug: String,
         entry: Arc<StreamEntry>,
         objects: Arc<dyn ObjectStore>,
         thumbnailer: Arc<dyn Thumbnailer>,
         interval: Duration,
-        parent: Recipient<ChildExited>,
         span: tracing::Span,
     ) -> Self {
         Self {
-            generation,
+            link,
             slug,
             entry,
             objects,
             thumbnailer,
             interval,
-            parent,
             busy: false,
             last_source: None,
             span,
@@ -100,16 +96,14 @@ impl Actor for Thumbnail {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.interval, |act, ctx| act.tick(ctx));
+        ctx.run_interval(self.interval, |act, ctx| {
+            let _h = act.link.stats().handling_own();
+            act.tick(ctx);
+        });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
-        self.parent.do_send(ChildExited {
-            kind: ChildKind::Thumbnail,
-            generation: self.generation,
-            reason: "stopped".into(),
-        });
+        self.link.exited("stopped".into());
     }
 }
 
@@ -117,6 +111,8 @@ impl Handler<ThumbnailDone> for Thumbnail {
     type Result = ();
 
     fn handle(&mut self, msg: ThumbnailDone, _ctx: &mut Self::Context) {
+        // The actor's own message (its decode task's answer): never mailbox depth.
+        let _h = self.link.stats().handling_own();
         let _g = self.span.clone().entered();
         self.busy = false;
         match msg.0 {
@@ -142,6 +138,7 @@ impl Handler<StopChild> for Thumbnail {
     type Result = ();
 
     fn handle(&mut self, _: StopChild, ctx: &mut Self::Context) {
+        let _h = self.link.stats().handling();
         ctx.stop();
     }
 }
@@ -156,6 +153,8 @@ mod tests {
 
     use super::*;
     use crate::locks::read;
+    use crate::stats::{ActorStats, DeadLetters, Mailbox};
+    use crate::supervision::{ChildExited, ChildKind};
 
     /// Stands in for the stream actor: takes the child's exit report.
     struct Parent;
@@ -190,14 +189,20 @@ mod tests {
         ));
         let fake = FakeThumbnailer::new(&b"jpeg-1"[..]);
         let objects: Arc<dyn ObjectStore> = Arc::new(FsObjectStore::new(dir.path()));
+        let counted = |kind| ActorStats::new(kind, DeadLetters::default());
+        let parent = Mailbox::new(Parent.start(), counted("stream"));
         Thumbnail::new(
-            1,
+            ChildLink::new(
+                ChildKind::Thumbnail,
+                1,
+                parent.recipient(),
+                counted("thumbnail"),
+            ),
             "chan".into(),
             Arc::clone(&entry),
             Arc::clone(&objects),
             Arc::new(fake.clone()),
             Duration::from_millis(10),
-            Parent.start().recipient(),
             tracing::Span::none(),
         )
         .start();

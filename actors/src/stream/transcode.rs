@@ -1,6 +1,6 @@
 //! Transcode: one ffmpeg process turning the publisher's FLV into the HLS ladder.
 //!
-//! Parent: [`StreamActor`](super::StreamActor), seen as a `Recipient<ChildExited>`. Children:
+//! Parent: [`StreamActor`](super::StreamActor), seen as a `CountedRecipient<ChildExited>`. Children:
 //! the ffmpeg process (through the injected [`Transcoder`]) and its stdin writer task. In:
 //! [`StopTranscode`]. Out: FLV into ffmpeg's stdin (file header, cached sequence headers, then
 //! the session's queue, starting at a keyframe); [`ChildExited`] when ffmpeg exits, whatever
@@ -28,7 +28,7 @@ use tracing::Instrument;
 
 use super::session::IngestSession;
 use crate::locks::lock;
-use crate::supervision::{ChildExited, ChildKind};
+use crate::supervision::ChildLink;
 
 /// Kill ffmpeg now: the stream ends, a new publisher needs a new run, or it is stuck.
 #[derive(Message)]
@@ -121,35 +121,32 @@ pub struct TranscodeRun {
 }
 
 pub struct Transcode {
-    generation: u64,
+    link: ChildLink,
     transcoder: Arc<dyn Transcoder>,
     run: TranscodeRun,
     session: Arc<IngestSession>,
     stats: Arc<TranscodeStats>,
     stop: CancellationToken,
-    parent: Recipient<ChildExited>,
     span: tracing::Span,
     exit_reason: String,
 }
 
 impl Transcode {
     pub fn new(
-        generation: u64,
+        link: ChildLink,
         transcoder: Arc<dyn Transcoder>,
         run: TranscodeRun,
         session: Arc<IngestSession>,
         stats: Arc<TranscodeStats>,
-        parent: Recipient<ChildExited>,
         span: tracing::Span,
     ) -> Self {
         Self {
-            generation,
+            link,
             transcoder,
             run,
             session,
             stats,
             stop: CancellationToken::new(),
-            parent,
             span,
             exit_reason: "stopped".into(),
         }
@@ -171,7 +168,7 @@ impl Actor for Transcode {
         };
         let pid = proc.pid();
         tracing::info!(?pid, "ffmpeg started");
-        self.stats.set(self.generation, pid, proc.progress());
+        self.stats.set(self.link.generation(), pid, proc.progress());
         let done = CancellationToken::new();
         if let Some(stdin) = proc.take_stdin() {
             tokio::spawn(
@@ -198,6 +195,7 @@ impl Actor for Transcode {
             (status, proc.stderr_tail())
         };
         ctx.spawn(wait.into_actor(self).map(|(status, tail), act, ctx| {
+            let _h = act.link.stats().handling_own();
             act.exit_reason = describe_exit(&status, &tail);
             ctx.stop();
         }));
@@ -211,13 +209,8 @@ impl Actor for Transcode {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         let _g = self.span.clone().entered();
         tracing::info!(reason = %self.exit_reason, "transcode stopped");
-        self.stats.clear(self.generation);
-        // A control message to one parent, never fan-out: it must not be lost to a full mailbox.
-        self.parent.do_send(ChildExited {
-            kind: ChildKind::Transcode,
-            generation: self.generation,
-            reason: std::mem::take(&mut self.exit_reason),
-        });
+        self.stats.clear(self.link.generation());
+        self.link.exited(std::mem::take(&mut self.exit_reason));
     }
 }
 
@@ -225,6 +218,7 @@ impl Handler<StopTranscode> for Transcode {
     type Result = ();
 
     fn handle(&mut self, msg: StopTranscode, ctx: &mut Self::Context) {
+        let _h = self.link.stats().handling();
         self.exit_reason = msg.reason;
         self.stop.cancel();
         ctx.stop();

@@ -493,12 +493,12 @@ async fn a_hung_ffmpeg_never_blocks_the_publisher_and_drops_are_counted() {
     // Everything sent is either waiting in the bounded queue or counted as dropped.
     let h = eventually("every frame accounted for", WAIT, || async {
         t.stream_health().await.filter(|h| {
-            let queued = h.children[0].mailbox.unwrap_or(0) as u64;
+            let queued = h.queued as u64;
             h.dropped_frames + queued >= 3000
         })
     })
     .await;
-    let queue = h.children[0].mailbox.unwrap();
+    let queue = h.queued;
     assert!(queue <= 2048, "bounded: {queue}");
     assert!(h.dropped_frames >= 3000 - 2048, "{}", h.dropped_frames);
     assert!(

@@ -7,7 +7,7 @@ import type { ActorNode } from '../api/generated/ActorNode';
 import type { HealthTree } from '../api/generated/HealthTree';
 import { Confirm, duration } from '../components/States';
 import { useToast } from '../components/Toasts';
-import { type Action, type History, type SortKey, SORT_LABELS, actionsFor, figure, flatten, keyOf, ms, sparkline, toneOf, topN } from './model';
+import { type Action, type History, type SortKey, SORT_LABELS, actionsFor, emptyHistory, figure, flatten, keyOf, ms, nodeViews, sparkline, toneOf, topN } from './model';
 
 const TONE_PILL = { ok: 'ok', passing: 'warn', alarm: 'bad', idle: '' } as const;
 
@@ -15,13 +15,21 @@ function StatePill({ state }: { state: string }) {
   return <span className={`pill ${TONE_PILL[toneOf(state)]}`}>{state}</span>;
 }
 
-export function Observer({ tree, history }: { tree: HealthTree; history: History }) {
+export function Observer({ tree, histories }: { tree: HealthTree; histories: ReadonlyMap<string, History> }) {
   const [collapsed, setCollapsed] = useState<Set<string>>(() => new Set());
   const [selected, setSelected] = useState<string | null>(null);
   const [pending, setPending] = useState<Action | null>(null);
+  const [nodeName, setNodeName] = useState<string | null>(null);
   const toast = useToast();
-  const rows = useMemo(() => flatten(tree.root, collapsed), [tree, collapsed]);
-  const selectedNode = useMemo(() => (selected ? flatten(tree.root).find((r) => r.key === selected)?.node ?? null : null), [tree, selected]);
+  const views = useMemo(() => nodeViews(tree), [tree]);
+  const view = views.find((v) => v.node === nodeName) ?? views[0];
+  const history = histories.get(view.node) ?? emptyHistory();
+  const rows = useMemo(() => flatten(view.root, collapsed), [view, collapsed]);
+  const selectedNode = useMemo(() => (selected ? flatten(view.root).find((r) => r.key === selected)?.node ?? null : null), [view, selected]);
+  const pick = (node: string) => {
+    setNodeName(node);
+    setSelected(null);
+  };
   const toggle = (key: string) =>
     setCollapsed((c) => {
       const next = new Set(c);
@@ -40,9 +48,32 @@ export function Observer({ tree, history }: { tree: HealthTree; history: History
   };
   return (
     <>
+      {views.length > 1 ? (
+        <div className="row" role="tablist" aria-label="Nodes" data-testid="nodes">
+          {views.map((v) => (
+            <button key={v.node} role="tab" aria-selected={v.node === view.node} className={v.node === view.node ? '' : 'ghost'} onClick={() => pick(v.node)}>
+              {v.node}
+              <span className="muted small">{v.here ? ' (this node)' : ` (${v.age_s.toFixed(0)} s ago)`}</span>
+            </button>
+          ))}
+        </div>
+      ) : null}
       <p className="muted small" data-testid="node">
-        Node <strong>{tree.node}</strong>: each node answers for its own actors.
+        {view.here ? (
+          <>
+            Node <strong>{view.node}</strong>: live, with actions.
+          </>
+        ) : (
+          <>
+            Node <strong>{view.node}</strong>, as it wrote its tree {view.age_s.toFixed(0)} s ago. Actions belong to the node that runs the actor: open its own admin page to act.
+          </>
+        )}
       </p>
+      {tree.other_nodes_error && (
+        <p className="error small" role="alert">
+          The other nodes' trees cannot be read: {tree.other_nodes_error}
+        </p>
+      )}
       <h2>Supervision tree</h2>
       <div className="table-wrap">
         <table aria-label="Supervision tree" data-testid="tree">
@@ -90,7 +121,7 @@ export function Observer({ tree, history }: { tree: HealthTree; history: History
                     {ms(a.handling_p50_ms)} · {ms(a.handling_p99_ms)}
                   </td>
                   <td>
-                    {actionsFor(a).map((act) => (
+                    {(view.here ? actionsFor(a) : []).map((act) => (
                       <button key={act.label} className={act.danger ? 'danger' : 'ghost'} style={{ minHeight: 28, padding: '2px 8px', marginRight: 4 }} onClick={() => setPending(act)} aria-label={`${act.label} ${a.kind} ${a.id}`}>
                         {act.label}
                       </button>
@@ -103,15 +134,15 @@ export function Observer({ tree, history }: { tree: HealthTree; history: History
         </table>
       </div>
       {selectedNode && <Detail node={selectedNode} history={history} onClose={() => setSelected(null)} />}
-      <TopTable root={tree.root} onSelect={setSelected} />
+      <TopTable root={view.root} onSelect={setSelected} />
       <h2>Dead letters</h2>
-      {tree.dead_letters.length === 0 ? (
+      {view.dead_letters.length === 0 ? (
         <p className="muted" data-testid="dead-letters">
           None: every message reached a running actor.
         </p>
       ) : (
         <ul data-testid="dead-letters">
-          {tree.dead_letters.map((d) => (
+          {view.dead_letters.map((d) => (
             <li key={d.kind}>
               <strong>{d.kind}</strong>: {d.count} undeliverable (actor stopped or mailbox full)
             </li>

@@ -1,4 +1,5 @@
-import { actionsFor, emptyHistory, flatten, HISTORY_MS, keyOf, ms, record, sparkline, toneOf, topN } from './model';
+import { actionsFor, emptyHistory, flatten, HISTORY_MS, keyOf, ms, nodeViews, record, recordAll, sparkline, toneOf, topN } from './model';
+import type { HealthTree } from '../api/generated/HealthTree';
 import type { ActorHealth } from '../api/generated/ActorHealth';
 import type { ActorNode } from '../api/generated/ActorNode';
 
@@ -125,5 +126,36 @@ describe('ms', () => {
     expect(ms(2.5)).toBe('2.5 ms');
     expect(ms(16.384)).toBe('16 ms');
     expect(ms(2048)).toBe('2.0 s');
+  });
+});
+
+describe('several nodes', () => {
+  const health = (others: string[]): HealthTree =>
+    ({
+      node: 'a',
+      root: tree(),
+      dead_letters: [{ kind: 'stream', count: 2 }],
+      other_nodes: others.map((n) => ({ node: n, age_s: 1.5, root: node(actor('registry', 'registry', { mailbox: 7 })), dead_letters: [] })),
+      other_nodes_error: null,
+    }) as unknown as HealthTree;
+
+  it('this node comes first and is the only one with actions', () => {
+    const views = nodeViews(health(['b', 'c']));
+    expect(views.map((v) => [v.node, v.here])).toEqual([
+      ['a', true],
+      ['b', false],
+      ['c', false],
+    ]);
+    expect(views[1].root.actor.mailbox).toBe(7);
+    expect(views[0].dead_letters[0].count).toBe(2);
+  });
+
+  it('each node keeps its own history, and a node gone is dropped', () => {
+    let h = recordAll(new Map(), health(['b']), 0);
+    h = recordAll(h, health(['b']), 1000);
+    expect(h.get('a')?.series.get('registry/registry')?.length).toBe(2);
+    expect(h.get('b')?.series.get('registry/registry')?.map((p) => p.mailbox)).toEqual([7, 7]);
+    h = recordAll(h, health([]), 2000);
+    expect([...h.keys()]).toEqual(['a']);
   });
 });

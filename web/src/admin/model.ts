@@ -3,6 +3,8 @@
 // offers. Unit-tested in model.test.ts; the components only draw what these return.
 import type { ActorHealth } from '../api/generated/ActorHealth';
 import type { ActorNode } from '../api/generated/ActorNode';
+import type { DeadLetterCount } from '../api/generated/DeadLetterCount';
+import type { HealthTree } from '../api/generated/HealthTree';
 
 /** A node's key, stable across updates: kind and id. */
 export const keyOf = (a: ActorHealth) => `${a.kind}/${a.id}`;
@@ -141,6 +143,28 @@ export function record(h: History, root: ActorNode, now: number): History {
     } else series.set(key, kept);
   }
   return { series, errors };
+}
+
+/**
+ * One server's tree as the page shows it: this node's (live, with actions) or another node's
+ * (as it last wrote it, a few seconds old, read-only: actions belong to the node that runs the
+ * actor).
+ */
+export type NodeView = { node: string; here: boolean; age_s: number; root: ActorNode; dead_letters: DeadLetterCount[] };
+
+/** This node first, then the others by name. */
+export function nodeViews(tree: HealthTree): NodeView[] {
+  return [
+    { node: tree.node, here: true, age_s: 0, root: tree.root, dead_letters: tree.dead_letters },
+    ...tree.other_nodes.map((o) => ({ node: o.node, here: false, age_s: o.age_s, root: o.root, dead_letters: o.dead_letters })),
+  ];
+}
+
+/** Adds one update to every node's own history; nodes no longer reported are dropped. */
+export function recordAll(h: ReadonlyMap<string, History>, tree: HealthTree, now: number): Map<string, History> {
+  const out = new Map<string, History>();
+  for (const v of nodeViews(tree)) out.set(v.node, record(h.get(v.node) ?? emptyHistory(), v.root, now));
+  return out;
 }
 
 /** An SVG path through `values` in a `w`×`h` box (the highest value at the top); empty below two points. */

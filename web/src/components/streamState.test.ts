@@ -28,6 +28,7 @@ function stream(patch: Partial<StreamHealth> = {}): StreamHealth {
     segments_lost: 0,
     dropped_frames: 0,
     dropped_audio: 0,
+    queued: 0,
     renditions: [],
     recording: null,
     viewers: 0,

@@ -11,7 +11,7 @@ import { RequireAuth } from '../components/RequireAuth';
 import { Confirm, Loading, duration } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { Observer } from '../admin/Observer';
-import { emptyHistory, record } from '../admin/model';
+import { type History, recordAll } from '../admin/model';
 
 export function Admin() {
   return (
@@ -180,9 +180,9 @@ function AdminInner() {
   const { tree, conn, error } = useHealthSocket();
   const [stopping, setStopping] = useState<string | null>(null);
   // Five minutes of every actor's figures, kept from the live updates for the sparklines.
-  const [history, setHistory] = useState(emptyHistory);
+  const [histories, setHistories] = useState<Map<string, History>>(() => new Map());
   useEffect(() => {
-    if (tree) setHistory((h) => record(h, tree.root, Date.now()));
+    if (tree) setHistories((h) => recordAll(h, tree, Date.now()));
   }, [tree]);
   const toast = useToast();
   const stop = async (slug: string) => {
@@ -206,7 +206,7 @@ function AdminInner() {
         <Loading label="Connecting to the live tree" />
       ) : (
         <>
-          <Observer tree={tree} history={history} />
+          <Observer tree={tree} histories={histories} />
           <h2>Chat ({plural(tree.chat?.rooms.length ?? 0, 'room')})</h2>
           {tree.chat ? <ActorTable rows={chatRows(tree)} /> : <p className="muted">Chat is not running.</p>}
           <h2>Notifier</h2>

@@ -25,6 +25,7 @@ use super::policy::{self, DeleteStep, Plan};
 use super::protocol::{ChatRole, ClientMsg, RejectCode, RoomMode, ServerMsg};
 use super::store;
 use crate::locks::lock;
+use crate::stats::Mailbox;
 
 mod moderation;
 mod writes;
@@ -323,7 +324,8 @@ impl Actor for ChatRoom {
         ctx.set_mailbox_capacity(self.deps.cfg.room_mailbox);
         let deps = self.deps.clone();
         let channel_id = self.key.channel_id;
-        let me = ctx.address().recipient::<RemoteEvents>();
+        let me =
+            Mailbox::new(ctx.address(), Arc::clone(&self.stats.actor)).recipient::<RemoteEvents>();
         // Nothing else is handled until the room is loaded (joins wait in the mailbox).
         ctx.wait(
             async move {
@@ -578,7 +580,7 @@ impl Handler<RemoteEvents> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, msg: RemoteEvents, ctx: &mut Context<Self>) {
-        let _h = self.stats.actor.handling_own();
+        let _h = self.stats.actor.handling();
         for event in msg.0 {
             self.apply_remote(event, ctx);
         }

@@ -21,7 +21,8 @@ state: string, uptime_s: number,
 restarts: number, last_error: string | null, 
 /**
  * Messages sent to the actor and not handled yet (counted: actix exposes no queue
- * length); `None` where the actor's senders are not counted.
+ * length; every handle on an actor counts its sends); `None` only where the actor did
+ * not answer (unresponsive, restarting).
  */
 mailbox: number | null, 
 /**

@@ -3,6 +3,7 @@ import type { ActorHealth } from "./ActorHealth";
 import type { ActorNode } from "./ActorNode";
 import type { ChatHealth } from "./ChatHealth";
 import type { DeadLetterCount } from "./DeadLetterCount";
+import type { NodeTree } from "./NodeTree";
 import type { NotifierHealth } from "./NotifierHealth";
 import type { StreamHealth } from "./StreamHealth";
 
@@ -27,4 +28,13 @@ dead_letters: Array<DeadLetterCount>,
  * The details behind `root`, per part: the registry's node again, each stream's health
  * (as the streamer's dashboard shows it), presence, chat rooms, the notifier's jobs.
  */
-registry: ActorHealth, streams: Array<StreamHealth>, presence: ActorHealth, chat: ChatHealth | null, notifier: NotifierHealth | null, };
+registry: ActorHealth, streams: Array<StreamHealth>, presence: ActorHealth, chat: ChatHealth | null, notifier: NotifierHealth | null, 
+/**
+ * The other nodes' trees as they last wrote them (several nodes only; see
+ * [`crate::node_trees`]), by node id.
+ */
+other_nodes: Array<NodeTree>, 
+/**
+ * Why the other nodes' trees could not be read (Redis unreachable), if so.
+ */
+other_nodes_error: string | null, };

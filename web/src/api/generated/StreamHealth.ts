@@ -49,7 +49,11 @@ dropped_frames: number,
 /**
  * Audio frames dropped for the same reason.
  */
-dropped_audio: number, renditions: Array<RenditionHealth>, 
+dropped_audio: number, 
+/**
+ * Media waiting for ffmpeg in the bounded queue between ingest and the transcoder.
+ */
+queued: number, renditions: Array<RenditionHealth>, 
 /**
  * The broadcast's recording (or DVR copy): uploads, spool, lost segments.
  */
