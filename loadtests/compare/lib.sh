@@ -22,7 +22,8 @@ build() {
 start_streamhall() {
   local port=$1 rport=$2; shift 2
   local dir; dir=$(mktemp -d "$out/server.XXXXXX")
-  env STREAMHALL_DATA_DIR="$dir" STREAMHALL_HTTP__LISTEN="127.0.0.1:$port" STREAMHALL_RTMP__LISTEN="127.0.0.1:$rport" STREAMHALL_SRT__LISTEN=127.0.0.1:0 \
+  # STREAMHALL_PEERS is this script's setting, not the server's (which refuses unknown keys).
+  env -u STREAMHALL_PEERS STREAMHALL_DATA_DIR="$dir" STREAMHALL_HTTP__LISTEN="127.0.0.1:$port" STREAMHALL_RTMP__LISTEN="127.0.0.1:$rport" STREAMHALL_SRT__LISTEN=127.0.0.1:0 \
     STREAMHALL_LOG__LEVEL=warn "$@" "$server" serve >"$dir/out.log" 2>&1 &
   server_pid=$!; pids+=("$server_pid")
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done

@@ -574,8 +574,11 @@ pub async fn run(ctx: Arc<Ctx>, opts: &ChatOpts) -> anyhow::Result<Report> {
     tokio::time::sleep(ctx.common.duration).await;
     let _ = stop_send_tx.send(true);
     let measured = measured_from.elapsed();
+    // The rate counts what arrived within the measured phase only: deliveries during the
+    // drain are reported apart, so a server that falls behind is not flattered by them.
+    let delivered_in_run = m.delivered.get() - delivered_before;
     tokio::time::sleep(opts.drain).await;
-    let delivered_total = m.delivered.get() - delivered_before;
+    let delivered_after_stop = m.delivered.get() - delivered_before - delivered_in_run;
     let _ = stop_read_tx.send(true);
 
     let mut sent_by: Vec<SenderDone> = Vec::new();
@@ -629,8 +632,11 @@ pub async fn run(ctx: Arc<Ctx>, opts: &ChatOpts) -> anyhow::Result<Report> {
     );
     report.figures.insert(
         format!("{p}delivered_per_sec"),
-        delivered_total as f64 / secs,
+        delivered_in_run as f64 / secs,
     );
+    report
+        .counters
+        .insert(format!("{p}delivered_after_stop"), delivered_after_stop);
     report.figures.insert(
         format!("{p}loss_ratio"),
         if delivery.expected == 0 {
