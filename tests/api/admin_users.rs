@@ -92,6 +92,20 @@ async fn a_suspension_cuts_the_user_off_until_lifted(backend: Backend) {
     let admin = app.admin_session().await;
     let bad = app.register("spammer").await;
     app.create_channel(&bad.access, "spamchan").await;
+    let fan = app.register("spamfan").await;
+    let res = app
+        .post_json("/channels/spamchan/follow", &json!({}), Some(&fan.access))
+        .await;
+    assert!(res.status().is_success(), "follow: {}", res.status());
+    let following = |n: usize| {
+        let app = &app;
+        let token = fan.access.clone();
+        async move {
+            let list = app.get_auth_json("/users/me/following", &token).await;
+            assert_eq!(list.as_array().map(Vec::len), Some(n), "{list}");
+        }
+    };
+    following(1).await;
     let mut chat = Chat::join(&app, &bad, "spamchan").await;
 
     let res = app
@@ -156,6 +170,7 @@ async fn a_suspension_cuts_the_user_off_until_lifted(backend: Backend) {
         "channel_suspended",
     )
     .await;
+    following(0).await;
 
     // Lifted: sign-in works again and the channel is back.
     let res = app
@@ -176,6 +191,7 @@ async fn a_suspension_cuts_the_user_off_until_lifted(backend: Backend) {
     assert_eq!(app.get("/channels/spamchan").await.status(), StatusCode::OK);
     let listed = app.get_json("/channels?q=spamchan").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    following(1).await;
 
     let actions: Vec<String> = app
         .audit(
