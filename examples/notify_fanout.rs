@@ -120,6 +120,9 @@ async fn main() -> anyhow::Result<()> {
                 token_version: 0,
                 created_at: now,
                 updated_at: now,
+                suspended_at: None,
+                suspended_until: None,
+                suspension_reason: None,
             })
             .collect();
         users.extend(
@@ -139,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
             token_version: Set(u.token_version),
             created_at: Set(u.created_at),
             updated_at: Set(u.updated_at),
+            ..Default::default()
         }))
         .exec_without_returning(&db)
         .await?;

@@ -38,6 +38,16 @@ fn export_all(cfg: &Config) {
     dto::CreateLiveClip::export_all(cfg).unwrap();
     dto::CreateVodClip::export_all(cfg).unwrap();
     HealthTree::export_all(cfg).unwrap();
+    {
+        use streamhall_http::api::admin_audit::AuditPage;
+        use streamhall_http::api::admin_users::{AdminUserPage, SetRole, SuspendUser};
+        use streamhall_http::error::AccountSuspendedBody;
+        AdminUserPage::export_all(cfg).unwrap();
+        SuspendUser::export_all(cfg).unwrap();
+        SetRole::export_all(cfg).unwrap();
+        AuditPage::export_all(cfg).unwrap();
+        AccountSuspendedBody::export_all(cfg).unwrap();
+    }
     streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
     streamhall_http::api::ingest::ChannelIngest::export_all(cfg).unwrap();
     streamhall_http::api::ingest::UpdateChannelIngest::export_all(cfg).unwrap();

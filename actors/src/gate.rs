@@ -5,7 +5,7 @@
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use streamhall_entities::secret::Sealer;
-use streamhall_entities::{Channel, channel, secret};
+use streamhall_entities::{Channel, User, channel, secret};
 use streamhall_media::ingest::{
     Admission, Decision, PublishGrant, PublishHandler, PublishRejected, PublishRequest,
 };
@@ -53,6 +53,14 @@ async fn channel_for_key(
         tracing::warn!(peer = %req.peer, protocol = %req.protocol, "publish rejected: unknown stream key");
         return Err(PublishRejected::BadKey);
     };
+    let owner = User::find_by_id(ch.owner_id).one(db).await.map_err(|e| {
+        tracing::error!(error = %e, "channel owner lookup failed");
+        PublishRejected::Internal
+    })?;
+    if owner.is_none_or(|o| o.suspension(chrono::Utc::now()).is_some()) {
+        tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the channel's owner is suspended");
+        return Err(PublishRejected::BadKey);
+    }
     if ch.source == "pull" {
         // Its video comes from a camera the server pulls; an encoder would fight it.
         tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the channel pulls its source");

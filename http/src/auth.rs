@@ -76,8 +76,20 @@ impl FromRequest for AuthUser {
             if user.token_version != claims.ver {
                 return Err(ApiError::Unauthorized);
             }
+            suspension_check(&user)?;
             Ok(AuthUser(user))
         })
+    }
+}
+
+/// 403 `account_suspended` (with the reason and the end) while `user` is suspended.
+pub fn suspension_check(user: &user::Model) -> ApiResult<()> {
+    match user.suspension(chrono::Utc::now()) {
+        Some(s) => Err(ApiError::AccountSuspended(crate::error::SuspensionInfo {
+            reason: s.reason,
+            until: s.until,
+        })),
+        None => Ok(()),
     }
 }
 

@@ -35,7 +35,7 @@ pub struct Me {
     pub display_name: String,
     pub email: String,
     pub bio: String,
-    /// `user` or `admin`.
+    /// `user`, `moderator` (site-wide) or `admin`.
     pub role: String,
     pub created_at: DateTime<Utc>,
 }

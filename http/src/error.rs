@@ -27,6 +27,12 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The account is suspended: sign-in and refresh are refused, saying why and until when.
+    #[error("{}", suspended_message(.0))]
+    AccountSuspended(SuspensionInfo),
+    /// The channel's owner is suspended: its page is gone for now.
+    #[error("this channel is unavailable: its owner's account is suspended")]
+    ChannelSuspended,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -73,6 +79,33 @@ pub struct ErrorBody {
     pub request_id: Option<String>,
 }
 
+/// A suspension as the suspended user and the admin pages see it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, ts_rs::TS)]
+pub struct SuspensionInfo {
+    /// Why, as the admin or moderator wrote it.
+    pub reason: String,
+    /// When it ends; `null`: permanent.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The body of a 403 `account_suspended`: the usual error plus the suspension, so a sign-in
+/// form can say why and until when.
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+#[ts(optional_fields)]
+pub struct AccountSuspendedBody {
+    #[serde(flatten)]
+    pub error: ErrorBody,
+    pub suspension: SuspensionInfo,
+}
+
+fn suspended_message(s: &SuspensionInfo) -> String {
+    let until = s.until.map_or_else(
+        || "permanently".to_owned(),
+        |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
+    );
+    format!("this account is suspended {until}: {}", s.reason)
+}
+
 /// One invalid field of a request and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema, ts_rs::TS)]
 pub struct FieldProblem {
@@ -101,6 +134,8 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden(_) => "forbidden",
+            Self::AccountSuspended(_) => "account_suspended",
+            Self::ChannelSuspended => "channel_suspended",
             Self::NotFound(_) => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
@@ -139,7 +174,8 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::AccountSuspended(_) => StatusCode::FORBIDDEN,
+            Self::ChannelSuspended => StatusCode::GONE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -181,6 +217,12 @@ impl ResponseError for ApiError {
         }
         if matches!(self, Self::Unauthorized | Self::InvalidCredentials) {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Self::AccountSuspended(suspension) = self {
+            return res.json(AccountSuspendedBody {
+                error: body,
+                suspension: suspension.clone(),
+            });
         }
         res.json(body)
     }

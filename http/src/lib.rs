@@ -5,6 +5,7 @@
 //! `HttpServer::new` for each worker.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;

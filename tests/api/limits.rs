@@ -25,7 +25,7 @@ both_backends!(
 );
 
 /// Reads chat frames until the socket closes; returns the close code.
-async fn closed_code(chat: &mut Chat) -> Value {
+pub(crate) async fn closed_code(chat: &mut Chat) -> Value {
     loop {
         let v = chat.next().await;
         if v["type"] == "_closed" {

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin_users;
 mod analytics;
 mod auth;
 mod backup;

@@ -11,6 +11,9 @@ import { Login, Register } from './pages/Auth';
 import { Dashboard } from './pages/Dashboard';
 import { Settings } from './pages/Settings';
 import { Admin } from './pages/Admin';
+import { AdminUsers } from './pages/AdminUsers';
+import { AdminAudit } from './pages/AdminAudit';
+import { isStaff } from './admin/users';
 import { Guidelines, NotFound, Privacy, Terms } from './pages/Static';
 import { Following } from './pages/Following';
 import { Loading } from './components/States';
@@ -74,6 +77,8 @@ export function App() {
           <Route path="/following" element={<Following />} />
           <Route path="/settings" element={<Settings />} />
           <Route path="/admin" element={<Admin />} />
+          <Route path="/admin/users" element={<AdminUsers />} />
+          <Route path="/admin/audit" element={<AdminAudit />} />
           <Route path="/terms" element={<Terms />} />
           <Route path="/privacy" element={<Privacy />} />
           <Route path="/guidelines" element={<Guidelines />} />
@@ -116,6 +121,7 @@ function TopBar() {
         {me && <NavLink to="/following">Following</NavLink>}
         {me && <NavLink to="/dashboard">Creator dashboard</NavLink>}
         {me?.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
+        {me?.role === 'moderator' && <NavLink to="/admin/users">Users</NavLink>}
       </nav>
       <form className="search" role="search" onSubmit={submit}>
         <label htmlFor="site-search" className="visually-hidden">
@@ -223,6 +229,11 @@ function UserMenu() {
           {me.role === 'admin' && (
             <Link role="menuitem" to="/admin" onClick={() => setOpen(false)}>
               Admin
+            </Link>
+          )}
+          {isStaff(me) && (
+            <Link role="menuitem" to="/admin/users" onClick={() => setOpen(false)}>
+              Users
             </Link>
           )}
           <button

@@ -14,6 +14,7 @@ use actix_web_actors::ws;
 use serde::Deserialize;
 
 use crate::{
+    audit::{self, Action, Target},
     auth::{AuthUser, TokenKeys},
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -42,6 +43,7 @@ pub async fn stop_stream(
     admin_only(&u)?;
     if state.live.stop_stream(&slug).await {
         tracing::info!(channel = %slug, admin = u.id, "stream stopped by an admin");
+        audited(&state, &u, Action::StreamStop, Target::channel(&slug)).await?;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("live stream"))
@@ -72,7 +74,7 @@ pub async fn health_ws(
     .start()
 }
 
-fn admin_only(u: &streamhall_entities::user::Model) -> ApiResult<()> {
+pub(crate) fn admin_only(u: &streamhall_entities::user::Model) -> ApiResult<()> {
     if u.is_admin() {
         Ok(())
     } else {
@@ -204,6 +206,7 @@ pub async fn restart_chat_room(
     let (c, _) = super::channels::find(&state, &slug).await?;
     if state.live.chat.restart_room(c.id).await {
         tracing::info!(channel = %slug, admin = u.id, "chat room restarted by an admin");
+        audited(&state, &u, Action::ChatRoomRestart, Target::channel(&slug)).await?;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("chat room"))
@@ -229,6 +232,7 @@ pub async fn restart_actor(
     };
     if state.live.restart_service(service).await {
         tracing::info!(service = %kind, admin = u.id, "service restarted by an admin");
+        audited(&state, &u, Action::ServiceRestart, Target::service(&kind)).await?;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::Conflict {
@@ -253,8 +257,28 @@ pub async fn close_chat_room(
     let (c, _) = super::channels::find(&state, &slug).await?;
     if state.live.chat.close_room(c.id).await {
         tracing::info!(channel = %slug, admin = u.id, "chat room closed by an admin");
+        audited(&state, &u, Action::ChatRoomClose, Target::channel(&slug)).await?;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("chat room"))
     }
+}
+
+/// Records an action already done in the audit log. Should that fail, the action stands and
+/// the admin sees the error (with a request id), so it is not lost silently.
+async fn audited(
+    state: &AppState,
+    admin: &streamhall_entities::user::Model,
+    action: Action,
+    target: Target,
+) -> ApiResult<()> {
+    audit::record(
+        &state.db,
+        Some(admin),
+        action,
+        target,
+        None,
+        serde_json::json!({}),
+    )
+    .await
 }

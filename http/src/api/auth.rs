@@ -7,7 +7,7 @@ use std::time::Duration;
 use streamhall_entities::{RefreshToken, User, refresh_token, secret, user};
 
 use crate::{
-    auth::{client_ip, hash_password, verify_password},
+    auth::{client_ip, hash_password, suspension_check, verify_password},
     dto::{AuthResponse, LoginRequest, Me, RefreshRequest, RegisterRequest},
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -90,6 +90,7 @@ pub async fn register(
 /// Signs in with a username or email and a password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), (status = 401, description = "wrong login or password", body = ErrorBody),
+        (status = 403, description = "`account_suspended`: the account is suspended; `suspension` says why and until when", body = crate::error::AccountSuspendedBody),
         (status = 429, description = "too many failed attempts; see Retry-After", body = ErrorBody),
         (status = 503, description = "password checks are busy; see Retry-After", body = ErrorBody)))]
 pub async fn login(
@@ -126,6 +127,8 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     attempt.succeeded(&state).await;
+    // Said only to whoever knows the password.
+    suspension_check(&account)?;
     Ok(HttpResponse::Ok().json(sign_in(&state, &account, None).await?))
 }
 
@@ -203,7 +206,8 @@ impl LoginAttempt {
 /// Exchanges a refresh token for a new access and refresh token. Each refresh token works
 /// once: presenting a used one again revokes every token of that sign-in.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
+        (status = 403, description = "`account_suspended`", body = crate::error::AccountSuspendedBody)))]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
@@ -237,6 +241,7 @@ pub async fn refresh(
         .one(&state.db)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    suspension_check(&account)?;
     Ok(HttpResponse::Ok().json(sign_in(&state, &account, Some(token.family)).await?))
 }
 

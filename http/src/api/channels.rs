@@ -155,7 +155,8 @@ pub async fn list(
 
 /// `live` and `q` of a list query, on channels joined with their owner.
 fn search_condition(query: &ChannelQuery) -> Condition {
-    let mut cond = Condition::all();
+    // Suspended users' channels are hidden.
+    let mut cond = Condition::all().add(user::suspended_now(Utc::now()).not());
     if query.live == Some(true) {
         cond = cond.add(channel::Column::IsLive.eq(true));
     }
@@ -354,7 +355,17 @@ pub async fn rotate_key(
     Ok(HttpResponse::Ok().json(StreamKey { stream_key: key }))
 }
 
+/// The channel and its owner; 410 `channel_suspended` while the owner is suspended.
 pub(crate) async fn find(state: &AppState, slug: &str) -> ApiResult<(channel::Model, user::Model)> {
+    let (c, owner) = find_any(state, slug).await?;
+    if owner.suspension(Utc::now()).is_some() {
+        return Err(ApiError::ChannelSuspended);
+    }
+    Ok((c, owner))
+}
+
+/// The channel and its owner, suspended or not.
+async fn find_any(state: &AppState, slug: &str) -> ApiResult<(channel::Model, user::Model)> {
     match Channel::find()
         .filter(channel::Column::Slug.eq(slug))
         .find_also_related(User)
@@ -372,7 +383,11 @@ pub(crate) async fn find_changeable(
     caller: &user::Model,
     slug: &str,
 ) -> ApiResult<(channel::Model, user::Model)> {
-    let (c, owner) = find(state, slug).await?;
+    let (c, owner) = if caller.is_admin() {
+        find_any(state, slug).await?
+    } else {
+        find(state, slug).await?
+    };
     if caller.id == c.owner_id || caller.is_admin() {
         Ok((c, owner))
     } else {
@@ -386,7 +401,7 @@ fn new_key() -> ApiResult<String> {
     secret::new_stream_key().map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))
 }
 
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

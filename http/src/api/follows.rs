@@ -216,6 +216,8 @@ pub async fn my_following(
     let channels = Channel::find()
         .find_also_related(User)
         .filter(channel::Column::Id.is_in(ids.iter().copied()))
+        // Suspended users' channels are hidden, as in every listing.
+        .filter(user::suspended_now(Utc::now()).not())
         .all(&state.db)
         .await?;
     let muted: std::collections::HashSet<i64> = NotificationMute::find()

@@ -2,6 +2,8 @@
 //! it and a test checks each entry against the OpenAPI document.
 
 pub mod admin;
+pub mod admin_audit;
+pub mod admin_users;
 pub mod analytics;
 pub mod auth;
 pub mod channels;
@@ -73,6 +75,12 @@ api_routes! {
     post "/admin/chat/{slug}/restart" => admin::restart_chat_room,
     post "/admin/chat/{slug}/close" => admin::close_chat_room,
     post "/admin/actors/{kind}/restart" => admin::restart_actor,
+    get "/admin/audit" => admin_audit::list,
+    get "/admin/users" => admin_users::list,
+    post "/admin/users/{id}/suspend" => admin_users::suspend,
+    delete "/admin/users/{id}/suspension" => admin_users::unsuspend,
+    put "/admin/users/{id}/role" => admin_users::set_role,
+    delete "/admin/users/{id}" => admin_users::delete,
     get "/channels/{slug}/analytics" => analytics::channel,
     get "/broadcasts/{id}/analytics" => analytics::broadcast,
     get "/channels/{slug}/ingest" => ingest::get,

@@ -67,6 +67,10 @@ pub(crate) async fn find_visible(
         .one(&state.db)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
+    // A suspended owner's videos are gone for now (admins still reach them).
+    if owner.suspension(chrono::Utc::now()).is_some() && !caller.is_some_and(|c| c.is_admin()) {
+        return Err(ApiError::ChannelSuspended);
+    }
     Ok(Found {
         video,
         channel,

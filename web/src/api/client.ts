@@ -3,6 +3,7 @@
 import { formatDuration } from '../format';
 import type { ErrorBody } from './generated/ErrorBody';
 import type { FieldProblem } from './generated/FieldProblem';
+import type { SuspensionInfo } from './generated/SuspensionInfo';
 import { tokens } from './tokens';
 
 export class ApiError extends Error {
@@ -13,8 +14,10 @@ export class ApiError extends Error {
   readonly fields: FieldProblem[];
   readonly requestId?: string;
   readonly retryAfter?: number;
+  /** For `account_suspended`: why and until when. */
+  readonly suspension?: SuspensionInfo;
 
-  constructor(status: number, body: Partial<ErrorBody>, retryAfter?: number) {
+  constructor(status: number, body: Partial<ErrorBody> & { suspension?: SuspensionInfo }, retryAfter?: number) {
     super(body.message ?? `request failed (${status})`);
     this.status = status;
     this.code = body.error ?? 'http_error';
@@ -22,6 +25,7 @@ export class ApiError extends Error {
     this.fields = body.fields ?? (body.field ? [{ field: body.field, message: this.message }] : []);
     this.requestId = body.request_id;
     this.retryAfter = retryAfter;
+    this.suspension = body.suspension;
   }
 }
 

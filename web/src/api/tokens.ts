@@ -142,8 +142,8 @@ export class TokenStore {
       this.signIn((await res.json()) as AuthResponse);
       return this.session?.access ?? null;
     }
-    if (res.status === 401 || res.status === 400 || res.status === 422) {
-      // Expired, revoked or replayed: the sign-in is over.
+    if (res.status === 401 || res.status === 400 || res.status === 422 || res.status === 403) {
+      // Expired, revoked, replayed, or the account suspended: the sign-in is over.
       this.clear();
     }
     return null;

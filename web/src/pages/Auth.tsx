@@ -8,6 +8,7 @@ import { tokens } from '../api/tokens';
 import { Field } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { hasProblems, registerProblems } from '../validate';
+import { suspensionNotice } from '../admin/users';
 
 /** Where to go after signing in: back to the page that asked, else home. */
 function useReturnTo(): string {
@@ -60,7 +61,8 @@ export function Login() {
       toast.show(`Welcome back, ${res.user.display_name || res.user.username}`, 'success');
       navigate(back, { replace: true });
     } catch (err) {
-      setErrors(fieldErrors(err, ['login', 'password']));
+      if (err instanceof ApiError && err.suspension) setErrors({ form: suspensionNotice(err.suspension) });
+      else setErrors(fieldErrors(err, ['login', 'password']));
     } finally {
       setBusy(false);
     }

@@ -5,6 +5,6 @@
  */
 export type Me = { id: number, username: string, display_name: string, email: string, bio: string, 
 /**
- * `user` or `admin`.
+ * `user`, `moderator` (site-wide) or `admin`.
  */
 role: string, created_at: string, };
