@@ -1,10 +1,7 @@
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { tokens } from '../api/tokens';
-import { ToastProvider } from '../components/Toasts';
-import { Watch } from './Watch';
+import { renderWatch } from './watch.fixtures';
 import { channel, clip, json } from './videos.fixtures';
 
 const loaded: string[] = [];
@@ -61,17 +58,7 @@ function renderLive(c: unknown) {
       return json([]);
     }),
   );
-  render(
-    <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
-      <MemoryRouter initialEntries={['/c/anns-room']} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
-        <ToastProvider>
-          <Routes>
-            <Route path="/c/:slug" element={<Watch />} />
-          </Routes>
-        </ToastProvider>
-      </MemoryRouter>
-    </QueryClientProvider>,
-  );
+  renderWatch();
 }
 
 beforeEach(() => {
