@@ -27,6 +27,7 @@ both_backends!(
     followers_only_channels_hand_tokens_to_followers,
     unlisted_channels_are_not_listed_but_play_by_link,
     visibility_changes_are_checked,
+    videos_of_a_protected_channel_need_its_token,
 );
 
 /// A token as the server makes it: `{channel}.{expires}.{nonce}.{mac}`, the MAC keyed with
@@ -594,4 +595,68 @@ async fn a_token_from_one_node_works_on_another() {
         || async { b.raw("/hls/privy/master.m3u8").await.status() == StatusCode::OK },
     )
     .await;
+}
+
+/// A channel's videos inherit its gate: every file of a public video of a followers-only
+/// channel needs a playback token for that channel (the owner's bearer also passes), its
+/// playlists pass the token on, and answers are private.
+async fn videos_of_a_protected_channel_need_its_token(backend: Backend) {
+    use crate::videos::{SEGMENT, fixture, insert_video, put_vod_objects};
+    let f = fixture(spawn_app(backend).await).await;
+    let app = &f.app;
+    let id = insert_video(&f, "members jam", "public", "ready", 1).await;
+    put_vod_objects(&f, &id).await;
+    let channel_id = app.get_json("/channels/vods").await["id"].as_i64().unwrap();
+    let res = app
+        .patch_channel("vods", &f.owner.access, json!({"visibility": "followers"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = app
+        .token_for("vods", Some(&f.owner.access), json!({}))
+        .await;
+    let expired = mint(channel_id, chrono::Utc::now().timestamp() - 1);
+
+    let files = [
+        format!("/vod/{id}/master.m3u8"),
+        format!("/vod/{id}/source/index.m3u8"),
+        format!("/vod/{id}/source/{SEGMENT}"),
+        format!("/vod/{id}/thumb.jpg"),
+    ];
+    for path in &files {
+        expect_error(
+            app.raw(path).await,
+            StatusCode::FORBIDDEN,
+            "playback_token_required",
+        )
+        .await;
+        let res = app.raw(&format!("{path}?token={expired}")).await;
+        expect_error(res, StatusCode::FORBIDDEN, "playback_token_expired").await;
+        let res = app.raw(&format!("{path}?token={token}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path} with a token");
+        assert_eq!(res.headers()["cache-control"], "private", "{path}");
+        let res = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(&f.owner.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path} for the owner");
+    }
+    let master = app
+        .raw(&format!("/vod/{id}/master.m3u8?token={token}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        master.contains(&format!("source/index.m3u8?token={token}")),
+        "{master}"
+    );
+    // Public again: no token needed.
+    let res = app
+        .patch_channel("vods", &f.owner.access, json!({"visibility": "public"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.raw(&files[0]).await.status(), StatusCode::OK);
 }
