@@ -1,7 +1,7 @@
 import { cleanup, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { tokens } from '../api/tokens';
-import { renderWatch } from './watch.fixtures';
+import { NoSocket, renderWatch } from './watch.fixtures';
 import { channel, clip, json } from './videos.fixtures';
 
 const loaded: string[] = [];
@@ -21,18 +21,6 @@ vi.mock('hls.js', () => {
   return { default: FakeHls };
 });
 
-/** The chat socket: never opens in these tests. */
-class NoSocket {
-  static OPEN = 1;
-  readyState = 0;
-  addEventListener() {}
-  close() {}
-  send() {}
-  set onopen(_: unknown) {}
-  set onmessage(_: unknown) {}
-  set onclose(_: unknown) {}
-  set onerror(_: unknown) {}
-}
 
 const me = { id: 9, username: 'bob', display_name: 'Bob', email: 'b@example.com', bio: '', role: 'user', created_at: '2026-01-01T00:00:00Z' };
 const live = (dvr: string | null) => ({

@@ -1,6 +1,6 @@
 import { cleanup, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { renderWatch } from './watch.fixtures';
+import { NoSocket, renderWatch } from './watch.fixtures';
 import { channel, json } from './videos.fixtures';
 
 type Xhr = { open: (method: string, url: string, async: boolean) => void };
@@ -24,21 +24,6 @@ vi.mock('hls.js', () => {
   return { default: FakeHls };
 });
 
-class NoSocket {
-  static OPEN = 1;
-  static urls: string[] = [];
-  readyState = 0;
-  constructor(url: string) {
-    NoSocket.urls.push(url);
-  }
-  addEventListener() {}
-  close() {}
-  send() {}
-  set onopen(_: unknown) {}
-  set onmessage(_: unknown) {}
-  set onclose(_: unknown) {}
-  set onerror(_: unknown) {}
-}
 
 const gated = {
   ...channel,

@@ -18,3 +18,20 @@ export function renderWatch() {
     </QueryClientProvider>,
   );
 }
+
+/** The chat socket: never opens in these tests; remembers the URLs it was asked for. */
+export class NoSocket {
+  static OPEN = 1;
+  static urls: string[] = [];
+  readyState = 0;
+  constructor(url: string) {
+    NoSocket.urls.push(url);
+  }
+  addEventListener() {}
+  close() {}
+  send() {}
+  set onopen(_: unknown) {}
+  set onmessage(_: unknown) {}
+  set onclose(_: unknown) {}
+  set onerror(_: unknown) {}
+}
