@@ -34,6 +34,7 @@ use streamhall_http::{
     auth::TokenKeys,
     cache::ResponseCache,
     metrics::Metrics,
+    playback::PlaybackKeys,
     ratelimit::RateLimiter,
     relay::{HlsRelay, RelayConfig},
     state::AppState,
@@ -204,6 +205,11 @@ impl Application {
             Some(pool) => TicketStore::redis(pool.clone(), config.redis.key_prefix.clone()),
             None => TicketStore::memory(),
         };
+        let playback = PlaybackKeys::new(
+            secret.expose_secret().as_bytes(),
+            config.auth.playback.token_ttl_secs,
+        );
+        let playback_relay_auth = playback.relay_auth().to_owned();
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
@@ -213,6 +219,7 @@ impl Application {
                 &config.auth.audience,
                 config.auth.access_token_ttl_secs,
             ),
+            playback,
             limiter,
             metrics: Metrics::new()?,
             cache: ResponseCache::new(Duration::from_secs(1), 4096),
@@ -232,7 +239,11 @@ impl Application {
             chat_tickets,
             chat_conns: ConnLimiter::new(config.chat.max_connections_per_ip),
             requests_in_flight: ConnLimiter::new(config.http.max_requests_per_ip),
-            relay: HlsRelay::new(RelayConfig::default()),
+            relay: HlsRelay::with_header(
+                RelayConfig::default(),
+                streamhall_http::playback::RELAY_AUTH_HEADER,
+                playback_relay_auth.as_str(),
+            ),
         });
         let workers = match config.http.workers {
             0 => std::thread::available_parallelism()

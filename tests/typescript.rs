@@ -51,6 +51,8 @@ fn export_all(cfg: &Config) {
     streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
     streamhall_http::api::ingest::ChannelIngest::export_all(cfg).unwrap();
     streamhall_http::api::ingest::UpdateChannelIngest::export_all(cfg).unwrap();
+    streamhall_http::api::playback::PlaybackTokenRequest::export_all(cfg).unwrap();
+    streamhall_http::api::playback::PlaybackToken::export_all(cfg).unwrap();
     {
         use streamhall_http::api::restreams::{CreateRestream, RestreamDto, UpdateRestream};
         RestreamDto::export_all(cfg).unwrap();

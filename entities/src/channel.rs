@@ -39,6 +39,10 @@ pub struct Model {
     pub pull_transport: String,
     /// Pull all the time (`true`), or only while someone watches.
     pub pull_always_on: bool,
+    /// `public`, `unlisted`, `password` or `followers` (see [`Visibility`]).
+    pub visibility: String,
+    /// A `password` channel's viewing password as an argon2id PHC string; never sent out.
+    pub playback_password_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -69,3 +73,53 @@ impl Related<super::broadcast::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Who may watch a channel (its live HLS, its videos and clips).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Listed; anyone watches.
+    Public,
+    /// Not listed; anyone with the link watches (a token is handed out without a check).
+    Unlisted,
+    /// Not listed; viewers give the channel's password for a playback token.
+    Password,
+    /// Not listed; followers (and the owner, its moderators, admins) get a playback token.
+    Followers,
+}
+
+impl Visibility {
+    pub const ALL: [Self; 4] = [
+        Self::Public,
+        Self::Unlisted,
+        Self::Password,
+        Self::Followers,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Unlisted => "unlisted",
+            Self::Password => "password",
+            Self::Followers => "followers",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether playing needs a playback token: every channel but a public one (an unlisted
+    /// channel's token is handed to anyone who asks, so its media URLs are not reusable links
+    /// once shared outside the page).
+    pub fn needs_token(self) -> bool {
+        self != Self::Public
+    }
+}
+
+impl Model {
+    /// The stored visibility; an unknown value is treated as the strictest gate that needs no
+    /// secret the server lacks (followers).
+    pub fn visibility(&self) -> Visibility {
+        Visibility::parse(&self.visibility).unwrap_or(Visibility::Followers)
+    }
+}

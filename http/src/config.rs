@@ -78,6 +78,8 @@ pub struct AuthConfig {
     /// The `iss` and `aud` claims.
     pub issuer: String,
     pub audience: String,
+    /// Playback tokens of channels that are not public (`[auth.playback]`).
+    pub playback: crate::playback::PlaybackConfig,
     pub throttle: ThrottleConfig,
 }
 
@@ -89,6 +91,7 @@ impl Default for AuthConfig {
             refresh_token_ttl_days: 30,
             issuer: "streamhall".into(),
             audience: "streamhall-api".into(),
+            playback: crate::playback::PlaybackConfig::default(),
             throttle: ThrottleConfig::default(),
         }
     }

@@ -138,6 +138,11 @@ pub struct ChannelDto {
     pub record_vods: bool,
     /// Videos older than this many days are deleted; `null` keeps them forever.
     pub vod_retention_days: Option<i32>,
+    /// Who may watch: `public`, `unlisted` (not listed; anyone with the link), `password`
+    /// (viewers enter a password) or `followers`. Every value but `public` needs a playback
+    /// token (`POST /channels/{slug}/playback-token`) on the HLS URLs.
+    #[schema(example = "public")]
+    pub visibility: String,
 }
 
 /// The broadcast in progress.
@@ -232,6 +237,7 @@ impl ChannelDto {
             followers: 0,
             record_vods: c.record_vods,
             vod_retention_days: c.vod_retention_days,
+            visibility: c.visibility.clone(),
         }
     }
 }
@@ -259,6 +265,11 @@ pub struct UpdateChannel {
     #[schema(value_type = Option<i32>)]
     #[ts(optional, type = "number | null")]
     pub vod_retention_days: Option<Option<i32>>,
+    /// `public`, `unlisted`, `password` or `followers`.
+    pub visibility: Option<String>,
+    /// The password viewers enter (6 to 128 characters), for `password` channels: needed when
+    /// a channel becomes `password` without one. Never returned.
+    pub playback_password: Option<String>,
 }
 
 /// A field that may be absent (outer `None`) or `null` (inner `None`).

@@ -35,6 +35,12 @@ pub enum ApiError {
     ChannelSuspended,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Refused for a reason with its own code (`wrong_password`, `followers_only`): 403.
+    #[error("{message}")]
+    Denied {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("{message}")]
     Conflict {
         field: &'static str,
@@ -137,6 +143,7 @@ impl ApiError {
             Self::AccountSuspended(_) => "account_suspended",
             Self::ChannelSuspended => "channel_suspended",
             Self::NotFound(_) => "not_found",
+            Self::Denied { code, .. } => code,
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RequestTimeout => "request_timeout",
@@ -177,6 +184,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) | Self::AccountSuspended(_) => StatusCode::FORBIDDEN,
             Self::ChannelSuspended => StatusCode::GONE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Denied { .. } => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,

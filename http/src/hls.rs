@@ -22,6 +22,13 @@
 //! query parameter, else a hash of address and user agent); playlists count nobody, so polling
 //! them is not watching. One client address adds at most `http.viewer_ids_per_address`
 //! viewers to a channel, so cycling random `vid`s is not a cheap way to inflate the count.
+//!
+//! A channel that is not public answers only requests with a valid playback token for it
+//! (`?token=`, see [`crate::playback`]), on every node: 403 `playback_token_required`,
+//! `_invalid`, `_expired` or `_wrong_channel` otherwise. Its playlists are rewritten to carry
+//! the token on every URI and, like its segments, are `Cache-Control: private`, so no shared
+//! cache hands one viewer's token or a protected stream to another. Another node relaying for
+//! its viewer has checked the token and proves itself with the relay credential instead.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -46,6 +53,10 @@ const FMP4: HeaderValue = HeaderValue::from_static("video/mp4");
 const PLAYLIST_CACHE: HeaderValue = HeaderValue::from_static("public, max-age=1");
 const SEGMENT_CACHE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+/// Playlists of a protected channel: they carry the viewer's token.
+const PRIVATE_PLAYLIST: HeaderValue = HeaderValue::from_static("private, no-cache");
+/// Segments of a protected channel: only the viewer's browser keeps them.
+const PRIVATE_SEGMENT: HeaderValue = HeaderValue::from_static("private, max-age=600");
 const ANY: HeaderValue = HeaderValue::from_static("*");
 const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 
@@ -72,24 +83,85 @@ fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or_default()
 }
 
+/// Whether the request may be served. `Ok(None)`: a public channel (or no such channel, or
+/// another node relaying for a viewer it checked); `Ok(Some(token))`: a protected channel and
+/// a valid token for it, which the playlists served carry on; `Err`: the 403 (503 when the
+/// database cannot say).
+async fn admit<'a>(
+    state: &AppState,
+    req: &'a HttpRequest,
+) -> Result<Option<&'a str>, HttpResponse> {
+    use crate::playback::{Refused, query_token};
+    if state.playback.is_relay(req) {
+        return Ok(None);
+    }
+    let gate = match state
+        .playback
+        .gates
+        .get(&state.db, param(req, "slug"))
+        .await
+    {
+        Ok(Some(gate)) if gate.visibility.needs_token() => gate,
+        Ok(_) => return Ok(None),
+        Err(error) => {
+            tracing::error!(%error, "HLS: the channel's visibility could not be read");
+            return Err(retry_soon(
+                "unavailable",
+                "the database is unreachable; try again shortly",
+            ));
+        }
+    };
+    let checked = match query_token(req.query_string()) {
+        None => Err(Refused::Missing),
+        Some(token) => state
+            .playback
+            .verify(token, gate.channel_id)
+            .map(|()| token),
+    };
+    checked.map(Some).map_err(refusal)
+}
+
+/// The 403 for a refused playback token.
+fn refusal(refused: crate::playback::Refused) -> HttpResponse {
+    error(HttpResponse::Forbidden(), refused.code(), refused.message())
+}
+
+/// Runs `admit` for a handler: its token, or the response to send instead.
+macro_rules! admitted {
+    ($state:expr, $req:expr) => {
+        match admit(&$state, &$req).await {
+            Ok(token) => token,
+            Err(res) => return res,
+        }
+    };
+}
+
 async fn master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = admitted!(state, req);
     // A camera pulled on demand starts (or stays up) while someone asks for it.
     state.live.pulls.want(param(&req, "slug"));
     match state.live.hls.master(param(&req, "slug")) {
-        Some(body) => playlist(&state, body),
-        None => remote_playlist(&state, &req).await,
+        Some(body) => playlist(&state, body, token),
+        None => remote_playlist(&state, &req, token).await,
     }
 }
 
-fn playlist(state: &AppState, body: Bytes) -> HttpResponse {
+fn playlist(state: &AppState, body: Bytes, token: Option<&str>) -> HttpResponse {
     state.metrics.hls_playlists.inc();
-    ok(PLAYLIST, PLAYLIST_CACHE, body)
+    match token {
+        None => ok(PLAYLIST, PLAYLIST_CACHE, body),
+        Some(token) => ok(
+            PLAYLIST,
+            PRIVATE_PLAYLIST,
+            crate::playback::rewrite_playlist(&body, token),
+        ),
+    }
 }
 
 /// A playlist of a stream another node owns, else a 404.
-async fn remote_playlist(state: &AppState, req: &HttpRequest) -> HttpResponse {
+async fn remote_playlist(state: &AppState, req: &HttpRequest, token: Option<&str>) -> HttpResponse {
     match from_owner(state, req).await {
-        Some(Ok(body)) => playlist(state, body),
+        Some(Ok(body)) => playlist(state, body, token),
         Some(Err(res)) => res,
         None => miss(state),
     }
@@ -132,6 +204,7 @@ async fn from_owner(state: &AppState, req: &HttpRequest) -> Option<Result<Bytes,
 }
 
 async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = admitted!(state, req);
     let slug = param(&req, "slug");
     state.live.pulls.want(slug);
     match state
@@ -139,22 +212,24 @@ async fn media_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         .hls
         .media_playlist(slug, param(&req, "rendition"))
     {
-        Some(body) => playlist(&state, body),
-        None => remote_playlist(&state, &req).await,
+        Some(body) => playlist(&state, body, token),
+        None => remote_playlist(&state, &req, token).await,
     }
 }
 
 async fn ll_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = admitted!(state, req);
     let slug = param(&req, "slug");
     state.live.pulls.want(slug);
     match state.live.hls.ll_master(slug) {
-        Some(body) => playlist(&state, body),
-        None => remote_playlist(&state, &req).await,
+        Some(body) => playlist(&state, body, token),
+        None => remote_playlist(&state, &req, token).await,
     }
 }
 
 async fn ll_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     use streamhall_actors::LlPlaylist;
+    let token = admitted!(state, req);
     let slug = param(&req, "slug");
     state.live.pulls.want(slug);
     let Some((msn, part)) = blocking_query(req.query_string()) else {
@@ -165,30 +240,38 @@ async fn ll_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         // Blocking answers differ per query: not cached.
         LlPlaylist::Playlist(body) => {
             state.metrics.hls_playlists.inc();
-            ok(PLAYLIST, NO_CACHE, body)
+            match token {
+                None => ok(PLAYLIST, NO_CACHE, body),
+                Some(token) => ok(
+                    PLAYLIST,
+                    PRIVATE_PLAYLIST,
+                    crate::playback::rewrite_playlist(&body, token),
+                ),
+            }
         }
         LlPlaylist::TooFar => bad_request("_HLS_msn is more than two segments ahead of the stream"),
-        LlPlaylist::Timeout => HttpResponse::ServiceUnavailable()
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
-            .insert_header((header::CACHE_CONTROL, NO_CACHE))
-            .insert_header((header::RETRY_AFTER, "1"))
-            .json(crate::error::ErrorBody {
-                error: "not_yet_available",
-                message: "the requested segment or part did not arrive in time; retry".into(),
-                field: None,
-                fields: None,
-                request_id: None,
-            }),
-        LlPlaylist::NotFound => remote_playlist(&state, &req).await,
+        LlPlaylist::Timeout => retry_soon(
+            "not_yet_available",
+            "the requested segment or part did not arrive in time; retry",
+        ),
+        LlPlaylist::NotFound => remote_playlist(&state, &req, token).await,
     }
 }
 
 fn bad_request(message: &str) -> HttpResponse {
-    HttpResponse::BadRequest()
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
+    error(HttpResponse::BadRequest(), "bad_request", message)
+}
+
+/// An error in the API's shape, open to any origin and never cached.
+fn error(
+    mut res: actix_web::HttpResponseBuilder,
+    code: &'static str,
+    message: &str,
+) -> HttpResponse {
+    res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY))
         .insert_header((header::CACHE_CONTROL, NO_CACHE))
         .json(crate::error::ErrorBody {
-            error: "bad_request",
+            error: code,
             message: message.into(),
             field: None,
             fields: None,
@@ -196,25 +279,40 @@ fn bad_request(message: &str) -> HttpResponse {
         })
 }
 
+/// A 503 that asks the player to retry in a second.
+fn retry_soon(code: &'static str, message: &str) -> HttpResponse {
+    let mut res = HttpResponse::ServiceUnavailable();
+    res.insert_header((header::RETRY_AFTER, "1"));
+    error(res, code, message)
+}
+
 async fn dvr_master(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = admitted!(state, req);
     match state.live.hls.dvr_master(param(&req, "slug")) {
-        Some(body) => playlist(&state, body),
-        None => remote_playlist(&state, &req).await,
+        Some(body) => playlist(&state, body, token),
+        None => remote_playlist(&state, &req, token).await,
     }
 }
 
 async fn dvr_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = admitted!(state, req);
     let found = state
         .live
         .hls
         .dvr_playlist(param(&req, "slug"), param(&req, "rendition"));
     match found {
-        Some(body) => playlist(&state, body),
-        None => remote_playlist(&state, &req).await,
+        Some(body) => playlist(&state, body, token),
+        None => remote_playlist(&state, &req, token).await,
     }
 }
 
 async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = admitted!(state, req);
+    let cache = if token.is_some() {
+        PRIVATE_SEGMENT
+    } else {
+        SEGMENT_CACHE
+    };
     let slug = param(&req, "slug");
     let (rendition, name) = (param(&req, "rendition"), param(&req, "segment"));
     let fmp4 = name.ends_with(".m4s") || name.ends_with(".mp4");
@@ -252,14 +350,14 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
     else {
-        return ok(content_type, SEGMENT_CACHE, body);
+        return ok(content_type, cache, body);
     };
     let len = body.len() as u64;
     match parse_range(range, len) {
         Some((start, end)) => {
             let mut res = ok(
                 content_type,
-                SEGMENT_CACHE,
+                cache,
                 body.slice(start as usize..=end as usize),
             );
             *res.status_mut() = StatusCode::PARTIAL_CONTENT;

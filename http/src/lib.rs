@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod password;
+pub mod playback;
 pub mod ratelimit;
 pub mod relay;
 pub mod request_id;

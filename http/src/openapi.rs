@@ -23,6 +23,7 @@ use crate::{api, dto, error};
         api::channels::create, api::channels::list, api::channels::get, api::channels::update,
         api::channels::delete, api::channels::rotate_key, api::channels::thumbnail, api::channels::health,
         api::channels::broadcasts,
+        api::playback::issue,
         api::admin::health, api::admin::health_ws, api::admin::stop_stream, api::admin::restart_chat_room,
         api::admin::close_chat_room, api::admin::restart_actor,
         api::admin_audit::list,

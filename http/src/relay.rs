@@ -145,6 +145,8 @@ type Flight = Shared<BoxFuture<'static, Result<Relayed, RelayError>>>;
 
 struct Inner {
     client: reqwest::Client,
+    /// Sent with every upstream request besides [`RELAY_HEADER`].
+    headers: reqwest::header::HeaderMap,
     playlist_ttl: Duration,
     timeout: Duration,
     max_body: usize,
@@ -170,7 +172,31 @@ impl HlsRelay {
         Self::with_limits(cfg, MAX_BODY_BYTES, MAX_IN_FLIGHT)
     }
 
+    /// A relay whose every upstream request also carries `header: value` (the node-to-node
+    /// credential of [`crate::playback`], so owners serve protected channels to it).
+    pub fn with_header(cfg: RelayConfig, header: &'static str, value: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(value) {
+            headers.insert(header, v);
+        }
+        Self::build(cfg, MAX_BODY_BYTES, MAX_IN_FLIGHT, headers)
+    }
+
     fn with_limits(cfg: RelayConfig, max_body: usize, max_in_flight: usize) -> Self {
+        Self::build(
+            cfg,
+            max_body,
+            max_in_flight,
+            reqwest::header::HeaderMap::new(),
+        )
+    }
+
+    fn build(
+        cfg: RelayConfig,
+        max_body: usize,
+        max_in_flight: usize,
+        headers: reqwest::header::HeaderMap,
+    ) -> Self {
         // Building fails only when the TLS backend cannot start; a default client is the same
         // minus the timeouts and pool settings (the fetch has its own overall timeout).
         let client = reqwest::Client::builder()
@@ -187,6 +213,7 @@ impl HlsRelay {
         Self {
             inner: Arc::new(Inner {
                 client,
+                headers,
                 playlist_ttl: cfg.playlist_ttl,
                 timeout: cfg.timeout,
                 max_body,
@@ -386,6 +413,7 @@ async fn fetch_unbounded(inner: &Inner, url: &str) -> Result<Relayed, RelayError
         .client
         .get(url)
         .header(RELAY_HEADER, "1")
+        .headers(inner.headers.clone())
         .send()
         .await
         .map_err(transport)?;

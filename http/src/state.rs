@@ -18,6 +18,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub redis: Option<deadpool_redis::Pool>,
     pub tokens: TokenKeys,
+    /// Playback tokens of channels that are not public, and which channels need them.
+    pub playback: crate::playback::PlaybackKeys,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
     /// Public channel reads, reused for a second.

@@ -18,6 +18,12 @@
 //!
 //! A video's master playlist and a clip's MP4 (from its start) count a view, once per client
 //! address and item every 30 minutes.
+//!
+//! Videos and clips of a channel that is not public inherit its gate: besides the video's own
+//! visibility, every request needs a valid playback token for that channel (`?token=`, see
+//! [`crate::playback`]) unless it comes from the channel's owner or an admin (403
+//! `playback_token_*` otherwise). Such answers are `private`, never redirected to a shareable
+//! bucket URL, and their playlists carry the token on every URI.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -202,11 +208,14 @@ pub fn can_manage(caller: Option<&user::Model>, owner_id: i64) -> bool {
     caller.is_some_and(|u| u.id == owner_id || u.is_admin())
 }
 
-/// Who may cache an answer: anyone, or only the caller's browser (private videos).
+/// Who may cache an answer: anyone, or only the caller's browser (private videos, and media
+/// of a channel that is not public).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Audience {
     Anyone,
     Owner,
+    /// A viewer with a playback token: playlists pass it on.
+    Token,
 }
 
 /// What an object is, for its content type and cache lifetime.
@@ -234,7 +243,7 @@ impl Kind {
     /// visibility can change, so shared caches keep them only briefly; subtitles can be
     /// replaced by the owner.
     fn cache(self, audience: Audience) -> HeaderValue {
-        if audience == Audience::Owner {
+        if audience != Audience::Anyone {
             return PRIVATE;
         }
         HeaderValue::from_static(match self {
@@ -279,16 +288,55 @@ async fn watchable_video(
     let Some((video, Some(channel))) = found.filter(|(v, _)| !v.dvr_only) else {
         return Err(Refusal::not_found("video"));
     };
-    if video.visibility != "private" {
+    let gated = channel.visibility().needs_token();
+    if video.visibility != "private" && !gated {
         return Ok((video, Audience::Anyone));
     }
     // A missing or bad token is the same as a stranger's: the video does not exist for them.
     let caller = MaybeUser::extract(req).await.ok().and_then(|u| u.0);
     if can_manage(caller.as_ref(), channel.owner_id) {
         Ok((video, Audience::Owner))
-    } else {
+    } else if video.visibility == "private" {
         Err(Refusal::not_found("video"))
+    } else {
+        token_for(state, req, channel.id)?;
+        Ok((video, Audience::Token))
     }
+}
+
+/// The request's playback token, if valid for channel `channel_id` (403 otherwise).
+fn token_for<'a>(
+    state: &AppState,
+    req: &'a HttpRequest,
+    channel_id: i64,
+) -> Result<&'a str, Refusal> {
+    use crate::playback::{Refused, query_token};
+    let token = query_token(req.query_string()).ok_or(Refused::Missing);
+    token
+        .and_then(|t| state.playback.verify(t, channel_id).map(|()| t))
+        .map_err(|r| Refusal::new(StatusCode::FORBIDDEN, r.code(), r.message()))
+}
+
+/// The clip's audience: its channel's gate decides (the owner and admins always pass).
+async fn clip_audience(
+    state: &AppState,
+    req: &HttpRequest,
+    clip: &clip::Model,
+) -> Result<Audience, Refusal> {
+    let channel = Channel::find_by_id(clip.channel_id)
+        .one(&state.db)
+        .await
+        .map_err(Refusal::internal)?
+        .ok_or_else(|| Refusal::not_found("clip"))?;
+    if !channel.visibility().needs_token() {
+        return Ok(Audience::Anyone);
+    }
+    let caller = MaybeUser::extract(req).await.ok().and_then(|u| u.0);
+    if can_manage(caller.as_ref(), channel.owner_id) {
+        return Ok(Audience::Owner);
+    }
+    token_for(state, req, channel.id)?;
+    Ok(Audience::Token)
 }
 
 /// Playlists exist once the recording is finalised.
@@ -433,13 +481,14 @@ async fn clip_mp4(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     open(
         async {
             let clip = find_clip(&state, &req).await?;
+            let audience = clip_audience(&state, &req, &clip).await?;
             clip_ready(&clip)?;
             let key = format!("clips/{}/clip.mp4", clip.id);
             let from_start = req
                 .headers()
                 .get(header::RANGE)
                 .is_none_or(|v| v.as_bytes() == b"bytes=0-");
-            let res = serve(&state, &req, &key, Kind::Mp4, Audience::Anyone).await?;
+            let res = serve(&state, &req, &key, Kind::Mp4, audience).await?;
             if from_start {
                 count_view(&state, &req, Counted::Clip(&clip.id)).await;
             }
@@ -453,9 +502,10 @@ async fn clip_playlist(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
     open(
         async {
             let clip = find_clip(&state, &req).await?;
+            let audience = clip_audience(&state, &req, &clip).await?;
             clip_ready(&clip)?;
             let key = format!("clips/{}/index.m3u8", clip.id);
-            serve(&state, &req, &key, Kind::Playlist, Audience::Anyone).await
+            serve(&state, &req, &key, Kind::Playlist, audience).await
         }
         .await,
     )
@@ -465,8 +515,9 @@ async fn clip_thumb(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     open(
         async {
             let clip = find_clip(&state, &req).await?;
+            let audience = clip_audience(&state, &req, &clip).await?;
             let key = format!("clips/{}/thumb.jpg", clip.id);
-            serve(&state, &req, &key, Kind::Jpeg, Audience::Anyone).await
+            serve(&state, &req, &key, Kind::Jpeg, audience).await
         }
         .await,
     )
@@ -483,8 +534,9 @@ async fn clip_segment(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
                 return Err(Refusal::not_found("segment"));
             }
             let clip = find_clip(&state, &req).await?;
+            let audience = clip_audience(&state, &req, &clip).await?;
             let key = format!("clips/{}/{file}", clip.id);
-            serve(&state, &req, &key, Kind::Segment, Audience::Anyone).await
+            serve(&state, &req, &key, Kind::Segment, audience).await
         }
         .await,
     )
@@ -535,6 +587,13 @@ async fn serve(
                 }
                 body
             }
+        };
+        // A viewer's token rides on to what the playlist lists.
+        let body = match (kind, crate::playback::query_token(req.query_string())) {
+            (Kind::Playlist, Some(token)) if audience == Audience::Token => {
+                crate::playback::rewrite_playlist(&body, token)
+            }
+            _ => body,
         };
         return Ok(answer(StatusCode::OK, kind, audience, body));
     };

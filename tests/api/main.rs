@@ -22,6 +22,7 @@ mod media_tools;
 mod migrations;
 mod moderation;
 mod notify;
+mod private_channels;
 mod recording;
 mod restream;
 mod supervision;

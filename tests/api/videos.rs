@@ -104,10 +104,10 @@ pub(crate) async fn insert_video(
     id
 }
 
-const SEGMENT: &str = "0000000000000007_2000.ts";
+pub(crate) const SEGMENT: &str = "0000000000000007_2000.ts";
 
 /// The objects a finalised VOD has; the segment is 1000 bytes `0, 1, … 255, 0, …`.
-async fn put_vod_objects(f: &Fixture, id: &str) -> Vec<u8> {
+pub(crate) async fn put_vod_objects(f: &Fixture, id: &str) -> Vec<u8> {
     let segment: Vec<u8> = (0..1000u32).map(|i| (i % 256) as u8).collect();
     let objects = [
         (

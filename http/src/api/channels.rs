@@ -13,7 +13,11 @@ use sea_orm::{
     QueryOrder, QuerySelect, RelationTrait, Set,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
-use streamhall_entities::{Broadcast, Channel, User, broadcast, channel, secret, user};
+use streamhall_entities::{
+    Broadcast, Channel, User, broadcast,
+    channel::{self, Visibility},
+    secret, user,
+};
 
 use crate::{
     api::{auth::unique_to_conflict, follower_counts::with_follower_counts},
@@ -155,8 +159,11 @@ pub async fn list(
 
 /// `live` and `q` of a list query, on channels joined with their owner.
 fn search_condition(query: &ChannelQuery) -> Condition {
-    // Suspended users' channels are hidden.
-    let mut cond = Condition::all().add(user::suspended_now(Utc::now()).not());
+    // Only public channels of users not suspended are listed (and counted); the others are
+    // reached by their link.
+    let mut cond = Condition::all()
+        .add(user::suspended_now(Utc::now()).not())
+        .add(channel::Column::Visibility.eq(Visibility::Public.as_str()));
     if query.live == Some(true) {
         cond = cond.add(channel::Column::IsLive.eq(true));
     }
@@ -277,6 +284,7 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let (c, owner) = find_changeable(&state, &caller, &slug).await?;
     let body = body.into_inner();
+    let current = c.clone();
     let mut model = c.into_active_model();
     let mut problems = validate::Problems::new();
     if let Some(title) = body.title
@@ -298,6 +306,12 @@ pub async fn update(
     if let Some(record) = body.record_vods {
         model.record_vods = Set(record);
     }
+    let visibility = crate::api::playback::visibility_change(
+        &current,
+        body.visibility,
+        body.playback_password,
+        &mut problems,
+    );
     match body.vod_retention_days {
         Some(Some(days)) if !(1..=3650).contains(&days) => {
             problems.check::<()>(Err(ApiError::invalid(
@@ -309,9 +323,13 @@ pub async fn update(
         None => {}
     }
     problems.finish()?;
+    if let Some(change) = visibility {
+        change.apply(&mut model).await?;
+    }
     model.updated_at = Set(Utc::now());
     let updated = model.update(&state.db).await?;
     state.cache.invalidate();
+    state.playback.gates.forget(&updated.slug);
     Ok(HttpResponse::Ok().json(ChannelDto::new(&state, &updated, &owner)))
 }
 
@@ -459,7 +477,8 @@ pub async fn health(
 }
 
 /// The channel's latest thumbnail while live (from the node that runs the stream when that
-/// is another node), else an offline card.
+/// is another node), else an offline card. A channel that is not public shows its picture only
+/// with a valid playback token (`?token=`); without one, the offline card.
 #[utoipa::path(get, path = "/api/v1/channels/{slug}/thumbnail.jpg", tag = "channels",
     params(("slug" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
@@ -470,6 +489,13 @@ pub async fn thumbnail(
 ) -> HttpResponse {
     const OFFLINE: &[u8] = include_bytes!("../../assets/offline.jpg");
     const LIVE: &str = "public, max-age=5";
+    if !crate::api::playback::thumbnail_allowed(&state, &req, &slug).await {
+        return HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "image/jpeg"))
+            .insert_header((header::CACHE_CONTROL, "private, no-store"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .body(Bytes::from_static(OFFLINE));
+    }
     let (body, cache) = match state.live.hls.thumbnail(&slug) {
         Some(jpeg) => (jpeg, LIVE),
         None => match state.live.cluster.remote(&slug) {

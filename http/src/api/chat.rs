@@ -65,10 +65,13 @@ pub struct HistoryPage {
 /// Chat history, newest first.
 #[utoipa::path(get, path = "/api/v1/chat/{slug}/messages", tag = "chat",
     params(("slug" = String, Path), ("before" = Option<i64>, Query, description = "only messages with a smaller id"),
-        ("limit" = Option<u64>, Query, description = "1..=100, default 50")),
-    responses((status = 200, body = HistoryPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        ("limit" = Option<u64>, Query, description = "1..=100, default 50"),
+        ("token" = Option<String>, Query, description = "a playback token: needed for a channel that is not public")),
+    responses((status = 200, body = HistoryPage), (status = 403, description = "`playback_token_*`", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn messages(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     slug: web::Path<String>,
     q: web::Query<HistoryQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -80,6 +83,7 @@ pub async fn messages(
         ));
     }
     let (c, _) = find(&state, &slug).await?;
+    crate::api::playback::check_chat(&state, &req, &slug).await?;
     let messages = store::history(&state.db, c.id, q.before, limit).await?;
     let next_before = (messages.len() as u64 == limit)
         .then(|| messages.last().map(|m| m.id))

@@ -130,10 +130,11 @@ pub struct WsQuery {
 /// `WS /api/v1/chat/{slug}/ws[?ticket=…][&last_id=…]`: see docs/CHAT.md.
 #[utoipa::path(get, path = "/api/v1/chat/{slug}/ws", tag = "chat",
     params(("slug" = String, Path), ("ticket" = Option<String>, Query, description = "from POST /chat/{slug}/ticket; needed to post"),
-        ("last_id" = Option<i64>, Query, description = "resume after this message id")),
+        ("last_id" = Option<i64>, Query, description = "resume after this message id"),
+        ("token" = Option<String>, Query, description = "a playback token: needed for a channel that is not public")),
     responses((status = 101, description = "WebSocket speaking the protocol in docs/CHAT.md"),
         (status = 401, description = "the ticket is invalid, used or expired"),
-        (status = 403, description = "Origin not allowed"), (status = 404, description = "no such channel"),
+        (status = 403, description = "Origin not allowed, or `playback_token_*`: a channel that is not public and no valid playback token"), (status = 404, description = "no such channel"),
         (status = 429, description = "too many connections from this address")))]
 pub async fn chat_ws(
     state: web::Data<AppState>,
@@ -146,6 +147,7 @@ pub async fn chat_ws(
         return Err(ApiError::Forbidden("this origin may not open chat sockets").into());
     }
     let key = room_key(&state, &slug).await?;
+    crate::api::playback::check_chat(&state, &req, &slug).await?;
     // Before the ticket is used up, so a refused socket can retry with it.
     let ip = client_ip(&req, state.http.trust_proxy_headers);
     let Some(slot) = state.chat_conns.acquire(&ip) else {

@@ -15,6 +15,7 @@ pub mod follows;
 pub mod ingest;
 pub mod notifications;
 pub mod notifications_ws;
+pub mod playback;
 pub mod restreams;
 pub mod server;
 pub mod users;
@@ -54,6 +55,7 @@ api_routes! {
     get "/channels/{slug}/thumbnail.jpg" => channels::thumbnail,
     get "/channels/{slug}/health" => channels::health,
     get "/channels/{slug}/broadcasts" => channels::broadcasts,
+    post "/channels/{slug}/playback-token" => playback::issue,
     post "/chat/{slug}/ticket" => chat::ticket,
     get "/chat/{slug}/messages" => chat::messages,
     get "/chat/{slug}/ws" => chat_ws::chat_ws,

@@ -93,9 +93,9 @@ function nameColor(name: string): string {
   return `hsl(${h} 70% 62%)`;
 }
 
-export function ChatPanel({ slug, onViewers }: { slug: string; onViewers?: (n: number) => void }) {
+export function ChatPanel({ slug, onViewers, playbackToken = null }: { slug: string; onViewers?: (n: number) => void; playbackToken?: string | null }) {
   const me = useMe();
-  const { state, send, say, dismiss, notify } = useChat(slug, Boolean(me));
+  const { state, send, say, dismiss, notify } = useChat(slug, Boolean(me), playbackToken);
   const [card, setCard] = useState<string | null>(null);
   const closeCard = useCallback(() => setCard(null), []);
   const emotesQ = useQuery({ queryKey: ['emotes'], queryFn: () => api<Emote[]>('/chat/emotes', { auth: false }), staleTime: Infinity });

@@ -15,16 +15,21 @@ export function newClientId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-export function socketUrl(loc: { protocol: string; host: string }, slug: string, ticket: string | null, lastId: number): string {
+export function socketUrl(loc: { protocol: string; host: string }, slug: string, ticket: string | null, lastId: number, playbackToken: string | null = null): string {
   const p = new URLSearchParams();
   if (ticket) p.set('ticket', ticket);
+  // The chat of a channel that is not public is for those who may watch it.
+  if (playbackToken) p.set('token', playbackToken);
   if (lastId > 0) p.set('last_id', String(lastId));
   const q = p.toString();
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/v1/chat/${encodeURIComponent(slug)}/ws${q ? `?${q}` : ''}`;
 }
 
-export function useChat(slug: string, signedIn: boolean) {
+export function useChat(slug: string, signedIn: boolean, playbackToken: string | null = null) {
   const [state, dispatch] = useReducer(chatReducer, initialChat);
+  // Each (re)connection takes the latest token; a renewal does not reconnect.
+  const tokenRef = useRef(playbackToken);
+  tokenRef.current = playbackToken;
   const ws = useRef<WebSocket | null>(null);
   const stateRef = useRef<ChatState>(state);
   stateRef.current = state;
@@ -45,7 +50,7 @@ export function useChat(slug: string, signedIn: boolean) {
         }
       }
       if (stopped) return;
-      const sock = new WebSocket(socketUrl(window.location, slug, ticket, stateRef.current.lastId));
+      const sock = new WebSocket(socketUrl(window.location, slug, ticket, stateRef.current.lastId, tokenRef.current));
       ws.current = sock;
       sock.onopen = () => {
         attempt = 0;

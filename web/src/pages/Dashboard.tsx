@@ -19,6 +19,7 @@ import type { StreamHealth } from '../api/generated/StreamHealth';
 import { SLOW_SPEED, SLOW_WORDS, StatusBadge, recordingWords, renditionWords, transcoderWords } from '../components/streamState';
 import { PullingNotice, SourceCard, SrtSetup } from './IngestSettings';
 import { RestreamCard } from './Restreams';
+import { ChannelVisibility } from './ChannelVisibility';
 
 const Webhooks = lazy(() => import('./Webhooks'));
 const VideosTab = lazy(() => import('./DashboardVideos').then((m) => ({ default: m.VideosTab })));
@@ -497,6 +498,7 @@ function EditTab({ channel, onDeleted }: { channel: ChannelDto; onDeleted: () =>
           {save.isPending ? 'Saving…' : 'Save'}
         </button>
       </form>
+      <ChannelVisibility channel={channel} />
       <Suspense fallback={<Loading label="Loading webhooks" />}>
         <Webhooks slug={channel.slug} />
       </Suspense>

@@ -23,6 +23,7 @@ const channel = (id: number, slug: string, is_live: boolean, category: string, d
   followers: 0,
   record_vods: true,
   vod_retention_days: null,
+  visibility: 'public',
 });
 
 describe('home search', () => {

@@ -7,7 +7,7 @@ import type { VideoDto } from '../api/generated/VideoDto';
 import { ToastProvider } from '../components/Toasts';
 import { ClipPage } from './ClipPage';
 import { VideoPage, defaultClipRange } from './VideoPage';
-import { clip, json, video } from './videos.fixtures';
+import { channel, clip, json, video } from './videos.fixtures';
 
 const me = { id: 9, username: 'bob', display_name: 'Bob', email: 'b@example.com', bio: '', role: 'user', created_at: '2026-01-01T00:00:00Z' };
 let calls: { url: string; method: string; body?: unknown }[];
@@ -52,6 +52,24 @@ afterEach(() => {
 });
 
 describe('video page', () => {
+  it('asks for the channel password before playing a video of a password-protected channel', async () => {
+    const v = video(1, { title: 'Members jam' });
+    const gated = { ...channel, visibility: 'password' };
+    const replies = [
+      json({ error: 'invalid_field', message: 'enter its password', field: 'password' }, 422),
+      json({ token: '3.99.ab.cd', expires_at: '2030-01-01T00:00:00Z', expires_in_secs: 600 }),
+    ];
+    renderAt(`/v/${v.id}`, (url) => (url === '/api/v1/channels/anns-room' ? json(gated) : one(v)(url)), () => replies.shift() ?? json({}, 500));
+    await userEvent.type(await screen.findByLabelText('Password'), 'sesame42');
+    expect(document.querySelector('video')).toBeNull();
+    await userEvent.click(screen.getByRole('button', { name: 'Watch' }));
+    await vi.waitFor(() => expect(document.querySelector('video')).not.toBeNull());
+    expect(calls.filter((c) => c.method === 'POST')).toEqual([
+      { url: '/api/v1/channels/anns-room/playback-token', method: 'POST', body: {} },
+      { url: '/api/v1/channels/anns-room/playback-token', method: 'POST', body: { password: 'sesame42' } },
+    ]);
+  });
+
   it('plays a ready video: player, title, channel link, views, chapters that seek', async () => {
     const v = video(1, {
       title: 'Friday jam',

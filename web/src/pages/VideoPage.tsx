@@ -14,6 +14,9 @@ import { ErrorState, Field, Loading, formatCount, timeAgo } from '../components/
 import { useToast } from '../components/Toasts';
 import { formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { VodPlayer, type VodHandle } from '../player/VodPlayer';
+import { PlaybackGate } from '../player/PlaybackGate';
+import { usePlaybackToken } from '../api/playback';
+import { useChannel } from '../api/queries';
 import { fieldErrors } from './Auth';
 import { NotFound } from './Static';
 
@@ -77,9 +80,19 @@ export function VideoPage() {
 
 /** The player, or what the video's status means for a viewer. */
 function VideoState({ video: v, handle }: { video: VideoDto; handle: RefObject<VodHandle | null> }) {
+  // A video inherits its channel's gate: a channel that is not public needs a playback token.
+  const me = useMe();
+  const channel = useChannel(v.channel_slug);
+  const access = usePlaybackToken(v.channel_slug, channel.data?.visibility ?? null, me != null);
+  if (v.status === 'ready' && access.needsToken && !access.token) {
+    return (
+      <PlaybackGate gate={access.gate} name={v.streamer_name} submitting={access.submitting} onPassword={(pw) => void access.submit(pw)} />
+    );
+  }
   if (v.status === 'ready') {
     return (
       <VodPlayer
+        playbackToken={access.token}
         src={localPath(v.playback_url)}
         title={v.title}
         auth={v.visibility === 'private'}

@@ -1,10 +1,7 @@
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { tokens } from '../api/tokens';
-import { ToastProvider } from '../components/Toasts';
-import { Watch } from './Watch';
+import { NoSocket, renderWatch } from './watch.fixtures';
 import { channel, clip, json } from './videos.fixtures';
 
 const loaded: string[] = [];
@@ -24,18 +21,6 @@ vi.mock('hls.js', () => {
   return { default: FakeHls };
 });
 
-/** The chat socket: never opens in these tests. */
-class NoSocket {
-  static OPEN = 1;
-  readyState = 0;
-  addEventListener() {}
-  close() {}
-  send() {}
-  set onopen(_: unknown) {}
-  set onmessage(_: unknown) {}
-  set onclose(_: unknown) {}
-  set onerror(_: unknown) {}
-}
 
 const me = { id: 9, username: 'bob', display_name: 'Bob', email: 'b@example.com', bio: '', role: 'user', created_at: '2026-01-01T00:00:00Z' };
 const live = (dvr: string | null) => ({
@@ -61,17 +46,7 @@ function renderLive(c: unknown) {
       return json([]);
     }),
   );
-  render(
-    <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
-      <MemoryRouter initialEntries={['/c/anns-room']} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
-        <ToastProvider>
-          <Routes>
-            <Route path="/c/:slug" element={<Watch />} />
-          </Routes>
-        </ToastProvider>
-      </MemoryRouter>
-    </QueryClientProvider>,
-  );
+  renderWatch();
 }
 
 beforeEach(() => {

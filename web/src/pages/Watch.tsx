@@ -7,6 +7,8 @@ import { hlsPath, useChannel, useFollowState } from '../api/queries';
 import { useMe } from '../api/session';
 import { ChatPanel } from '../chat/ChatPanel';
 import { Player } from '../player/Player';
+import { PlaybackGate } from '../player/PlaybackGate';
+import { usePlaybackToken } from '../api/playback';
 import { ErrorState, Loading, formatCount, timeAgo, duration } from '../components/States';
 import { formatDuration } from '../format';
 import { FollowButton } from '../components/FollowButton';
@@ -38,6 +40,10 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
     setLowLatency(low);
   }, []);
   const c = channel.data;
+  const me = useMe();
+  // Following from the followers-only notice asks for a token again.
+  const follow = useFollowState(slug, me != null && c?.visibility === 'followers');
+  const access = usePlaybackToken(slug, c?.visibility ?? null, me != null, follow.data?.following ? 1 : 0);
   const { refetch } = channel;
   const refresh = useCallback(() => void refetch(), [refetch]);
   useEffect(() => {
@@ -69,8 +75,18 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
   return (
     <div className={`watch${area?.keyboard ? ' keyboard-open' : ''}`} style={style}>
       <div className="watch-main">
+        {access.needsToken && !access.token ? (
+          <PlaybackGate
+            gate={access.gate}
+            name={name}
+            submitting={access.submitting}
+            onPassword={(pw) => void access.submit(pw)}
+            follow={<FollowButton slug={slug} name={name} ownerId={c.owner.id} followers={c.followers} />}
+          />
+        ) : (
         <Player
           key={slug}
+          token={access.token}
           src={ll ? localPath(ll) : dvr ? localPath(dvr) : hlsPath(slug)}
           dvr={dvr != null}
           lowLatency={ll != null}
@@ -84,6 +100,7 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
           refresh={refresh}
           offline={(ended) => <Offline slug={slug} name={name} ownerId={c.owner.id} ended={ended} />}
         />
+        )}
         <div className="watch-info">
           <span className="avatar" style={{ width: 48, height: 48, fontSize: '1.2rem' }} aria-hidden="true">
             {c.owner.username.slice(0, 1)}
@@ -110,7 +127,15 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
           </div>
         </div>
       </div>
-      <ChatPanel slug={slug} onViewers={onViewers} />
+      {access.needsToken && !access.token ? (
+        <aside className="chat chat-gated" aria-label="Chat">
+          <p className="muted" style={{ padding: 16 }}>
+            The chat opens once you can watch.
+          </p>
+        </aside>
+      ) : (
+        <ChatPanel slug={slug} onViewers={onViewers} playbackToken={access.token} />
+      )}
     </div>
   );
 }

@@ -20,6 +20,7 @@ export const channel: ChannelDto = {
   followers: 0,
   record_vods: true,
   vod_retention_days: null,
+  visibility: 'public',
 };
 
 export function video(n: number, over: Partial<VideoDto> = {}): VideoDto {

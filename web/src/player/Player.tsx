@@ -11,6 +11,7 @@
 import { useCallback, useEffect, useReducer, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type HlsType from 'hls.js';
 import { QualityMenu, type Level } from './quality';
+import { withToken } from '../api/playback';
 import type { StreamStatus } from '../api/generated/StreamStatus';
 import { behindLabel, driftSeconds, initialState, isBehind, reduce, retryDelayMs, showLatency, type PlayerState } from './machine';
 
@@ -50,6 +51,15 @@ export function liveHlsConfig(lowLatency: boolean) {
 export function withViewerId(url: string): string {
   if (!/\.(m3u8|ts|m4s|mp4|aac)(\?|$)/.test(url) || /[?&]vid=/.test(url)) return url;
   return url + (url.includes('?') ? '&' : '?') + 'vid=' + VIEWER_ID;
+}
+
+/**
+ * A playlist or segment URL as the player requests it: with the viewer id, and with the current
+ * playback token in place of the one the playlist listed (tokens are renewed while playing).
+ */
+export function mediaUrl(url: string, token: string | null): string {
+  const counted = withViewerId(url);
+  return /\.(m3u8|ts|m4s|mp4|aac)(\?|$)/.test(url) ? withToken(counted, token) : counted;
 }
 
 /** Seconds behind the source: from the playing segment's PROGRAM-DATE-TIME when known. */
@@ -92,12 +102,17 @@ type Props = {
   lowLatency?: boolean;
   /** Offered when the stream has low latency: the viewer's choice and how to change it. */
   latency?: LatencyChoice;
+  /**
+   * The playback token of a channel that is not public: every playlist and segment request
+   * carries the latest one (a renewal takes effect at the next request, without a reload).
+   */
+  token?: string | null;
 };
 
 /** Low latency (LL-HLS, about 2 s) or normal (MPEG-TS with the DVR window, for bad connections). */
 export type LatencyChoice = { low: boolean; choose: (low: boolean) => void };
 
-export function Player({ src, title, name, status, problem, apiError, refresh: refreshProp, offline, dvr = false, actions, lowLatency = false, latency }: Props) {
+export function Player({ src, title, name, status, problem, apiError, refresh: refreshProp, offline, dvr = false, actions, lowLatency = false, latency, token = null }: Props) {
   const [state, dispatch] = useReducer(reduce, undefined, () => initialState(status, problem));
   // A stable callback whatever the caller passes: effects below depend on it.
   const latest = useRef(refreshProp);
@@ -136,6 +151,7 @@ export function Player({ src, title, name, status, problem, apiError, refresh: r
       actions={actions}
       lowLatency={lowLatency}
       latencyChoice={latency}
+      token={token}
     />
   );
 }
@@ -154,7 +170,9 @@ function LivePlayer({
   actions,
   lowLatency,
   latencyChoice,
+  token,
 }: {
+  token: string | null;
   src: string;
   title: string;
   name: string;
@@ -169,6 +187,9 @@ function LivePlayer({
   const box = useRef<HTMLDivElement>(null);
   const video = useRef<HTMLVideoElement>(null);
   const hls = useRef<HlsType | null>(null);
+  // Read by every request hls.js makes, so a renewed token needs no reload.
+  const tokenRef = useRef(token);
+  tokenRef.current = token;
   const [levels, setLevels] = useState<Level[]>([]);
   const [selected, setSelected] = useState(-1);
   const [playing, setPlaying] = useState(-1);
@@ -204,7 +225,7 @@ function LivePlayer({
       if (destroyed) return;
       if (!Hls.isSupported()) {
         if (v.canPlayType('application/vnd.apple.mpegurl')) {
-          v.src = withViewerId(src);
+          v.src = withToken(withViewerId(src), tokenRef.current);
           start();
         } else dispatch({ type: 'unsupported' });
         return;
@@ -212,7 +233,7 @@ function LivePlayer({
       const h = new Hls({
         ...liveHlsConfig(lowLatency),
         xhrSetup: (xhr, url) => {
-          const counted = withViewerId(url);
+          const counted = mediaUrl(url, tokenRef.current);
           if (counted !== url) xhr.open('GET', counted, true);
         },
       });

@@ -11,6 +11,7 @@ import { load, useAuthedUrl } from '../api/authed';
 import type { ChapterDto } from '../api/generated/ChapterDto';
 import type { SubtitleDto } from '../api/generated/SubtitleDto';
 import { localPath } from '../api/videos';
+import { withToken } from '../api/playback';
 import { QualityMenu, type Level } from './quality';
 import { networkMessage } from './Player';
 import { chapterIndexAt, formatClock, formatLength, sortChapters } from './chapters';
@@ -34,6 +35,8 @@ type Props = {
   /** Remember the position under this id, and offer to resume from it. */
   resumeId: string;
   handle?: Ref<VodHandle>;
+  /** The playback token of a channel that is not public: on every playlist and segment request, the latest one. */
+  playbackToken?: string | null;
 };
 
 function useSprite(vtt: string | null, auth: boolean): SpriteCue[] {
@@ -47,7 +50,11 @@ function useSprite(vtt: string | null, auth: boolean): SpriteCue[] {
   return q.data ?? [];
 }
 
-export function VodPlayer({ src, title, auth, duration: knownDuration, chapters, spriteVtt, subtitles, resumeId, handle }: Props) {
+export function VodPlayer({ src, title, auth, duration: knownDuration, chapters, spriteVtt, subtitles, resumeId, handle, playbackToken = null }: Props) {
+  // Read by every request, so a renewed token needs no reload.
+  const tokenRef = useRef(playbackToken);
+  tokenRef.current = playbackToken;
+  const gated = playbackToken != null;
   const box = useRef<HTMLDivElement>(null);
   const video = useRef<HTMLVideoElement>(null);
   const hls = useRef<HlsType | null>(null);
@@ -88,7 +95,7 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
       const { default: Hls } = await import('hls.js');
       if (destroyed) return;
       if (!Hls.isSupported()) {
-        if (v.canPlayType('application/vnd.apple.mpegurl')) v.src = src;
+        if (v.canPlayType('application/vnd.apple.mpegurl')) v.src = withToken(src, tokenRef.current);
         else setError('This browser cannot play the video. Try a current version of Firefox, Chrome, Edge or Safari.');
         return;
       }
@@ -96,13 +103,14 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
         manifestLoadingMaxRetry: 2,
         levelLoadingMaxRetry: 4,
         fragLoadingMaxRetry: 4,
-        xhrSetup: auth
-          ? async (xhr, url) => {
-              const token = await tokens.access();
-              if (!xhr.readyState) xhr.open('GET', url, true);
-              if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);
-            }
-          : undefined,
+        xhrSetup:
+          auth || gated
+            ? async (xhr, url) => {
+                const token = auth ? await tokens.access() : null;
+                if (!xhr.readyState) xhr.open('GET', withToken(url, tokenRef.current), true);
+                if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);
+              }
+            : undefined,
       });
       hls.current = h;
       h.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
@@ -123,7 +131,7 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
       hls.current = null;
       setLevels([]);
     };
-  }, [src, auth, attempt]);
+  }, [src, auth, gated, attempt]);
 
   useEffect(() => {
     const v = video.current;

@@ -40,4 +40,10 @@ record_vods: boolean,
 /**
  * Videos older than this many days are deleted; `null` keeps them forever.
  */
-vod_retention_days: number | null, };
+vod_retention_days: number | null, 
+/**
+ * Who may watch: `public`, `unlisted` (not listed; anyone with the link), `password`
+ * (viewers enter a password) or `followers`. Every value but `public` needs a playback
+ * token (`POST /channels/{slug}/playback-token`) on the HLS URLs.
+ */
+visibility: string, };

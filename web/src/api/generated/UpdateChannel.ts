@@ -4,4 +4,13 @@ export type UpdateChannel = { title?: string, description?: string, category?: s
 /**
  * 1 to 3650; `null` keeps videos forever, absent leaves the setting as it is.
  */
-vod_retention_days?: number | null, };
+vod_retention_days?: number | null, 
+/**
+ * `public`, `unlisted`, `password` or `followers`.
+ */
+visibility?: string, 
+/**
+ * The password viewers enter (6 to 128 characters), for `password` channels: needed when
+ * a channel becomes `password` without one. Never returned.
+ */
+playback_password?: string, };
