@@ -120,6 +120,8 @@ async fn main() -> anyhow::Result<()> {
                 token_version: 0,
                 created_at: now,
                 updated_at: now,
+                email_verified_at: Some(now),
+                deleted_at: None,
             })
             .collect();
         users.extend(
@@ -139,6 +141,8 @@ async fn main() -> anyhow::Result<()> {
             token_version: Set(u.token_version),
             created_at: Set(u.created_at),
             updated_at: Set(u.updated_at),
+            email_verified_at: Set(u.email_verified_at),
+            deleted_at: Set(u.deleted_at),
         }))
         .exec_without_returning(&db)
         .await?;

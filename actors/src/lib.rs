@@ -99,6 +99,9 @@ pub struct LiveConfig {
     /// Private, loopback or link-local addresses (or CIDRs) that RTSP pull URLs and restream
     /// destinations may reach; everything else private is refused.
     pub ingest_allow_private: Vec<String>,
+    /// Ingest refuses the stream keys of channels whose owner has not verified their email
+    /// address (`accounts.require_email_verification`).
+    pub require_verified_email: bool,
 }
 
 impl Default for LiveConfig {
@@ -131,6 +134,7 @@ impl Default for LiveConfig {
                 streamhall_entities::secret::Sealer::new(&key)
             },
             ingest_allow_private: Vec::new(),
+            require_verified_email: false,
         }
     }
 }
@@ -193,6 +197,8 @@ pub struct Live {
     pub ingest_allow_private: Vec<String>,
     /// This node's signed-in sockets by user, closed when the user's sessions are revoked.
     pub sockets: sockets::UserSockets,
+    /// Ingest refuses channels whose owner's email address is unverified.
+    pub require_verified_email: bool,
     db: DatabaseConnection,
 }
 
@@ -297,6 +303,7 @@ impl Live {
         let notifier = services.notifier.clone();
         let sealer = cfg.sealer.clone();
         let ingest_allow_private = cfg.ingest_allow_private.clone();
+        let require_verified_email = cfg.require_verified_email;
         let deps = Arc::new(LiveDeps {
             cfg,
             db: db.clone(),
@@ -332,6 +339,7 @@ impl Live {
         let sockets = sockets::UserSockets::default();
         sockets.follow(&bus);
         Ok(Live {
+            require_verified_email,
             sockets,
             sealer,
             pulls,
@@ -350,11 +358,10 @@ impl Live {
 
     /// The RTMP and SRT listeners' publish handler.
     pub fn ingest_gate(&self) -> Arc<dyn PublishHandler> {
-        Arc::new(IngestGate::new(
-            self.db.clone(),
-            self.registry.clone(),
-            self.sealer.clone(),
-        ))
+        Arc::new(
+            IngestGate::new(self.db.clone(), self.registry.clone(), self.sealer.clone())
+                .requiring_verified_email(self.require_verified_email),
+        )
     }
 
     /// The whole tree, from its root. The registry answers within a few seconds (each part

@@ -13,6 +13,7 @@ mod m20261201_000004_broadcast_video;
 mod m20261201_000005_videos_and_clips;
 mod m20261205_000006_broadcast_owner;
 mod m20261205_000007_ingest;
+mod m20261206_000009_account_lifecycle;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_videos_and_clips::Migration),
             Box::new(m20261205_000006_broadcast_owner::Migration),
             Box::new(m20261205_000007_ingest::Migration),
+            Box::new(m20261206_000009_account_lifecycle::Migration),
         ]
     }
 }

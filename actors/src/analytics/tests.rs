@@ -387,6 +387,7 @@ async fn written_batches_sum_up_in_the_database() {
         token_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     };
     for (id, name) in [(1, "owner"), (2, "alice"), (3, "bob"), (4, "carol")] {
         u(id, name).insert(&db).await.unwrap();
