@@ -123,6 +123,8 @@ async fn main() -> anyhow::Result<()> {
                 suspended_at: None,
                 suspended_until: None,
                 suspension_reason: None,
+                email_verified_at: Some(now),
+                deleted_at: None,
             })
             .collect();
         users.extend(
@@ -142,6 +144,8 @@ async fn main() -> anyhow::Result<()> {
             token_version: Set(u.token_version),
             created_at: Set(u.created_at),
             updated_at: Set(u.updated_at),
+            email_verified_at: Set(u.email_verified_at),
+            deleted_at: Set(u.deleted_at),
             ..Default::default()
         }))
         .exec_without_returning(&db)

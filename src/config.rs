@@ -41,6 +41,9 @@ pub struct Config {
     /// Where thumbnails, VODs and clips are kept: files under `{data_dir}/objects`, or S3.
     pub objects: streamhall_media::objects::ObjectsConfig,
     pub auth: AuthConfig,
+    /// Password reset and email verification links; whether streaming needs a verified
+    /// email address.
+    pub accounts: streamhall_http::accounts::AccountsConfig,
     pub log: LogConfig,
 }
 
@@ -63,6 +66,7 @@ impl Default for Config {
             cluster: ClusterSection::default(),
             objects: Default::default(),
             auth: AuthConfig::default(),
+            accounts: Default::default(),
             log: LogConfig::default(),
         }
     }

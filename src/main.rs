@@ -95,6 +95,12 @@ enum UserAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Print a password reset link for an account, to hand over when the server sends no
+    /// email. It works once, for accounts.reset_link_ttl_minutes; older links stop working.
+    ResetLink {
+        /// The account's username or email address.
+        user: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -158,6 +164,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}");
             }
+            db.close().await?;
+            Ok(())
+        }
+        Command::User {
+            action: UserAction::ResetLink { user },
+        } => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let db = startup::connect(&config).await?;
+            Migrator::up(&db, None).await?;
+            let (username, link) = streamhall::accounts::reset_link(&config, &db, &user).await?;
+            println!(
+                "password reset link for {username} (works once, for {} minutes; set public_url if this host is wrong):",
+                config.accounts.reset_ttl().num_minutes()
+            );
+            println!("{link}");
             db.close().await?;
             Ok(())
         }

@@ -67,6 +67,9 @@ fn live_config(
         analytics: config.analytics.clone(),
         public_url: public_url.to_owned(),
         ingest_allow_private: config.ingest.allow_private.clone(),
+        require_verified_email: config
+            .accounts
+            .verification_required(config.notify.smtp.is_some()),
         recording: RecordingConfig {
             spool_dir: config.data_dir.join("spool"),
             spool_limit: config.recording.spool_mb.max(64) << 20,
@@ -134,6 +137,12 @@ impl Application {
             .await
             .context("running migrations")?;
         let first_admin = ensure_admin(&db).await?;
+        if config.accounts.require_email_verification == Some(true) && config.notify.smtp.is_none()
+        {
+            tracing::warn!(
+                "accounts.require_email_verification is on but notify.smtp is not set: new accounts cannot verify their address, so they cannot stream"
+            );
+        }
         let secret = jwt_secret(&config)?;
 
         let redis = match &config.redis.url {
@@ -225,6 +234,10 @@ impl Application {
             cache: ResponseCache::new(Duration::from_secs(1), 4096),
             http: config.http.clone(),
             auth: config.auth.clone(),
+            accounts: streamhall_http::accounts::Accounts::new(
+                config.accounts.clone(),
+                live.notifier.mailer().cloned(),
+            ),
             public_url: public_url.clone(),
             rtmp_url: streamhall_http::api::server::rtmp_url(&public_url, rtmp_addr),
             srt_url: streamhall_http::api::server::srt_url(&public_url, srt_addr),
@@ -520,6 +533,8 @@ pub async fn create_user(
         token_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        // The operator made it: its address counts as verified.
+        email_verified_at: Set(Some(now)),
         ..Default::default()
     }
     .insert(db)

@@ -259,3 +259,91 @@ fn the_default_data_dir_is_dot_data_made_absolute() {
     assert!(expected.join("streamhall.db").exists());
     stop(&mut child);
 }
+
+/// Without SMTP, an operator hands a user a reset link: `streamhall user reset-link NAME`
+/// prints one, and it sets the password once.
+#[test]
+fn the_cli_prints_a_reset_link_that_works_once() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(dir.path())
+            .env("STREAMHALL_DATA_DIR", dir.path())
+            .env("STREAMHALL_HTTP__LISTEN", "127.0.0.1:0")
+            .env("STREAMHALL_RTMP__LISTEN", "127.0.0.1:0")
+            .env("STREAMHALL_SRT__LISTEN", "127.0.0.1:0")
+            .env("STREAMHALL_LOG__LEVEL", "warn");
+        c
+    };
+    let mut create = cmd(&[
+        "user",
+        "create",
+        "--username",
+        "zed",
+        "--email",
+        "zed@example.com",
+        "--password-stdin",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"the old password\n")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+
+    let out = cmd(&["user", "reset-link", "Zed@Example.com"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("password reset link for zed"), "{text}");
+    let token: String = text
+        .split("/reset?token=")
+        .nth(1)
+        .expect("a link")
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    assert!(token.starts_with("pr_"), "{text}");
+
+    let out = cmd(&["user", "reset-link", "nobody"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no account is named"),
+        "{out:?}"
+    );
+
+    let mut server = cmd(&["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = stdout_lines(&mut server);
+    let url = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the banner");
+        if let Some(url) = line.trim().strip_prefix("streamhall is ready at ") {
+            break url.to_owned();
+        }
+    };
+    let body = format!(r#"{{"token":"{token}","new_password":"the new password"}}"#);
+    let res = http_post(&url, "/api/v1/auth/password-reset/confirm", &body);
+    assert!(res.starts_with("HTTP/1.1 204"), "{res}");
+    let res = http_post(&url, "/api/v1/auth/password-reset/confirm", &body);
+    assert!(res.starts_with("HTTP/1.1 422"), "{res}");
+    let res = http_post(
+        &url,
+        "/api/v1/auth/login",
+        r#"{"login":"zed","password":"the new password"}"#,
+    );
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    stop(&mut server);
+}

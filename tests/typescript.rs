@@ -106,6 +106,16 @@ fn export_all(cfg: &Config) {
         CreateWebhook::export_all(cfg).unwrap();
         CreatedWebhook::export_all(cfg).unwrap();
     }
+    {
+        use streamhall_http::api::account::{
+            Accepted, DeleteAccount, PasswordResetConfirm, PasswordResetRequest, VerifyEmailRequest,
+        };
+        PasswordResetRequest::export_all(cfg).unwrap();
+        PasswordResetConfirm::export_all(cfg).unwrap();
+        VerifyEmailRequest::export_all(cfg).unwrap();
+        DeleteAccount::export_all(cfg).unwrap();
+        Accepted::export_all(cfg).unwrap();
+    }
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -23,6 +23,7 @@ pub struct IngestGate {
     db: DatabaseConnection,
     registry: Mailbox<Registry>,
     sealer: Sealer,
+    require_verified_email: bool,
 }
 
 impl IngestGate {
@@ -31,7 +32,14 @@ impl IngestGate {
             db,
             registry,
             sealer,
+            require_verified_email: false,
         }
+    }
+
+    /// Refuses channels whose owner has not verified their email address.
+    pub fn requiring_verified_email(mut self, required: bool) -> Self {
+        self.require_verified_email = required;
+        self
     }
 }
 
@@ -39,6 +47,7 @@ impl IngestGate {
 async fn channel_for_key(
     db: &DatabaseConnection,
     req: &PublishRequest,
+    require_verified_email: bool,
 ) -> Result<channel::Model, PublishRejected> {
     let hash = secret::sha256_hex(req.stream_key.expose_secret());
     let found = Channel::find()
@@ -66,15 +75,29 @@ async fn channel_for_key(
         tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the channel pulls its source");
         return Err(PublishRejected::Busy);
     }
+    if require_verified_email && !owner_verified(db, ch.owner_id).await? {
+        tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the owner's email address is not verified");
+        return Err(PublishRejected::Unverified);
+    }
     Ok(ch)
+}
+
+/// Whether the channel's owner has verified their email address.
+async fn owner_verified(db: &DatabaseConnection, owner_id: i64) -> Result<bool, PublishRejected> {
+    let owner = User::find_by_id(owner_id).one(db).await.map_err(|e| {
+        tracing::error!(error = %e, "channel owner lookup failed");
+        PublishRejected::Internal
+    })?;
+    Ok(owner.is_some_and(|u| u.email_verified() && u.deleted_at.is_none()))
 }
 
 impl PublishHandler for IngestGate {
     fn publish(&self, req: PublishRequest) -> Decision<PublishGrant> {
         let db = self.db.clone();
         let registry = self.registry.clone();
+        let require_verified_email = self.require_verified_email;
         Box::pin(async move {
-            let ch = channel_for_key(&db, &req).await?;
+            let ch = channel_for_key(&db, &req, require_verified_email).await?;
             tracing::info!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, encoder = ?req.encoder, "publish accepted");
             let (sink, events) = mpsc::channel(SINK_CAPACITY);
             let kick = CancellationToken::new();
@@ -94,8 +117,9 @@ impl PublishHandler for IngestGate {
     fn admit(&self, req: PublishRequest) -> Decision<Admission> {
         let db = self.db.clone();
         let sealer = self.sealer.clone();
+        let require_verified_email = self.require_verified_email;
         Box::pin(async move {
-            let ch = channel_for_key(&db, &req).await?;
+            let ch = channel_for_key(&db, &req, require_verified_email).await?;
             let passphrase = match &ch.srt_passphrase {
                 None => None,
                 Some(sealed) => match sealer.open(sealed) {

@@ -101,6 +101,9 @@ pub struct LiveConfig {
     /// Private, loopback or link-local addresses (or CIDRs) that RTSP pull URLs and restream
     /// destinations may reach; everything else private is refused.
     pub ingest_allow_private: Vec<String>,
+    /// Ingest refuses the stream keys of channels whose owner has not verified their email
+    /// address (`accounts.require_email_verification`).
+    pub require_verified_email: bool,
 }
 
 impl Default for LiveConfig {
@@ -133,6 +136,7 @@ impl Default for LiveConfig {
                 streamhall_entities::secret::Sealer::new(&key)
             },
             ingest_allow_private: Vec::new(),
+            require_verified_email: false,
         }
     }
 }
@@ -197,6 +201,8 @@ pub struct Live {
     pub sockets: sockets::UserSockets,
     /// The other nodes' supervision trees, for the admin page.
     pub node_trees: node_trees::NodeTrees,
+    /// Ingest refuses channels whose owner's email address is unverified.
+    pub require_verified_email: bool,
     db: DatabaseConnection,
 }
 
@@ -304,6 +310,7 @@ impl Live {
         let notifier = services.notifier.clone();
         let sealer = cfg.sealer.clone();
         let ingest_allow_private = cfg.ingest_allow_private.clone();
+        let require_verified_email = cfg.require_verified_email;
         let deps = Arc::new(LiveDeps {
             cfg,
             db: db.clone(),
@@ -346,6 +353,7 @@ impl Live {
         sockets.follow(&bus);
         Ok(Live {
             node_trees,
+            require_verified_email,
             sockets,
             sealer,
             pulls,
@@ -364,11 +372,10 @@ impl Live {
 
     /// The RTMP and SRT listeners' publish handler.
     pub fn ingest_gate(&self) -> Arc<dyn PublishHandler> {
-        Arc::new(IngestGate::new(
-            self.db.clone(),
-            self.registry.clone(),
-            self.sealer.clone(),
-        ))
+        Arc::new(
+            IngestGate::new(self.db.clone(), self.registry.clone(), self.sealer.clone())
+                .requiring_verified_email(self.require_verified_email),
+        )
     }
 
     /// The whole tree, from its root. The registry answers within a few seconds (each part

@@ -6,6 +6,7 @@
 //! passphrases, restream keys) are sealed with a key kept outside the database ([`secret::Sealer`]).
 
 pub mod audit_log;
+pub mod account_token;
 pub mod broadcast;
 pub mod channel;
 pub mod channel_moderator;
@@ -30,6 +31,7 @@ pub mod webhook;
 pub mod webhook_delivery;
 
 pub use audit_log::Entity as AuditLog;
+pub use account_token::Entity as AccountToken;
 pub use broadcast::Entity as Broadcast;
 pub use channel::Entity as Channel;
 pub use channel_moderator::Entity as ChannelModerator;

@@ -32,11 +32,21 @@ pub struct Model {
     pub suspended_until: Option<DateTimeUtc>,
     /// Why, as the user is told when they try to sign in.
     pub suspension_reason: Option<String>,
+    /// When the owner proved the address in `email` is theirs (a link from an email); `None`
+    /// until then, and again after the address changes.
+    pub email_verified_at: Option<DateTimeUtc>,
+    /// Set when the owner deleted the account: the row stays as an anonymous tombstone so the
+    /// chat messages it wrote keep their author.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 impl Model {
     pub fn is_admin(&self) -> bool {
         self.role == ROLE_ADMIN
+    }
+
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
     }
 
     /// A site-wide moderator or an admin: may list users and suspend ordinary ones.

@@ -73,7 +73,7 @@ impl FromRequest for AuthUser {
                 .one(&state.db)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
-            if user.token_version != claims.ver {
+            if user.token_version != claims.ver || user.deleted_at.is_some() {
                 return Err(ApiError::Unauthorized);
             }
             suspension_check(&user)?;

@@ -38,6 +38,13 @@ pub struct Me {
     /// `user`, `moderator` (site-wide) or `admin`.
     pub role: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the owner proved `email` is theirs (the link in the verification email).
+    /// Unverified accounts can watch and chat, but not go live when the server requires
+    /// verification (`ServerInfo.email_verification_required`), and get no emails. Always sent;
+    /// optional in TypeScript because a session a browser stored before this field existed
+    /// lacks it.
+    #[ts(as = "Option<bool>", optional)]
+    pub email_verified: bool,
 }
 
 impl From<&user::Model> for Me {
@@ -50,6 +57,7 @@ impl From<&user::Model> for Me {
             bio: u.bio.clone(),
             role: u.role.clone(),
             created_at: u.created_at,
+            email_verified: u.email_verified(),
         }
     }
 }

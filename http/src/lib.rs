@@ -4,6 +4,7 @@
 //! The binary builds one [`state::AppState`] and calls [`configure`] inside
 //! `HttpServer::new` for each worker.
 
+pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -26,6 +26,8 @@ pub struct AppState {
     pub cache: ResponseCache,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    /// Password reset and email verification links, and the mailer that sends them.
+    pub accounts: crate::accounts::Accounts,
     /// The live-streaming side: HLS windows, presence, the registry.
     pub live: streamhall_actors::Live,
     /// With SQLite: refuses writes while its disk is nearly full (see [`crate::disk_guard`]).

@@ -238,6 +238,7 @@ fn reject_reason(rejected: PublishRejected) -> ServerRejectReason {
         PublishRejected::BadKey => ServerRejectReason::Unauthorized,
         PublishRejected::Busy | PublishRejected::LiveElsewhere => ServerRejectReason::Conflict,
         PublishRejected::Unsupported => ServerRejectReason::NotSupMedia,
+        PublishRejected::Unverified => ServerRejectReason::Forbidden,
         PublishRejected::Internal => ServerRejectReason::InternalServerError,
     }
 }

@@ -14,6 +14,7 @@ mod m20261201_000005_videos_and_clips;
 mod m20261205_000006_broadcast_owner;
 mod m20261205_000007_ingest;
 mod m20261206_000008_trust_safety;
+mod m20261206_000009_account_lifecycle;
 mod m20261206_000010_channel_visibility;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000006_broadcast_owner::Migration),
             Box::new(m20261205_000007_ingest::Migration),
             Box::new(m20261206_000008_trust_safety::Migration),
+            Box::new(m20261206_000009_account_lifecycle::Migration),
             Box::new(m20261206_000010_channel_visibility::Migration),
         ]
     }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin_users;
+mod accounts;
 mod analytics;
 mod auth;
 mod backup;

@@ -97,13 +97,13 @@ impl Inbox {
 
 /// A tiny SMTP server that accepts everything and keeps each message's raw text.
 #[derive(Clone)]
-struct SmtpSink {
-    port: u16,
+pub struct SmtpSink {
+    pub port: u16,
     messages: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
-    async fn start() -> SmtpSink {
+    pub async fn start() -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink = SmtpSink {
             port: listener.local_addr().unwrap().port(),
@@ -118,7 +118,7 @@ impl SmtpSink {
         sink
     }
 
-    fn messages(&self) -> Vec<String> {
+    pub fn messages(&self) -> Vec<String> {
         self.messages.lock().unwrap().clone()
     }
 }

@@ -16,6 +16,7 @@ import { AdminAudit } from './pages/AdminAudit';
 import { isStaff } from './admin/users';
 import { Guidelines, NotFound, Privacy, Terms } from './pages/Static';
 import { Following } from './pages/Following';
+import { ForgotPassword, ResetPassword, VerifyBanner, VerifyEmail } from './pages/Account';
 import { Loading } from './components/States';
 import { Bell } from './notify/Bell';
 import { NotificationsProvider } from './notify/NotificationsProvider';
@@ -42,6 +43,7 @@ export function App() {
       </a>
       <TopBar />
       <main id="main" ref={mainRef} tabIndex={-1} className={watching ? 'full' : undefined}>
+        <VerifyBanner />
         <Routes>
           <Route path="/" element={<Home />} />
           <Route path="/c/:slug" element={<Watch />} />
@@ -65,6 +67,9 @@ export function App() {
           />
           <Route path="/login" element={<Login />} />
           <Route path="/register" element={<Register />} />
+          <Route path="/forgot" element={<ForgotPassword />} />
+          <Route path="/reset" element={<ResetPassword />} />
+          <Route path="/verify-email" element={<VerifyEmail />} />
           <Route path="/dashboard" element={<Dashboard />} />
           <Route
             path="/dashboard/:slug/analytics"

@@ -334,10 +334,22 @@ async fn email_batch(
         .await?
         .into_iter()
         .collect();
+    // Only to addresses their owner proved theirs (see `accounts.require_email_verification`).
+    let verified: HashSet<i64> = User::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Id.is_in(users.iter().copied()))
+        .filter(user::Column::EmailVerifiedAt.is_not_null())
+        .filter(user::Column::DeletedAt.is_null())
+        .into_tuple::<i64>()
+        .all(d.db)
+        .await?
+        .into_iter()
+        .collect();
     let wanted: Vec<i64> = users
         .iter()
         .copied()
-        .filter(|u| !opted_out.contains(u))
+        .filter(|u| !opted_out.contains(u) && verified.contains(u))
         .collect();
     if wanted.is_empty() {
         return Ok(0);

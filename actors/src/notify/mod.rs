@@ -540,6 +540,11 @@ impl NotifierHandle {
         &self.hub
     }
 
+    /// The SMTP sender, when SMTP is configured (account emails go through it too).
+    pub fn mailer(&self) -> Option<&email::Mailer> {
+        self.deps.mailer.as_ref()
+    }
+
     /// The webhook delivery worker (wake it after queueing a delivery).
     pub fn webhooks(&self) -> &webhook::WebhookHandle {
         &self.webhooks

@@ -83,6 +83,7 @@ pub async fn register(
     .await
     .map_err(|e| unique_to_conflict(e, "username"))?;
     tracing::info!(user_id = created.id, "account registered");
+    crate::accounts::account_created(&state.accounts, &state.db, &state.public_url, &created);
     let response = sign_in(&state, &created, None).await?;
     Ok(HttpResponse::Created().json(response))
 }
@@ -111,6 +112,7 @@ pub async fn login(
     };
     let found = User::find()
         .filter(column.eq(&login))
+        .filter(user::Column::DeletedAt.is_null())
         .one(&state.db)
         .await?;
     // Counted per account, whichever name was typed; per login string when there is none.

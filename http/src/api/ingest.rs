@@ -127,6 +127,16 @@ pub async fn put(
         if source != "push" && source != "pull" {
             return Err(ApiError::invalid("source", "source must be push or pull"));
         }
+        // Pulling a camera is streaming too: it needs a verified address when encoders do.
+        if source == "pull"
+            && c.source != "pull"
+            && state.accounts.require_verified_email
+            && !caller.email_verified()
+        {
+            return Err(ApiError::Forbidden(
+                "verify your email address before going live: open the link we emailed you",
+            ));
+        }
         next.source = source.clone();
     }
     if let Some(url) = &body.pull_url {

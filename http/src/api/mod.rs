@@ -1,6 +1,8 @@
 //! The REST API under `/api/v1`. [`ROUTES`] is the one list of routes: the app is built from
 //! it and a test checks each entry against the OpenAPI document.
 
+pub mod account;
+pub mod account_export;
 pub mod admin;
 pub mod admin_audit;
 pub mod admin_users;
@@ -119,4 +121,10 @@ api_routes! {
     post "/videos/{id}/clips" => clips::create_vod,
     get "/clips/{id}" => clips::get,
     delete "/clips/{id}" => clips::delete,
+    post "/auth/password-reset" => account::request_password_reset,
+    post "/auth/password-reset/confirm" => account::confirm_password_reset,
+    post "/auth/verify-email" => account::verify_email,
+    post "/users/me/verification" => account::resend_verification,
+    delete "/users/me" => account::delete_me,
+    get "/users/me/export" => account_export::export,
 }

@@ -16,6 +16,10 @@ pub struct ServerInfo {
     pub rtmp_url: String,
     /// SRT: `srt://HOST:PORT`; the encoder adds `?streamid=#!::r=live/KEY,m=publish`.
     pub srt_url: String,
+    /// Whether going live needs a verified email address (`accounts.require_email_verification`).
+    pub email_verification_required: bool,
+    /// Whether this server sends email (verification links, password resets).
+    pub sends_email: bool,
 }
 
 /// Public facts about this server.
@@ -25,6 +29,8 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(ServerInfo {
         rtmp_url: state.rtmp_url.clone(),
         srt_url: state.srt_url.clone(),
+        email_verification_required: state.accounts.require_verified_email,
+        sends_email: state.accounts.mailer.is_some(),
     })
 }
 

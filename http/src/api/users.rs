@@ -4,9 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait, sea_query::Expr,
+    TransactionTrait,
 };
-use streamhall_entities::{Channel, RefreshToken, channel, refresh_token, user};
+use streamhall_entities::{Channel, channel};
 
 use crate::{
     api::auth::{LoginAttempt, sign_in, unique_to_conflict},
@@ -46,6 +46,10 @@ pub async fn update_me(
     if let Some(email) = body.email {
         let email = email.trim().to_lowercase();
         if problems.check(validate::email(&email)).is_some() {
+            if email != current_email {
+                // A new address is unverified until its owner opens the link sent to it.
+                model.email_verified_at = Set(None);
+            }
             model.email = Set(email);
         }
     }
@@ -77,6 +81,10 @@ pub async fn update_me(
         .update(&state.db)
         .await
         .map_err(|e| unique_to_conflict(e, "email"))?;
+    if updated.email != current_email {
+        crate::accounts::email_changed(&state.accounts, &state.db, &state.public_url, &updated)
+            .await?;
+    }
     Ok(HttpResponse::Ok().json(Me::from(&updated)))
 }
 
@@ -110,15 +118,7 @@ pub async fn change_password(
     let txn = state.db.begin().await?;
     let mut model = u.clone().into_active_model();
     model.password_hash = Set(hash);
-    model.token_version = Set(u.token_version + 1);
-    model.updated_at = Set(now);
-    let updated: user::Model = model.update(&txn).await?;
-    RefreshToken::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-        .filter(refresh_token::Column::UserId.eq(u.id))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
+    let updated = crate::accounts::revoke_sessions(&txn, &u, model, now).await?;
     txn.commit().await?;
     // Every node closes this user's open sockets; their old tokens are refused from now on.
     state

@@ -116,6 +116,9 @@ pub enum PublishRejected {
     /// The stream's content cannot be taken (e.g. an unsupported codec).
     #[error("unsupported media")]
     Unsupported,
+    /// The channel's owner has not verified their email address yet.
+    #[error("email address not verified")]
+    Unverified,
     #[error("internal error")]
     Internal,
 }

@@ -519,6 +519,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 "Stream is already live through another server of this site; stop that encoder first."
             }
             PublishRejected::Unsupported => "This stream cannot be taken.",
+            PublishRejected::Unverified => {
+                "The channel owner's email address is not verified; open the link in the verification email (or resend it from the dashboard), then go live."
+            }
             PublishRejected::Internal => "Try again later.",
         };
         self.send_command(

@@ -8,7 +8,7 @@ import type { ServerInfo } from './generated/ServerInfo';
  */
 type ServerInfoWithSrt = ServerInfo & { srt_url?: string };
 
-function useServerInfo() {
+export function useServerInfo() {
   return useQuery({
     queryKey: ['server-info'],
     queryFn: () => api<ServerInfoWithSrt>('/server', { auth: false }),

@@ -105,6 +105,9 @@ export function Login() {
         </button>
       </form>
       <p className="muted">
+        <Link to="/forgot">Forgot password?</Link>
+      </p>
+      <p className="muted">
         New here? <Link to="/register">Create an account</Link>
       </p>
     </div>

@@ -15,6 +15,7 @@ import { ErrorState, Field, Loading } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { hasProblems, passwordProblems, profileProblems } from '../validate';
 import { fieldErrors, focusFirstError } from './Auth';
+import { DeleteAccount, ExportData } from './Account';
 
 /** The error, else the hint, that describes a field (ids as `Field` draws them). */
 function describedBy(id: string, errors: Record<string, string | undefined>, hint = false): string | undefined {
@@ -29,6 +30,8 @@ export function Settings() {
         <Profile />
         <Notifications />
         <Password />
+        <ExportData />
+        <DeleteAccount />
       </div>
     </RequireAuth>
   );

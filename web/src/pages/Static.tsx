@@ -42,6 +42,7 @@ export function Privacy() {
       <ul>
         <li>Your account: username, email address, display name, bio, and a password hash (argon2id; the password itself is never stored).</li>
         <li>Sign-in sessions: hashes of refresh tokens, so a session can be revoked.</li>
+        <li>Links we email you (password reset, email verification): only a hash of each, and when it was used; a reset link works once, for 30 minutes. Whether and when you confirmed your email address.</li>
         <li>Your channels and their broadcasts (start, end, title, peak viewers).</li>
         <li>Recordings: each broadcast is kept as a video (VOD) with its thumbnail, unless the streamer turns recording off; the streamer may have videos deleted after a number of days. Clips you make are kept with your username as their author.</li>
         <li>Chat messages you post, and moderation actions (deletions, timeouts, bans).</li>
@@ -54,7 +55,12 @@ export function Privacy() {
       <h2>Your browser</h2>
       <p>The app keeps your session and your theme, volume and latency choices in your browser's local storage. There are no third-party trackers or advertising cookies.</p>
       <h2>Your rights</h2>
-      <p>You can change your profile under Settings. To have your account and data deleted, contact the operator of this server.</p>
+      <p>
+        You can change your profile under Settings. There you can also download everything listed above that is about you as one JSON file (<strong>Export my data</strong>: profile, sign-ins, channels, broadcasts with their viewing summaries, videos and clips, webhooks and restream destinations without their secrets, follows, notifications and settings, your chat messages and moderation actions), and delete your account (<strong>Delete account</strong>).
+      </p>
+      <p>
+        Deleting your account removes your channels with their videos, clips and recordings, your follows, notifications, settings and sign-ins, at once. Chat messages you wrote stay in their channels' history, shown as from a deleted user; moderation records keep only a number in place of your account.
+      </p>
     </article>
   );
 }

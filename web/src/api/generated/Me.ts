@@ -7,4 +7,12 @@ export type Me = { id: number, username: string, display_name: string, email: st
 /**
  * `user`, `moderator` (site-wide) or `admin`.
  */
-role: string, created_at: string, };
+role: string, created_at: string, 
+/**
+ * Whether the owner proved `email` is theirs (the link in the verification email).
+ * Unverified accounts can watch and chat, but not go live when the server requires
+ * verification (`ServerInfo.email_verification_required`), and get no emails. Always sent;
+ * optional in TypeScript because a session a browser stored before this field existed
+ * lacks it.
+ */
+email_verified?: boolean, };

@@ -9,4 +9,12 @@ rtmp_url: string,
 /**
  * SRT: `srt://HOST:PORT`; the encoder adds `?streamid=#!::r=live/KEY,m=publish`.
  */
-srt_url: string, };
+srt_url: string, 
+/**
+ * Whether going live needs a verified email address (`accounts.require_email_verification`).
+ */
+email_verification_required: boolean, 
+/**
+ * Whether this server sends email (verification links, password resets).
+ */
+sends_email: boolean, };
