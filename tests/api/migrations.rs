@@ -36,6 +36,7 @@ async fn up_down_up(backend: Backend) {
     let (url, pg) = fresh_database(backend, dir.path()).await;
     let db = Database::connect(&url).await.unwrap();
     let expected = [
+        "account_tokens",
         "audit_log",
         "broadcasts",
         "channel_moderators",
