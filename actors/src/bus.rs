@@ -46,6 +46,9 @@ pub enum BusEvent {
     /// The user's password changed (or the account was suspended or deleted): every node
     /// closes the user's open sockets ([`crate::sockets::UserSockets`]).
     SessionsRevoked { user_id: i64 },
+    /// Streams to end wherever they run (their owner was suspended or deleted): the node that
+    /// runs each ends it as an admin's stop would; the others have nothing to do.
+    EndStreams { slugs: Vec<String> },
     /// In-app notifications were stored for `users`: push them to their open sockets.
     Notified {
         users: Vec<(i64, i64)>,

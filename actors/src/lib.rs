@@ -337,6 +337,7 @@ impl Live {
             redis.clone().filter(|_| cluster.is_shared()),
             cluster.node_id().to_owned(),
         );
+        registry::follow_stream_ends(&bus, registry.clone());
         if cluster.is_shared() {
             tokio::spawn(cluster::run(cluster.clone(), deps, registry.recipient()));
             tokio::spawn(node_trees::run(node_trees.clone(), registry.clone()));

@@ -106,6 +106,33 @@ pub struct HealthTree {
 #[rtype(result = "HealthTree")]
 pub struct GetHealth;
 
+/// Ends the streams the bus asks to end ([`BusEvent::EndStreams`](crate::BusEvent)) that run
+/// on this node, for as long as the bus runs.
+pub(crate) fn follow_stream_ends(bus: &crate::Bus, registry: Mailbox<Registry>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(crate::BusEvent::EndStreams { slugs }) => {
+                    for slug in slugs {
+                        if registry.send(StopStream { slug: slug.clone() }).await == Ok(true) {
+                            tracing::info!(channel = %slug, "stream ended on request from the bus");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    // A request may be among the missed events: that stream runs on until
+                    // its encoder reconnects, when ingest refuses the key.
+                    tracing::warn!(missed = n, "registry: fell behind the bus");
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
 /// Admin: restart a service (stop it; the registry starts the next one after its backoff).
 /// `false` if it is not running (already restarting, or shutting down).
 #[derive(Message)]

@@ -5,8 +5,8 @@
 //! Secrets (passwords, refresh tokens, stream keys) are stored only as hashes; webhook secrets, which must sign, are the exception; credentials the server must present (cameras, SRT
 //! passphrases, restream keys) are sealed with a key kept outside the database ([`secret::Sealer`]).
 
-pub mod audit_log;
 pub mod account_token;
+pub mod audit_log;
 pub mod broadcast;
 pub mod channel;
 pub mod channel_moderator;
@@ -30,8 +30,8 @@ pub mod view_session;
 pub mod webhook;
 pub mod webhook_delivery;
 
-pub use audit_log::Entity as AuditLog;
 pub use account_token::Entity as AccountToken;
+pub use audit_log::Entity as AuditLog;
 pub use broadcast::Entity as Broadcast;
 pub use channel::Entity as Channel;
 pub use channel_moderator::Entity as ChannelModerator;

@@ -360,6 +360,18 @@ async fn deleting_an_account_removes_its_data_and_anonymises_its_chat(backend: B
         app.get("/channels/erin").await.status(),
         StatusCode::NOT_FOUND
     );
+    // Not a user to the admins any more: the tombstone is neither listed nor managed.
+    let admin = app.admin_token().await;
+    let listed = app.get_auth_json("/admin/users?q=erin", &admin).await;
+    assert_eq!(listed["total"], 0, "{listed}");
+    let unsuspend = app
+        .client
+        .delete(app.api(&format!("/admin/users/{id}/suspension")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsuspend.status(), StatusCode::NOT_FOUND);
 
     // Signed out everywhere, cannot sign in, and the name is free again.
     assert_eq!(

@@ -707,3 +707,34 @@ async fn a_suspension_ends_the_live_stream_and_refuses_the_key() {
     let stopped = app.audit(&admin.access, "?action=user.suspend").await;
     assert_eq!(stopped.len(), 1);
 }
+
+/// With several nodes, a suspension made through one node ends the stream another node runs:
+/// the request goes over the bus to the node that runs it.
+#[actix_web::test]
+async fn a_suspension_through_another_node_ends_the_stream() {
+    let a = crate::helpers::spawn_app_with(Backend::Postgres, |c| c.cluster.lease_secs = 2).await;
+    let b = crate::helpers::restart(&a).await;
+    let admin = a.admin_session().await;
+    let s = a.register("farlive").await;
+    let key = crate::helpers::key_of(&a.create_channel(&s.access, "farlive").await);
+    let _encoder = publish(&a.rtmp_url(&key), 426, 240, 60);
+    eventually(Duration::from_secs(30), "live on A", || async {
+        a.channel("farlive").await["is_live"] == true
+    })
+    .await;
+    let res = b
+        .suspend(
+            &admin.access,
+            s.user_id,
+            json!({"reason": "rules", "duration_secs": 3600}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    eventually(Duration::from_secs(20), "A's broadcast ended", || async {
+        a.broadcasts("farlive")
+            .await
+            .iter()
+            .all(|(_, ended)| *ended)
+    })
+    .await;
+}

@@ -3,8 +3,8 @@
 
 mod helpers;
 
-mod admin_users;
 mod accounts;
+mod admin_users;
 mod analytics;
 mod auth;
 mod backup;

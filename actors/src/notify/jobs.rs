@@ -58,7 +58,9 @@ impl Job {
                 slug,
                 broadcast_id,
             }),
-            BusEvent::Notified { .. } | BusEvent::SessionsRevoked { .. } => None,
+            BusEvent::Notified { .. }
+            | BusEvent::SessionsRevoked { .. }
+            | BusEvent::EndStreams { .. } => None,
         }
     }
 

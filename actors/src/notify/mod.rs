@@ -319,7 +319,7 @@ async fn forward_bus(deps: Arc<Deps>) {
                     tracing::warn!(error = %e, "notify: live push failed");
                 }
             }
-            Ok(BusEvent::SessionsRevoked { .. }) => {}
+            Ok(BusEvent::SessionsRevoked { .. } | BusEvent::EndStreams { .. }) => {}
             Ok(ev) => {
                 let Some(current) = deps.current.get() else {
                     continue;

@@ -343,10 +343,18 @@ async fn remove_content(state: &AppState, u: &user::Model) -> actix_web::Result<
         .await
         .map_err(ApiError::from)?;
     let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
-    for c in &channels {
-        if c.is_live {
-            state.live.stop_stream(&c.slug).await;
+    let mut elsewhere = Vec::new();
+    for c in channels.iter().filter(|c| c.is_live) {
+        if !state.live.stop_stream(&c.slug).await {
+            elsewhere.push(c.slug.clone());
         }
+    }
+    if !elsewhere.is_empty() {
+        // Running on another node: that node ends them.
+        state
+            .live
+            .bus
+            .publish(streamhall_actors::bus::BusEvent::EndStreams { slugs: elsewhere });
     }
     let mut removed = 0;
     let videos: Vec<String> = Video::find()

@@ -105,7 +105,8 @@ pub async fn list(
     let query = query.into_inner();
     let (limit, offset) = validate::page(query.limit, query.offset, 50)?;
     let now = Utc::now();
-    let mut cond = Condition::all();
+    // Accounts their owners deleted are tombstones kept for their chat messages: not users.
+    let mut cond = Condition::all().add(user::Column::DeletedAt.is_null());
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = format!("%{}%", super::channels::escape_like(&q.to_lowercase()));
         let like = |col: user::Column| {
@@ -443,6 +444,7 @@ fn parse_role(role: &str) -> ApiResult<&'static str> {
 
 async fn find_user(state: &AppState, id: i64) -> ApiResult<user::Model> {
     User::find_by_id(id)
+        .filter(user::Column::DeletedAt.is_null())
         .one(&state.db)
         .await?
         .ok_or(ApiError::NotFound("user"))
@@ -483,7 +485,8 @@ fn revoke_sessions(state: &AppState, user_id: i64) {
         .publish(streamhall_actors::bus::BusEvent::SessionsRevoked { user_id });
 }
 
-/// Ends the user's broadcasts running on this node; how many ended.
+/// Ends the user's broadcasts: here, or through the bus on the node that runs them; how many
+/// ended here.
 async fn end_live_streams(state: &AppState, user_id: i64) -> ApiResult<usize> {
     let live = Channel::find()
         .filter(channel::Column::OwnerId.eq(user_id))
@@ -491,12 +494,21 @@ async fn end_live_streams(state: &AppState, user_id: i64) -> ApiResult<usize> {
         .all(&state.db)
         .await?;
     let mut ended = 0;
+    let mut elsewhere = Vec::new();
     for c in live {
         if state.live.stop_stream(&c.slug).await {
             ended += 1;
         } else {
-            tracing::warn!(channel = %c.slug, "a suspended user's stream is not live on this node; its ingest refuses the key from now on");
+            elsewhere.push(c.slug);
         }
+    }
+    if !elsewhere.is_empty() {
+        // Running on another node: that node ends them (and its ingest refuses the key).
+        tracing::info!(channels = ?elsewhere, "asking the other nodes to end the user's streams");
+        state
+            .live
+            .bus
+            .publish(streamhall_actors::bus::BusEvent::EndStreams { slugs: elsewhere });
     }
     Ok(ended)
 }
