@@ -306,7 +306,7 @@ async fn without_smtp_verification_is_off_and_the_admin_counts_as_verified(backe
     let res = app
         .post_json("/users/me/verification", &json!({}), Some(&dave.access))
         .await;
-    expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
     // A reset for a real address answers as always; without SMTP no link is made.
     assert_eq!(
         request_reset(&app, "dave@example.com").await.status(),

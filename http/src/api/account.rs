@@ -230,9 +230,9 @@ pub async fn verify_email(
 /// Sends a new verification link to the signed-in user's address (older links stop working).
 #[utoipa::path(post, path = "/api/v1/users/me/verification", tag = "users", security(("bearer" = [])),
     responses((status = 202, description = "the email is on its way", body = Accepted),
-        (status = 401, body = ErrorBody), (status = 409, description = "the address is already verified", body = ErrorBody),
-        (status = 429, body = ErrorBody),
-        (status = 503, description = "this server sends no email (SMTP is not configured)", body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "the address is already verified, or this server sends no email (SMTP is not configured)", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub async fn resend_verification(
     state: web::Data<AppState>,
     AuthUser(u): AuthUser,
@@ -244,9 +244,11 @@ pub async fn resend_verification(
         });
     }
     if state.accounts.mailer.is_none() {
-        return Err(ApiError::Unavailable(
-            "this server sends no email; ask its operator to verify your address",
-        ));
+        // A setting of this server, not an outage: nothing to retry.
+        return Err(ApiError::Conflict {
+            field: "email",
+            message: "this server sends no email; ask its operator to verify your address".into(),
+        });
     }
     let cfg = &state.accounts.cfg;
     throttle(
