@@ -461,6 +461,25 @@ impl Live {
             .unwrap_or(false)
     }
 
+    /// Ends these channels' broadcasts wherever they run: here at once, on another node through
+    /// the bus ([`BusEvent::EndStreams`]). Returns how many ended here.
+    pub async fn end_streams_anywhere(&self, slugs: impl IntoIterator<Item = String>) -> usize {
+        let mut here = 0;
+        let mut elsewhere = Vec::new();
+        for slug in slugs {
+            if self.stop_stream(&slug).await {
+                here += 1;
+            } else {
+                elsewhere.push(slug);
+            }
+        }
+        if !elsewhere.is_empty() {
+            tracing::info!(channels = ?elsewhere, "asking the other nodes to end these streams");
+            self.bus.publish(BusEvent::EndStreams { slugs: elsewhere });
+        }
+        here
+    }
+
     /// Ends every broadcast cleanly (ENDLIST, rows closed, ffmpeg killed, work dirs removed).
     pub async fn shutdown(&self) {
         self.pulls.stop_all();

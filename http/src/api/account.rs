@@ -345,19 +345,15 @@ async fn remove_content(state: &AppState, u: &user::Model) -> actix_web::Result<
         .await
         .map_err(ApiError::from)?;
     let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
-    let mut elsewhere = Vec::new();
-    for c in channels.iter().filter(|c| c.is_live) {
-        if !state.live.stop_stream(&c.slug).await {
-            elsewhere.push(c.slug.clone());
-        }
-    }
-    if !elsewhere.is_empty() {
-        // Running on another node: that node ends them.
-        state
-            .live
-            .bus
-            .publish(streamhall_actors::bus::BusEvent::EndStreams { slugs: elsewhere });
-    }
+    state
+        .live
+        .end_streams_anywhere(
+            channels
+                .iter()
+                .filter(|c| c.is_live)
+                .map(|c| c.slug.clone()),
+        )
+        .await;
     let mut removed = 0;
     let videos: Vec<String> = Video::find()
         .select_only()

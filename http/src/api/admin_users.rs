@@ -493,24 +493,10 @@ async fn end_live_streams(state: &AppState, user_id: i64) -> ApiResult<usize> {
         .filter(channel::Column::IsLive.eq(true))
         .all(&state.db)
         .await?;
-    let mut ended = 0;
-    let mut elsewhere = Vec::new();
-    for c in live {
-        if state.live.stop_stream(&c.slug).await {
-            ended += 1;
-        } else {
-            elsewhere.push(c.slug);
-        }
-    }
-    if !elsewhere.is_empty() {
-        // Running on another node: that node ends them (and its ingest refuses the key).
-        tracing::info!(channels = ?elsewhere, "asking the other nodes to end the user's streams");
-        state
-            .live
-            .bus
-            .publish(streamhall_actors::bus::BusEvent::EndStreams { slugs: elsewhere });
-    }
-    Ok(ended)
+    Ok(state
+        .live
+        .end_streams_anywhere(live.into_iter().map(|c| c.slug))
+        .await)
 }
 
 /// (channels owned, live ones).
