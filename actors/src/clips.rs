@@ -235,6 +235,9 @@ impl ClipJobs {
             size_bytes: Set(0),
             view_count: Set(0),
             created_at: Set(Utc::now()),
+            taken_down_at: Set(None),
+            takedown_notice: Set(None),
+            takedown_ref: Set(None),
         }
         .insert(&self.db)
         .await;

@@ -23,6 +23,12 @@ pub struct Model {
     pub size_bytes: i64,
     pub view_count: i64,
     pub created_at: DateTimeUtc,
+    /// Hidden by a moderation decision or a DMCA notice (not deleted); null while up.
+    pub taken_down_at: Option<DateTimeUtc>,
+    /// The public sentence shown in the item's place while it is down.
+    pub takedown_notice: Option<String>,
+    /// What decided the takedown: `report:{id}` or `dmca:{id}`.
+    pub takedown_ref: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

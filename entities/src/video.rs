@@ -42,6 +42,12 @@ pub struct Model {
     pub node_id: String,
     pub created_at: DateTimeUtc,
     pub ended_at: Option<DateTimeUtc>,
+    /// Hidden by a moderation decision or a DMCA notice (not deleted); null while up.
+    pub taken_down_at: Option<DateTimeUtc>,
+    /// The public sentence shown in the item's place while it is down.
+    pub takedown_notice: Option<String>,
+    /// What decided the takedown: `report:{id}` or `dmca:{id}`.
+    pub takedown_ref: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

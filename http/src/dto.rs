@@ -385,6 +385,17 @@ pub struct VideoDto {
     pub missing_segments: i64,
     /// The caller may edit and delete it (the channel's owner or an admin).
     pub can_edit: bool,
+    /// Set while it is taken down (shown to the channel's owner and admins only; viewers get
+    /// 410 `taken_down`).
+    pub takedown: Option<TakedownDto>,
+}
+
+/// A video or clip taken down by a moderation decision or a DMCA notice: hidden, not deleted.
+#[derive(Debug, Serialize, ToSchema, TS)]
+pub struct TakedownDto {
+    pub at: DateTime<Utc>,
+    /// The public notice shown in its place.
+    pub notice: String,
 }
 
 /// A named point in a video.
@@ -477,6 +488,8 @@ pub struct ClipDto {
     pub view_count: i64,
     /// The caller may delete it (its author, the channel's owner or an admin).
     pub can_delete: bool,
+    /// Set while it is taken down (shown to the channel's owner and admins only).
+    pub takedown: Option<TakedownDto>,
 }
 
 /// One page of clips, newest first; `next_offset` is absent on the last page.

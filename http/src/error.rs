@@ -33,6 +33,10 @@ pub enum ApiError {
     /// The channel's owner is suspended: its page is gone for now.
     #[error("this channel is unavailable: its owner's account is suspended")]
     ChannelSuspended,
+    /// The video or clip was taken down (a moderation decision, a DMCA notice): 410 with the
+    /// public notice.
+    #[error("{0}")]
+    TakenDown(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// Refused for a reason with its own code (`wrong_password`, `followers_only`): 403.
@@ -142,6 +146,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::AccountSuspended(_) => "account_suspended",
             Self::ChannelSuspended => "channel_suspended",
+            Self::TakenDown(_) => "taken_down",
             Self::NotFound(_) => "not_found",
             Self::Denied { code, .. } => code,
             Self::Conflict { .. } => "conflict",
@@ -182,7 +187,7 @@ impl ResponseError for ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::AccountSuspended(_) => StatusCode::FORBIDDEN,
-            Self::ChannelSuspended => StatusCode::GONE,
+            Self::ChannelSuspended | Self::TakenDown(_) => StatusCode::GONE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Denied { .. } => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,

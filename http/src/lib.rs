@@ -25,6 +25,7 @@ pub mod request_id;
 pub mod request_limits;
 pub mod state;
 pub mod system;
+pub mod takedown;
 pub mod tokens;
 pub mod validate;
 pub mod vod;

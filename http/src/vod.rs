@@ -288,6 +288,10 @@ async fn watchable_video(
     let Some((video, Some(channel))) = found.filter(|(v, _)| !v.dvr_only) else {
         return Err(Refusal::not_found("video"));
     };
+    if video.taken_down_at.is_some() {
+        taken_down_unless_admin(req, video.takedown_notice.as_deref()).await?;
+        return Ok((video, Audience::Owner));
+    }
     let gated = channel.visibility().needs_token();
     if video.visibility != "private" && !gated {
         return Ok((video, Audience::Anyone));
@@ -454,11 +458,29 @@ async fn find_clip(state: &AppState, req: &HttpRequest) -> Result<clip::Model, R
     if !is_media_id(id) {
         return Err(Refusal::not_found("clip"));
     }
-    Clip::find_by_id(id)
+    let clip = Clip::find_by_id(id)
         .one(&state.db)
         .await
         .map_err(Refusal::internal)?
-        .ok_or_else(|| Refusal::not_found("clip"))
+        .ok_or_else(|| Refusal::not_found("clip"))?;
+    if clip.taken_down_at.is_some() {
+        taken_down_unless_admin(req, clip.takedown_notice.as_deref()).await?;
+    }
+    Ok(clip)
+}
+
+/// The media of an item taken down: 410 with its notice to everyone but admins (who review it).
+async fn taken_down_unless_admin(req: &HttpRequest, notice: Option<&str>) -> Result<(), Refusal> {
+    let caller = MaybeUser::extract(req).await.ok().and_then(|u| u.0);
+    if caller.is_some_and(|c| c.is_admin()) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::GONE,
+            "taken_down",
+            crate::takedown::notice_of(notice),
+        ))
+    }
 }
 
 fn clip_ready(clip: &clip::Model) -> Result<(), Refusal> {

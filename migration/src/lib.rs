@@ -16,6 +16,7 @@ mod m20261205_000007_ingest;
 mod m20261206_000008_trust_safety;
 mod m20261206_000009_account_lifecycle;
 mod m20261206_000010_channel_visibility;
+mod m20261207_000011_takedowns;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_trust_safety::Migration),
             Box::new(m20261206_000009_account_lifecycle::Migration),
             Box::new(m20261206_000010_channel_visibility::Migration),
+            Box::new(m20261207_000011_takedowns::Migration),
         ]
     }
 }

@@ -692,6 +692,9 @@ async fn insert_video(
         node_id: Set("a-node-that-stopped".into()),
         created_at: Set(created),
         ended_at: Set(None),
+        taken_down_at: Set(None),
+        takedown_notice: Set(None),
+        takedown_ref: Set(None),
     }
     .insert(&app.db)
     .await

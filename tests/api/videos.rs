@@ -97,6 +97,9 @@ pub(crate) async fn insert_video(
         node_id: Set("test".into()),
         created_at: Set(created),
         ended_at: Set(Some(created + Days::minutes(10))),
+        taken_down_at: Set(None),
+        takedown_notice: Set(None),
+        takedown_ref: Set(None),
     }
     .insert(&f.app.db)
     .await
@@ -856,6 +859,9 @@ async fn insert_clip(
         size_bytes: Set(0),
         view_count: Set(0),
         created_at: Set(Utc::now() - Days::minutes(age_mins)),
+        taken_down_at: Set(None),
+        takedown_notice: Set(None),
+        takedown_ref: Set(None),
     }
     .insert(&f.app.db)
     .await

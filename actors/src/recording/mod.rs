@@ -174,6 +174,9 @@ pub async fn open_video(
         node_id: Set(node_id.chars().take(64).collect()),
         created_at: Set(now),
         ended_at: Set(None),
+        taken_down_at: Set(None),
+        takedown_notice: Set(None),
+        takedown_ref: Set(None),
     }
     .insert(db)
     .await

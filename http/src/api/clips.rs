@@ -20,6 +20,7 @@ use crate::{
     dto::{ClipDto, ClipPage, CreateLiveClip, CreateVodClip, PageQuery},
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
+    takedown,
     validate::{self, Problems},
     vod::{Refusal, can_manage, is_media_id},
 };
@@ -51,6 +52,8 @@ fn clip_dto(
         view_count: c.view_count,
         can_delete: caller.is_some_and(|u| u.id == c.author_id)
             || can_manage(caller, channel.owner_id),
+        takedown: takedown::dto(c.taken_down_at, c.takedown_notice.as_deref())
+            .filter(|_| can_manage(caller, channel.owner_id)),
     }
 }
 
@@ -151,6 +154,12 @@ pub async fn create_vod(
     body: web::Json<CreateVodClip>,
 ) -> actix_web::Result<HttpResponse> {
     let found = videos::find_visible(&state, &id, Some(&caller)).await?;
+    if found.video.taken_down_at.is_some() {
+        return Err(ApiError::TakenDown(takedown::notice_of(
+            found.video.takedown_notice.as_deref(),
+        ))
+        .into());
+    }
     let body = body.into_inner();
     let mut problems = Problems::new();
     let (start, end) = (body.start, body.end);
@@ -205,13 +214,19 @@ async fn find(
 
 /// One clip, in any state (its author polls it after creating it).
 #[utoipa::path(get, path = "/api/v1/clips/{id}", tag = "clips", security((), ("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ClipDto), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ClipDto), (status = 404, body = ErrorBody),
+        (status = 410, description = "`taken_down`: the notice is the message", body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     MaybeUser(caller): MaybeUser,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let (clip, channel, author) = find(&state, &id).await?;
+    if clip.taken_down_at.is_some() && !can_manage(caller.as_ref(), channel.owner_id) {
+        return Err(ApiError::TakenDown(takedown::notice_of(
+            clip.takedown_notice.as_deref(),
+        )));
+    }
     Ok(HttpResponse::Ok().json(clip_dto(
         &state,
         &clip,
@@ -237,7 +252,9 @@ pub async fn list(
         .find_also_related(User)
         .filter(clip::Column::ChannelId.eq(channel.id));
     if !can_manage(caller.as_ref(), channel.owner_id) {
-        select = select.filter(clip::Column::Status.eq("ready"));
+        select = select
+            .filter(clip::Column::Status.eq("ready"))
+            .filter(clip::Column::TakenDownAt.is_null());
     }
     let rows = select
         .order_by_desc(clip::Column::CreatedAt)

@@ -4,6 +4,8 @@
 //! Visibility: `public` videos are listed for everyone, `unlisted` ones are not listed but open
 //! to anyone with the id, and `private` ones exist only for the channel's owner and admins
 //! (404 to anyone else, never 403, so an id reveals nothing). DVR-only copies are never shown.
+//! A video taken down ([`crate::takedown`]) is 410 with its notice to all but the owner and
+//! admins.
 //! Only the owner or an admin may change or delete a video.
 
 use actix_web::{HttpResponse, web};
@@ -26,6 +28,7 @@ use crate::{
     },
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
+    takedown,
     validate::{self, Problems},
     vod::{Refusal, can_manage, is_lang, is_media_id},
 };
@@ -70,6 +73,12 @@ pub(crate) async fn find_visible(
     // A suspended owner's videos are gone for now (admins still reach them).
     if owner.suspension(chrono::Utc::now()).is_some() && !caller.is_some_and(|c| c.is_admin()) {
         return Err(ApiError::ChannelSuspended);
+    }
+    // A video taken down is gone for viewers; its owner sees it with the notice.
+    if video.taken_down_at.is_some() && !can_manage(caller, channel.owner_id) {
+        return Err(ApiError::TakenDown(takedown::notice_of(
+            video.takedown_notice.as_deref(),
+        )));
     }
     Ok(Found {
         video,
@@ -171,6 +180,8 @@ pub(crate) fn video_dto(
         playback_url: format!("{base}/master.m3u8"),
         missing_segments: v.missing_segments,
         can_edit: can_manage(caller, c.owner_id),
+        takedown: takedown::dto(v.taken_down_at, v.takedown_notice.as_deref())
+            .filter(|_| can_manage(caller, c.owner_id)),
     }
 }
 
@@ -190,7 +201,9 @@ pub async fn list(
         .filter(video::Column::ChannelId.eq(channel.id))
         .filter(video::Column::DvrOnly.eq(false));
     if !can_manage(caller.as_ref(), channel.owner_id) {
-        select = select.filter(video::Column::Visibility.eq("public"));
+        select = select
+            .filter(video::Column::Visibility.eq("public"))
+            .filter(video::Column::TakenDownAt.is_null());
     }
     let rows = select
         .order_by_desc(video::Column::CreatedAt)
@@ -212,9 +225,10 @@ pub async fn list(
 }
 
 /// One video. Unlisted ones are open to anyone with the id; private ones are 404 to all but
-/// the channel's owner and admins.
+/// the channel's owner and admins; one taken down is 410 `taken_down` to all but them.
 #[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", security((), ("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = VideoDto), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = VideoDto), (status = 404, body = ErrorBody),
+        (status = 410, description = "`taken_down` (the notice is the message) or `channel_suspended`", body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     MaybeUser(caller): MaybeUser,
