@@ -28,6 +28,7 @@ mod recording;
 mod restream;
 mod supervision;
 mod system;
+mod takedowns;
 mod videos;
 mod viewers;
 mod webapp;

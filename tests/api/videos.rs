@@ -39,7 +39,7 @@ pub(crate) struct Fixture {
     pub(crate) app: TestApp,
     pub(crate) owner: Session,
     channel_id: i64,
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
 }
 
 const SLUG: &str = "vods";
@@ -139,14 +139,14 @@ pub(crate) async fn put_vod_objects(f: &Fixture, id: &str) -> Vec<u8> {
     segment
 }
 
-async fn admin(app: &TestApp) -> String {
+pub(crate) async fn admin(app: &TestApp) -> String {
     let (name, password) = app.first_admin.clone().expect("first admin");
     let body: Value = app.login(&name, &password).await.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// A GET of a server path (not under `/api/v1`), with an optional bearer token.
-async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+pub(crate) async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut req = app.client.get(format!("{}{path}", app.url));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -168,7 +168,7 @@ pub(crate) async fn send(
     req.send().await.unwrap()
 }
 
-fn titles(page: &Value) -> Vec<String> {
+pub(crate) fn titles(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .unwrap()
@@ -838,7 +838,7 @@ async fn clip_requests_are_checked_and_refused_offline(backend: Backend) {
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
-async fn insert_clip(
+pub(crate) async fn insert_clip(
     f: &Fixture,
     author_id: i64,
     title: &str,

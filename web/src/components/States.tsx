@@ -19,6 +19,19 @@ export function ErrorState({ error, retry }: { error: unknown; retry?: () => voi
   );
 }
 
+/**
+ * Something that is gone on purpose (410): a video or clip taken down, a suspended owner's
+ * channel. The server's message is the notice; retrying would not help.
+ */
+export function GoneState({ error, what }: { error: unknown; what: string }) {
+  return (
+    <div className="card" role="alert">
+      <h1>This {what} is unavailable</h1>
+      <p>{errorMessage(error)}</p>
+    </div>
+  );
+}
+
 /** A copyable read-only value (stream key, server URL). */
 export function CopyField({
   id,

@@ -143,7 +143,13 @@ function VideoCard({ v }: { v: VideoDto }) {
             {formatLength(v.duration_secs)}
           </span>
         )}
-        {v.visibility !== 'public' && <span className="visibility">{v.visibility === 'private' ? 'Private' : 'Unlisted'}</span>}
+        {v.takedown ? (
+          <span className="visibility" title={v.takedown.notice}>
+            Taken down
+          </span>
+        ) : (
+          v.visibility !== 'public' && <span className="visibility">{v.visibility === 'private' ? 'Private' : 'Unlisted'}</span>
+        )}
       </div>
       <div className="card-meta">
         <div>

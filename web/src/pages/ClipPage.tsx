@@ -7,7 +7,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { ApiError, api, errorMessage } from '../api/client';
 import { clipPath, localPath, useClip, videoKeys } from '../api/videos';
 import type { ClipDto } from '../api/generated/ClipDto';
-import { Confirm, ErrorState, Loading, formatCount, timeAgo } from '../components/States';
+import { Confirm, ErrorState, GoneState, Loading, formatCount, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { formatLength } from '../player/chapters';
 import { NotFound } from './Static';
@@ -25,6 +25,7 @@ export function ClipPage() {
   if (clip.isPending) return <Loading label="Loading the clip" />;
   if (!c) {
     if (clip.error instanceof ApiError && clip.error.status === 404) return <NotFound what="clip" />;
+    if (clip.error instanceof ApiError && clip.error.status === 410) return <GoneState error={clip.error} what="clip" />;
     return <ErrorState error={clip.error} retry={() => clip.refetch()} />;
   }
   return (

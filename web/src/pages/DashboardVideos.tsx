@@ -210,6 +210,11 @@ function VideoRow({ video: v, slug }: { video: VideoDto; slug: string }) {
             {formatCount(v.view_count)} {v.view_count === 1 ? 'view' : 'views'}
           </span>
           {v.missing_segments > 0 && <span className="pill warn">{v.missing_segments} segments missing</span>}
+          {v.takedown && (
+            <span className="pill bad" title={v.takedown.notice}>
+              Taken down
+            </span>
+          )}
         </div>
         <form className="row" onSubmit={saveTitle} noValidate aria-label={`Title of ${v.title}`} style={{ marginTop: 8, alignItems: 'flex-end' }}>
           <div className="field grow" style={{ marginBottom: 0 }}>

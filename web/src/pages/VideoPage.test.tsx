@@ -122,6 +122,18 @@ describe('video page', () => {
     expect(await screen.findByRole('heading', { name: 'This video does not exist' })).toBeInTheDocument();
   });
 
+  it('shows the notice of a video or clip taken down, with nothing to retry', async () => {
+    const notice = 'Taken down after DMCA notice 7';
+    renderAt('/v/ffffffffffffffffffffffffffffffff', () => json({ error: 'taken_down', message: notice }, 410));
+    expect(await screen.findByRole('heading', { name: 'This video is unavailable' })).toBeInTheDocument();
+    expect(screen.getByRole('alert')).toHaveTextContent(notice);
+    expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
+    cleanup();
+    renderAt(`/clip/${clip(1).id}`, () => json({ error: 'taken_down', message: notice }, 410));
+    expect(await screen.findByRole('heading', { name: 'This clip is unavailable' })).toBeInTheDocument();
+    expect(screen.getByRole('alert')).toHaveTextContent(notice);
+  });
+
   it('lets a signed-in viewer clip a range of the video, with the server’s errors next to the field', async () => {
     tokens.signIn({ user: me, access_token: 'a', token_type: 'Bearer', expires_in: 900, refresh_token: 'r' });
     const v = video(5);

@@ -10,7 +10,7 @@ import { localPath, useVideo, videoClipPath } from '../api/videos';
 import type { ClipDto } from '../api/generated/ClipDto';
 import type { CreateVodClip } from '../api/generated/CreateVodClip';
 import type { VideoDto } from '../api/generated/VideoDto';
-import { ErrorState, Field, Loading, formatCount, timeAgo } from '../components/States';
+import { ErrorState, Field, GoneState, Loading, formatCount, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { VodPlayer, type VodHandle } from '../player/VodPlayer';
@@ -34,6 +34,7 @@ export function VideoPage() {
   if (video.isPending) return <Loading label="Loading the video" />;
   if (!v) {
     if (video.error instanceof ApiError && video.error.status === 404) return <NotFound what="video" />;
+    if (video.error instanceof ApiError && video.error.status === 410) return <GoneState error={video.error} what="video" />;
     return <ErrorState error={video.error} retry={() => video.refetch()} />;
   }
   const chapters = sortChapters(v.chapters);
