@@ -1,6 +1,6 @@
-//! A micro-cache for public, anonymous reads (`GET /channels`, `GET /channels/{slug}`): the
-//! rendered JSON is reused for up to `ttl` (1 s), and every channel write on this node
-//! invalidates it at once. Other nodes' writes (and go-live, viewer counts) show within the
+//! A micro-cache for the public reads (`GET /channels`, `GET /channels/{slug}`), whose answer
+//! is the same for every caller, signed in or not: the rendered JSON is reused for up to `ttl`
+//! (1 s), and every channel write on this node invalidates it at once. Other nodes' writes (and go-live, viewer counts) show within the
 //! TTL. Bounded: when full, the table is cleared.
 
 use std::{

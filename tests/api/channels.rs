@@ -449,6 +449,29 @@ async fn writes_show_at_once_despite_the_read_cache(backend: Backend) {
         "Renamed",
         "update invalidates"
     );
+    // Signed-in readers share the cache; its author still reads their own write at once.
+    app.get_auth_json("/channels", &s.access).await;
+    let res = app
+        .client
+        .patch(app.api("/channels/first"))
+        .bearer_auth(&s.access)
+        .json(&json!({"title": "Renamed again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = app.get_auth_json("/channels", &s.access).await;
+    let titles: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Renamed again"), "{titles:?}");
+    assert_eq!(
+        app.get_auth_json("/channels/first", &s.access).await["title"],
+        "Renamed again"
+    );
 }
 
 async fn list_offsets_past_the_bound_are_422_never_a_dropped_connection(backend: Backend) {

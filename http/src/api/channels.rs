@@ -112,8 +112,8 @@ pub async fn list(
     req: HttpRequest,
     query: web::Query<ChannelQuery>,
 ) -> ApiResult<HttpResponse> {
-    let cache_key = cacheable(&req).then(|| format!("list?{}", req.query_string()));
-    if let Some(body) = cache_key.as_deref().and_then(|k| state.cache.get(k)) {
+    let cache_key = format!("list?{}", req.query_string());
+    if let Some(body) = state.cache.get(&cache_key) {
         return Ok(json_bytes(body));
     }
     let query = query.into_inner();
@@ -230,14 +230,10 @@ async fn category_counts(state: &AppState, cond: Condition) -> ApiResult<Vec<Cat
 /// One channel.
 #[utoipa::path(get, path = "/api/v1/channels/{slug}", tag = "channels", params(("slug" = String, Path)),
     responses((status = 200, body = ChannelDto), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    slug: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+pub async fn get(state: web::Data<AppState>, slug: web::Path<String>) -> ApiResult<HttpResponse> {
     state.live.pulls.want(&slug);
-    let cache_key = cacheable(&req).then(|| format!("get/{slug}"));
-    if let Some(body) = cache_key.as_deref().and_then(|k| state.cache.get(k)) {
+    let cache_key = format!("get/{slug}");
+    if let Some(body) = state.cache.get(&cache_key) {
         return Ok(json_bytes(body));
     }
     let (c, owner) = find(&state, &slug).await?;
@@ -247,20 +243,16 @@ pub async fn get(
     respond_cached(&state, cache_key, &dto)
 }
 
-/// Anonymous reads share cached responses; signed-in ones are always fresh.
-fn cacheable(req: &HttpRequest) -> bool {
-    !req.headers().contains_key(header::AUTHORIZATION)
-}
-
+/// Renders `value` and keeps it in the micro-cache under `key`. Both cached reads answer the
+/// same to everyone (neither looks at the caller), so signed-in readers share the cache with
+/// anonymous ones: a channel write on this node clears it, so its author reads their own write.
 fn respond_cached<T: serde::Serialize>(
     state: &AppState,
-    key: Option<String>,
+    key: String,
     value: &T,
 ) -> ApiResult<HttpResponse> {
     let body = Bytes::from(serde_json::to_vec(value).map_err(ApiError::internal)?);
-    if let Some(key) = key {
-        state.cache.put(key, body.clone());
-    }
+    state.cache.put(key, body.clone());
     Ok(json_bytes(body))
 }
 
