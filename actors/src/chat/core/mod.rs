@@ -278,7 +278,8 @@ impl RoomCore {
             moderators: state.moderators,
             bans: state.bans,
             members: HashMap::new(),
-            ring: VecDeque::with_capacity(limits.ring_capacity.min(4096)),
+            // Grows with the messages (up to `ring_capacity`): an idle room reserves nothing.
+            ring: VecDeque::new(),
             head: state.head,
             reorder: BTreeMap::new(),
             gap_since: None,
