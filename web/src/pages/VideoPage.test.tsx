@@ -192,3 +192,20 @@ describe('clip page', () => {
     expect(calls.filter((x) => x.method === 'DELETE').map((x) => x.url)).toEqual([`/api/v1/clips/${c.id}`]);
   });
 });
+
+describe('taken down', () => {
+  it('shows a viewer the notice in place of the video', async () => {
+    renderAt('/v/abc', () => json({ error: 'taken_down', message: 'Taken down after DMCA notice 7' }, 410));
+    expect(await screen.findByRole('heading', { name: 'Taken down after DMCA notice 7' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
+    expect(document.querySelector('video')).toBeNull();
+  });
+
+  it('shows the owner the notice, no player, and where to counter', async () => {
+    const v = video(1, { can_edit: true, takedown: { at: '2026-12-07T00:00:00Z', notice: 'Taken down after DMCA notice 7', dmca_notice_id: 7 } });
+    renderAt(`/v/${v.id}`, (url) => (url === '/api/v1/channels/anns-room' ? json(channel) : one(v)(url)));
+    expect(await screen.findByRole('heading', { name: 'Taken down after DMCA notice 7' })).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'Read the notice or file a counter-notice' })).toHaveAttribute('href', '/dmca/notices/7');
+    expect(document.querySelector('video')).toBeNull();
+  });
+});
