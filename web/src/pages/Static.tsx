@@ -80,6 +80,11 @@ export function Privacy() {
         <li>For streamers: webhook URLs and their signing secrets, restream destinations and camera logins (keys and passwords stored encrypted).</li>
         <li>Viewing statistics for the channel's owner: viewer counts over time and, per viewer, when they started and stopped watching a broadcast, under a hashed viewer id (see below).</li>
       </ul>
+      <p>
+        Copyright cases: if you send a <Link to="/dmca">DMCA notice</Link> or a counter-notice, what you write in it (name, email, address and phone,
+        statements, signature) is kept as the record of the case, also after you delete your account, and is not part of the data export. A
+        counter-notice is sent to the claimant, as the law requires.
+      </p>
       <h2>What is not stored</h2>
       <p>Viewer counts use a random id per player or a keyed hash, not your address. Stream keys are stored only as hashes and never written to logs. Request logs do not contain query strings.</p>
       <h2>Your browser</h2>
