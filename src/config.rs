@@ -44,6 +44,8 @@ pub struct Config {
     /// Password reset and email verification links; whether streaming needs a verified
     /// email address.
     pub accounts: streamhall_http::accounts::AccountsConfig,
+    /// DMCA notices: the wait from a counter-notice to the restore, the notice throttle.
+    pub dmca: streamhall_http::config::DmcaConfig,
     pub log: LogConfig,
 }
 
@@ -67,6 +69,7 @@ impl Default for Config {
             objects: Default::default(),
             auth: AuthConfig::default(),
             accounts: Default::default(),
+            dmca: Default::default(),
             log: LogConfig::default(),
         }
     }
@@ -474,6 +477,8 @@ mod tests {
         assert_eq!(config.notify.batch_size, defaults.notify.batch_size);
         assert_eq!(config.analytics, defaults.analytics);
         assert_eq!(config.cluster, defaults.cluster);
+        assert_eq!(config.dmca, defaults.dmca);
+        assert_eq!(config.dmca.restore_after_secs, 10 * 24 * 3600);
         assert_eq!(config.objects.backend, defaults.objects.backend);
         assert_eq!(config.objects.s3.region, defaults.objects.s3.region);
         assert_eq!(config.objects.s3.presign, defaults.objects.s3.presign);

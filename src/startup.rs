@@ -238,6 +238,7 @@ impl Application {
                 config.accounts.clone(),
                 live.notifier.mailer().cloned(),
             ),
+            dmca: config.dmca.clone(),
             public_url: public_url.clone(),
             rtmp_url: streamhall_http::api::server::rtmp_url(&public_url, rtmp_addr),
             srt_url: streamhall_http::api::server::srt_url(&public_url, srt_addr),
@@ -258,6 +259,12 @@ impl Application {
                 playback_relay_auth.as_str(),
             ),
         });
+        // Restores that counter-notices scheduled, on every node (each claimed once).
+        actix_web::rt::spawn(streamhall_http::dmca::restore::run(
+            db.clone(),
+            Duration::from_secs(config.dmca.check_every_secs),
+            rtmp_stop.clone(),
+        ));
         let workers = match config.http.workers {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())

@@ -48,6 +48,19 @@ fn export_all(cfg: &Config) {
         AuditPage::export_all(cfg).unwrap();
         AccountSuspendedBody::export_all(cfg).unwrap();
     }
+    {
+        use streamhall_http::dmca::dto::{
+            AdminDmcaNotice, AdminDmcaPage, DmcaNote, DmcaNoticeCreated, NewCounterNotice,
+            NewDmcaNotice, UploaderNoticeDto,
+        };
+        NewDmcaNotice::export_all(cfg).unwrap();
+        DmcaNoticeCreated::export_all(cfg).unwrap();
+        NewCounterNotice::export_all(cfg).unwrap();
+        UploaderNoticeDto::export_all(cfg).unwrap();
+        AdminDmcaPage::export_all(cfg).unwrap();
+        AdminDmcaNotice::export_all(cfg).unwrap();
+        DmcaNote::export_all(cfg).unwrap();
+    }
     streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
     streamhall_http::api::ingest::ChannelIngest::export_all(cfg).unwrap();
     streamhall_http::api::ingest::UpdateChannelIngest::export_all(cfg).unwrap();

@@ -27,6 +27,14 @@ pub enum Action {
     UserRole,
     /// A user was deleted with their channels.
     UserDelete,
+    /// An admin took down what a DMCA notice names.
+    DmcaTakedown,
+    /// An admin rejected a DMCA notice.
+    DmcaReject,
+    /// An admin recorded that a DMCA claimant went to court: no counter-notice restores.
+    DmcaLegalAction,
+    /// The system restored an uploader's items after their counter-notice's waiting period.
+    DmcaRestore,
 }
 
 impl Action {
@@ -39,6 +47,10 @@ impl Action {
         Self::UserUnsuspend,
         Self::UserRole,
         Self::UserDelete,
+        Self::DmcaTakedown,
+        Self::DmcaReject,
+        Self::DmcaLegalAction,
+        Self::DmcaRestore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +63,10 @@ impl Action {
             Self::UserUnsuspend => "user.unsuspend",
             Self::UserRole => "user.role",
             Self::UserDelete => "user.delete",
+            Self::DmcaTakedown => "dmca.takedown",
+            Self::DmcaReject => "dmca.reject",
+            Self::DmcaLegalAction => "dmca.legal_action",
+            Self::DmcaRestore => "dmca.restore",
         }
     }
 
@@ -59,7 +75,8 @@ impl Action {
     }
 }
 
-/// What an action was done to: its kind (`user`, `channel`, `service`) and id or name.
+/// What an action was done to: its kind (`user`, `channel`, `service`, `dmca_notice`) and id
+/// or name.
 pub struct Target {
     pub kind: &'static str,
     pub id: String,
@@ -77,6 +94,13 @@ impl Target {
         Self {
             kind: "channel",
             id: slug.to_owned(),
+        }
+    }
+
+    pub fn dmca_notice(id: i64) -> Self {
+        Self {
+            kind: "dmca_notice",
+            id: id.to_string(),
         }
     }
 

@@ -396,6 +396,9 @@ pub struct TakedownDto {
     pub at: DateTime<Utc>,
     /// The public notice shown in its place.
     pub notice: String,
+    /// The DMCA notice that took it down, if one did: its owner may read it and counter at
+    /// `/api/v1/dmca/notices/{id}`.
+    pub dmca_notice_id: Option<i64>,
 }
 
 /// A named point in a video.

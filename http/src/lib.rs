@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod disk_guard;
+pub mod dmca;
 pub mod dto;
 pub mod error;
 pub mod hls;

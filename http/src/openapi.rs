@@ -50,10 +50,13 @@ use crate::{api, dto, error};
         api::account::request_password_reset, api::account::confirm_password_reset,
         api::account::verify_email, api::account::resend_verification, api::account::delete_me,
         api::account_export::export,
+        api::dmca::create_notice, api::dmca::get_notice, api::dmca::counter,
+        api::admin_dmca::list, api::admin_dmca::get, api::admin_dmca::take_down,
+        api::admin_dmca::reject, api::admin_dmca::legal_action,
     ),
     components(schemas(error::ErrorBody, dto::PublicUser, dto::Me, dto::ChannelDto)),
     modifiers(&BearerAuth, &CommonErrors),
-    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat"), (name = "analytics"), (name = "webhooks"), (name = "follows"), (name = "notifications"), (name = "videos"), (name = "clips")),
+    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat"), (name = "analytics"), (name = "webhooks"), (name = "follows"), (name = "notifications"), (name = "videos"), (name = "clips"), (name = "dmca")),
 )]
 pub struct ApiDoc;
 

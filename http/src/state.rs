@@ -28,6 +28,8 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// Password reset and email verification links, and the mailer that sends them.
     pub accounts: crate::accounts::Accounts,
+    /// DMCA notices: the throttle and the wait before a counter-notice restores.
+    pub dmca: crate::config::DmcaConfig,
     /// The live-streaming side: HLS windows, presence, the registry.
     pub live: streamhall_actors::Live,
     /// With SQLite: refuses writes while its disk is nearly full (see [`crate::disk_guard`]).

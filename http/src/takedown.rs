@@ -131,8 +131,23 @@ pub fn notice_of(notice: Option<&str>) -> String {
 
 /// The takedown as the API shows it to the channel's owner and admins.
 pub fn dto(at: Option<chrono::DateTime<Utc>>, notice: Option<&str>) -> Option<TakedownDto> {
+    dto_with_ref(at, notice, None)
+}
+
+/// [`dto`], with the DMCA notice that decided it when `reference` names one.
+pub fn dto_with_ref(
+    at: Option<chrono::DateTime<Utc>>,
+    notice: Option<&str>,
+    reference: Option<&str>,
+) -> Option<TakedownDto> {
     at.map(|at| TakedownDto {
         at,
         notice: notice_of(notice),
+        dmca_notice_id: dmca_notice_of(reference),
     })
+}
+
+/// The DMCA notice a takedown reference (`dmca:{id}`) names.
+pub fn dmca_notice_of(reference: Option<&str>) -> Option<i64> {
+    reference?.strip_prefix("dmca:")?.parse().ok()
 }

@@ -12,6 +12,7 @@ mod channels;
 mod chat;
 mod cluster;
 mod dashboard;
+mod dmca;
 mod failure;
 mod ingest;
 mod jwt;

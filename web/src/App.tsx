@@ -13,6 +13,8 @@ import { Settings } from './pages/Settings';
 import { Admin } from './pages/Admin';
 import { AdminUsers } from './pages/AdminUsers';
 import { AdminAudit } from './pages/AdminAudit';
+import { AdminDmca, AdminDmcaDetailPage } from './pages/AdminDmca';
+import { DmcaCasePage, DmcaNoticePage } from './pages/Dmca';
 import { isStaff } from './admin/users';
 import { Guidelines, NotFound, Privacy, Terms } from './pages/Static';
 import { Following } from './pages/Following';
@@ -84,6 +86,10 @@ export function App() {
           <Route path="/admin" element={<Admin />} />
           <Route path="/admin/users" element={<AdminUsers />} />
           <Route path="/admin/audit" element={<AdminAudit />} />
+          <Route path="/admin/dmca" element={<AdminDmca />} />
+          <Route path="/admin/dmca/:id" element={<AdminDmcaDetailPage />} />
+          <Route path="/dmca" element={<DmcaNoticePage />} />
+          <Route path="/dmca/notices/:id" element={<DmcaCasePage />} />
           <Route path="/terms" element={<Terms />} />
           <Route path="/privacy" element={<Privacy />} />
           <Route path="/guidelines" element={<Guidelines />} />
@@ -269,6 +275,7 @@ function SiteFooter() {
       <Link to="/terms">Terms</Link>
       <Link to="/privacy">Privacy</Link>
       <Link to="/guidelines">Content guidelines</Link>
+      <Link to="/dmca">Copyright (DMCA)</Link>
       <a href="/api/v1/openapi.json">API</a>
     </footer>
   );

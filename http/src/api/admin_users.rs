@@ -47,6 +47,10 @@ pub struct AdminUserDto {
     pub channels: u64,
     /// Whether one of their channels is live now.
     pub live: bool,
+    /// Repeat-infringer count: DMCA notices that took down their videos or clips and whose
+    /// takedown stood (no counter-notice restored it). Admins decide what it means; nothing
+    /// happens automatically.
+    pub dmca_strikes: u64,
 }
 
 /// One page of users, newest first; `next_offset` is `null` on the last page.
@@ -137,6 +141,7 @@ pub async fn list(
         .all(&state.db)
         .await?;
     let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+    let strikes = crate::dmca::strikes(&state.db, &ids).await?;
     let counts: Vec<(i64, i64, i64)> = Channel::find()
         .select_only()
         .column(channel::Column::OwnerId)
@@ -159,7 +164,9 @@ pub async fn list(
                 .iter()
                 .find(|(owner, _, _)| *owner == u.id)
                 .map_or((0, 0), |(_, c, l)| (*c, *l));
-            dto(u, now, channels, live > 0)
+            let mut d = dto(u, now, channels, live > 0);
+            d.dmca_strikes = strikes.get(&u.id).copied().unwrap_or(0);
+            d
         })
         .collect();
     Ok(HttpResponse::Ok().json(AdminUserPage {
@@ -183,6 +190,7 @@ fn dto(u: &user::Model, now: DateTime<Utc>, channels: i64, live: bool) -> AdminU
         }),
         channels: u64::try_from(channels).unwrap_or(0),
         live,
+        dmca_strikes: 0,
     }
 }
 
@@ -261,7 +269,7 @@ pub async fn suspend(
         "user suspended"
     );
     let (channels, _) = channel_counts(&state, target.id).await?;
-    Ok(HttpResponse::Ok().json(dto(&updated, now, channels, false)))
+    Ok(HttpResponse::Ok().json(with_strikes(&state, dto(&updated, now, channels, false)).await?))
 }
 
 /// Lifts a suspension (a no-op when there is none in force). Staff; moderators only for
@@ -300,7 +308,7 @@ pub async fn unsuspend(
     txn.commit().await?;
     state.cache.invalidate();
     let (channels, live) = channel_counts(&state, target.id).await?;
-    Ok(HttpResponse::Ok().json(dto(&updated, now, channels, live)))
+    Ok(HttpResponse::Ok().json(with_strikes(&state, dto(&updated, now, channels, live)).await?))
 }
 
 /// Sets a user's role (`user`, `moderator`, `admin`). Admins only; the last admin keeps the
@@ -325,7 +333,8 @@ pub async fn set_role(
     if target.role == role {
         txn.commit().await?;
         let (channels, live) = channel_counts(&state, target.id).await?;
-        return Ok(HttpResponse::Ok().json(dto(&target, Utc::now(), channels, live)));
+        return Ok(HttpResponse::Ok()
+            .json(with_strikes(&state, dto(&target, Utc::now(), channels, live)).await?));
     }
     if target.is_admin() {
         keep_one_admin(&txn, target.id).await?;
@@ -347,7 +356,7 @@ pub async fn set_role(
     txn.commit().await?;
     tracing::info!(user_id = target.id, by = me.id, role, "role changed");
     let (channels, live) = channel_counts(&state, target.id).await?;
-    Ok(HttpResponse::Ok().json(dto(&updated, now, channels, live)))
+    Ok(HttpResponse::Ok().json(with_strikes(&state, dto(&updated, now, channels, live)).await?))
 }
 
 /// Deletes a user with their channels (and so their videos, clips, chat and follows), their
@@ -497,6 +506,16 @@ async fn end_live_streams(state: &AppState, user_id: i64) -> ApiResult<usize> {
         .live
         .end_streams_anywhere(live.into_iter().map(|c| c.slug))
         .await)
+}
+
+/// `d` with its repeat-infringer count.
+async fn with_strikes(state: &AppState, mut d: AdminUserDto) -> ApiResult<AdminUserDto> {
+    d.dmca_strikes = crate::dmca::strikes(&state.db, &[d.id])
+        .await?
+        .get(&d.id)
+        .copied()
+        .unwrap_or(0);
+    Ok(d)
 }
 
 /// (channels owned, live ones).

@@ -5,6 +5,7 @@ pub mod account;
 pub mod account_export;
 pub mod admin;
 pub mod admin_audit;
+pub mod admin_dmca;
 pub mod admin_users;
 pub mod analytics;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod channels;
 pub mod chat;
 pub mod chat_ws;
 pub mod clips;
+pub mod dmca;
 pub mod follower_counts;
 pub mod follows;
 pub mod ingest;
@@ -127,4 +129,12 @@ api_routes! {
     post "/users/me/verification" => account::resend_verification,
     delete "/users/me" => account::delete_me,
     get "/users/me/export" => account_export::export,
+    post "/dmca/notices" => dmca::create_notice,
+    get "/dmca/notices/{id}" => dmca::get_notice,
+    post "/dmca/notices/{id}/counter" => dmca::counter,
+    get "/admin/dmca" => admin_dmca::list,
+    get "/admin/dmca/{id}" => admin_dmca::get,
+    post "/admin/dmca/{id}/takedown" => admin_dmca::take_down,
+    post "/admin/dmca/{id}/reject" => admin_dmca::reject,
+    post "/admin/dmca/{id}/legal-action" => admin_dmca::legal_action,
 }

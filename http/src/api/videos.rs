@@ -180,8 +180,12 @@ pub(crate) fn video_dto(
         playback_url: format!("{base}/master.m3u8"),
         missing_segments: v.missing_segments,
         can_edit: can_manage(caller, c.owner_id),
-        takedown: takedown::dto(v.taken_down_at, v.takedown_notice.as_deref())
-            .filter(|_| can_manage(caller, c.owner_id)),
+        takedown: takedown::dto_with_ref(
+            v.taken_down_at,
+            v.takedown_notice.as_deref(),
+            v.takedown_ref.as_deref(),
+        )
+        .filter(|_| can_manage(caller, c.owner_id)),
     }
 }
 

@@ -69,4 +69,8 @@ export const ACTION_LABELS: Record<string, string> = {
   'service.restart': 'Restarted a service',
   'chat_room.restart': 'Restarted a chat room',
   'chat_room.close': 'Closed a chat room',
+  'dmca.takedown': 'Took down what a DMCA notice names',
+  'dmca.reject': 'Rejected a DMCA notice',
+  'dmca.legal_action': 'Recorded legal action on a DMCA notice',
+  'dmca.restore': 'Restored after a counter-notice',
 };

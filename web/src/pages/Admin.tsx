@@ -200,6 +200,7 @@ function AdminInner() {
         <h1 className="grow">Actor health</h1>
         <Link to="/admin/users">Users</Link>
         <Link to="/admin/audit">Audit log</Link>
+        <Link to="/admin/dmca">DMCA</Link>
         <span className={`pill ${conn === 'open' ? 'ok' : conn === 'closed' ? 'bad' : 'warn'}`} role="status">
           {conn === 'open' ? 'live' : conn === 'closed' ? `disconnected${error ? `: ${error}` : ''}` : 'connecting'}
         </span>

@@ -47,6 +47,7 @@ function AdminAuditInner() {
         <h1 className="grow">Audit log</h1>
         <Link to="/admin">Actor health</Link>
         <Link to="/admin/users">Users</Link>
+        <Link to="/admin/dmca">DMCA</Link>
       </div>
       <div className="row">
         <label htmlFor="audit-action">Action</label>

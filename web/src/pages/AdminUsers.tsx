@@ -60,6 +60,7 @@ function AdminUsersInner() {
         <h1 className="grow">Users</h1>
         <Link to="/admin">Actor health</Link>
         {me.role === 'admin' && <Link to="/admin/audit">Audit log</Link>}
+        {me.role === 'admin' && <Link to="/admin/dmca">DMCA</Link>}
       </div>
       <form className="row" role="search" onSubmit={search}>
         <label htmlFor="user-search" className="visually-hidden">
@@ -89,6 +90,9 @@ function AdminUsersInner() {
                   <th>Role</th>
                   <th>Joined</th>
                   <th>Channels</th>
+                  <th>
+                    <abbr title="DMCA notices whose takedown stood (repeat-infringer count)">DMCA</abbr>
+                  </th>
                   <th>Status</th>
                   <th>Actions</th>
                 </tr>
@@ -131,6 +135,15 @@ function AdminUsersInner() {
                       <td>
                         {u.channels}
                         {u.live && <span className="pill bad"> live</span>}
+                      </td>
+                      <td>
+                        {u.dmca_strikes > 0 ? (
+                          <span className="pill warn" title="DMCA notices whose takedown stood">
+                            {u.dmca_strikes}
+                          </span>
+                        ) : (
+                          0
+                        )}
                       </td>
                       <td>
                         {u.suspension ? (

@@ -11,6 +11,7 @@ import { Confirm, ErrorState, GoneState, Loading, formatCount, timeAgo } from '.
 import { useToast } from '../components/Toasts';
 import { formatLength } from '../player/chapters';
 import { NotFound } from './Static';
+import { TakedownNotice, takenDownNotice } from './Dmca';
 
 export function ClipPage() {
   const { id = '' } = useParams();
@@ -25,12 +26,16 @@ export function ClipPage() {
   if (clip.isPending) return <Loading label="Loading the clip" />;
   if (!c) {
     if (clip.error instanceof ApiError && clip.error.status === 404) return <NotFound what="clip" />;
+    const gone = takenDownNotice(clip.error);
+    if (gone) return <TakedownNotice notice={gone} />;
     if (clip.error instanceof ApiError && clip.error.status === 410) return <GoneState error={clip.error} what="clip" />;
     return <ErrorState error={clip.error} retry={() => clip.refetch()} />;
   }
   return (
     <div className="vod-page">
-      {c.status === 'ready' ? (
+      {c.takedown ? (
+        <TakedownNotice notice={c.takedown.notice} takedown={c.takedown} />
+      ) : c.status === 'ready' ? (
         <div className="player clip-player">
           <video src={localPath(c.mp4_url)} controls autoPlay playsInline aria-label={c.title} data-testid="clip-video" />
         </div>

@@ -23,6 +23,36 @@ export function Terms() {
       <p>You keep the rights to what you stream and write. You grant the operator of this server the right to store, transcode, record and show it to viewers for as long as you keep it here. You must have the rights to everything you broadcast, including music and game footage.</p>
       <h2>Acceptable use</h2>
       <p>Follow the <Link to="/guidelines">content guidelines</Link>. Do not attack, overload or probe the service, do not automate accounts, and do not evade bans or timeouts.</p>
+      <h2 id="copyright">Copyright and DMCA takedowns</h2>
+      <p>
+        If a video or clip here uses your copyrighted work without permission, send a notice with the <Link to="/dmca">copyright notice form</Link>{' '}
+        (no account needed): who you are and how to reach you, the work, the addresses of the videos or clips, a statement that you believe in
+        good faith the use is not authorized, a statement under penalty of perjury that the notice is accurate and that you may act for the owner,
+        and your signature.
+      </p>
+      <ul>
+        <li>
+          <strong>Takedown.</strong> An administrator reviews the notice. If it is complete, what it names is taken down: hidden, not deleted, with
+          “Taken down after DMCA notice” and the notice's number in its place. Otherwise the notice is rejected.
+        </li>
+        <li>
+          <strong>Notice to the uploader.</strong> The channel's owner is notified in the app (and by email when this server sends email), with
+          the notice and how to answer it.
+        </li>
+        <li>
+          <strong>Counter-notice.</strong> If you believe your content was taken down by mistake or misidentification, file a counter-notice from
+          the link on the video or clip: your name, address and phone, why, a statement under penalty of perjury, your consent to the court's
+          jurisdiction, and your signature. It is sent to the claimant.
+        </li>
+        <li>
+          <strong>Restore.</strong> The content comes back after a waiting period (10 days unless the operator set another), unless the claimant
+          tells us first that they have gone to court; then it stays down until the court decides.
+        </li>
+        <li>
+          <strong>Repeat infringers.</strong> Every notice whose takedown stands counts against the uploader's account. The operator may suspend
+          or close the accounts of repeat infringers.
+        </li>
+      </ul>
       <h2>Moderation and termination</h2>
       <p>Channel owners and their moderators may remove messages and ban users from their chat. The operator may end streams, suspend accounts or remove content that breaks these terms, with or without notice.</p>
       <h2>No warranty</h2>
@@ -50,6 +80,11 @@ export function Privacy() {
         <li>For streamers: webhook URLs and their signing secrets, restream destinations and camera logins (keys and passwords stored encrypted).</li>
         <li>Viewing statistics for the channel's owner: viewer counts over time and, per viewer, when they started and stopped watching a broadcast, under a hashed viewer id (see below).</li>
       </ul>
+      <p>
+        Copyright cases: if you send a <Link to="/dmca">DMCA notice</Link> or a counter-notice, what you write in it (name, email, address and phone,
+        statements, signature) is kept as the record of the case, also after you delete your account, and is not part of the data export. A
+        counter-notice is sent to the claimant, as the law requires.
+      </p>
       <h2>What is not stored</h2>
       <p>Viewer counts use a random id per player or a keyed hash, not your address. Stream keys are stored only as hashes and never written to logs. Request logs do not contain query strings.</p>
       <h2>Your browser</h2>
@@ -76,7 +111,11 @@ export function Guidelines() {
         <li><strong>No sexual content or nudity</strong>, and no graphic violence or gore shown for its own sake.</li>
         <li><strong>No self-harm</strong> content that encourages or glorifies it.</li>
         <li><strong>No spam or scams:</strong> no misleading titles, no phishing links, no chat flooding.</li>
-        <li><strong>Respect copyright:</strong> broadcast only what you have the rights to.</li>
+        <li>
+          <strong>Respect copyright:</strong> broadcast only what you have the rights to. Rights holders can send a{' '}
+          <Link to="/dmca">DMCA notice</Link>; what it names is taken down, you may answer with a counter-notice, and repeat infringers may lose
+          their accounts (<Link to="/terms#copyright">how it works</Link>).
+        </li>
         <li><strong>Label mature topics</strong> in your title and category.</li>
       </ul>
       <p>Moderators can delete messages, time out and ban chatters. Administrators can end streams that break these rules.</p>

@@ -122,16 +122,16 @@ describe('video page', () => {
     expect(await screen.findByRole('heading', { name: 'This video does not exist' })).toBeInTheDocument();
   });
 
-  it('shows the notice of a video or clip taken down, with nothing to retry', async () => {
-    const notice = 'Taken down after DMCA notice 7';
-    renderAt('/v/ffffffffffffffffffffffffffffffff', () => json({ error: 'taken_down', message: notice }, 410));
+  it('says a suspended owner’s video or clip is unavailable, with nothing to retry', async () => {
+    const message = "this channel is unavailable: its owner's account is suspended";
+    renderAt('/v/ffffffffffffffffffffffffffffffff', () => json({ error: 'channel_suspended', message }, 410));
     expect(await screen.findByRole('heading', { name: 'This video is unavailable' })).toBeInTheDocument();
-    expect(screen.getByRole('alert')).toHaveTextContent(notice);
+    expect(screen.getByRole('alert')).toHaveTextContent(message);
     expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
     cleanup();
-    renderAt(`/clip/${clip(1).id}`, () => json({ error: 'taken_down', message: notice }, 410));
+    renderAt(`/clip/${clip(1).id}`, () => json({ error: 'channel_suspended', message }, 410));
     expect(await screen.findByRole('heading', { name: 'This clip is unavailable' })).toBeInTheDocument();
-    expect(screen.getByRole('alert')).toHaveTextContent(notice);
+    expect(screen.getByRole('alert')).toHaveTextContent(message);
   });
 
   it('lets a signed-in viewer clip a range of the video, with the server’s errors next to the field', async () => {
@@ -202,5 +202,22 @@ describe('clip page', () => {
     // Back to the channel's clips once it is gone.
     expect(await screen.findByText('clips of the channel')).toBeInTheDocument();
     expect(calls.filter((x) => x.method === 'DELETE').map((x) => x.url)).toEqual([`/api/v1/clips/${c.id}`]);
+  });
+});
+
+describe('taken down', () => {
+  it('shows a viewer the notice in place of the video', async () => {
+    renderAt('/v/abc', () => json({ error: 'taken_down', message: 'Taken down after DMCA notice 7' }, 410));
+    expect(await screen.findByRole('heading', { name: 'Taken down after DMCA notice 7' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
+    expect(document.querySelector('video')).toBeNull();
+  });
+
+  it('shows the owner the notice, no player, and where to counter', async () => {
+    const v = video(1, { can_edit: true, takedown: { at: '2026-12-07T00:00:00Z', notice: 'Taken down after DMCA notice 7', dmca_notice_id: 7 } });
+    renderAt(`/v/${v.id}`, (url) => (url === '/api/v1/channels/anns-room' ? json(channel) : one(v)(url)));
+    expect(await screen.findByRole('heading', { name: 'Taken down after DMCA notice 7' })).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'Read the notice or file a counter-notice' })).toHaveAttribute('href', '/dmca/notices/7');
+    expect(document.querySelector('video')).toBeNull();
   });
 });

@@ -19,6 +19,7 @@ import { usePlaybackToken } from '../api/playback';
 import { useChannel } from '../api/queries';
 import { fieldErrors } from './Auth';
 import { NotFound } from './Static';
+import { TakedownNotice, takenDownNotice } from './Dmca';
 
 export function VideoPage() {
   const { id = '' } = useParams();
@@ -34,13 +35,15 @@ export function VideoPage() {
   if (video.isPending) return <Loading label="Loading the video" />;
   if (!v) {
     if (video.error instanceof ApiError && video.error.status === 404) return <NotFound what="video" />;
+    const gone = takenDownNotice(video.error);
+    if (gone) return <TakedownNotice notice={gone} />;
     if (video.error instanceof ApiError && video.error.status === 410) return <GoneState error={video.error} what="video" />;
     return <ErrorState error={video.error} retry={() => video.refetch()} />;
   }
   const chapters = sortChapters(v.chapters);
   return (
     <div className="vod-page">
-      <VideoState video={v} handle={player} />
+      {v.takedown ? <TakedownNotice notice={v.takedown.notice} takedown={v.takedown} /> : <VideoState video={v} handle={player} />}
       <div className="vod-info">
         <h1 className="title">{v.title}</h1>
         <div className="row muted small">
@@ -73,7 +76,7 @@ export function VideoPage() {
             </ol>
           </section>
         )}
-        {v.status === 'ready' && <ClipAction video={v} handle={player} />}
+        {v.status === 'ready' && !v.takedown && <ClipAction video={v} handle={player} />}
       </div>
     </div>
   );

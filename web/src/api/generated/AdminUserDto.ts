@@ -20,4 +20,10 @@ channels: number,
 /**
  * Whether one of their channels is live now.
  */
-live: boolean, };
+live: boolean, 
+/**
+ * Repeat-infringer count: DMCA notices that took down their videos or clips and whose
+ * takedown stood (no counter-notice restored it). Admins decide what it means; nothing
+ * happens automatically.
+ */
+dmca_strikes: number, };

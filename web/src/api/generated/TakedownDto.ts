@@ -7,4 +7,9 @@ export type TakedownDto = { at: string,
 /**
  * The public notice shown in its place.
  */
-notice: string, };
+notice: string, 
+/**
+ * The DMCA notice that took it down, if one did: its owner may read it and counter at
+ * `/api/v1/dmca/notices/{id}`.
+ */
+dmca_notice_id: number | null, };
