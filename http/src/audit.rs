@@ -27,6 +27,10 @@ pub enum Action {
     UserRole,
     /// A user was deleted with their channels.
     UserDelete,
+    /// A staff member claimed a report case.
+    ReportClaim,
+    /// A staff member resolved a report case with an action (the detail names it).
+    ReportResolve,
 }
 
 impl Action {
@@ -39,6 +43,8 @@ impl Action {
         Self::UserUnsuspend,
         Self::UserRole,
         Self::UserDelete,
+        Self::ReportClaim,
+        Self::ReportResolve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +57,8 @@ impl Action {
             Self::UserUnsuspend => "user.unsuspend",
             Self::UserRole => "user.role",
             Self::UserDelete => "user.delete",
+            Self::ReportClaim => "report.claim",
+            Self::ReportResolve => "report.resolve",
         }
     }
 
@@ -59,7 +67,7 @@ impl Action {
     }
 }
 
-/// What an action was done to: its kind (`user`, `channel`, `service`) and id or name.
+/// What an action was done to: its kind (`user`, `channel`, `service`, `report`) and id or name.
 pub struct Target {
     pub kind: &'static str,
     pub id: String,
@@ -77,6 +85,13 @@ impl Target {
         Self {
             kind: "channel",
             id: slug.to_owned(),
+        }
+    }
+
+    pub fn report(id: i64) -> Self {
+        Self {
+            kind: "report",
+            id: id.to_string(),
         }
     }
 

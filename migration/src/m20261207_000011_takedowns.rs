@@ -54,7 +54,7 @@ impl MigrationTrait for Migration {
                     .alter_table(
                         Table::alter()
                             .table(table.clone())
-                            .add_column(&mut column(col))
+                            .add_column(column(col))
                             .to_owned(),
                     )
                     .await?;

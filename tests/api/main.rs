@@ -25,6 +25,7 @@ mod moderation;
 mod notify;
 mod private_channels;
 mod recording;
+mod reports;
 mod restream;
 mod supervision;
 mod system;

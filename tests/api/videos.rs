@@ -838,7 +838,7 @@ async fn clip_requests_are_checked_and_refused_offline(backend: Backend) {
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
-async fn insert_clip(
+pub(crate) async fn insert_clip(
     f: &Fixture,
     author_id: i64,
     title: &str,

@@ -13,6 +13,7 @@ import { Settings } from './pages/Settings';
 import { Admin } from './pages/Admin';
 import { AdminUsers } from './pages/AdminUsers';
 import { AdminAudit } from './pages/AdminAudit';
+import { AdminReports } from './pages/AdminReports';
 import { isStaff } from './admin/users';
 import { Guidelines, NotFound, Privacy, Terms } from './pages/Static';
 import { Following } from './pages/Following';
@@ -84,6 +85,7 @@ export function App() {
           <Route path="/admin" element={<Admin />} />
           <Route path="/admin/users" element={<AdminUsers />} />
           <Route path="/admin/audit" element={<AdminAudit />} />
+          <Route path="/admin/reports" element={<AdminReports />} />
           <Route path="/terms" element={<Terms />} />
           <Route path="/privacy" element={<Privacy />} />
           <Route path="/guidelines" element={<Guidelines />} />
@@ -127,6 +129,7 @@ function TopBar() {
         {me && <NavLink to="/dashboard">Creator dashboard</NavLink>}
         {me?.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
         {me?.role === 'moderator' && <NavLink to="/admin/users">Users</NavLink>}
+        {isStaff(me) && <NavLink to="/admin/reports">Reports</NavLink>}
       </nav>
       <form className="search" role="search" onSubmit={submit}>
         <label htmlFor="site-search" className="visually-hidden">
@@ -239,6 +242,11 @@ function UserMenu() {
           {isStaff(me) && (
             <Link role="menuitem" to="/admin/users" onClick={() => setOpen(false)}>
               Users
+            </Link>
+          )}
+          {isStaff(me) && (
+            <Link role="menuitem" to="/admin/reports" onClick={() => setOpen(false)}>
+              Reports
             </Link>
           )}
           <button

@@ -69,4 +69,6 @@ export const ACTION_LABELS: Record<string, string> = {
   'service.restart': 'Restarted a service',
   'chat_room.restart': 'Restarted a chat room',
   'chat_room.close': 'Closed a chat room',
+  'report.claim': 'Claimed a report',
+  'report.resolve': 'Resolved a report',
 };

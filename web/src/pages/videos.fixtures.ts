@@ -47,6 +47,7 @@ export function video(n: number, over: Partial<VideoDto> = {}): VideoDto {
     playback_url: `http://public.example/vod/${id}/master.m3u8`,
     missing_segments: 0,
     can_edit: false,
+    takedown: null,
     ...over,
   };
 }
@@ -68,6 +69,7 @@ export function clip(n: number, over: Partial<ClipDto> = {}): ClipDto {
     thumbnail_url: null,
     view_count: 0,
     can_delete: false,
+    takedown: null,
     ...over,
   };
 }

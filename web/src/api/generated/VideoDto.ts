@@ -2,6 +2,7 @@
 import type { ChapterDto } from "./ChapterDto";
 import type { RenditionDto } from "./RenditionDto";
 import type { SubtitleDto } from "./SubtitleDto";
+import type { TakedownDto } from "./TakedownDto";
 
 /**
  * A recorded broadcast. Private ones are shown only to the channel's owner and admins.
@@ -35,4 +36,9 @@ missing_segments: number,
 /**
  * The caller may edit and delete it (the channel's owner or an admin).
  */
-can_edit: boolean, };
+can_edit: boolean, 
+/**
+ * Set while it is taken down (shown to the channel's owner and admins only; viewers get
+ * 410 `taken_down`).
+ */
+takedown: TakedownDto | null, };
