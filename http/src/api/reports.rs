@@ -125,6 +125,7 @@ impl ReportSnapshot {
     responses((status = 201, description = "a new report, counted in its case", body = ReportReceipt),
         (status = 200, description = "this user had already reported this open case: counted once", body = ReportReceipt),
         (status = 404, description = "no such channel, message, video or clip", body = ErrorBody),
+        (status = 410, description = "`channel_suspended`: the channel's owner is suspended (already dealt with)", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many reports from this user; see `Retry-After`", body = ErrorBody)))]
 pub async fn create(
