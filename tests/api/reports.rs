@@ -2,31 +2,27 @@
 //! (checked, collapsed per open item, throttled); staff claim and resolve the cases with each
 //! action; the reporters are notified; every staff action is in the audit log.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
     both_backends,
     chat::Chat,
-    helpers::{Backend, Session, TestApp, eventually, expect_error, spawn_app},
-    media_tools::publish,
+    helpers::{Backend, Session, TestApp, expect_error, spawn_app},
     videos::{fixture, insert_clip, insert_video},
 };
 
 both_backends!(
     reports_are_checked_collapsed_and_throttled,
     each_action_resolves_the_case_and_notifies_the_reporters,
-    two_staff_resolving_at_once_one_wins,
 );
 
 impl TestApp {
-    async fn report(&self, token: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn report(&self, token: &str, body: Value) -> reqwest::Response {
         self.post_json("/reports", &body, Some(token)).await
     }
 
-    async fn staff(
+    pub(crate) async fn staff(
         &self,
         method: Method,
         path: &str,
@@ -43,7 +39,7 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
-    async fn queue(&self, token: &str, query: &str) -> Value {
+    pub(crate) async fn queue(&self, token: &str, query: &str) -> Value {
         let res = self
             .get_auth(&format!("/admin/reports{query}"), token)
             .await;
@@ -51,7 +47,7 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
-    async fn resolve(&self, token: &str, id: i64, body: Value) -> reqwest::Response {
+    pub(crate) async fn resolve(&self, token: &str, id: i64, body: Value) -> reqwest::Response {
         self.staff(
             Method::POST,
             &format!("/admin/reports/{id}/resolve"),
@@ -61,7 +57,7 @@ impl TestApp {
         .await
     }
 
-    async fn notifications_of(&self, token: &str) -> Vec<Value> {
+    pub(crate) async fn notifications_of(&self, token: &str) -> Vec<Value> {
         self.get_auth_json("/notifications", token).await["items"]
             .as_array()
             .unwrap()
@@ -69,7 +65,7 @@ impl TestApp {
     }
 
     /// A user made a site moderator by the admin.
-    async fn moderator(&self, admin: &str, name: &str) -> Session {
+    pub(crate) async fn moderator(&self, admin: &str, name: &str) -> Session {
         let s = self.register(name).await;
         let res = self
             .staff(
@@ -87,7 +83,7 @@ impl TestApp {
 }
 
 /// The one case of `kind` in the open queue.
-async fn case_of(app: &TestApp, token: &str, kind: &str) -> Value {
+pub(crate) async fn case_of(app: &TestApp, token: &str, kind: &str) -> Value {
     let page = app.queue(token, &format!("?kind={kind}")).await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{page}");
@@ -617,114 +613,4 @@ async fn each_action_resolves_the_case_and_notifies_the_reporters(backend: Backe
     );
     assert_eq!(suspensions["items"][0]["detail"]["report"], chcase);
     assert_eq!(suspensions["items"][0]["actor_name"], "mod");
-}
-
-async fn two_staff_resolving_at_once_one_wins(backend: Backend) {
-    let f = fixture(spawn_app(backend).await).await;
-    let app = &f.app;
-    let admin = app.admin_token().await;
-    let moderator = app.moderator(&admin, "mod").await;
-    let r = app.register("reporter").await;
-    let video = insert_video(&f, "the video", "public", "ready", 1).await;
-    assert_eq!(
-        app.report(
-            &r.access,
-            json!({"kind": "video", "target": video, "reason": "spam"})
-        )
-        .await
-        .status(),
-        StatusCode::CREATED
-    );
-    let id = case_of(app, &admin, "video").await["id"].as_i64().unwrap();
-    let (a, b) = tokio::join!(
-        app.resolve(&admin, id, json!({"action": "take_down"})),
-        app.resolve(&moderator.access, id, json!({"action": "dismiss"})),
-    );
-    let mut statuses = [a.status(), b.status()];
-    statuses.sort();
-    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
-    let winner = if a.status() == StatusCode::OK {
-        "take_down"
-    } else {
-        "dismiss"
-    };
-    let resolved = app
-        .get_auth_json(&format!("/admin/reports/{id}"), &admin)
-        .await;
-    assert_eq!(resolved["report"]["action"], winner);
-    // Only the winner's decision happened, once.
-    let video_status = app.get(&format!("/videos/{video}")).await.status();
-    assert_eq!(video_status == StatusCode::GONE, winner == "take_down");
-    assert_eq!(app.notifications_of(&r.access).await.len(), 1);
-    let audit = app
-        .get_auth_json("/admin/audit?action=report.resolve", &admin)
-        .await;
-    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
-}
-
-/// A live channel's report keeps its thumbnail; `end_stream` ends the broadcast.
-#[actix_web::test]
-async fn a_live_channel_report_keeps_the_thumbnail_and_end_stream_ends_it() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
-    let s = app.register("liveone").await;
-    let r = app.register("reporter").await;
-    let key = crate::helpers::key_of(&app.create_channel(&s.access, "liveone").await);
-    let _encoder = publish(&app.rtmp_url(&key), 426, 240, 60);
-    app.wait_for_segments("liveone", "source", 2, Duration::from_secs(30))
-        .await;
-    eventually(Duration::from_secs(30), "a live thumbnail", || async {
-        app.channel("liveone").await["is_live"] == true
-            && app.get("/channels/liveone/thumbnail.jpg").await.headers()
-                [reqwest::header::CACHE_CONTROL]
-                == "public, max-age=5"
-    })
-    .await;
-    assert_eq!(
-        app.report(
-            &r.access,
-            json!({"kind": "channel", "target": "liveone", "reason": "violence"})
-        )
-        .await
-        .status(),
-        StatusCode::CREATED
-    );
-    let case = case_of(&app, &admin, "channel").await;
-    assert_eq!(case["snapshot"]["live"], true);
-    assert!(case["snapshot"]["broadcast_id"].is_i64(), "{case}");
-    assert_eq!(case["has_thumbnail"], true, "{case}");
-    let id = case["id"].as_i64().unwrap();
-    let res = app
-        .get_auth(&format!("/admin/reports/{id}/thumbnail.jpg"), &admin)
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()[reqwest::header::CONTENT_TYPE], "image/jpeg");
-    let jpeg = res.bytes().await.unwrap();
-    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
-    expect_error(
-        app.get_auth(&format!("/admin/reports/{id}/thumbnail.jpg"), &r.access)
-            .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-
-    let res = app
-        .resolve(&admin, id, json!({"action": "end_stream", "note": "gore"}))
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    eventually(Duration::from_secs(15), "the broadcast to end", || async {
-        app.broadcasts("liveone")
-            .await
-            .iter()
-            .all(|(_, ended)| *ended)
-    })
-    .await;
-    // The thumbnail kept is still there after the stream ended.
-    let res = app
-        .get_auth(&format!("/admin/reports/{id}/thumbnail.jpg"), &admin)
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let n = app.notifications_of(&r.access).await;
-    assert_eq!(n[0]["kind"], "report_resolved");
 }
