@@ -60,6 +60,14 @@ fn export_all(cfg: &Config) {
         AdminDmcaPage::export_all(cfg).unwrap();
         AdminDmcaNotice::export_all(cfg).unwrap();
         DmcaNote::export_all(cfg).unwrap();
+        use streamhall_http::api::admin_reports::{ReportDetail, ReportPage};
+        use streamhall_http::api::report_resolve::ResolveReport;
+        use streamhall_http::api::reports::{NewReport, ReportReceipt};
+        NewReport::export_all(cfg).unwrap();
+        ReportReceipt::export_all(cfg).unwrap();
+        ReportPage::export_all(cfg).unwrap();
+        ReportDetail::export_all(cfg).unwrap();
+        ResolveReport::export_all(cfg).unwrap();
     }
     streamhall_http::api::server::ServerInfo::export_all(cfg).unwrap();
     streamhall_http::api::ingest::ChannelIngest::export_all(cfg).unwrap();

@@ -8,7 +8,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub user_id: i64,
-    /// `stream_online`.
+    /// `stream_online`, or `report_resolved` (a report the user made was decided; `title`
+    /// says how).
     pub kind: String,
     pub channel_id: i64,
     pub broadcast_id: Option<i64>,

@@ -35,6 +35,10 @@ pub enum Action {
     DmcaLegalAction,
     /// The system restored an uploader's items after their counter-notice's waiting period.
     DmcaRestore,
+    /// A staff member claimed a report case.
+    ReportClaim,
+    /// A staff member resolved a report case with an action (the detail names it).
+    ReportResolve,
 }
 
 impl Action {
@@ -51,6 +55,8 @@ impl Action {
         Self::DmcaReject,
         Self::DmcaLegalAction,
         Self::DmcaRestore,
+        Self::ReportClaim,
+        Self::ReportResolve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +73,8 @@ impl Action {
             Self::DmcaReject => "dmca.reject",
             Self::DmcaLegalAction => "dmca.legal_action",
             Self::DmcaRestore => "dmca.restore",
+            Self::ReportClaim => "report.claim",
+            Self::ReportResolve => "report.resolve",
         }
     }
 
@@ -75,8 +83,8 @@ impl Action {
     }
 }
 
-/// What an action was done to: its kind (`user`, `channel`, `service`, `dmca_notice`) and id
-/// or name.
+/// What an action was done to: its kind (`user`, `channel`, `service`, `report`,
+/// `dmca_notice`) and id or name.
 pub struct Target {
     pub kind: &'static str,
     pub id: String,
@@ -100,6 +108,13 @@ impl Target {
     pub fn dmca_notice(id: i64) -> Self {
         Self {
             kind: "dmca_notice",
+            id: id.to_string(),
+        }
+    }
+
+    pub fn report(id: i64) -> Self {
+        Self {
+            kind: "report",
             id: id.to_string(),
         }
     }

@@ -29,6 +29,8 @@ use crate::{api, dto, error};
         api::admin_audit::list,
         api::admin_users::list, api::admin_users::suspend, api::admin_users::unsuspend,
         api::admin_users::set_role, api::admin_users::delete,
+        api::reports::create, api::admin_reports::list, api::admin_reports::get,
+        api::admin_reports::claim, api::report_resolve::resolve, api::admin_reports::thumbnail,
         api::chat::ticket, api::chat::messages, api::chat::emotes, api::chat_ws::chat_ws,
         api::chat::list_moderators, api::chat::add_moderator, api::chat::remove_moderator,
         api::chat::get_blocked_terms, api::chat::put_blocked_terms, api::chat::get_mode,
@@ -56,7 +58,7 @@ use crate::{api, dto, error};
     ),
     components(schemas(error::ErrorBody, dto::PublicUser, dto::Me, dto::ChannelDto)),
     modifiers(&BearerAuth, &CommonErrors),
-    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat"), (name = "analytics"), (name = "webhooks"), (name = "follows"), (name = "notifications"), (name = "videos"), (name = "clips"), (name = "dmca")),
+    tags((name = "auth"), (name = "users"), (name = "channels"), (name = "admin"), (name = "chat"), (name = "analytics"), (name = "webhooks"), (name = "follows"), (name = "notifications"), (name = "videos"), (name = "clips"), (name = "dmca"), (name = "reports")),
 )]
 pub struct ApiDoc;
 

@@ -17,6 +17,7 @@ mod m20261206_000008_trust_safety;
 mod m20261206_000009_account_lifecycle;
 mod m20261206_000010_channel_visibility;
 mod m20261207_000011_takedowns;
+mod m20261207_000012_reports;
 mod m20261207_000013_dmca;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_account_lifecycle::Migration),
             Box::new(m20261206_000010_channel_visibility::Migration),
             Box::new(m20261207_000011_takedowns::Migration),
+            Box::new(m20261207_000012_reports::Migration),
             Box::new(m20261207_000013_dmca::Migration),
         ]
     }

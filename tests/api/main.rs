@@ -26,6 +26,8 @@ mod moderation;
 mod notify;
 mod private_channels;
 mod recording;
+mod reports;
+mod reports_live;
 mod restream;
 mod supervision;
 mod system;

@@ -55,6 +55,8 @@ async fn up_down_up(backend: Backend) {
         "notification_settings",
         "notifications",
         "refresh_tokens",
+        "report_reporters",
+        "reports",
         "restream_destinations",
         "stream_analytics",
         "users",

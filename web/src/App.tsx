@@ -15,6 +15,7 @@ import { AdminUsers } from './pages/AdminUsers';
 import { AdminAudit } from './pages/AdminAudit';
 import { AdminDmca, AdminDmcaDetailPage } from './pages/AdminDmca';
 import { DmcaCasePage, DmcaNoticePage } from './pages/Dmca';
+import { AdminReports } from './pages/AdminReports';
 import { isStaff } from './admin/users';
 import { Guidelines, NotFound, Privacy, Terms } from './pages/Static';
 import { Following } from './pages/Following';
@@ -90,6 +91,7 @@ export function App() {
           <Route path="/admin/dmca/:id" element={<AdminDmcaDetailPage />} />
           <Route path="/dmca" element={<DmcaNoticePage />} />
           <Route path="/dmca/notices/:id" element={<DmcaCasePage />} />
+          <Route path="/admin/reports" element={<AdminReports />} />
           <Route path="/terms" element={<Terms />} />
           <Route path="/privacy" element={<Privacy />} />
           <Route path="/guidelines" element={<Guidelines />} />
@@ -133,6 +135,7 @@ function TopBar() {
         {me && <NavLink to="/dashboard">Creator dashboard</NavLink>}
         {me?.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
         {me?.role === 'moderator' && <NavLink to="/admin/users">Users</NavLink>}
+        {isStaff(me) && <NavLink to="/admin/reports">Reports</NavLink>}
       </nav>
       <form className="search" role="search" onSubmit={submit}>
         <label htmlFor="site-search" className="visually-hidden">
@@ -245,6 +248,11 @@ function UserMenu() {
           {isStaff(me) && (
             <Link role="menuitem" to="/admin/users" onClick={() => setOpen(false)}>
               Users
+            </Link>
+          )}
+          {isStaff(me) && (
+            <Link role="menuitem" to="/admin/reports" onClick={() => setOpen(false)}>
+              Reports
             </Link>
           )}
           <button

@@ -11,7 +11,8 @@ use crate::bus::NotificationPush;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct NotificationDto {
     pub id: i64,
-    /// `stream_online`.
+    /// `stream_online`, or `report_resolved` (a report the user made was decided; `title`
+    /// says how).
     pub kind: String,
     pub channel_slug: String,
     pub channel_title: String,

@@ -212,56 +212,18 @@ pub async fn suspend(
     let mut problems = validate::Problems::new();
     let reason = problems.check(validate::text("reason", &body.reason, 1, 500));
     let now = Utc::now();
-    let until = match (body.duration_secs, body.permanent) {
-        (Some(secs), None | Some(false)) if (60..=MAX_SUSPENSION_SECS).contains(&secs) => {
-            i64::try_from(secs)
-                .ok()
-                .map(|s| Some(now + chrono::Duration::seconds(s)))
-        }
-        (None, Some(true)) => Some(None),
-        _ => {
-            problems.check::<()>(Err(ApiError::invalid(
-                "duration_secs",
-                "give duration_secs (60 s to 10 years) or permanent: true, not both",
-            )));
-            None
-        }
-    };
+    let until = problems.check(suspension_end(body.duration_secs, body.permanent, now));
     problems.finish()?;
     let (Some(reason), Some(until)) = (reason, until) else {
         return Err(ApiError::invalid("reason", "a reason is required"));
     };
     let target = find_user(&state, *id).await?;
-    may_act_on(&me, &target)?;
-    if target.is_admin() {
-        return Err(ApiError::Forbidden(
-            "an admin cannot be suspended; remove their admin role first",
-        ));
-    }
+    may_suspend(&me, &target)?;
 
     let txn = state.db.begin().await?;
-    let mut model = target.clone().into_active_model();
-    model.suspended_at = Set(Some(now));
-    model.suspended_until = Set(until);
-    model.suspension_reason = Set(Some(reason.clone()));
-    model.token_version = Set(target.token_version + 1);
-    model.updated_at = Set(now);
-    let updated: user::Model = model.update(&txn).await?;
-    delete_refresh_tokens(&txn, target.id).await?;
-    audit::record(
-        &txn,
-        Some(&me),
-        Action::UserSuspend,
-        Target::user(target.id),
-        Some(&reason),
-        json!({ "username": target.username, "until": until, "permanent": until.is_none() }),
-    )
-    .await?;
+    let updated = suspend_in(&txn, &me, &target, &reason, until, json!({})).await?;
     txn.commit().await?;
-
-    revoke_sessions(&state, target.id);
-    let ended = end_live_streams(&state, target.id).await?;
-    state.cache.invalidate();
+    let ended = after_suspension(&state, target.id).await?;
     tracing::info!(
         user_id = target.id,
         by = me.id,
@@ -270,6 +232,87 @@ pub async fn suspend(
     );
     let (channels, _) = channel_counts(&state, target.id).await?;
     Ok(HttpResponse::Ok().json(with_strikes(&state, dto(&updated, now, channels, false)).await?))
+}
+
+/// When a suspension asked for as `duration_secs` or `permanent: true` (exactly one) ends:
+/// `None` for permanent.
+pub(crate) fn suspension_end(
+    duration_secs: Option<u64>,
+    permanent: Option<bool>,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<DateTime<Utc>>> {
+    match (duration_secs, permanent) {
+        (Some(secs), None | Some(false)) if (60..=MAX_SUSPENSION_SECS).contains(&secs) => {
+            i64::try_from(secs)
+                .map(|s| Some(now + chrono::Duration::seconds(s)))
+                .map_err(|_| ApiError::invalid("duration_secs", "too long"))
+        }
+        (None, Some(true)) => Ok(None),
+        _ => Err(ApiError::invalid(
+            "duration_secs",
+            "give duration_secs (60 s to 10 years) or permanent: true, not both",
+        )),
+    }
+}
+
+/// Whether `me` may suspend `target`: staff, not oneself, moderators only ordinary users, and
+/// never an admin (demote them first).
+pub(crate) fn may_suspend(me: &user::Model, target: &user::Model) -> ApiResult<()> {
+    staff_only(me)?;
+    may_act_on(me, target)?;
+    if target.is_admin() {
+        return Err(ApiError::Forbidden(
+            "an admin cannot be suspended; remove their admin role first",
+        ));
+    }
+    Ok(())
+}
+
+/// The database side of a suspension, in the caller's transaction: the user row (token version
+/// bumped), their refresh tokens, and the audit entry (`detail` adds to it, e.g. the report
+/// that led to it). Check [`may_suspend`] first and call [`after_suspension`] after the commit.
+pub(crate) async fn suspend_in(
+    txn: &impl ConnectionTrait,
+    me: &user::Model,
+    target: &user::Model,
+    reason: &str,
+    until: Option<DateTime<Utc>>,
+    detail: serde_json::Value,
+) -> ApiResult<user::Model> {
+    let now = Utc::now();
+    let mut model = target.clone().into_active_model();
+    model.suspended_at = Set(Some(now));
+    model.suspended_until = Set(until);
+    model.suspension_reason = Set(Some(reason.to_owned()));
+    model.token_version = Set(target.token_version + 1);
+    model.updated_at = Set(now);
+    let updated: user::Model = model.update(txn).await?;
+    delete_refresh_tokens(txn, target.id).await?;
+    let mut entry =
+        json!({ "username": target.username, "until": until, "permanent": until.is_none() });
+    if let (Some(entry), serde_json::Value::Object(extra)) = (entry.as_object_mut(), detail) {
+        entry.extend(extra);
+    }
+    audit::record(
+        txn,
+        Some(me),
+        Action::UserSuspend,
+        Target::user(target.id),
+        Some(reason),
+        entry,
+    )
+    .await?;
+    Ok(updated)
+}
+
+/// What a committed suspension does outside the database: every node closes the user's
+/// sockets, their streams end wherever they run, cached listings drop their channels. How
+/// many streams ended on this node.
+pub(crate) async fn after_suspension(state: &AppState, user_id: i64) -> ApiResult<usize> {
+    revoke_sessions(state, user_id);
+    let ended = end_live_streams(state, user_id).await?;
+    state.cache.invalidate();
+    Ok(ended)
 }
 
 /// Lifts a suspension (a no-op when there is none in force). Staff; moderators only for
@@ -419,7 +462,7 @@ pub struct DeleteQuery {
     pub reason: Option<String>,
 }
 
-fn staff_only(u: &user::Model) -> ApiResult<()> {
+pub(crate) fn staff_only(u: &user::Model) -> ApiResult<()> {
     if u.is_staff() {
         Ok(())
     } else {

@@ -6,6 +6,7 @@ pub mod account_export;
 pub mod admin;
 pub mod admin_audit;
 pub mod admin_dmca;
+pub mod admin_reports;
 pub mod admin_users;
 pub mod analytics;
 pub mod auth;
@@ -20,6 +21,8 @@ pub mod ingest;
 pub mod notifications;
 pub mod notifications_ws;
 pub mod playback;
+pub mod report_resolve;
+pub mod reports;
 pub mod restreams;
 pub mod server;
 pub mod users;
@@ -87,6 +90,12 @@ api_routes! {
     delete "/admin/users/{id}/suspension" => admin_users::unsuspend,
     put "/admin/users/{id}/role" => admin_users::set_role,
     delete "/admin/users/{id}" => admin_users::delete,
+    post "/reports" => reports::create,
+    get "/admin/reports" => admin_reports::list,
+    get "/admin/reports/{id}" => admin_reports::get,
+    post "/admin/reports/{id}/claim" => admin_reports::claim,
+    post "/admin/reports/{id}/resolve" => report_resolve::resolve,
+    get "/admin/reports/{id}/thumbnail.jpg" => admin_reports::thumbnail,
     get "/channels/{slug}/analytics" => analytics::channel,
     get "/broadcasts/{id}/analytics" => analytics::broadcast,
     get "/channels/{slug}/ingest" => ingest::get,

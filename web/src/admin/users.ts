@@ -73,4 +73,6 @@ export const ACTION_LABELS: Record<string, string> = {
   'dmca.reject': 'Rejected a DMCA notice',
   'dmca.legal_action': 'Recorded legal action on a DMCA notice',
   'dmca.restore': 'Restored after a counter-notice',
+  'report.claim': 'Claimed a report',
+  'report.resolve': 'Resolved a report',
 };

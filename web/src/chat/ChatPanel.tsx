@@ -15,6 +15,7 @@ import { banUser, liftBan, moderationError, setRoomMode } from './moderation';
 import { blockedReason, describeMode, type ChatState } from './reducer';
 import { useChat } from './useChat';
 import { UserCard } from './UserCard';
+import { ReportButton } from '../components/ReportDialog';
 
 function renderEmotes(text: string, emotes: Map<string, string>, key: string): ReactNode[] {
   return text.split(/(:[a-z0-9_]+:)/i).map((part, i) => {
@@ -66,6 +67,11 @@ function commandAction(c: Command) {
 }
 
 const Icon = {
+  flag: (
+    <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+      <path d="M3.5 14V2.5M3.5 3h8l-1.5 3 1.5 3h-8" fill="none" stroke="currentColor" strokeWidth="1.5" strokeLinejoin="round" />
+    </svg>
+  ),
   trash: (
     <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
       <path d="M3 4h10M6.5 4V2.5h3V4M4.5 4l.7 9.5h5.6l.7-9.5" fill="none" stroke="currentColor" strokeWidth="1.5" strokeLinejoin="round" />
@@ -204,6 +210,11 @@ function ChatLog({
               {e.msg.username}
             </button>
             <span>: {renderText(e.msg.text, emotes, you?.username)}</span>
+            {you != null && e.msg.user_id !== you.id && (
+              <ReportButton className="ghost report-msg" target={{ kind: 'message', target: slug, message_id: e.msg.id, label: `message from ${e.msg.username}` }}>
+                {Icon.flag}
+              </ReportButton>
+            )}
           </div>
         ),
       )}

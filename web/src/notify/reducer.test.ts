@@ -1,6 +1,6 @@
 import type { NotificationDto } from '../api/generated/NotificationDto';
 import type { NotificationPage } from '../api/generated/NotificationPage';
-import { badgeText, bellLabel, initialNotify, mergeById, notificationText, notifyReducer, type NotifyState } from './reducer';
+import { badgeText, bellLabel, initialNotify, mergeById, notificationDetail, notificationText, notifyReducer, type NotifyState } from './reducer';
 
 const n = (id: number, read = false, slug = 'alice'): NotificationDto => ({
   id,
@@ -81,5 +81,17 @@ describe('notification reducer', () => {
     // The streamer's display name, the channel's address only when the server sent no name.
     expect(notificationText(n(1))).toBe('Alice Liddell went live');
     expect(notificationText({ ...n(1), streamer_name: '' })).toBe('alice went live');
+  });
+
+  it('words a report decision without naming anyone', () => {
+    const done = { ...n(2), kind: 'report_resolved', title: 'We reviewed your report of a video: action was taken.' };
+    expect(notificationText(done)).toBe('Your report was reviewed');
+    expect(notificationDetail(done)).toBe('We reviewed your report of a video: action was taken.');
+  });
+
+  it('heads a DMCA takedown with what it is, the title saying which items', () => {
+    const down = { ...n(3), kind: 'dmca_takedown', title: 'Your video “Jam” was taken down after DMCA notice 7' };
+    expect(notificationText(down)).toBe('Copyright notice: content taken down');
+    expect(notificationDetail(down)).toBe('Your video “Jam” was taken down after DMCA notice 7');
   });
 });

@@ -91,10 +91,12 @@ export function badgeText(unread: number): string | null {
  */
 export function notificationText(n: NotificationDto): string {
   const who = n.streamer_name || n.channel_slug;
+  if (n.kind === 'report_resolved') return 'Your report was reviewed';
+  if (n.kind === 'dmca_takedown') return 'Copyright notice: content taken down';
   return n.kind === 'stream_online' ? `${who} went live` : n.title || who;
 }
 
-/** The second line: what the broadcast is about. */
+/** The second line: what the broadcast is about (for a report: the outcome). */
 export function notificationDetail(n: NotificationDto): string {
   return n.title || n.channel_title;
 }

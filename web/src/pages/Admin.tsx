@@ -199,6 +199,7 @@ function AdminInner() {
       <div className="row">
         <h1 className="grow">Actor health</h1>
         <Link to="/admin/users">Users</Link>
+        <Link to="/admin/reports">Reports</Link>
         <Link to="/admin/audit">Audit log</Link>
         <Link to="/admin/dmca">DMCA</Link>
         <span className={`pill ${conn === 'open' ? 'ok' : conn === 'closed' ? 'bad' : 'warn'}`} role="status">

@@ -59,6 +59,7 @@ function AdminUsersInner() {
       <div className="row">
         <h1 className="grow">Users</h1>
         <Link to="/admin">Actor health</Link>
+        <Link to="/admin/reports">Reports</Link>
         {me.role === 'admin' && <Link to="/admin/audit">Audit log</Link>}
         {me.role === 'admin' && <Link to="/admin/dmca">DMCA</Link>}
       </div>

@@ -8,6 +8,7 @@ import { ApiError, api, errorMessage } from '../api/client';
 import { clipPath, localPath, useClip, videoKeys } from '../api/videos';
 import type { ClipDto } from '../api/generated/ClipDto';
 import { Confirm, ErrorState, GoneState, Loading, formatCount, timeAgo } from '../components/States';
+import { ReportButton } from '../components/ReportDialog';
 import { useToast } from '../components/Toasts';
 import { formatLength } from '../player/chapters';
 import { NotFound } from './Static';
@@ -122,6 +123,7 @@ function ClipActions({ clip: c }: { clip: ClipDto }) {
   return (
     <div className="row" style={{ marginTop: 12 }}>
       <button onClick={copy}>Copy link</button>
+      <ReportButton className="" target={{ kind: 'clip', target: c.id, label: 'this clip' }} />
       {c.can_delete && (
         <button className="danger" onClick={() => setConfirm(true)} disabled={del.isPending}>
           Delete clip…

@@ -11,6 +11,7 @@ import type { ClipDto } from '../api/generated/ClipDto';
 import type { CreateVodClip } from '../api/generated/CreateVodClip';
 import type { VideoDto } from '../api/generated/VideoDto';
 import { ErrorState, Field, GoneState, Loading, formatCount, timeAgo } from '../components/States';
+import { ReportButton } from '../components/ReportDialog';
 import { useToast } from '../components/Toasts';
 import { formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { VodPlayer, type VodHandle } from '../player/VodPlayer';
@@ -57,6 +58,7 @@ export function VideoPage() {
           {v.status === 'ready' && <span>{formatLength(v.duration_secs)}</span>}
           {v.visibility !== 'public' && <span className="pill">{v.visibility === 'private' ? 'Private' : 'Unlisted'}</span>}
           <Link to={`/c/${v.channel_slug}/videos`}>More videos</Link>
+          <ReportButton target={{ kind: 'video', target: v.id, label: 'this video' }} />
         </div>
         {v.missing_segments > 0 && v.status === 'ready' && (
           <p className="muted small">Parts of this recording are missing ({v.missing_segments} {v.missing_segments === 1 ? 'segment' : 'segments'}): the video skips over them.</p>

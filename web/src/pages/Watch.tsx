@@ -12,6 +12,7 @@ import { usePlaybackToken } from '../api/playback';
 import { ErrorState, Loading, formatCount, timeAgo, duration } from '../components/States';
 import { formatDuration } from '../format';
 import { FollowButton } from '../components/FollowButton';
+import { ReportButton } from '../components/ReportDialog';
 import { useVisibleArea } from '../components/useVisualViewport';
 import { useToast } from '../components/Toasts';
 import { liveClipPath, localPath } from '../api/videos';
@@ -111,6 +112,7 @@ export function Watch({ tab = 'live' }: { tab?: ChannelTab }) {
               {live && <span className="live-badge">Live</span>}
               {status === 'starting' && <span className="pill warn">Starting</span>}
               <FollowButton slug={slug} name={name} ownerId={c.owner.id} followers={c.followers} />
+              <ReportButton target={{ kind: 'channel', target: slug, label: `the channel ${name}` }} />
             </div>
             <h1 className="title">{c.title}</h1>
             <div className="row muted small">

@@ -5,7 +5,8 @@
  */
 export type NotificationDto = { id: number, 
 /**
- * `stream_online`.
+ * `stream_online`, or `report_resolved` (a report the user made was decided; `title`
+ * says how).
  */
 kind: string, channel_slug: string, channel_title: string, 
 /**
