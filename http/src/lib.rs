@@ -28,6 +28,7 @@ pub mod system;
 pub mod tokens;
 pub mod validate;
 pub mod vod;
+pub mod vod_memory;
 pub mod webapp;
 pub mod ws_admission;
 

@@ -38,8 +38,8 @@ both_backends!(
 pub(crate) struct Fixture {
     pub(crate) app: TestApp,
     pub(crate) owner: Session,
-    channel_id: i64,
-    store: Arc<dyn ObjectStore>,
+    pub(crate) channel_id: i64,
+    pub(crate) store: Arc<dyn ObjectStore>,
 }
 
 const SLUG: &str = "vods";
@@ -835,7 +835,7 @@ async fn clip_requests_are_checked_and_refused_offline(backend: Backend) {
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
-async fn insert_clip(
+pub(crate) async fn insert_clip(
     f: &Fixture,
     author_id: i64,
     title: &str,
