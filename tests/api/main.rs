@@ -24,6 +24,8 @@ mod migrations;
 mod moderation;
 mod notify;
 mod private_channels;
+mod protected_assets;
+mod pull_holds;
 mod recording;
 mod restream;
 mod supervision;
