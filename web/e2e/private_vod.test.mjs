@@ -71,6 +71,12 @@ test("a password channel's video: thumbnail and subtitles load with the token, a
   const subs = await poll('the subtitles fetched', async () => vod.find((r) => r.path.endsWith('/subs/en.vtt')), 20_000, 200);
   assert.equal(subs.status, 200, 'subtitles load');
   assert.ok(subs.token, 'with the token');
+  // The seek previews: the VTT and the sprite sheet it points to, both with the token.
+  if (video.sprite_vtt_url) {
+    const sheet = await poll('the sprite sheet fetched', async () => vod.find((r) => r.path.endsWith('/sprite.jpg')), 20_000, 200);
+    assert.equal(sheet.status, 200, 'the sprite sheet loads');
+    assert.ok(sheet.token, 'with the token');
+  }
   // The track is there and its cue loads once shown.
   await page.getByRole('button', { name: /Subtitles/ }).click();
   await page.getByRole('menuitemradio', { name: 'English' }).click();
