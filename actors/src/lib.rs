@@ -34,6 +34,7 @@ pub mod node_trees;
 pub mod notify;
 pub mod presence;
 pub mod pull;
+pub mod pull_status;
 pub mod recording;
 pub mod redis_streams;
 pub mod registry;
@@ -348,6 +349,7 @@ impl Live {
             cluster.clone(),
             sealer.clone(),
             &ingest_allow_private,
+            require_verified_email,
         );
         pulls.start().await?;
         let sockets = sockets::UserSockets::default();
@@ -393,6 +395,7 @@ impl Live {
             Ok(tree) => HealthTree {
                 other_nodes,
                 other_nodes_error,
+                pulls: self.pulls.health(),
                 ..tree
             },
             Err(e) => {
@@ -411,6 +414,7 @@ impl Live {
                     notifier: None,
                     other_nodes,
                     other_nodes_error,
+                    pulls: self.pulls.health(),
                 }
             }
         }

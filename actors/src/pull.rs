@@ -8,26 +8,33 @@
 //! that drops and comes back within the grace window continues the same broadcast (after a
 //! discontinuity), as an RTMP reconnect does. Reconnects back off from 1 s to 30 s.
 //!
+//! A pull is held, not attempted, while the channel's owner is suspended, or has not verified
+//! their email address on a server that requires it (the same rules as the RTMP and SRT
+//! ingest gate): every attempt checks the owner first, and a held pull checks again every
+//! [`HOLD_RECHECK`], so it resumes by itself once the suspension ends or the address is
+//! verified, on whichever node. A suspension (or an email change) ends the pulled stream
+//! wherever it runs through `Live::end_streams_anywhere`; the kicked pull then finds itself
+//! held.
+//!
 //! Who sees what: the streamer the pull's state and last error (dashboard), viewers the
 //! channel's usual status (starting, live, offline), admins the stream in the health tree
-//! with protocol `rtsp`; every transition is logged without the credentials.
+//! with protocol `rtsp`, and every pull of the node with its state and last error
+//! ([`Pulls::health`]); every transition is logged without the credentials.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use secrecy::SecretString;
-use serde::Serialize;
 use streamhall_entities::secret::Sealer;
-use streamhall_entities::{Channel, channel};
+use streamhall_entities::{Channel, User, channel};
 use streamhall_media::ingest::{Protocol, PublishRejected};
 use streamhall_media::rtsp::{PullError, PullSource, RtspPull};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
 use crate::cluster::Cluster;
 use crate::gate::SINK_CAPACITY;
@@ -41,40 +48,13 @@ use crate::stats::Mailbox;
 pub const IDLE_STOP: Duration = Duration::from_secs(60);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A held pull (owner suspended or unverified) checks the owner again this often.
+pub const HOLD_RECHECK: Duration = Duration::from_secs(5);
 
-/// Where a channel's pull stands, as the streamer's dashboard shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum PullState {
-    /// Not pulling: on demand with nobody watching, or stopped.
-    Idle,
-    Connecting,
-    /// Frames are flowing into the stream.
-    Live,
-    /// The last attempt failed (see `last_error`); the next one is scheduled.
-    Retrying,
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct PullStatus {
-    pub state: PullState,
-    /// Why the last attempt failed or the session dropped; no credentials in it.
-    pub last_error: Option<String>,
-    /// Since when the state holds.
-    pub since: DateTime<Utc>,
-}
-
-impl PullStatus {
-    fn now(state: PullState, last_error: Option<String>) -> Self {
-        Self {
-            state,
-            last_error,
-            since: Utc::now(),
-        }
-    }
-}
+pub use crate::pull_status::{PullHealth, PullState, PullStatus};
 
 struct Running {
+    slug: String,
     stop: CancellationToken,
     status: Arc<Mutex<PullStatus>>,
     /// Last time someone asked for the channel (on demand only).
@@ -93,6 +73,8 @@ struct Inner {
     cluster: Cluster,
     sealer: Sealer,
     guard: UrlGuard,
+    /// Refuse to pull for owners whose email address is unverified.
+    require_verified_email: bool,
     running: Mutex<HashMap<i64, Running>>,
     /// slug -> channel id of the channels pulled on demand.
     on_demand: Mutex<HashMap<String, i64>>,
@@ -105,6 +87,7 @@ impl Pulls {
         cluster: Cluster,
         sealer: Sealer,
         allow_private: &[String],
+        require_verified_email: bool,
     ) -> Self {
         let guard = UrlGuard::new(&WebhookConfig {
             allow_private: allow_private.to_vec(),
@@ -117,6 +100,7 @@ impl Pulls {
                 cluster,
                 sealer,
                 guard,
+                require_verified_email,
                 running: Mutex::new(HashMap::new()),
                 on_demand: Mutex::new(HashMap::new()),
             }),
@@ -190,6 +174,41 @@ impl Pulls {
             .then(|| PullStatus::now(PullState::Idle, None))
     }
 
+    /// Every running pull of this node (held ones included), by channel, for the admin.
+    pub fn health(&self) -> Vec<PullHealth> {
+        let mut all: Vec<PullHealth> = lock(&self.inner.running)
+            .values()
+            .map(|r| PullHealth {
+                channel: r.slug.clone(),
+                status: lock(&r.status).clone(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.channel.cmp(&b.channel));
+        all
+    }
+
+    /// Why the channel's owner may not stream now, if so (`Err`: the database failed).
+    async fn hold_reason(&self, ch: &channel::Model) -> Result<Option<String>, String> {
+        let owner = User::find_by_id(ch.owner_id)
+            .one(&self.inner.db)
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        let Some(owner) = owner.filter(|o| o.deleted_at.is_none()) else {
+            return Ok(Some("the channel's owner no longer exists".into()));
+        };
+        if owner.suspension(Utc::now()).is_some() {
+            return Ok(Some(
+                "held: the owner's account is suspended; the camera is pulled again when the suspension ends".into(),
+            ));
+        }
+        if self.inner.require_verified_email && !owner.email_verified() {
+            return Ok(Some(
+                "held: the owner's email address is not verified; open the link we emailed to pull the camera again".into(),
+            ));
+        }
+        Ok(None)
+    }
+
     fn stop(&self, channel_id: i64) {
         if let Some(r) = lock(&self.inner.running).remove(&channel_id) {
             r.stop.cancel();
@@ -214,6 +233,7 @@ impl Pulls {
         running.insert(
             ch.id,
             Running {
+                slug: ch.slug.clone(),
                 stop: stop.clone(),
                 status: Arc::clone(&status),
                 wanted: Arc::clone(&wanted),
@@ -323,11 +343,21 @@ enum Session {
     Lost(String),
     /// Told to stop (settings changed, shutdown, nobody watching).
     Stopped,
+    /// The owner may not stream now (the reason): check again later, do not connect.
+    Held(String),
 }
 
 impl PullTask {
     fn set(&self, state: PullState, last_error: Option<String>) {
-        *lock(&self.status) = PullStatus::now(state, last_error);
+        let mut status = lock(&self.status);
+        // A held pull stays held (with its reason and since) while it checks again.
+        if status.state == PullState::Held
+            && state == PullState::Held
+            && status.last_error == last_error
+        {
+            return;
+        }
+        *status = PullStatus::now(state, last_error);
     }
 
     fn idle(&self) -> bool {
@@ -340,9 +370,23 @@ impl PullTask {
             if self.stop.is_cancelled() || self.idle() {
                 break;
             }
-            self.set(PullState::Connecting, None);
+            if lock(&self.status).state != PullState::Held {
+                self.set(PullState::Connecting, None);
+            }
             match self.session().await {
                 Session::Stopped => break,
+                Session::Held(reason) => {
+                    if lock(&self.status).state != PullState::Held {
+                        tracing::warn!(channel = %self.slug, reason = %reason, "pull held");
+                    }
+                    self.set(PullState::Held, Some(reason));
+                    backoff = BACKOFF_FIRST;
+                    tokio::select! {
+                        _ = self.stop.cancelled() => break,
+                        _ = tokio::time::sleep(HOLD_RECHECK) => {}
+                    }
+                    continue;
+                }
                 Session::Lost(reason) => {
                     if lock(&self.status).state == PullState::Live {
                         backoff = BACKOFF_FIRST;
@@ -378,6 +422,12 @@ impl PullTask {
             Ok(_) => return Session::Stopped,
             Err(e) => return Session::Lost(format!("database: {e}")),
         };
+        match self.pulls.hold_reason(&ch).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => return Session::Held(reason),
+            Err(e) => return Session::Lost(e),
+        }
+        self.set(PullState::Connecting, None);
         let src = match self.pulls.source(&ch) {
             Ok(s) => s,
             Err(e) => return Session::Lost(e),

@@ -100,6 +100,8 @@ pub struct HealthTree {
     pub other_nodes: Vec<crate::health::NodeTree>,
     /// Why the other nodes' trees could not be read (Redis unreachable), if so.
     pub other_nodes_error: Option<String>,
+    /// This node's camera pulls with their state and last error (held ones say why).
+    pub pulls: Vec<crate::pull_status::PullHealth>,
 }
 
 #[derive(Message)]

@@ -30,6 +30,7 @@ pub mod takedown;
 pub mod tokens;
 pub mod validate;
 pub mod vod;
+pub mod vod_memory;
 pub mod webapp;
 pub mod ws_admission;
 

@@ -318,6 +318,25 @@ pub fn rewrite_playlist(body: &[u8], token: &str) -> bytes::Bytes {
     bytes::Bytes::from(out)
 }
 
+/// A sprite VTT (`sprite.jpg#xywh=…` cues) whose every tile image carries `token`, before its
+/// `#xywh` fragment. Timing lines, the header and blank lines stay as they are.
+pub fn rewrite_sprite_vtt(body: &[u8], token: &str) -> bytes::Bytes {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return bytes::Bytes::copy_from_slice(body);
+    };
+    let mut out = String::with_capacity(text.len() + 32 * token.len());
+    for line in text.split_inclusive('\n') {
+        match line.find("#xywh=") {
+            Some(at) if !line.contains("-->") => {
+                out.push_str(&with_token(&line[..at], token));
+                out.push_str(&line[at..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    bytes::Bytes::from(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -375,6 +394,18 @@ mod tests {
              #EXT-X-PART:DURATION=0.2,URI=\"part-1.m4s?token=1.2.3.4\",INDEPENDENT=YES\n\
              #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-2.m4s?x=1&token=1.2.3.4\"\n\
              #EXT-X-STREAM-INF:BANDWIDTH=1\n480p/index.m3u8?token=1.2.3.4\n"
+        );
+    }
+
+    #[test]
+    fn sprite_tiles_carry_the_token() {
+        let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nsprite.jpg#xywh=0,0,160,90\n\n\
+            00:00:02.000 --> 00:00:04.000\r\nsprite.jpg#xywh=160,0,160,90\r\n";
+        let out = rewrite_sprite_vtt(vtt.as_bytes(), "1.2.3.4");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nsprite.jpg?token=1.2.3.4#xywh=0,0,160,90\n\n\
+             00:00:02.000 --> 00:00:04.000\r\nsprite.jpg?token=1.2.3.4#xywh=160,0,160,90\r\n"
         );
     }
 

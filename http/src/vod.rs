@@ -23,10 +23,13 @@
 //! visibility, every request needs a valid playback token for that channel (`?token=`, see
 //! [`crate::playback`]) unless it comes from the channel's owner or an admin (403
 //! `playback_token_*` otherwise). Such answers are `private`, never redirected to a shareable
-//! bucket URL, and their playlists carry the token on every URI.
+//! bucket URL, and their playlists carry the token on every URI, as the sprite VTT does on
+//! every tile image.
+//!
+//! While the channel's owner is suspended, every file of its videos and clips answers 410
+//! `channel_suspended`, as the API does for their pages; admins still reach them.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
     fmt,
     hash::{BuildHasher, Hasher},
     sync::{LazyLock, Mutex},
@@ -45,7 +48,7 @@ use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait},
 };
-use streamhall_entities::{Channel, Clip, Video, clip, user, video};
+use streamhall_entities::{Channel, Clip, User, Video, clip, user, video};
 use streamhall_media::{objects::ObjectError, vod::parse_segment_file_name};
 
 use crate::{
@@ -53,6 +56,7 @@ use crate::{
     error::ErrorBody,
     hls::parse_range,
     state::AppState,
+    vod_memory::{FileCache, RecentViews},
 };
 
 /// How long a presigned URL may be valid: the store shortens it to `objects.s3.presign_ttl_secs`
@@ -293,19 +297,47 @@ async fn watchable_video(
         return Ok((video, Audience::Owner));
     }
     let gated = channel.visibility().needs_token();
-    if video.visibility != "private" && !gated {
-        return Ok((video, Audience::Anyone));
-    }
-    // A missing or bad token is the same as a stranger's: the video does not exist for them.
-    let caller = MaybeUser::extract(req).await.ok().and_then(|u| u.0);
-    if can_manage(caller.as_ref(), channel.owner_id) {
-        Ok((video, Audience::Owner))
-    } else if video.visibility == "private" {
-        Err(Refusal::not_found("video"))
+    let private = video.visibility == "private";
+    let caller = if private || gated {
+        MaybeUser::extract(req).await.ok().and_then(|u| u.0)
     } else {
+        None
+    };
+    let manages = can_manage(caller.as_ref(), channel.owner_id);
+    // A private video does not exist for strangers, suspended owner or not (as in the API).
+    if private && !manages {
+        return Err(Refusal::not_found("video"));
+    }
+    not_suspended(state, req, channel.owner_id).await?;
+    if manages {
+        Ok((video, Audience::Owner))
+    } else if gated {
         token_for(state, req, channel.id)?;
         Ok((video, Audience::Token))
+    } else {
+        Ok((video, Audience::Anyone))
     }
+}
+
+/// 410 `channel_suspended` while the channel's owner is suspended, as the API answers for the
+/// video's page, unless the caller is an admin (they still review it).
+async fn not_suspended(state: &AppState, req: &HttpRequest, owner_id: i64) -> Result<(), Refusal> {
+    let owner = User::find_by_id(owner_id)
+        .one(&state.db)
+        .await
+        .map_err(Refusal::internal)?;
+    if owner.is_some_and(|o| o.suspension(chrono::Utc::now()).is_none()) {
+        return Ok(());
+    }
+    let caller = MaybeUser::extract(req).await.ok().and_then(|u| u.0);
+    if caller.as_ref().is_some_and(user::Model::is_admin) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        StatusCode::GONE,
+        "channel_suspended",
+        "this channel is unavailable: its owner's account is suspended",
+    ))
 }
 
 /// The request's playback token, if valid for channel `channel_id` (403 otherwise).
@@ -332,6 +364,7 @@ async fn clip_audience(
         .await
         .map_err(Refusal::internal)?
         .ok_or_else(|| Refusal::not_found("clip"))?;
+    not_suspended(state, req, channel.owner_id).await?;
     if !channel.visibility().needs_token() {
         return Ok(Audience::Anyone);
     }
@@ -610,10 +643,15 @@ async fn serve(
                 body
             }
         };
-        // A viewer's token rides on to what the playlist lists.
+        // A viewer's token rides on to what the playlist, or the sprite VTT, lists.
         let body = match (kind, crate::playback::query_token(req.query_string())) {
             (Kind::Playlist, Some(token)) if audience == Audience::Token => {
                 crate::playback::rewrite_playlist(&body, token)
+            }
+            (Kind::Vtt, Some(token))
+                if audience == Audience::Token && key.ends_with("/sprite.vtt") =>
+            {
+                crate::playback::rewrite_sprite_vtt(&body, token)
             }
             _ => body,
         };
@@ -733,106 +771,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// At most `capacity` bytes of files by key, forgotten in the order they were cached.
-struct FileCache {
-    capacity: usize,
-    max_file: usize,
-    bytes: usize,
-    files: HashMap<String, bytes::Bytes>,
-    order: VecDeque<String>,
-}
-
-impl FileCache {
-    fn new(capacity: usize, max_file: usize) -> Self {
-        Self {
-            capacity,
-            max_file,
-            bytes: 0,
-            files: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<bytes::Bytes> {
-        self.files.get(key).cloned()
-    }
-
-    fn insert(&mut self, key: &str, data: bytes::Bytes) {
-        if data.len() > self.max_file || self.files.contains_key(key) {
-            return;
-        }
-        while self.bytes + data.len() > self.capacity
-            && let Some(old) = self.order.pop_front()
-        {
-            if let Some(d) = self.files.remove(&old) {
-                self.bytes -= d.len();
-            }
-        }
-        self.bytes += data.len();
-        self.order.push_back(key.to_owned());
-        self.files.insert(key.to_owned(), data);
-    }
-}
-
-/// Keys seen within `window`, at most `capacity` of them. Keys are remembered in the order they
-/// were first seen, which is also the order they expire in, so forgetting is from the front.
-struct RecentViews {
-    window: Duration,
-    capacity: usize,
-    seen: HashSet<u64>,
-    order: VecDeque<(Instant, u64)>,
-}
-
-impl RecentViews {
-    fn new(window: Duration, capacity: usize) -> Self {
-        Self {
-            window,
-            capacity,
-            seen: HashSet::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    /// Whether `key` is new (or its window ended); it is remembered from `now` if so.
-    fn first(&mut self, key: u64, now: Instant) -> bool {
-        while let Some(&(at, old)) = self.order.front() {
-            if now.saturating_duration_since(at) < self.window {
-                break;
-            }
-            self.order.pop_front();
-            self.seen.remove(&old);
-        }
-        if self.seen.contains(&key) {
-            return false;
-        }
-        while self.order.len() >= self.capacity
-            && let Some((_, old)) = self.order.pop_front()
-        {
-            self.seen.remove(&old);
-        }
-        self.seen.insert(key);
-        self.order.push_back((now, key));
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_file_cache_forgets_the_oldest_and_skips_big_files() {
-        let mut c = FileCache::new(10, 6);
-        c.insert("a", bytes::Bytes::from_static(b"aaaa"));
-        c.insert("b", bytes::Bytes::from_static(b"bbbb"));
-        c.insert("big", bytes::Bytes::from_static(b"0123456"));
-        assert!(c.get("big").is_none());
-        c.insert("c", bytes::Bytes::from_static(b"cccc"));
-        assert!(c.get("a").is_none(), "the first cached goes first");
-        assert_eq!(c.get("b").as_deref(), Some(&b"bbbb"[..]));
-        assert_eq!(c.get("c").as_deref(), Some(&b"cccc"[..]));
-        assert_eq!(c.bytes, 8);
-    }
 
     #[test]
     fn names() {
@@ -854,29 +795,5 @@ mod tests {
         ] {
             assert!(!is_lang(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_view_counts_once_per_window() {
-        let mut views = RecentViews::new(Duration::from_secs(60), 3);
-        let t = Instant::now();
-        assert!(views.first(1, t));
-        assert!(!views.first(1, t + Duration::from_secs(59)));
-        assert!(views.first(2, t + Duration::from_secs(1)));
-        // The window of 1 ended.
-        assert!(views.first(1, t + Duration::from_secs(60)));
-        assert!(!views.first(2, t + Duration::from_secs(60)));
-    }
-
-    #[test]
-    fn the_oldest_is_forgotten_when_full() {
-        let mut views = RecentViews::new(Duration::from_secs(60), 2);
-        let t = Instant::now();
-        assert!(views.first(1, t));
-        assert!(views.first(2, t));
-        assert!(views.first(3, t));
-        assert_eq!(views.seen.len(), 2);
-        assert!(views.first(1, t), "1 was dropped to make room");
-        assert!(!views.first(3, t));
     }
 }

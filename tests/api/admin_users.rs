@@ -25,13 +25,13 @@ both_backends!(
 );
 
 impl TestApp {
-    async fn admin_session(&self) -> Session {
+    pub(crate) async fn admin_session(&self) -> Session {
         let (name, password) = self.first_admin.clone().expect("first admin");
         let body: Value = self.login(&name, &password).await.json().await.unwrap();
         crate::helpers::session(&body, &password)
     }
 
-    async fn admin_req(
+    pub(crate) async fn admin_req(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -48,7 +48,7 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
-    async fn suspend(&self, token: &str, user_id: i64, body: Value) -> Response {
+    pub(crate) async fn suspend(&self, token: &str, user_id: i64, body: Value) -> Response {
         self.admin_req(
             reqwest::Method::POST,
             &format!("/admin/users/{user_id}/suspend"),

@@ -21,7 +21,12 @@ impl TestApp {
         format!("srt://{}?streamid={stream_id}{extra}", self.srt_addr)
     }
 
-    async fn put_ingest(&self, token: &str, slug: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn put_ingest(
+        &self,
+        token: &str,
+        slug: &str,
+        body: Value,
+    ) -> reqwest::Response {
         self.client
             .put(format!("{}/api/v1/channels/{slug}/ingest", self.url))
             .bearer_auth(token)
@@ -165,13 +170,13 @@ async fn an_srt_passphrase_admits_only_callers_that_encrypt_with_it() {
 }
 
 /// A GStreamer RTSP camera on 127.0.0.1; killed when dropped.
-struct Camera {
+pub(crate) struct Camera {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Camera {
-    async fn start(port: u16, user: &str, password: &str) -> Camera {
+    pub(crate) async fn start(port: u16, user: &str, password: &str) -> Camera {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rtsp_camera.py");
         let mut child = Command::new("/usr/bin/python3")

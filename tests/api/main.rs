@@ -25,6 +25,8 @@ mod migrations;
 mod moderation;
 mod notify;
 mod private_channels;
+mod protected_assets;
+mod pull_holds;
 mod recording;
 mod reports;
 mod reports_live;

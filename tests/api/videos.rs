@@ -38,7 +38,7 @@ both_backends!(
 pub(crate) struct Fixture {
     pub(crate) app: TestApp,
     pub(crate) owner: Session,
-    channel_id: i64,
+    pub(crate) channel_id: i64,
     pub(crate) store: Arc<dyn ObjectStore>,
 }
 

@@ -131,6 +131,8 @@ impl Handler<GetHealth> for Registry {
                 notifier: Some(notifier),
                 other_nodes: Vec::new(),
                 other_nodes_error: None,
+                // Filled in by `Live::health`: the pulls are not the registry's children.
+                pulls: Vec::new(),
             }
         })
     }

@@ -540,9 +540,14 @@ fn revoke_sessions(state: &AppState, user_id: i64) {
 /// Ends the user's broadcasts: here, or through the bus on the node that runs them; how many
 /// ended here.
 async fn end_live_streams(state: &AppState, user_id: i64) -> ApiResult<usize> {
+    // Pulled channels too, live or still connecting: the kicked pull then holds.
     let live = Channel::find()
         .filter(channel::Column::OwnerId.eq(user_id))
-        .filter(channel::Column::IsLive.eq(true))
+        .filter(
+            sea_orm::Condition::any()
+                .add(channel::Column::IsLive.eq(true))
+                .add(channel::Column::Source.eq("pull")),
+        )
         .all(&state.db)
         .await?;
     Ok(state

@@ -3,8 +3,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use streamhall_entities::{Channel, channel};
 
@@ -84,8 +84,30 @@ pub async fn update_me(
     if updated.email != current_email {
         crate::accounts::email_changed(&state.accounts, &state.db, &state.public_url, &updated)
             .await?;
+        if state.accounts.require_verified_email && !updated.email_verified() {
+            end_pulls(&state, updated.id).await?;
+        }
     }
     Ok(HttpResponse::Ok().json(Me::from(&updated)))
+}
+
+/// The owner's address is unverified now: their camera pulls end wherever they run, and each
+/// holds (does not pull again) until the address is verified. Encoders that push are refused
+/// when they next connect.
+async fn end_pulls(state: &AppState, owner_id: i64) -> ApiResult<()> {
+    let slugs: Vec<String> = Channel::find()
+        .select_only()
+        .column(channel::Column::Slug)
+        .filter(channel::Column::OwnerId.eq(owner_id))
+        .filter(channel::Column::Source.eq("pull"))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    if !slugs.is_empty() {
+        tracing::info!(user_id = owner_id, channels = ?slugs, "email address unverified: ending camera pulls");
+        state.live.end_streams_anywhere(slugs).await;
+    }
+    Ok(())
 }
 
 /// Changes the password. Every other sign-in of this user ends: all refresh tokens are

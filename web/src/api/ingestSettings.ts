@@ -7,7 +7,7 @@ import { useQuery } from '@tanstack/react-query';
 import { api } from './client';
 import { keys } from './queries';
 
-export type PullState = 'idle' | 'connecting' | 'live' | 'retrying' | 'failed';
+export type PullState = 'idle' | 'connecting' | 'live' | 'retrying' | 'held' | 'failed';
 
 export type ChannelIngest = {
   srt_passphrase_set: boolean;

@@ -2,7 +2,7 @@
 // channel's password, or as a follower), add it to every HLS request, and renew it before it
 // runs out. The password stays in memory for the page's lifetime (renewals need it) and is
 // never stored.
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { ApiError, api } from './client';
 import type { PlaybackToken } from './generated/PlaybackToken';
 import type { PlaybackTokenRequest } from './generated/PlaybackTokenRequest';
@@ -14,6 +14,33 @@ export function withToken(url: string, token: string | null | undefined): string
   if (!token) return url;
   if (/[?&]token=[^&#]*/.test(url)) return url.replace(/([?&]token=)[^&#]*/, `$1${token}`);
   return url + (url.includes('?') ? '&' : '?') + 'token=' + token;
+}
+
+// The latest token this tab got per channel, in memory only (never stored), so the channel's
+// lists and other pages show its thumbnails with a token a player already holds.
+const held = new Map<string, { token: string; expiresAt: number }>();
+const heldListeners = new Set<() => void>();
+
+function remember(slug: string, token: string, ttlSecs: number) {
+  held.set(slug, { token, expiresAt: Date.now() + ttlSecs * 1000 });
+  heldListeners.forEach((l) => l());
+}
+
+/** The token this tab holds for `slug`, if it has more than 5 s to live. */
+export function heldToken(slug: string): string | null {
+  const h = held.get(slug);
+  return h && h.expiresAt - 5_000 > Date.now() ? h.token : null;
+}
+
+/** Test helper: forget every held token. */
+export function forgetHeldTokens() {
+  held.clear();
+  heldListeners.forEach((l) => l());
+}
+
+function subscribeHeld(l: () => void) {
+  heldListeners.add(l);
+  return () => heldListeners.delete(l);
 }
 
 /** When to renew a token that lives `ttlSecs`: at 80% of its life, never sooner than 5 s. */
@@ -69,6 +96,7 @@ export function usePlaybackToken(slug: string, visibility: Visibility | string |
       const t = await api<PlaybackToken>(playbackTokenPath(slug), { method: 'POST', body });
       if (!alive.current) return;
       password.current = pw;
+      remember(slug, t.token, t.expires_in_secs);
       setToken(t.token);
       setGate({ kind: 'open' });
       window.clearTimeout(timer.current);
@@ -125,4 +153,29 @@ export function usePlaybackToken(slug: string, visibility: Visibility | string |
   );
 
   return { needsToken, token, gate, submit, submitting };
+}
+
+/**
+ * How a page may show a channel's files outside its player (video and clip thumbnails, a
+ * clip's MP4): `open` with `token` (null for a public channel), `checking` while a token is
+ * asked for, `locked` when the channel needs one the viewer does not have (a password channel
+ * whose password they have not entered in this tab).
+ */
+export type MediaAccess = { state: 'open' | 'checking' | 'locked'; token: string | null };
+
+export const PUBLIC_MEDIA: MediaAccess = { state: 'open', token: null };
+
+/**
+ * The token for a channel's files: one the server hands out without a password (unlisted,
+ * followers, the owner, moderators), else one this tab already holds (the password was
+ * entered on the channel's or a video's page).
+ */
+export function useMediaAccess(slug: string, visibility: Visibility | string | null, signedIn: boolean): MediaAccess {
+  const access = usePlaybackToken(slug, visibility, signedIn);
+  const kept = useSyncExternalStore(subscribeHeld, () => heldToken(slug));
+  if (visibility == null) return { state: 'checking', token: null };
+  if (!access.needsToken) return PUBLIC_MEDIA;
+  const token = access.token ?? kept;
+  if (token) return { state: 'open', token };
+  return { state: access.gate.kind === 'checking' ? 'checking' : 'locked', token: null };
 }

@@ -94,6 +94,8 @@ export function pullWords(state: string, alwaysOn: boolean): { text: string; ton
       return { text: 'Pulling', tone: 'ok' };
     case 'retrying':
       return { text: 'Lost the camera: retrying', tone: 'warn' };
+    case 'held':
+      return { text: 'Stopped: your account may not stream now', tone: 'bad' };
     case 'failed':
       return { text: 'Failed', tone: 'bad' };
     default:

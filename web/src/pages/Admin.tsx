@@ -215,6 +215,7 @@ function AdminInner() {
           {tree.chat ? <ActorTable rows={chatRows(tree)} /> : <p className="muted">Chat is not running.</p>}
           <h2>Notifier</h2>
           {tree.notifier ? <Notifier n={tree.notifier} /> : <p className="muted">The notifier is not running.</p>}
+          {tree.pulls.length > 0 && <Pulls pulls={tree.pulls} />}
           <h2>Streams ({tree.streams.length})</h2>
           {tree.streams.length === 0 && <p className="muted">No stream is live on this node.</p>}
           {tree.streams.map((s) => {
@@ -291,6 +292,44 @@ function chatRows(tree: HealthTree): Row[] {
       extra: `#${r.slug}: ${r.members} connected, ${r.messages} messages, ${r.pending} waiting to be stored, ${r.rejected} refused, ${r.slow_consumers_closed} slow clients closed`,
     })),
   ];
+}
+
+/** This node's camera pulls: their state, and why one is retrying or held. */
+function Pulls({ pulls }: { pulls: HealthTree['pulls'] }) {
+  return (
+    <>
+      <h2>Camera pulls ({pulls.length})</h2>
+      <div className="table-wrap">
+        <table aria-label="Camera pulls">
+          <thead>
+            <tr>
+              <th scope="col">Channel</th>
+              <th scope="col">State</th>
+              <th scope="col">Since</th>
+              <th scope="col">Last error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {pulls.map((p) => {
+              const bad = p.status.state === 'held' || p.status.state === 'retrying';
+              return (
+                <tr key={p.channel} className={bad ? 'unhealthy' : undefined} data-pull={p.channel}>
+                  <td>
+                    <Link to={`/c/${p.channel}`}>/{p.channel}</Link>
+                  </td>
+                  <td>
+                    <span className={`pill ${p.status.state === 'held' ? 'bad' : p.status.state === 'live' ? 'ok' : 'warn'}`}>{p.status.state}</span>
+                  </td>
+                  <td className="small">{new Date(p.status.since).toLocaleString()}</td>
+                  <td className="small">{p.status.last_error}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
 }
 
 /** Go-live fan-out: the actor, its counters (sockets, email, webhooks) and the recent jobs. */

@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { tokens } from '../api/tokens';
+import { forgetHeldTokens } from '../api/playback';
 import { ToastProvider } from '../components/Toasts';
 import { Watch } from './Watch';
 import { channel, clip, json, video } from './videos.fixtures';
@@ -40,9 +41,35 @@ afterEach(() => {
   cleanup();
   vi.unstubAllGlobals();
   tokens.clear();
+  forgetHeldTokens();
 });
 
 describe('channel videos tab', () => {
+  it('shows a lock, not a broken image, for a password channel without its token', async () => {
+    renderAt('/c/anns-room/videos', (u) => {
+      if (u.pathname === '/api/v1/channels/anns-room') return json({ ...channel, visibility: 'password' });
+      if (u.pathname === '/api/v1/channels/anns-room/playback-token') return json({ error: 'invalid_field', message: 'enter its password', field: 'password' }, 422);
+      if (u.pathname === '/api/v1/channels/anns-room/videos') return json({ items: [video(1)] });
+      return json({}, 404);
+    });
+    const list = await screen.findByRole('list', { name: 'Videos' });
+    expect(await within(list).findByTestId('thumb-locked')).toBeInTheDocument();
+    expect(list.querySelector('img')).toBeNull();
+    expect(screen.getByTestId('media-locked')).toHaveTextContent(/password/);
+  });
+
+  it('shows the thumbnails of a followers channel with the token a follower gets', async () => {
+    renderAt('/c/anns-room/clips', (u) => {
+      if (u.pathname === '/api/v1/channels/anns-room') return json({ ...channel, visibility: 'followers' });
+      if (u.pathname === '/api/v1/channels/anns-room/playback-token') return json({ token: '3.99.ab.cd', expires_at: '2030-01-01T00:00:00Z', expires_in_secs: 600 });
+      if (u.pathname === '/api/v1/channels/anns-room/clips') return json({ items: [clip(1, { thumbnail_url: `http://public.example/clips/${clip(1).id}/thumb.jpg` })] });
+      return json({}, 404);
+    });
+    const list = await screen.findByRole('list', { name: 'Clips' });
+    await vi.waitFor(() => expect(list.querySelector('img')).toHaveAttribute('src', `/clips/${clip(1).id}/thumb.jpg?token=3.99.ab.cd`));
+    expect(within(list).queryByTestId('thumb-locked')).toBeNull();
+  });
+
   it('lists videos newest first with duration, views and date, and loads more pages', async () => {
     renderAt('/c/anns-room/videos', (u) => {
       if (u.pathname === '/api/v1/channels/anns-room') return json(channel);

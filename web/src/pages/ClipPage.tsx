@@ -1,6 +1,7 @@
 // A clip at /clip/:id: its MP4 in a <video> once cut, progress words while it is being cut
 // (the clip is polled every second), the reason when cutting failed; title, channel, author,
-// length, a copy-link button, and Delete for those who may.
+// length, a copy-link button, and Delete for those who may. A clip of a channel that is not
+// public shows the channel's gate first, then plays with its playback token.
 import { useEffect, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
@@ -11,6 +12,10 @@ import { Confirm, ErrorState, GoneState, Loading, formatCount, timeAgo } from '.
 import { ReportButton } from '../components/ReportDialog';
 import { useToast } from '../components/Toasts';
 import { formatLength } from '../player/chapters';
+import { PlaybackGate } from '../player/PlaybackGate';
+import { usePlaybackToken, withToken } from '../api/playback';
+import { useChannel } from '../api/queries';
+import { useMe } from '../api/session';
 import { NotFound } from './Static';
 import { TakedownNotice, takenDownNotice } from './Dmca';
 
@@ -37,9 +42,7 @@ export function ClipPage() {
       {c.takedown ? (
         <TakedownNotice notice={c.takedown.notice} takedown={c.takedown} />
       ) : c.status === 'ready' ? (
-        <div className="player clip-player">
-          <video src={localPath(c.mp4_url)} controls autoPlay playsInline aria-label={c.title} data-testid="clip-video" />
-        </div>
+        <ClipPlayer clip={c} />
       ) : (
         <ClipProgress clip={c} />
       )}
@@ -59,6 +62,27 @@ export function ClipPage() {
         </div>
         <ClipActions clip={c} />
       </div>
+    </div>
+  );
+}
+
+/** The clip's MP4, behind its channel's gate. */
+function ClipPlayer({ clip: c }: { clip: ClipDto }) {
+  const me = useMe();
+  const channel = useChannel(c.channel_slug);
+  const access = usePlaybackToken(c.channel_slug, channel.data?.visibility ?? null, me != null);
+  // The first token stays in the URL: a new one would reload the video (a clip is at most a
+  // minute long, so it is read well within the token's life).
+  const [first, setFirst] = useState<string | null>(null);
+  if (access.token && first == null) setFirst(access.token);
+  if (channel.isPending || (access.needsToken && !first)) {
+    return (
+      <PlaybackGate gate={channel.isPending ? { kind: 'checking' } : access.gate} name={`/${c.channel_slug}`} submitting={access.submitting} onPassword={(pw) => void access.submit(pw)} />
+    );
+  }
+  return (
+    <div className="player clip-player">
+      <video src={withToken(localPath(c.mp4_url), first)} controls autoPlay playsInline aria-label={c.title} data-testid="clip-video" />
     </div>
   );
 }

@@ -18,6 +18,7 @@ import { useToast } from '../components/Toasts';
 import { chapterProblems, formatClock, formatLength, parseClock, sortChapters } from '../player/chapters';
 import { fieldErrors } from './Auth';
 import { VideoThumb } from './ChannelVideos';
+import { useMediaAccess, type MediaAccess } from '../api/playback';
 
 type Errors = Partial<Record<string, string>>;
 
@@ -28,7 +29,7 @@ export function VideosTab({ channel }: { channel: ChannelDto }) {
   return (
     <div className="stack" style={{ maxWidth: 900 }}>
       <RecordingForm channel={channel} />
-      <VideoManager slug={channel.slug} />
+      <VideoManager slug={channel.slug} visibility={channel.visibility} />
     </div>
   );
 }
@@ -127,8 +128,10 @@ function RecordingForm({ channel }: { channel: ChannelDto }) {
   );
 }
 
-function VideoManager({ slug }: { slug: string }) {
+function VideoManager({ slug, visibility }: { slug: string; visibility: string }) {
   const q = useChannelVideos(slug);
+  // The owner always gets a token: thumbnails of a channel that is not public need it.
+  const access = useMediaAccess(slug, visibility, true);
   if (q.isPending) return <Loading label="Loading your videos" />;
   if (!q.data) return <ErrorState error={q.error} retry={() => q.refetch()} />;
   const items = q.data.pages.flatMap((p) => p.items);
@@ -142,7 +145,7 @@ function VideoManager({ slug }: { slug: string }) {
       ) : (
         <ul className="video-rows" aria-label="Your videos">
           {items.map((v) => (
-            <VideoRow key={v.id} video={v} slug={slug} />
+            <VideoRow key={v.id} video={v} slug={slug} access={access} />
           ))}
         </ul>
       )}
@@ -178,7 +181,7 @@ const STATUS: Record<VideoDto['status'], { text: string; tone: string }> = {
   failed: { text: 'Failed', tone: 'bad' },
 };
 
-function VideoRow({ video: v, slug }: { video: VideoDto; slug: string }) {
+function VideoRow({ video: v, slug, access }: { video: VideoDto; slug: string; access: MediaAccess }) {
   const [title, setTitle] = useState(v.title);
   const [errors, setErrors] = useState<Errors>({});
   const [confirm, setConfirm] = useState(false);
@@ -199,7 +202,7 @@ function VideoRow({ video: v, slug }: { video: VideoDto; slug: string }) {
   return (
     <li className="video-row" data-video-id={v.id}>
       <Link to={`/v/${v.id}`} className="thumb" aria-label={`Watch ${v.title}`}>
-        <VideoThumb video={v} width={160} height={90} />
+        <VideoThumb video={v} width={160} height={90} access={access} />
         {v.status === 'ready' && <span className="duration">{formatLength(v.duration_secs)}</span>}
       </Link>
       <div style={{ minWidth: 0 }}>

@@ -232,6 +232,19 @@ describe('Source & SRT card', () => {
     await vi.waitFor(() => expect(writes()).toEqual([{ url: '/api/v1/channels/anns-room/ingest', method: 'PUT', body: { pull_username: '', pull_password: '' } }]));
   });
 
+  it('says why a held pull is stopped', async () => {
+    ingest = {
+      ...pushIngest,
+      source: 'pull',
+      pull_url: 'rtsp://cam.example/s',
+      pull_state: { state: 'held', last_error: "held: the owner's email address is not verified" },
+    };
+    renderDashboard();
+    const f = await sourceForm();
+    expect(f.getByTestId('pull-state')).toHaveTextContent('Stopped: your account may not stream now');
+    expect(f.getByTestId('pull-state')).toHaveTextContent("Why: held: the owner's email address is not verified");
+  });
+
   it('checks the SRT passphrase length before sending, then sets it and turns it off', async () => {
     renderDashboard();
     const p = within(await screen.findByRole('form', { name: 'SRT encryption' }));

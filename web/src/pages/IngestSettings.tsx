@@ -315,7 +315,8 @@ function PullStateView({ state, alwaysOn }: { state: NonNullable<ChannelIngest['
       </div>
       {state.last_error && (
         <p className="small last-error" style={{ margin: '4px 0 0' }}>
-          Last error: <code>{state.last_error}</code>
+          {state.state === 'held' ? 'Why: ' : 'Last error: '}
+          <code>{state.last_error}</code>
         </p>
       )}
     </div>

@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { tokens } from '../api/tokens';
+import { forgetHeldTokens } from '../api/playback';
 import type { VideoDto } from '../api/generated/VideoDto';
 import { ToastProvider } from '../components/Toasts';
 import { ClipPage } from './ClipPage';
@@ -49,6 +50,7 @@ afterEach(() => {
   vi.unstubAllGlobals();
   vi.restoreAllMocks();
   tokens.clear();
+  forgetHeldTokens();
 });
 
 describe('video page', () => {
@@ -59,11 +61,18 @@ describe('video page', () => {
       json({ error: 'invalid_field', message: 'enter its password', field: 'password' }, 422),
       json({ token: '3.99.ab.cd', expires_at: '2030-01-01T00:00:00Z', expires_in_secs: 600 }),
     ];
-    renderAt(`/v/${v.id}`, (url) => (url === '/api/v1/channels/anns-room' ? json(gated) : one(v)(url)), () => replies.shift() ?? json({}, 500));
+    const withSubs = { ...v, subtitles: [{ lang: 'en', label: 'English', url: `http://public.example/vod/${v.id}/subs/en.vtt` }] };
+    renderAt(
+      `/v/${v.id}`,
+      (url) => (url === '/api/v1/channels/anns-room' ? json(gated) : url.includes('/subs/') ? new Response('WEBVTT\n') : one(withSubs)(url)),
+      () => replies.shift() ?? json({}, 500),
+    );
     await userEvent.type(await screen.findByLabelText('Password'), 'sesame42');
     expect(document.querySelector('video')).toBeNull();
     await userEvent.click(screen.getByRole('button', { name: 'Watch' }));
     await vi.waitFor(() => expect(document.querySelector('video')).not.toBeNull());
+    // The subtitles are fetched with the token into a blob URL the track uses.
+    await vi.waitFor(() => expect(calls.map((c) => c.url)).toContain(`/vod/${v.id}/subs/en.vtt?token=3.99.ab.cd`));
     expect(calls.filter((c) => c.method === 'POST')).toEqual([
       { url: '/api/v1/channels/anns-room/playback-token', method: 'POST', body: {} },
       { url: '/api/v1/channels/anns-room/playback-token', method: 'POST', body: { password: 'sesame42' } },
@@ -82,7 +91,8 @@ describe('video page', () => {
     });
     renderAt(`/v/${v.id}`, one(v));
     expect(await screen.findByRole('heading', { name: 'Friday jam' })).toBeInTheDocument();
-    expect(screen.getByRole('region', { name: 'Video player: Friday jam' })).toBeInTheDocument();
+    // The player once the channel is known (a public one needs no token).
+    expect(await screen.findByRole('region', { name: 'Video player: Friday jam' })).toBeInTheDocument();
     expect(screen.getByRole('link', { name: 'Ann' })).toHaveAttribute('href', '/c/anns-room');
     expect(screen.getByText('1.2K views')).toBeInTheDocument();
     expect(screen.getByText('Songs from the week.')).toBeInTheDocument();
@@ -186,6 +196,19 @@ describe('clip page', () => {
     expect(screen.getByText('Clipped by Bob')).toBeInTheDocument();
     expect(screen.getByTestId('clip-duration')).toHaveTextContent('0:30');
     expect(screen.queryByRole('button', { name: /Delete/ })).toBeNull();
+  });
+
+  it('asks for the channel password before playing a clip of a password-protected channel', async () => {
+    const c = clip(4, { title: 'Members moment' });
+    const replies = [
+      json({ error: 'invalid_field', message: 'enter its password', field: 'password' }, 422),
+      json({ token: '3.99.ab.cd', expires_at: '2030-01-01T00:00:00Z', expires_in_secs: 600 }),
+    ];
+    renderAt(`/clip/${c.id}`, (url) => (url === '/api/v1/channels/anns-room' ? json({ ...channel, visibility: 'password' }) : json(c)), () => replies.shift() ?? json({}, 500));
+    await userEvent.type(await screen.findByLabelText('Password'), 'sesame42');
+    expect(screen.queryByTestId('clip-video')).toBeNull();
+    await userEvent.click(screen.getByRole('button', { name: 'Watch' }));
+    expect(await screen.findByTestId('clip-video')).toHaveAttribute('src', `/clips/${c.id}/clip.mp4?token=3.99.ab.cd`);
   });
 
   it('says why a clip failed', async () => {

@@ -90,9 +90,15 @@ function VideoState({ video: v, handle }: { video: VideoDto; handle: RefObject<V
   const me = useMe();
   const channel = useChannel(v.channel_slug);
   const access = usePlaybackToken(v.channel_slug, channel.data?.visibility ?? null, me != null);
-  if (v.status === 'ready' && access.needsToken && !access.token) {
+  // Until the channel is known nothing is fetched: a protected channel's files need the token.
+  if (v.status === 'ready' && (channel.isPending || (access.needsToken && !access.token))) {
     return (
-      <PlaybackGate gate={access.gate} name={v.streamer_name} submitting={access.submitting} onPassword={(pw) => void access.submit(pw)} />
+      <PlaybackGate
+        gate={channel.isPending ? { kind: 'checking' } : access.gate}
+        name={v.streamer_name}
+        submitting={access.submitting}
+        onPassword={(pw) => void access.submit(pw)}
+      />
     );
   }
   if (v.status === 'ready') {

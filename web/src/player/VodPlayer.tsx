@@ -2,7 +2,8 @@
 // with the controls of a video site: play, a seek bar with chapter marks and a thumbnail of
 // the hovered time (the sprite VTT), the time, volume, subtitles, quality and fullscreen.
 // Private videos send the viewer's access token with every playlist and segment request, and
-// their subtitles and sprite are fetched the same way into blob URLs.
+// their subtitles and sprite are fetched the same way into blob URLs; videos of a channel that is
+// not public do the same with the playback token.
 import { useCallback, useEffect, useImperativeHandle, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type Ref } from 'react';
 import type HlsType from 'hls.js';
 import { useQuery } from '@tanstack/react-query';
@@ -39,10 +40,10 @@ type Props = {
   playbackToken?: string | null;
 };
 
-function useSprite(vtt: string | null, auth: boolean): SpriteCue[] {
+function useSprite(vtt: string | null, auth: boolean, token: () => string | null): SpriteCue[] {
   const q = useQuery({
     queryKey: ['sprite', vtt, auth],
-    queryFn: async () => parseSpriteVtt(await (await load(vtt!, auth)).text(), vtt!),
+    queryFn: async () => parseSpriteVtt(await (await load(withToken(vtt!, token()), auth)).text(), vtt!),
     enabled: vtt != null,
     staleTime: Infinity,
     retry: false,
@@ -73,7 +74,7 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
   const [menuOpen, setMenuOpen] = useState(false);
   const duration = mediaDuration > 0 && Number.isFinite(mediaDuration) ? mediaDuration : knownDuration;
   const sorted = useMemo(() => sortChapters(chapters), [chapters]);
-  const cues = useSprite(spriteVtt, auth);
+  const cues = useSprite(spriteVtt, auth, () => tokenRef.current);
 
   useImperativeHandle(handle, () => ({
     seek: (t: number) => {
@@ -241,7 +242,7 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
         onClick={togglePlay}
       >
         {subtitles.map((s) => (
-          <SubtitleTrack key={s.lang} sub={s} auth={auth} />
+          <SubtitleTrack key={s.lang} sub={s} auth={auth} playbackToken={playbackToken} />
         ))}
       </video>
       {error ? (
@@ -289,7 +290,7 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
         </button>
       )}
       <div className="controls vod-controls">
-        <SeekBar time={time} duration={duration} chapters={sorted} cues={cues} auth={auth} onSeek={seek} />
+        <SeekBar time={time} duration={duration} chapters={sorted} cues={cues} auth={auth} playbackToken={playbackToken} onSeek={seek} />
         <div className="row-controls">
           <button onClick={togglePlay} aria-label={paused ? 'Play' : 'Pause'}>
             {paused ? (
@@ -321,8 +322,8 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
   );
 }
 
-function SubtitleTrack({ sub, auth }: { sub: SubtitleDto; auth: boolean }) {
-  const src = useAuthedUrl(localPath(sub.url), auth);
+function SubtitleTrack({ sub, auth, playbackToken }: { sub: SubtitleDto; auth: boolean; playbackToken: string | null }) {
+  const src = useAuthedUrl(localPath(sub.url), auth, playbackToken);
   if (!src) return null;
   return <track kind="subtitles" src={src} srcLang={sub.lang} label={sub.label} />;
 }
@@ -337,6 +338,7 @@ function SeekBar({
   chapters,
   cues,
   auth,
+  playbackToken,
   onSeek,
 }: {
   time: number;
@@ -344,10 +346,13 @@ function SeekBar({
   chapters: ChapterDto[];
   cues: SpriteCue[];
   auth: boolean;
+  playbackToken: string | null;
   onSeek: (t: number) => void;
 }) {
   const [hover, setHover] = useState<{ t: number; x: number; width: number } | null>(null);
-  const sheet = useAuthedUrl(cues[0]?.url ?? null, auth);
+  // One sheet: fetched once (a blob) when private or gated, so a later hover needs no token.
+  const fetched = auth || playbackToken != null;
+  const sheet = useAuthedUrl(cues[0]?.url ?? null, auth, playbackToken);
   const move = (e: MouseEvent<HTMLDivElement>) => {
     const r = e.currentTarget.getBoundingClientRect();
     if (r.width <= 0 || duration <= 0) return;
@@ -356,7 +361,7 @@ function SeekBar({
   };
   const cue = hover ? cueAt(cues, hover.t) : null;
   const hoverChapter = hover ? chapters[chapterIndexAt(chapters, hover.t)] : undefined;
-  const tile = cue && (auth ? (cue.url === cues[0]?.url ? sheet : null) : cue.url);
+  const tile = cue && (fetched ? (cue.url === cues[0]?.url ? sheet : null) : cue.url);
   const previewWidth = cue?.w ?? 0;
   const left = hover ? Math.max(0, Math.min(hover.x - previewWidth / 2, hover.width - previewWidth)) : 0;
   return (

@@ -5,6 +5,7 @@ import type { ChatHealth } from "./ChatHealth";
 import type { DeadLetterCount } from "./DeadLetterCount";
 import type { NodeTree } from "./NodeTree";
 import type { NotifierHealth } from "./NotifierHealth";
+import type { PullHealth } from "./PullHealth";
 import type { StreamHealth } from "./StreamHealth";
 
 /**
@@ -37,4 +38,8 @@ other_nodes: Array<NodeTree>,
 /**
  * Why the other nodes' trees could not be read (Redis unreachable), if so.
  */
-other_nodes_error: string | null, };
+other_nodes_error: string | null, 
+/**
+ * This node's camera pulls with their state and last error (held ones say why).
+ */
+pulls: Array<PullHealth>, };

@@ -3,4 +3,4 @@
 /**
  * Where a channel's pull stands, as the streamer's dashboard shows it.
  */
-export type PullState = "idle" | "connecting" | "live" | "retrying";
+export type PullState = "idle" | "connecting" | "live" | "retrying" | "held";
