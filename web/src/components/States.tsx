@@ -32,6 +32,37 @@ export function GoneState({ error, what }: { error: unknown; what: string }) {
   );
 }
 
+/** Previous / "1–25 of 80" / Next under a paged admin table. */
+export function Pager({
+  offset,
+  shown,
+  total,
+  size,
+  next,
+  onOffset,
+}: {
+  offset: number;
+  shown: number;
+  total: number;
+  size: number;
+  next: number | null | undefined;
+  onOffset: (offset: number) => void;
+}) {
+  return (
+    <div className="row">
+      <button disabled={offset === 0} onClick={() => onOffset(Math.max(0, offset - size))}>
+        Previous
+      </button>
+      <span className="muted small">
+        {offset + 1}–{offset + shown} of {total}
+      </span>
+      <button disabled={next == null} onClick={() => next != null && onOffset(next)}>
+        Next
+      </button>
+    </div>
+  );
+}
+
 /** A copyable read-only value (stream key, server URL). */
 export function CopyField({
   id,

@@ -9,7 +9,7 @@ import { api, errorMessage } from '../api/client';
 import type { AdminDmcaNotice } from '../api/generated/AdminDmcaNotice';
 import type { AdminDmcaPage } from '../api/generated/AdminDmcaPage';
 import { RequireAuth } from '../components/RequireAuth';
-import { Confirm, ErrorState, Loading, timeAgo } from '../components/States';
+import { Confirm, ErrorState, Loading, Pager, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
 
 const PAGE = 25;
@@ -124,17 +124,7 @@ function AdminDmcaList() {
                 </tbody>
               </table>
             </div>
-            <div className="row">
-              <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-                Previous
-              </button>
-              <span className="muted small">
-                {offset + 1}–{offset + page.items.length} of {page.total}
-              </span>
-              <button disabled={page.next_offset == null} onClick={() => page.next_offset != null && setOffset(page.next_offset)}>
-                Next
-              </button>
-            </div>
+            <Pager offset={offset} shown={page.items.length} total={page.total} size={PAGE} next={page.next_offset} onOffset={setOffset} />
           </>
         )
       )}

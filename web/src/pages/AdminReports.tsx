@@ -13,7 +13,7 @@ import type { ReportPage } from '../api/generated/ReportPage';
 import { useMe } from '../api/session';
 import { tokens } from '../api/tokens';
 import { RequireAuth } from '../components/RequireAuth';
-import { Confirm, ErrorState, Loading, timeAgo } from '../components/States';
+import { Confirm, ErrorState, Loading, Pager, timeAgo } from '../components/States';
 import { useToast } from '../components/Toasts';
 import { accountable, actionLabel, actionsFor, caseTitle, resolveRequest } from '../admin/reports';
 import { DURATIONS } from '../admin/users';
@@ -138,17 +138,7 @@ function AdminReportsInner() {
                 </tbody>
               </table>
             </div>
-            <div className="row">
-              <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-                Previous
-              </button>
-              <span className="muted small">
-                {offset + 1}–{offset + page.items.length} of {page.total}
-              </span>
-              <button disabled={page.next_offset == null} onClick={() => page.next_offset != null && setOffset(page.next_offset)}>
-                Next
-              </button>
-            </div>
+            <Pager offset={offset} shown={page.items.length} total={page.total} size={PAGE} next={page.next_offset} onOffset={setOffset} />
           </>
         )
       )}
