@@ -129,13 +129,9 @@ pub fn notice_of(notice: Option<&str>) -> String {
     }
 }
 
-/// The takedown as the API shows it to the channel's owner and admins.
-pub fn dto(at: Option<chrono::DateTime<Utc>>, notice: Option<&str>) -> Option<TakedownDto> {
-    dto_with_ref(at, notice, None)
-}
-
-/// [`dto`], with the DMCA notice that decided it when `reference` names one.
-pub fn dto_with_ref(
+/// The takedown as the API shows it to the channel's owner and admins, with the DMCA notice
+/// that decided it when `reference` names one.
+pub fn dto(
     at: Option<chrono::DateTime<Utc>>,
     notice: Option<&str>,
     reference: Option<&str>,

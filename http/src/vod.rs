@@ -284,12 +284,14 @@ async fn watchable_video(
     if !is_media_id(id) {
         return Err(Refusal::not_found("video"));
     }
+    // The video, its channel and the channel's owner in one query: this runs for every segment.
     let found = Video::find_by_id(id)
         .find_also_related(Channel)
+        .and_also_related(User)
         .one(&state.db)
         .await
         .map_err(Refusal::internal)?;
-    let Some((video, Some(channel))) = found.filter(|(v, _)| !v.dvr_only) else {
+    let Some((video, Some(channel), owner)) = found.filter(|(v, _, _)| !v.dvr_only) else {
         return Err(Refusal::not_found("video"));
     };
     if video.taken_down_at.is_some() {
@@ -308,7 +310,7 @@ async fn watchable_video(
     if private && !manages {
         return Err(Refusal::not_found("video"));
     }
-    not_suspended(state, req, channel.owner_id).await?;
+    not_suspended(req, owner.as_ref()).await?;
     if manages {
         Ok((video, Audience::Owner))
     } else if gated {
@@ -319,13 +321,10 @@ async fn watchable_video(
     }
 }
 
-/// 410 `channel_suspended` while the channel's owner is suspended, as the API answers for the
-/// video's page, unless the caller is an admin (they still review it).
-async fn not_suspended(state: &AppState, req: &HttpRequest, owner_id: i64) -> Result<(), Refusal> {
-    let owner = User::find_by_id(owner_id)
-        .one(&state.db)
-        .await
-        .map_err(Refusal::internal)?;
+/// 410 `channel_suspended` while the channel's owner (`owner`, loaded with the channel) is
+/// suspended, as the API answers for the video's page, unless the caller is an admin (they still
+/// review it).
+async fn not_suspended(req: &HttpRequest, owner: Option<&user::Model>) -> Result<(), Refusal> {
     if owner.is_some_and(|o| o.suspension(chrono::Utc::now()).is_none()) {
         return Ok(());
     }
@@ -359,12 +358,13 @@ async fn clip_audience(
     req: &HttpRequest,
     clip: &clip::Model,
 ) -> Result<Audience, Refusal> {
-    let channel = Channel::find_by_id(clip.channel_id)
+    let (channel, owner) = Channel::find_by_id(clip.channel_id)
+        .find_also_related(User)
         .one(&state.db)
         .await
         .map_err(Refusal::internal)?
         .ok_or_else(|| Refusal::not_found("clip"))?;
-    not_suspended(state, req, channel.owner_id).await?;
+    not_suspended(req, owner.as_ref()).await?;
     if !channel.visibility().needs_token() {
         return Ok(Audience::Anyone);
     }

@@ -52,7 +52,7 @@ fn clip_dto(
         view_count: c.view_count,
         can_delete: caller.is_some_and(|u| u.id == c.author_id)
             || can_manage(caller, channel.owner_id),
-        takedown: takedown::dto_with_ref(
+        takedown: takedown::dto(
             c.taken_down_at,
             c.takedown_notice.as_deref(),
             c.takedown_ref.as_deref(),

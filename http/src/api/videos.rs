@@ -180,7 +180,7 @@ pub(crate) fn video_dto(
         playback_url: format!("{base}/master.m3u8"),
         missing_segments: v.missing_segments,
         can_edit: can_manage(caller, c.owner_id),
-        takedown: takedown::dto_with_ref(
+        takedown: takedown::dto(
             v.taken_down_at,
             v.takedown_notice.as_deref(),
             v.takedown_ref.as_deref(),
