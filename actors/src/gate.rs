@@ -5,7 +5,7 @@
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use streamhall_entities::secret::Sealer;
-use streamhall_entities::{Channel, User, channel, secret};
+use streamhall_entities::{Channel, User, channel, secret, user};
 use streamhall_media::ingest::{
     Admission, Decision, PublishGrant, PublishHandler, PublishRejected, PublishRequest,
 };
@@ -66,8 +66,9 @@ async fn channel_for_key(
         tracing::error!(error = %e, "channel owner lookup failed");
         PublishRejected::Internal
     })?;
-    if owner.is_none_or(|o| o.suspension(chrono::Utc::now()).is_some()) {
-        tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the channel's owner is suspended");
+    let barred = owner_barred(owner.as_ref(), require_verified_email, chrono::Utc::now());
+    if matches!(barred, Some(OwnerBar::Gone | OwnerBar::Suspended)) {
+        tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the channel's owner is suspended or gone");
         return Err(PublishRejected::BadKey);
     }
     if ch.source == "pull" {
@@ -75,20 +76,40 @@ async fn channel_for_key(
         tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the channel pulls its source");
         return Err(PublishRejected::Busy);
     }
-    if require_verified_email && !owner_verified(db, ch.owner_id).await? {
+    if barred == Some(OwnerBar::Unverified) {
         tracing::warn!(channel = %ch.slug, peer = %req.peer, protocol = %req.protocol, "publish rejected: the owner's email address is not verified");
         return Err(PublishRejected::Unverified);
     }
     Ok(ch)
 }
 
-/// Whether the channel's owner has verified their email address.
-async fn owner_verified(db: &DatabaseConnection, owner_id: i64) -> Result<bool, PublishRejected> {
-    let owner = User::find_by_id(owner_id).one(db).await.map_err(|e| {
-        tracing::error!(error = %e, "channel owner lookup failed");
-        PublishRejected::Internal
-    })?;
-    Ok(owner.is_some_and(|u| u.email_verified() && u.deleted_at.is_none()))
+/// Why a channel's owner may not stream now, by push or pull.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerBar {
+    /// No such account, or a deleted one.
+    Gone,
+    Suspended,
+    /// The server requires a verified email address and theirs is not.
+    Unverified,
+}
+
+/// What keeps `owner` from streaming at `now`, if anything: the one rule for the ingest gate
+/// and for RTSP pulls.
+pub fn owner_barred(
+    owner: Option<&user::Model>,
+    require_verified_email: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<OwnerBar> {
+    let Some(owner) = owner.filter(|o| o.deleted_at.is_none()) else {
+        return Some(OwnerBar::Gone);
+    };
+    if owner.suspension(now).is_some() {
+        Some(OwnerBar::Suspended)
+    } else if require_verified_email && !owner.email_verified() {
+        Some(OwnerBar::Unverified)
+    } else {
+        None
+    }
 }
 
 impl PublishHandler for IngestGate {

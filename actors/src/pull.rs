@@ -51,6 +51,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A held pull (owner suspended or unverified) checks the owner again this often.
 pub const HOLD_RECHECK: Duration = Duration::from_secs(5);
 
+use crate::gate::{OwnerBar, owner_barred};
 pub use crate::pull_status::{PullHealth, PullState, PullStatus};
 
 struct Running {
@@ -193,20 +194,21 @@ impl Pulls {
             .one(&self.inner.db)
             .await
             .map_err(|e| format!("database: {e}"))?;
-        let Some(owner) = owner.filter(|o| o.deleted_at.is_none()) else {
-            return Ok(Some("the channel's owner no longer exists".into()));
+        let reason = match owner_barred(
+            owner.as_ref(),
+            self.inner.require_verified_email,
+            Utc::now(),
+        ) {
+            None => return Ok(None),
+            Some(OwnerBar::Gone) => "the channel's owner no longer exists",
+            Some(OwnerBar::Suspended) => {
+                "held: the owner's account is suspended; the camera is pulled again when the suspension ends"
+            }
+            Some(OwnerBar::Unverified) => {
+                "held: the owner's email address is not verified; open the link we emailed to pull the camera again"
+            }
         };
-        if owner.suspension(Utc::now()).is_some() {
-            return Ok(Some(
-                "held: the owner's account is suspended; the camera is pulled again when the suspension ends".into(),
-            ));
-        }
-        if self.inner.require_verified_email && !owner.email_verified() {
-            return Ok(Some(
-                "held: the owner's email address is not verified; open the link we emailed to pull the camera again".into(),
-            ));
-        }
-        Ok(None)
+        Ok(Some(reason.into()))
     }
 
     fn stop(&self, channel_id: i64) {
