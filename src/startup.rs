@@ -20,7 +20,7 @@ use streamhall_media::{
 };
 use tokio_util::sync::CancellationToken;
 
-use actix_web::{HttpServer, dev::Server, web};
+use actix_web::{dev::Server, web};
 use anyhow::Context;
 use chrono::Utc;
 use sea_orm::{
@@ -271,20 +271,15 @@ impl Application {
                 .unwrap_or(2),
             n => n,
         };
-        let server = HttpServer::new(move || streamhall_http::app(state.clone()))
-            .listen(listener)?
-            .workers(workers)
-            .client_request_timeout(Duration::from_secs(config.http.head_timeout_secs.max(1)))
-            // Chat frames are small and latency matters more than packet count; actix leaves
-            // Nagle on.
-            .on_connect(|conn, _| {
-                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                    let _ = tcp.set_nodelay(true);
-                }
-            })
-            .disable_signals()
-            .shutdown_timeout(30)
-            .run();
+        let server = streamhall_http::serve::serve(
+            listener,
+            state,
+            streamhall_http::serve::ServeOptions {
+                workers,
+                head_timeout: Duration::from_secs(config.http.head_timeout_secs.max(1)),
+                shutdown_timeout_secs: 30,
+            },
+        )?;
         tracing::info!(http = %http_addr, rtmp = %rtmp_addr, srt = %srt_addr, %public_url, data_dir = %config.data_dir.display(), database = backend_name(&db), redis = config.redis.url.is_some(), node = %node_id, advertise_url = %advertise_url, objects = %objects.describe(), "listening");
         Ok(Self {
             http_addr,

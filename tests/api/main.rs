@@ -34,6 +34,7 @@ mod restream;
 mod supervision;
 mod system;
 mod takedowns;
+mod upgraded;
 mod videos;
 mod viewers;
 mod webapp;

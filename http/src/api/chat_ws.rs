@@ -1,8 +1,9 @@
 //! The chat WebSocket: `WS /api/v1/chat/{slug}/ws`. One [`ChatSession`] actor per socket,
 //! joined to the channel's room through a bounded queue.
 //!
-//! Back-pressure: actix drives a WebSocket actor only while the connection can take more
-//! bytes, and then drains whatever the actor queued in one go. [`Gate`] keeps that bounded:
+//! Back-pressure: the connection's writer ([`upgraded`](crate::upgraded)) takes the actor's
+//! frames only once the previous batch is on the socket, and then drains whatever the actor
+//! queued in one go. [`Gate`] keeps that bounded:
 //! the session stops taking batches from its room queue once [`GATE_BYTES`] are written but
 //! not yet handed to the connection, so a client that stops reading fills its room queue
 //! instead, and the room closes it as a slow consumer without ever waiting for it.

@@ -1,0 +1,293 @@
+//! WebSockets carried after the upgrade by a loop of ours instead of actix-http's HTTP/1
+//! dispatcher.
+//!
+//! The dispatcher keeps an 8 KiB read buffer and an 8 KiB write buffer for the whole life of a
+//! connection. For a request-response connection that is nothing; for an idle chat socket it was
+//! 16 KiB of the 21 KiB each one cost. actix-http hands a `Connection: upgrade` request, with the
+//! connection itself, to a separate service ([`HttpServiceBuilder::upgrade`]); this is that
+//! service, and it keeps everything else as it was:
+//!
+//! - the request goes through the same [`App`](crate::app): routing, middleware and handlers are
+//!   unchanged, and a handler still answers with a WebSocket handshake and a WebSocket context;
+//! - the handler's payload reads the socket directly, after the bytes the dispatcher had already
+//!   read past the request head;
+//! - the response head is written here, then the context's frames are copied to the socket, every
+//!   frame ready at that moment in one vectored write. A frame is taken from the context only
+//!   when the previous batch has been written, so a client that stops reading stops its session
+//!   from taking more (as the dispatcher did: see [`chat_ws`](crate::api::chat_ws)'s gate).
+//!
+//! Nothing is buffered between reads or between writes, so an idle socket holds no buffer.
+//! A request that is not answered `101 Switching Protocols` (a refused handshake, or an upgrade
+//! header on a route that is not a socket) gets its response and the connection closes.
+//!
+//! [`HttpServiceBuilder::upgrade`]: actix_http::HttpServiceBuilder::upgrade
+
+use std::convert::Infallible;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use actix_codec::{Framed, FramedParts};
+use actix_http::{
+    Payload, Request, StatusCode,
+    body::{BodySize, MessageBody},
+    error::PayloadError,
+    h1,
+    header::{self, HeaderMap},
+};
+use actix_service::{Service, ServiceFactory, fn_factory, fn_service};
+use actix_web::{dev::ServiceResponse, rt::net::TcpStream};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::Stream;
+
+/// Bytes read from the socket at a time, into a buffer on the stack.
+const READ_CHUNK: usize = 8 * 1024;
+/// Frames written in one vectored write at most.
+const BATCH: usize = 64;
+
+/// The upgrade service: one per worker, calling its own instance of `app`.
+pub fn carrier<F, S, B>(
+    app: F,
+) -> impl ServiceFactory<
+    (Request, Framed<TcpStream, h1::Codec>),
+    Config = (),
+    Response = (),
+    Error = Infallible,
+    InitError = (),
+>
+where
+    F: ServiceFactory<Request, Config = (), Service = S, InitError = ()> + 'static,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    let app = Rc::new(app);
+    fn_factory(move || {
+        let created = app.new_service(());
+        async move {
+            let app = Rc::new(created.await?);
+            Ok(fn_service(
+                move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
+                    carry(Rc::clone(&app), req, framed)
+                },
+            ))
+        }
+    })
+}
+
+/// Serves one upgrade request and, if the answer is `101`, the socket it opens until either side
+/// ends it. A connection ending is not an error of the server's: it is logged at debug level.
+async fn carry<S, B>(
+    app: Rc<S>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), Infallible>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    if let Err(err) = answer(app, req, framed).await {
+        tracing::debug!(error = %err, "upgraded connection ended");
+    }
+    // The connection closes as the last handle on it (this one's, the payload's) goes.
+    Ok(())
+}
+
+async fn answer<S, B>(
+    app: Rc<S>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> io::Result<()>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    // What the dispatcher read past the head (a client may send its first frames at once). Its
+    // write buffer, and the read buffer unless it holds such bytes, are dropped here: they are
+    // what this module exists to give back.
+    let FramedParts { io, read_buf, .. } = framed.into_parts();
+    let io = Rc::new(io);
+    let early = (!read_buf.is_empty()).then(|| Bytes::copy_from_slice(&read_buf));
+    drop(read_buf);
+    let payload: actix_http::BoxedPayloadStream = Box::pin(SocketPayload {
+        io: Rc::clone(&io),
+        early,
+        done: false,
+    });
+    let (req, _) = req.replace_payload(Payload::Stream { payload });
+    // Boxed: the call's future is large and lives only until the handler answers.
+    let res = match Box::pin(app.call(req)).await {
+        Ok(res) => res.into_parts().1.map_into_boxed_body(),
+        Err(err) => err.error_response(),
+    };
+    let (res, body) = res.into_parts();
+    let status = res.status();
+    let framing = if status == StatusCode::SWITCHING_PROTOCOLS {
+        Framing::Upgrade
+    } else {
+        match body.size() {
+            BodySize::Sized(n) => Framing::Length(n),
+            BodySize::None => Framing::Length(0),
+            BodySize::Stream => Framing::UntilClose,
+        }
+    };
+    let head = head(status, res.headers(), framing);
+    // The response head (its header map is kilobytes) is not kept for the socket's life.
+    drop(res);
+    write_all(&io, vec![head]).await?;
+    pump(&io, body).await
+}
+
+/// How the end of a response is known.
+enum Framing {
+    /// `101`: the socket is the body from now on.
+    Upgrade,
+    Length(u64),
+    UntilClose,
+}
+
+/// The response head as HTTP/1.1 writes it. Connection and length headers are ours: an answer
+/// other than `101` closes the connection.
+fn head(status: StatusCode, headers: &HeaderMap, framing: Framing) -> Bytes {
+    let mut out = BytesMut::with_capacity(256);
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.put_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == header::CONNECTION
+            || name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+        {
+            continue;
+        }
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Upgrade => out.put_slice(b"connection: upgrade\r\n"),
+        Framing::Length(n) => {
+            out.put_slice(b"connection: close\r\ncontent-length: ");
+            out.put_slice(n.to_string().as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Framing::UntilClose => out.put_slice(b"connection: close\r\n"),
+    }
+    out.put_slice(b"\r\n");
+    out.freeze()
+}
+
+/// Copies `body` to the socket until it ends: whatever it has ready, one vectored write.
+async fn pump<B: MessageBody>(io: &TcpStream, body: B) -> io::Result<()> {
+    let mut body = std::pin::pin!(body);
+    loop {
+        let (batch, end) = poll_fn(|cx| ready_frames(body.as_mut(), cx)).await?;
+        write_all(io, batch).await?;
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// Every chunk `body` has ready now (at most [`BATCH`]), and whether it has ended; pending while
+/// it has nothing.
+fn ready_frames<B: MessageBody>(
+    mut body: Pin<&mut B>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<(Vec<Bytes>, bool)>> {
+    let mut batch = Vec::new();
+    while batch.len() < BATCH {
+        match body.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if !chunk.is_empty() {
+                    batch.push(chunk);
+                }
+            }
+            Poll::Ready(Some(Err(err))) => {
+                let err: Box<dyn std::error::Error> = err.into();
+                return Poll::Ready(Err(io::Error::other(err.to_string())));
+            }
+            Poll::Ready(None) => return Poll::Ready(Ok((batch, true))),
+            Poll::Pending => break,
+        }
+    }
+    if batch.is_empty() {
+        Poll::Pending
+    } else {
+        Poll::Ready(Ok((batch, false)))
+    }
+}
+
+/// Writes every byte of `bufs`, waiting for the socket when it is full.
+async fn write_all(io: &TcpStream, mut bufs: Vec<Bytes>) -> io::Result<()> {
+    let mut first = 0;
+    while first < bufs.len() {
+        let written = {
+            let slices: Vec<IoSlice<'_>> = bufs[first..].iter().map(|b| IoSlice::new(b)).collect();
+            match io.try_write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    io.writable().await?;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+        };
+        let mut left = written;
+        while left > 0 {
+            let len = bufs[first].len();
+            if left >= len {
+                left -= len;
+                first += 1;
+            } else {
+                bufs[first].advance(left);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The request payload of an upgraded connection: the bytes read with the head, then the socket.
+struct SocketPayload {
+    io: Rc<TcpStream>,
+    early: Option<Bytes>,
+    done: bool,
+}
+
+impl Stream for SocketPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(early) = self.early.take() {
+            return Poll::Ready(Some(Ok(early)));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            if let Err(err) = ready!(self.io.poll_read_ready(cx)) {
+                self.done = true;
+                return Poll::Ready(Some(Err(PayloadError::Io(err))));
+            }
+            let mut buf = [0u8; READ_CHUNK];
+            match self.io.try_read(&mut buf) {
+                Ok(0) => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                Ok(n) => return Poll::Ready(Some(Ok(Bytes::copy_from_slice(&buf[..n])))),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(PayloadError::Io(err))));
+                }
+            }
+        }
+    }
+}
