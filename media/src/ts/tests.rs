@@ -4,6 +4,7 @@
 
 use super::adts::adts_frame;
 use super::pes::encode_timestamp;
+use super::program::{STREAM_TYPE_AAC_ADTS, STREAM_TYPE_H264};
 use super::psi::crc32_mpeg2;
 use super::*;
 use crate::flv::{TagKind, parse_aac_sequence_header, parse_avc_sequence_header};

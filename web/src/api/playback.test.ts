@@ -1,6 +1,6 @@
 import { ApiError } from './client';
 import { gateForError, renewDelayMs, withToken } from './playback';
-import { mediaUrl } from '../player/Player';
+import { mediaUrl } from '../player/live';
 import { visibilityChange } from '../pages/ChannelVisibility';
 
 describe('playback tokens on media URLs', () => {

@@ -14,7 +14,7 @@ import type { SubtitleDto } from '../api/generated/SubtitleDto';
 import { localPath } from '../api/videos';
 import { withToken } from '../api/playback';
 import { QualityMenu, type Level } from './quality';
-import { networkMessage } from './Player';
+import { networkMessage } from './live';
 import { chapterIndexAt, formatClock, formatLength, sortChapters } from './chapters';
 import { cueAt, parseSpriteVtt, type SpriteCue } from './sprite';
 import { resumePosition, savePosition } from './resume';

@@ -1,7 +1,7 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { QualityMenu, menuLevels, qualityLabel, type Level } from './quality';
-import { liveHlsConfig, measuredLatency, networkMessage, withViewerId } from './Player';
+import { liveHlsConfig, measuredLatency, networkMessage, withViewerId } from './live';
 
 const levels: Level[] = [
   { index: 0, name: 'source', height: 540, bitrate: 3_000_000 },
