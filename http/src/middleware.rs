@@ -95,6 +95,20 @@ impl tracing_actix_web::RootSpanBuilder for PathOnlySpan {
             .get::<RequestId>()
             .map(|id| id.to_string())
             .unwrap_or_default();
+        // A WebSocket's request span lives as long as its socket (the response body holds it),
+        // which is hours of an entry in the subscriber for every idle chat viewer: at the
+        // default level it is not recorded; the handshake's own events still are.
+        if is_websocket_upgrade(request) {
+            return tracing::debug_span!(
+                "WebSocket",
+                request_id = %request_id,
+                http.route = %route,
+                http.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                exception.message = tracing::field::Empty,
+                exception.details = tracing::field::Empty,
+            );
+        }
         tracing::info_span!(
             "HTTP request",
             request_id = %request_id,
@@ -115,4 +129,13 @@ impl tracing_actix_web::RootSpanBuilder for PathOnlySpan {
     ) {
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
+}
+
+/// Whether a request asks to become a WebSocket (`Upgrade: websocket`).
+fn is_websocket_upgrade(request: &ServiceRequest) -> bool {
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }

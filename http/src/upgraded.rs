@@ -132,11 +132,22 @@ where
             BodySize::Stream => Framing::UntilClose,
         }
     };
+    let upgraded = matches!(framing, Framing::Upgrade);
     let head = head(status, res.headers(), framing);
     // The response head (its header map is kilobytes) is not kept for the socket's life.
     drop(res);
     write_all(&io, vec![head]).await?;
-    pump(&io, body).await
+    if !upgraded {
+        return pump(&io, body).await;
+    }
+    // The socket's life goes on in a task of its own holding only the socket and the session,
+    // so the HTTP/1 dispatcher's state (timers, codec, the request's slots) is freed now.
+    actix_web::rt::spawn(async move {
+        if let Err(err) = pump(&io, body).await {
+            tracing::debug!(error = %err, "websocket connection ended");
+        }
+    });
+    Ok(())
 }
 
 /// How the end of a response is known.

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! ChatDirectory ─ ChatRoom (one per channel) <─ sessions (HTTP WebSocket actors)
-//!                    │  bounded mpsc per session, shared frames, try_send
+//!                    │  bounded queue per session (queue.rs), shared frames, try_send
 //!                    ├─ database: batches, one transaction at a time, ids from chat_rooms
 //!                    └─ Redis Stream per room (XADD / one XREAD loop per node)
 //! ```
@@ -15,6 +15,7 @@ pub mod core;
 pub mod deps;
 pub mod policy;
 pub mod protocol;
+pub mod queue;
 pub mod room;
 pub mod rooms;
 pub mod store;

@@ -26,11 +26,11 @@ use bytes::Bytes;
 use futures_util::{Stream, task::AtomicWaker};
 use serde::Deserialize;
 use streamhall_actors::chat::protocol::{ClientMsg, MAX_FRAME_BYTES, RejectCode, ServerMsg, close};
+use streamhall_actors::chat::queue::{QueueReceiver, queue};
 use streamhall_actors::chat::{
     ChatHandle, ChatRoom, Command, Join, JoinUser, Leave, MemberHandle, Outbound, RoomKey,
     SessionId,
 };
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{api::channels, auth::client_ip, error::ApiError, state::AppState};
@@ -104,7 +104,7 @@ where
 
 /// The room queue, read only while the gate is open.
 struct GatedReceiver {
-    rx: mpsc::Receiver<Outbound>,
+    rx: QueueReceiver<Outbound>,
     gate: Arc<Gate>,
 }
 
@@ -269,7 +269,7 @@ impl ChatSession {
 
     /// Joins (or rejoins) the room with a fresh queue.
     fn join(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        let (tx, rx) = mpsc::channel(self.chat.cfg.session_queue.max(2));
+        let (tx, rx) = queue(self.chat.cfg.session_queue.max(2));
         ctx.add_stream(GatedReceiver {
             rx,
             gate: self.gate.clone(),

@@ -13,8 +13,8 @@ impl RoomCore {
         let full = match self.members.get(&session) {
             Some(m) => match m.handle.tx.try_send(batch) {
                 Ok(()) => false,
-                Err(mpsc::error::TrySendError::Full(_)) => true,
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Closed(_)) => {
                     self.members.remove(&session);
                     false
                 }
@@ -64,8 +64,8 @@ impl RoomCore {
             for (id, m) in &self.members {
                 match m.handle.tx.try_send(Outbound::Batch(batch.clone())) {
                     Ok(()) => self.counters.delivered_frames += n,
-                    Err(mpsc::error::TrySendError::Full(_)) => kicked.push(*id),
-                    Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
+                    Err(TrySendError::Full(_)) => kicked.push(*id),
+                    Err(TrySendError::Closed(_)) => closed.push(*id),
                 }
             }
         }
@@ -79,8 +79,8 @@ impl RoomCore {
             }));
             match m.handle.tx.try_send(batch) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => kicked.push(id),
-                Err(mpsc::error::TrySendError::Closed(_)) => closed.push(id),
+                Err(TrySendError::Full(_)) => kicked.push(id),
+                Err(TrySendError::Closed(_)) => closed.push(id),
             }
         }
         for id in closed {

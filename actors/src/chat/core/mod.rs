@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{ChatMessage, ChatRole, ChatUser, RejectCode, RoomMode, ServerMsg};
+use super::queue::{QueueSender, TrySendError};
 use super::text::{self, TextError};
 
 pub mod members;
@@ -53,7 +53,7 @@ pub enum Outbound {
 
 /// The room's end of a member: a bounded queue, and a token the room cancels to kick it.
 pub struct MemberHandle {
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: QueueSender<Outbound>,
     pub kick: CancellationToken,
 }
 

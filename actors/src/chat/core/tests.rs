@@ -32,7 +32,7 @@ fn room_with(recent: Vec<StoredMessage>) -> RoomCore {
 }
 
 struct Client {
-    rx: mpsc::Receiver<Outbound>,
+    rx: crate::chat::queue::QueueReceiver<Outbound>,
     kick: CancellationToken,
 }
 
@@ -71,7 +71,7 @@ fn join(
     resume: Option<i64>,
     cap: usize,
 ) -> Client {
-    let (tx, rx) = mpsc::channel(cap);
+    let (tx, rx) = crate::chat::queue::queue(cap);
     let kick = CancellationToken::new();
     core.join(
         session,
