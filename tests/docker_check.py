@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks docker/ without a Docker engine (there is none on CI):
 
-    /usr/bin/python3 tests/docker_check.py target/release/streamhall
+    /usr/bin/python3 tests/docker_check.py target/debug/streamhall
 
 `./dev test` runs it after the README test. Each check fails the run on a broken input:
 
@@ -22,7 +22,7 @@
    Prometheus files (targets = the compose services), `sh -n` on the SeaweedFS scripts.
 4. Grafana: the dashboard JSON parses, names only provisioned datasources.
 5. metrics: every `streamhall_*` name in the dashboard and the Prometheus files is exported by
-   the release binary: it is started on a fresh data directory and free ports, a channel is
+   the server binary: it is started on a fresh data directory and free ports, a channel is
    created and ffmpeg pushes to it (so the per-stream series exist), and /metrics is scraped
    until every name is there (histogram `_bucket`/`_sum`/`_count` count as the base name).
 
@@ -548,7 +548,7 @@ def http(method, url, body=None, token=None):
 
 def check_metrics_exported(binary, wanted):
     if not binary or not os.access(binary, os.X_OK):
-        fail(f"the release binary {binary!r} is not there: pass its path (./dev test builds it)")
+        fail(f"the server binary {binary!r} is not there: pass its path (./dev test builds it)")
         return
     ffmpeg = tool("ffmpeg")
     if not ffmpeg:
@@ -598,7 +598,7 @@ def check_metrics_exported(binary, wanted):
         if not re.search(r'^streamhall_live_streams\{status="(live|starting)"\} 1$', text, re.M):
             fail("streamhall_live_streams does not count the stream being pushed")
     except (RuntimeError, urllib.error.URLError, KeyError, OSError) as e:
-        fail(f"scraping the release server: {e}")
+        fail(f"scraping the server: {e}")
     finally:
         if push and push.poll() is None:
             push.kill()

@@ -3,8 +3,8 @@
 
     /usr/bin/python3 tests/openapi_fuzz.py BIN SCHEMATHESIS [--max-time SECONDS] [-- ARGS...]
 
-`./dev test` runs it (stage `openapi_fuzz`) with the release binary and a schemathesis from
-its own venv; ARGS go to `schemathesis run` as they are (e.g. `--seed 1`). It:
+`./dev test` runs it (stage `openapi_fuzz`) with the server binary `cargo test` built and a
+schemathesis from its own venv; ARGS go to `schemathesis run` as they are (e.g. `--seed 1`). It:
 
 1. starts `BIN serve` on a fresh temporary data directory (SQLite, files), HTTP on a free
    port of 127.0.0.1, RTMP and SRT on free ports too, with the login, registration, email

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """The README, literally: what a newcomer does on a fresh machine, as a test.
 
-    /usr/bin/python3 tests/readme.py target/release/streamhall
+    /usr/bin/python3 tests/readme.py target/debug/streamhall
 
-`./dev test` runs it after building the release binary. It:
+`./dev test` runs it with the server binary its `cargo test` built (the dev profile; `./dev run`
+builds the same code in the release profile); any build of `streamhall` will do. It:
 
 1. reads README.md's shell blocks: the one that registers and creates a channel, and the
    ffmpeg one (it fails if it cannot find them, so the README cannot drift away from it);

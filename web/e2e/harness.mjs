@@ -1,5 +1,6 @@
-// End-to-end harness: the real release server on free ports with a fresh data directory,
-// Debian's Chromium driven by playwright-core, and ffmpeg as the encoder.
+// End-to-end harness: the real server (E2E_SERVER_BIN, else the release build) on free ports
+// with a fresh data directory, Debian's Chromium driven by playwright-core, and ffmpeg as the
+// encoder.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +45,7 @@ export async function poll(what, fn, timeout = 20_000, every = 200) {
  * `env` adds configuration (`STREAMHALL_*` variables), e.g. a failing ffmpeg for error scenarios.
  */
 export async function startServer({ env = {} } = {}) {
-  if (!existsSync(BIN)) throw new Error(`no server binary at ${BIN}: build it with cargo build --release`);
+  if (!existsSync(BIN)) throw new Error(`no server binary at ${BIN}: build it with cargo build --release, or set E2E_SERVER_BIN`);
   const dir = mkdtempSync(join(tmpdir(), 'streamhall-e2e-'));
   const child = spawn(BIN, ['serve'], {
     env: {
