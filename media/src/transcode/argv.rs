@@ -16,6 +16,10 @@
 //!   `sync-lookahead=0` (0.75 s -> 0.57 s, same SSIM, same CPU).
 //! - `-flush_packets`: segments become visible only when renamed into place (`temp_file`),
 //!   so flushing earlier buys nothing.
+//! - A faster default than `veryfast` (`x264_preset` is configurable): `superfast` costs
+//!   22-29% less CPU (five 720p channels at real time on 2 cores instead of four) but loses
+//!   0.3-0.8 dB of SSIM at the same bitrate. `-threads 1` per encoder, chained scalers
+//!   (720p -> 480p -> 360p) and a single decoder thread each saved 3% or less (PERFORMANCE.md).
 //!
 //! Low-latency HLS (`low_latency`, the default): each rendition is encoded once and muxed twice
 //! through the `tee` muxer: the MPEG-TS HLS output as before, and fragmented MP4 with a fragment

@@ -6,13 +6,16 @@ import { savePosition } from './resume';
 
 // hls.js as in a browser with MSE (jsdom has none): it takes the source and the element.
 const hlsCalls: string[] = [];
+const hlsHandlers = new Map<string, () => void>();
 vi.mock('hls.js', () => {
   class FakeHls {
     static isSupported = () => true;
-    static Events = { MANIFEST_PARSED: 'manifestParsed', LEVEL_SWITCHED: 'levelSwitched', ERROR: 'error' };
+    static Events = { MANIFEST_PARSED: 'manifestParsed', LEVEL_SWITCHED: 'levelSwitched', ERROR: 'error', MEDIA_ATTACHED: 'mediaAttached' };
     static ErrorTypes = { MEDIA_ERROR: 'mediaError', NETWORK_ERROR: 'networkError' };
     currentLevel = -1;
-    on() {}
+    on(event: string, fn: () => void) {
+      hlsHandlers.set(event, fn);
+    }
     loadSource(src: string) {
       hlsCalls.push(`load ${src}`);
     }
@@ -58,6 +61,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   hlsCalls.length = 0;
+  hlsHandlers.clear();
   cleanup();
   vi.unstubAllGlobals();
   vi.restoreAllMocks();
@@ -84,6 +88,26 @@ describe('VOD player', () => {
     expect(screen.getByTestId('seek-preview')).toHaveTextContent('Main set2:00');
     fireEvent.mouseLeave(seek);
     expect(screen.queryByTestId('seek-preview')).toBeNull();
+  });
+
+  it('plays once hls.js has attached the video when Play was pressed before', async () => {
+    renderPlayer();
+    const play = vi.mocked(HTMLMediaElement.prototype.play);
+    // Pressed at once: hls.js is still loading.
+    await userEvent.click(screen.getAllByRole('button', { name: 'Play' })[0]);
+    const pressed = play.mock.calls.length;
+    expect(pressed).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(hlsCalls).toEqual(['load /vod/v1/master.m3u8', 'attach']));
+    // Attaching reloads the element, which pauses it: the player asks to play again.
+    hlsHandlers.get('mediaAttached')!();
+    expect(play.mock.calls.length).toBe(pressed + 1);
+  });
+
+  it('does not start on its own when nobody pressed Play', async () => {
+    renderPlayer();
+    await vi.waitFor(() => expect(hlsCalls).toEqual(['load /vod/v1/master.m3u8', 'attach']));
+    hlsHandlers.get('mediaAttached')!();
+    expect(vi.mocked(HTMLMediaElement.prototype.play)).not.toHaveBeenCalled();
   });
 
   it('offers the subtitles as tracks from this origin, and turns the chosen one on', async () => {

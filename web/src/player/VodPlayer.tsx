@@ -59,6 +59,9 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
   const box = useRef<HTMLDivElement>(null);
   const video = useRef<HTMLVideoElement>(null);
   const hls = useRef<HlsType | null>(null);
+  // Play was asked for: a Play pressed before hls.js has attached the video is undone by the
+  // element's load (it pauses), so it is asked again once the video is attached.
+  const wantsPlay = useRef(false);
   const [levels, setLevels] = useState<Level[]>([]);
   const [selected, setSelected] = useState(-1);
   const [playing, setPlaying] = useState(-1);
@@ -81,6 +84,7 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
       const v = video.current;
       if (!v) return;
       v.currentTime = t;
+      wantsPlay.current = true;
       v.play().catch(() => {});
     },
     position: () => video.current?.currentTime ?? 0,
@@ -118,6 +122,9 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
         setLevels(data.levels.map((l, index) => ({ index, name: l.name ?? '', height: l.height, bitrate: l.bitrate })));
       });
       h.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => setPlaying(data.level));
+      h.on(Hls.Events.MEDIA_ATTACHED, () => {
+        if (wantsPlay.current && v.paused) v.play().catch(() => {});
+      });
       h.on(Hls.Events.ERROR, (_e, data) => {
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.MEDIA_ERROR) h.recoverMediaError();
@@ -163,7 +170,8 @@ export function VodPlayer({ src, title, auth, duration: knownDuration, chapters,
     const v = video.current;
     if (!v) return;
     setResumeAt(null);
-    if (v.paused || v.ended) v.play().catch(() => {});
+    wantsPlay.current = v.paused || v.ended;
+    if (wantsPlay.current) v.play().catch(() => {});
     else v.pause();
   }, []);
   const seek = (t: number) => {
