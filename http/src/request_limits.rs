@@ -41,7 +41,7 @@ pub async fn limit(
             .map(ServiceResponse::map_into_left_body);
     };
     let ip = client_ip(req.request(), state.http.trust_proxy_headers);
-    let Some(_slot) = state.requests_in_flight.acquire(&ip) else {
+    let Some(_slot) = state.requests_in_flight.acquire(ip) else {
         state
             .metrics
             .requests_refused

@@ -119,15 +119,20 @@ impl ConnLimiter {
         }
     }
 
-    pub fn acquire(&self, ip: &str) -> Option<ConnSlot> {
+    /// Counts one more for `ip`, or `None` at the cap. Every HTTP request passes here: an
+    /// address already counted costs no allocation but the key the slot keeps.
+    pub fn acquire(&self, ip: String) -> Option<ConnSlot> {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = counts.entry(ip.to_owned()).or_default();
-        if self.max != 0 && *n >= self.max {
-            return None;
+        match counts.get_mut(&ip) {
+            Some(n) if self.max != 0 && *n >= self.max => return None,
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(ip.clone(), 1);
+            }
         }
-        *n += 1;
+        drop(counts);
         Some(ConnSlot {
-            ip: ip.to_owned(),
+            ip,
             counts: self.counts.clone(),
         })
     }
@@ -162,14 +167,14 @@ mod tests {
     #[test]
     fn connection_slots_are_counted_per_address_and_released() {
         let l = ConnLimiter::new(2);
-        let a = l.acquire("1.1.1.1");
-        let b = l.acquire("1.1.1.1");
+        let a = l.acquire("1.1.1.1".into());
+        let b = l.acquire("1.1.1.1".into());
         assert!(a.is_some() && b.is_some());
-        assert!(l.acquire("1.1.1.1").is_none());
-        assert!(l.acquire("2.2.2.2").is_some());
+        assert!(l.acquire("1.1.1.1".into()).is_none());
+        assert!(l.acquire("2.2.2.2".into()).is_some());
         drop(a);
-        assert!(l.acquire("1.1.1.1").is_some());
-        assert!(ConnLimiter::new(0).acquire("x").is_some());
+        assert!(l.acquire("1.1.1.1".into()).is_some());
+        assert!(ConnLimiter::new(0).acquire("x".into()).is_some());
     }
 
     #[test]

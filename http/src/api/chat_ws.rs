@@ -151,7 +151,7 @@ pub async fn chat_ws(
     crate::api::playback::check_chat(&state, &req, &slug).await?;
     // Before the ticket is used up, so a refused socket can retry with it.
     let ip = client_ip(&req, state.http.trust_proxy_headers);
-    let Some(slot) = state.chat_conns.acquire(&ip) else {
+    let Some(slot) = state.chat_conns.acquire(ip) else {
         return Err(ApiError::TooManyRequests {
             retry_after_secs: 10,
         }
