@@ -3,7 +3,8 @@
 #   loadtests/compare/chat_fanout.sh ["SUBS:RATE,RATE SUBS:RATE,..."] [SENDERS=10] [SECONDS=10]
 # For each subscriber count, one room, SENDERS senders at each RATE msg/s (100-byte messages).
 # Prints per run: deliveries/s, delivery p50/p99, lost, and server CPU-seconds per million
-# deliveries (from /proc, setup and ramp included). The best rate with no loss and p99 <= 100 ms
+# deliveries (from /proc): over the whole run (setup and ramp included) and in the steady
+# state (from the last subscriber's connect to the end). The best rate with no loss and p99 <= 100 ms
 # is each server's fan-out figure.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -18,21 +19,36 @@ run() { # run NAME PID SUBS RATE EXTRA...
   local name=$1 pid=$2 subs=$3 rate=$4; shift 4
   local ramp=$(( subs / 1000 + 2 ))
   local before; before=$(cpu_ticks "$pid")
+  local base; base=$(ls "/proc/$pid/fd" | wc -l)
   "$load" chat --quiet --duration "${secs}s" --ramp "${ramp}s" --connections "$subs" --senders "$senders" \
-    --rate "$rate" --size 100 --server-pid "$pid" --json "$out/$name-$subs-$rate.json" "$@" >/dev/null
+    --rate "$rate" --size 100 --server-pid "$pid" --json "$out/$name-$subs-$rate.json" "$@" >/dev/null &
+  local gen=$! steady=""
+  # The steady state starts when the server holds a socket per subscriber: from there on, what
+  # it spends is delivering (the senders' sign-in, the connects and the ramp are behind it).
+  while kill -0 "$gen" 2>/dev/null; do
+    if [ -z "$steady" ] && [ "$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)" -ge $((base + subs)) ]; then
+      steady=$(cpu_ticks "$pid")
+    fi
+    sleep 0.1
+  done
+  wait "$gen"
   local after; after=$(cpu_ticks "$pid")
-  python3 - "$out/$name-$subs-$rate.json" "$name" "$subs" "$rate" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+  python3 - "$out/$name-$subs-$rate.json" "$name" "$subs" "$rate" "$before" "$after" "$(getconf CLK_TCK)" "${steady:-}" "$secs" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-name, subs, rate, before, after, hz = sys.argv[2:]
+name, subs, rate, before, after, hz, steady, secs = sys.argv[2:]
 f, c, d = r["figures"], r["counters"], r["latencies"]["delivery"]
 cpu = (int(after) - int(before)) / int(hz)
 delivered = c.get("received", 0)
 per_m = cpu / (delivered / 1e6) if delivered else float("nan")
+# Steady: the CPU from the last subscriber's connect to the end, over the deliveries of the
+# measured window.
+window = f["delivered_per_sec"] * int(secs)
+steady_m = (int(after) - int(steady)) / int(hz) / (window / 1e6) if steady and window else float("nan")
 ok = c.get("lost", 0) == 0 and d["p99_ms"] <= 100
 print(f"{name:10} subs={subs:>6} rate={rate:>4} delivered/s={f['delivered_per_sec']:>11,.0f} "
       f"p50={d['p50_ms']:7.1f}ms p99={d['p99_ms']:8.1f}ms lost={c.get('lost', 0):>9} "
-      f"cpu={cpu:6.1f}s cpu_s_per_M={per_m:6.2f} {'OK' if ok else 'over'}")
+      f"cpu={cpu:6.1f}s cpu_s_per_M={per_m:6.2f} steady_per_M={steady_m:6.2f} {'OK' if ok else 'over'}")
 PY
 }
 
