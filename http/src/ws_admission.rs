@@ -119,8 +119,9 @@ impl ConnLimiter {
         }
     }
 
-    /// Counts one more for `ip`, or `None` at the cap. Every HTTP request passes here: an
-    /// address already counted costs no allocation but the key the slot keeps.
+    /// Counts one more for `ip`, or `None` at the cap. Every HTTP request passes here: the slot
+    /// keeps the caller's string, so an address already counted allocates nothing more and a new
+    /// one a single copy for the table.
     pub fn acquire(&self, ip: String) -> Option<ConnSlot> {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         match counts.get_mut(&ip) {
