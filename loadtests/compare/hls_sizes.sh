@@ -7,7 +7,8 @@
 # both servers serve identical bytes. For each streamhall worker count and each connection
 # count, wrk fetches the playlist and each segment in a closed loop (`wrk -t1 -cN -dSECONDS`),
 # streamhall then nginx. Prints one row per case with both figures and the ratio.
-# Needs ffmpeg, nginx, wrk, curl.
+# Needs ffmpeg, nginx, wrk, curl. NO_PEER=1 measures streamhall alone (no nginx column): the
+# smoke run in ./dev test, where ../shared/peers may be absent.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 secs=${1:-10} conns=${2:-100 1000} workers=${3:-1 2}
@@ -53,10 +54,12 @@ for w in $workers; do
     [ $first = 1 ] && echo "$name: segment ${seg[$name]} $(stat -c %s "$files/$name/source/${seg[$name]}") bytes, playlist $(stat -c %s "$files/$name/source/index.m3u8") bytes"
   done
   if [ $first = 1 ]; then
-    chmod a+x "$out"; chmod -R a+rX "$files"   # nginx's worker runs unprivileged
-    "$peers/serve-hls-nginx.sh" "$files" 18628 >/dev/null
-    nginx_pid=$(cat /tmp/hls-nginx-18628/nginx.pid)
-    trap 'kill "$nginx_pid" 2>/dev/null || true; cleanup' EXIT
+    if [ "${NO_PEER:-}" != 1 ]; then
+      chmod a+x "$out"; chmod -R a+rX "$files"   # nginx's worker runs unprivileged
+      "$peers/serve-hls-nginx.sh" "$files" 18628 >/dev/null
+      nginx_pid=$(cat /tmp/hls-nginx-18628/nginx.pid)
+      trap 'kill "$nginx_pid" 2>/dev/null || true; cleanup' EXIT
+    fi
     printf '%-22s %-7s %-6s %14s %14s %7s\n' what workers conns streamhall nginx ratio
     first=0
   fi
@@ -66,16 +69,19 @@ for w in $workers; do
     for what in playlist s300k s1m s2m; do
       if [ $what = playlist ]; then path=s300k/source/index.m3u8; else path=$what/source/${seg[$what]}; fi
       read -r sr st se <<<"$(run_wrk "http://127.0.0.1:18620/hls/$path" "$c")"
-      read -r nr nt ne <<<"$(run_wrk "http://127.0.0.1:18628/hls/$path" "$c")"
+      if [ "${NO_PEER:-}" = 1 ]; then nr=1 nt=1B ne=-; else
+        read -r nr nt ne <<<"$(run_wrk "http://127.0.0.1:18628/hls/$path" "$c")"
+      fi
       if [ $what = playlist ]; then a=$sr b=$nr unit=req/s; else a=$(to_bytes "$st") b=$(to_bytes "$nt") unit=B/s; fi
       ratio=$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2fx", (b>0 ? a/b : 0)}')
+      [ "${NO_PEER:-}" = 1 ] && b=- ratio=-
       printf '%-22s %-7s %-6s %14s %14s %7s' "$what ($unit)" "$w" "$c" "$a" "$b" "$ratio"
       [ "$se$ne" != "--" ] && printf '  errors: streamhall %s nginx %s' "$se" "$ne"
       echo
       # A wrong answer or nothing served is a failed run, not a figure (timeouts under load are
       # figures: they are printed).
       case "$se $ne" in *Non-2xx*) failed=1 ;; esac
-      awk -v a="$a" -v b="$b" 'BEGIN{exit !(a > 0 && b > 0)}' || failed=1
+      awk -v a="$a" -v b="${b/-/1}" 'BEGIN{exit !(a > 0 && b > 0)}' || failed=1
     done
   done
   stop_pid "$server_pid"
