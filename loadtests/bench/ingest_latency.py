@@ -10,7 +10,9 @@ SRT) or when the pull is switched on (RTSP, with the camera already running), an
 320x240 30 fps H.264 (a keyframe a second) + AAC. Prints each figure and the median per protocol.
 Loopback only; everything runs under a temp dir that is removed at the end.
 """
-import json, os, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import os, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.error, urllib.request
+
+from benchlib import req
 
 BIN = os.path.abspath(sys.argv[1])
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -25,17 +27,6 @@ def free_port(kind=socket.SOCK_STREAM):
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def req(url, body=None, token=None, method=None):
-    r = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
-    r.add_header("content-type", "application/json")
-    if token:
-        r.add_header("authorization", "Bearer " + token)
-    try:
-        return json.load(urllib.request.urlopen(r, timeout=10))
-    except urllib.error.HTTPError as e:
-        raise SystemExit(f"{method or ('POST' if body is not None else 'GET')} {url}: {e.code} {e.read().decode()}")
 
 
 def first_segment(base, slug, since, deadline=30):

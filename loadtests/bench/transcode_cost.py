@@ -19,7 +19,9 @@ muxed to MPEG-TS and to fMP4 parts) and with `live.ladder.low_latency = false` (
 and prints what the fMP4 copy costs the transcoder and the server.
 Loopback only; everything runs under a temp dir that is removed at the end.
 """
-import json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import os, shutil, subprocess, sys, tempfile, time
+
+from benchlib import children, req
 
 BIN = os.path.abspath(sys.argv[1])
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
@@ -34,29 +36,6 @@ def cpu(pid):
         return (int(f[11]) + int(f[12])) / TICK
     except OSError:
         return None
-
-
-def children(pid):
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                if open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(pid):
-                    out.append(int(p))
-            except OSError:
-                pass
-    return out
-
-
-def req(url, body=None, token=None, method=None):
-    r = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
-    r.add_header("content-type", "application/json")
-    if token:
-        r.add_header("authorization", "Bearer " + token)
-    try:
-        return json.load(urllib.request.urlopen(r, timeout=10))
-    except urllib.error.HTTPError as e:
-        raise SystemExit(f"{method or ('POST' if body is not None else 'GET')} {url}: {e.code} {e.read().decode()}")
 
 
 src = os.path.join(work, "src.flv")

@@ -16,7 +16,9 @@ For each preset:
 Loopback only; everything runs under a temp dir that is removed at the end (KEEP=1 keeps it, to
 look at the renditions).
 """
-import json, os, re, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import os, re, shutil, subprocess, sys, tempfile, time
+
+from benchlib import children, req
 
 BIN = os.path.abspath(sys.argv[1])
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
@@ -32,29 +34,6 @@ SOURCES = {
 
 def ffmpeg(*args, **kw):
     return subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *args], check=True, **kw)
-
-
-def req(url, body=None, token=None):
-    r = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None)
-    r.add_header("content-type", "application/json")
-    if token:
-        r.add_header("authorization", "Bearer " + token)
-    try:
-        return json.load(urllib.request.urlopen(r, timeout=10))
-    except urllib.error.HTTPError as e:
-        raise SystemExit(f"{url}: {e.code} {e.read().decode()}")
-
-
-def children(pid):
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                if open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(pid):
-                    out.append(int(p))
-            except OSError:
-                pass
-    return out
 
 
 def transcoder_argv(preset, src):
