@@ -1,4 +1,5 @@
-"""What the Python benchmarks here share: the JSON API call and the children of a process."""
+"""What the Python benchmarks here share: the JSON API call, the children of a process, and the
+result lines `./dev bench` reads."""
 import json, os, urllib.error, urllib.request
 
 
@@ -25,3 +26,12 @@ def children(pid):
             except OSError:
                 pass
     return out
+
+
+def record(**fields):
+    """Appends one result as a JSON line to $BENCH_JSONL when it is set (`./dev bench` sets it
+    and builds its table from these lines); otherwise the printed lines are the output."""
+    path = os.environ.get("BENCH_JSONL")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(fields) + "\n")

@@ -21,7 +21,7 @@ Loopback only; everything runs under a temp dir that is removed at the end.
 """
 import os, shutil, subprocess, sys, tempfile, time
 
-from benchlib import children, req
+from benchlib import children, record, req
 
 BIN = os.path.abspath(sys.argv[1])
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
@@ -159,6 +159,8 @@ for label, env in [m for m in MODES if os.environ.get("MODE", "") in m[0]]:
         p.terminate(); p.wait()
         lo = min(speeds) if speeds else 0
         med = sorted(speeds)[len(speeds) // 2] if speeds else 0
+        record(bench="transcode_concurrency", mode=label, publishers=n, speed_min=lo, speed_median=med,
+               renditions=sorted(kept))
         print(f"{label}: {n} publisher(s): ffmpeg speed min {lo:.2f} median {med:.2f}, renditions "
               f"{' / '.join(sorted(kept))} -> {'real time' if lo >= 0.97 else 'NOT real time'}", flush=True)
         if lo < 0.97:

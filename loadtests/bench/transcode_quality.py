@@ -18,7 +18,7 @@ look at the renditions).
 """
 import os, re, shutil, subprocess, sys, tempfile, time
 
-from benchlib import children, req
+from benchlib import children, record, req
 
 BIN = os.path.abspath(sys.argv[1])
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
@@ -115,7 +115,10 @@ for preset in PRESETS:
             with open(joined, "wb") as j:
                 for s in segs:
                     j.write(open(os.path.join(out, n, s), "rb").read())
-            scores.append(f"{n} {ssim_db(joined, src, w, h):.2f}")
+            scores.append((n, ssim_db(joined, src, w, h)))
+        record(bench="transcode_quality", preset=preset, source=sname, cpu_per_media_s=cpu / SECONDS,
+               ssim_db=dict(scores))
+        scores = [f"{n} {db:.2f}" for n, db in scores]
         print(f"{preset:<10} {sname:<11} {cpu / SECONDS:>13.3f}  {', '.join(scores)}", flush=True)
 if os.environ.get("KEEP"):
     print("kept", work)

@@ -6,7 +6,8 @@
 # source is about 300 KiB, 1 MB and 2 MB; within the reconnect grace the windows stay put, so
 # both servers serve identical bytes. For each streamhall worker count and each connection
 # count, wrk fetches the playlist and each segment in a closed loop (`wrk -t1 -cN -dSECONDS`),
-# streamhall then nginx. Prints one row per case with both figures and the ratio.
+# streamhall then nginx. Prints one row per case with both figures and the ratio, and appends it
+# as a JSON line to $out/hls_sizes.jsonl.
 # Needs ffmpeg, nginx, wrk, curl. NO_PEER=1 measures streamhall alone (no nginx column): the
 # smoke run in ./dev test, where ../shared/peers may be absent.
 set -euo pipefail
@@ -78,6 +79,8 @@ for w in $workers; do
       printf '%-22s %-7s %-6s %14s %14s %7s' "$what ($unit)" "$w" "$c" "$a" "$b" "$ratio"
       [ "$se$ne" != "--" ] && printf '  errors: streamhall %s nginx %s' "$se" "$ne"
       echo
+      printf '{"what":"%s","workers":%s,"connections":%s,"unit":"%s","streamhall":%s,"nginx":%s,"errors":%s}\n' \
+        "$what" "$w" "$c" "$unit" "$a" "${b/-/null}" "$([ "$se$ne" != "--" ] && echo true || echo false)" >>"$out/hls_sizes.jsonl"
       # A wrong answer or nothing served is a failed run, not a figure (timeouts under load are
       # figures: they are printed).
       case "$se $ne" in *Non-2xx*) failed=1 ;; esac

@@ -2,7 +2,8 @@
 """Prints streamhall's figures beside a peer's from two streamhall-load JSON reports of the
 same scenario, and the ratio. Usage: ratio.py STREAMHALL.json PEER.json FIGURE... where a
 FIGURE is `figures.NAME`, `counters.NAME` or `latencies.NAME.p99_ms` (higher is better unless
-the name ends in `_ms` or `kib_per_conn`, which are shown as peer/streamhall)."""
+the name ends in `_ms` or `kib_per_conn`, which are shown as peer/streamhall). PEER.json `-`
+prints streamhall's figures alone."""
 import json, sys
 
 def get(report, path):
@@ -24,7 +25,7 @@ def fmt(v):
         return f'{v:,.0f}'
     return f'{v:.2f}'
 
-sh, peer = (json.load(open(p)) for p in sys.argv[1:3])
+sh, peer = (json.load(open(p)) if p != '-' else {} for p in sys.argv[1:3])
 name = peer.get('peer') or 'peer'
 print(f"{'figure':<34} {'streamhall':>12} {name:>12} {'ratio':>8}")
 for path in sys.argv[3:]:
