@@ -27,12 +27,12 @@ use super::store;
 use crate::locks::lock;
 use crate::stats::Mailbox;
 
+mod flush;
 mod moderation;
 mod writes;
 
-/// Frames queued for members go out together, at most one flush per this long: a quiet room
-/// sends at once, a busy one batches up to this much.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
+pub use flush::FLUSH_EVERY;
+use flush::flush_delay;
 
 /// Which channel a room is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,9 +148,9 @@ impl ChatRoom {
         let has = self.core.as_ref().is_some_and(RoomCore::has_outbox);
         if has && !self.flush_scheduled {
             self.flush_scheduled = true;
-            // Zero when the last flush is long past: still after the messages already in the
-            // mailbox, so they go out together.
-            let delay = FLUSH_EVERY.saturating_sub(self.last_flush.elapsed());
+            // Zero when the room is quiet: still after the messages already in the mailbox, so
+            // they go out together.
+            let delay = flush_delay(self.last_flush.elapsed());
             ctx.run_later(delay, |act, _| {
                 act.flush_scheduled = false;
                 act.last_flush = Instant::now();
