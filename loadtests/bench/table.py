@@ -134,7 +134,7 @@ class Bench:
         fig = lambda r: f"{num(r['delivered_per_sec'])}/s, p99 {r['p99_ms']:.1f} ms" if r else "none within p99 ≤ 100 ms"
         x = a["delivered_per_sec"] / b["delivered_per_sec"] if a and b else None
         self.row(f"chat fan-out: highest deliveries/s with p99 ≤ 100 ms and nothing lost, {low:,} readers (`{cmd}`)",
-                 fig(a), fig(b) + (" (Node `ws`)" if b else ""), f"{x:.2f}x" if x else "-", "≥ 10x", "yes" if x and x >= 10 else "no")
+                 fig(a), (fig(b) + (" (Node `ws`)" if b else "")) if peer else "-", f"{x:.2f}x" if x else "-", "≥ 10x", "yes" if x and x >= 10 else "no")
         if top != low:
             t = [r for r in ours if r["subs"] == top]
             tp = [r for r in peer if r["subs"] == top]

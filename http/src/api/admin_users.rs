@@ -408,7 +408,8 @@ pub async fn set_role(
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path), ("reason" = Option<String>, Query, description = "kept in the audit log")),
     responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "the last admin cannot be deleted", body = ErrorBody)))]
+        (status = 409, description = "the last admin cannot be deleted", body = ErrorBody),
+        (status = 422, description = "the reason is not acceptable text (too long, control characters)", body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
     AuthUser(me): AuthUser,
