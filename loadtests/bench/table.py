@@ -26,7 +26,7 @@ DEFAULT = STAGES[:-1]
 # Full-size and smoke-size parameters per stage.
 FULL = {
     "idle": ["19000"],
-    "fanout": ["1000:1,10,15,20,50,100,150 10000:1", "10", "10"],
+    "fanout": ["1000:1,10,11,12,13,15,20,50,100,110,120,130,150 10000:1", "10", "10"],
     "hls": ["10", "100 1000", "1 2"],
     "transcode": ["60", "4"],
     "quality": ["20", "veryfast"],
