@@ -211,6 +211,13 @@ class Bench:
     def memory(self):
         d, cmd = self.run("memory", [os.path.join(COMPARE, "memory.sh")] + self.params["memory"])
         rs = lines(os.path.join(d, "memory.jsonl"))
+        if not rs:
+            raise Failed("no memory figure reported")
+        # A figure of fewer readers or streams than asked for would be a wrong figure, not a small one.
+        short = [r for r in rs if (r["what"] == "rooms" and r["connected"] < r["readers"])
+                 or (r["what"] == "streams" and (r["children"] < r["streams"] or not r["server_rss_kib_live"]))]
+        if short:
+            raise Failed(f"a run fell short of what it asked for: {json.dumps(short[0])}")
         rooms = {r["rooms"]: r for r in rs if r["what"] == "rooms"}
         many = [k for k in rooms if k > 1]
         if many and 1 in rooms and rooms[many[0]]["kib_per_reader"] is not None:
@@ -220,10 +227,8 @@ class Bench:
             n = r["streams"]
             self.row(f"memory per live stream, {n} small publisher(s): server, and each stream's ffmpeg",
                      f"{(r['server_rss_kib_live'] - r['server_rss_kib_before']) / n / 1024:.1f} MB, "
-                     f"ffmpeg {r['children_rss_kib'] / max(r['children'], 1) / 1024:.1f} MB ({r['children']} running)",
+                     f"ffmpeg {r['children_rss_kib'] / r['children'] / 1024:.1f} MB ({r['children']} running)",
                      "", "", "recorded", "-")
-        if not rs:
-            raise Failed("no memory figure reported")
 
     def build(self):
         """`./dev run` from a clean clone of HEAD with an empty target dir, to its first /healthz."""

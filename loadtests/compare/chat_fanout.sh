@@ -35,7 +35,7 @@ run() { # run NAME PID SUBS RATE EXTRA...
   wait "$gen"
   local after; after=$(cpu_ticks "$pid")
   python3 - "$out/$name-$subs-$rate.json" "$name" "$subs" "$rate" "$before" "$after" "$(getconf CLK_TCK)" "${steady:-}" "$secs" <<'PY'
-import json, sys
+import json, os, sys
 r = json.load(open(sys.argv[1]))
 name, subs, rate, before, after, hz, steady, secs = sys.argv[2:]
 f, c, d = r["figures"], r["counters"], r["latencies"]["delivery"]
@@ -51,7 +51,7 @@ print(f"{name:10} subs={subs:>6} rate={rate:>4} delivered/s={f['delivered_per_se
       f"p50={d['p50_ms']:7.1f}ms p99={d['p99_ms']:8.1f}ms lost={c.get('lost', 0):>9} "
       f"cpu={cpu:6.1f}s cpu_s_per_M={per_m:6.2f} steady_per_M={steady_m:6.2f} {'OK' if ok else 'over'}")
 nan = lambda v: None if v != v else round(v, 3)
-with open(sys.argv[1].rsplit("/", 1)[0] + "/fanout.jsonl", "a") as log:
+with open(os.path.join(os.path.dirname(sys.argv[1]), "fanout.jsonl"), "a") as log:
     log.write(json.dumps({"server": name, "subs": int(subs), "rate": float(rate), "senders": r.get("params", {}).get("senders"),
                           "delivered_per_sec": f["delivered_per_sec"], "p50_ms": d["p50_ms"], "p99_ms": d["p99_ms"],
                           "lost": c.get("lost", 0), "cpu_s_per_m": nan(per_m), "steady_cpu_s_per_m": nan(steady_m),
