@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use streamhall_media::hls::{LiveWindow, LlWindow, Lookup, Readiness};
+use streamhall_media::hls::{LiveWindow, LlWindow, Lookup, Readiness, SealedFile};
 use streamhall_media::transcode::PlannedRendition;
 
 use crate::health::StreamStatus;
@@ -171,6 +171,17 @@ impl HlsDirectory {
     pub fn segment(&self, slug: &str, rendition: &str, name: &str) -> Option<Bytes> {
         let e = self.entry(slug)?;
         read(&e.window).segment(rendition, name)
+    }
+
+    /// A segment with its sealed memory file, for a connection that sends with `sendfile`.
+    pub fn sealed_segment(
+        &self,
+        slug: &str,
+        rendition: &str,
+        name: &str,
+    ) -> Option<(Bytes, Option<Arc<SealedFile>>)> {
+        let e = self.entry(slug)?;
+        read(&e.window).sealed_segment(rendition, name)
     }
 
     pub fn live_info(&self, slug: &str) -> Option<LiveInfo> {

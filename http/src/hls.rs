@@ -31,9 +31,10 @@
 //! its viewer has checked the token and proves itself with the relay credential instead.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use actix_web::{
-    HttpRequest, HttpResponse,
+    HttpRequest, HttpResponse, guard,
     http::{
         StatusCode,
         header::{self, HeaderValue},
@@ -42,9 +43,11 @@ use actix_web::{
 };
 use bytes::Bytes;
 
+use streamhall_media::hls::SealedFile;
 use streamhall_media::hls::request::blocking_query;
 pub use streamhall_media::hls::request::parse_range;
 
+use crate::lane::{CanSendfile, Sendfile};
 use crate::{auth::client_ip, state::AppState};
 
 const PLAYLIST: HeaderValue = HeaderValue::from_static("application/vnd.apple.mpegurl");
@@ -63,10 +66,18 @@ const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/hls")
-            .route("/{slug}/{name}", web::get().to(channel_file))
-            .route("/{slug}/{rendition}/{name}", web::get().to(rendition_file))
+            .route("/{slug}/{name}", get_or_head().to(channel_file))
+            .route(
+                "/{slug}/{rendition}/{name}",
+                get_or_head().to(rendition_file),
+            )
             .default_service(web::to(not_found)),
     );
+}
+
+/// `GET`, and `HEAD` for its head alone (a CDN or `curl -I` checking a segment).
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 // One route per path shape, told apart by the file name here: the router matches each
@@ -334,8 +345,18 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let (rendition, name) = (param(&req, "rendition"), param(&req, "name"));
     let fmp4 = name.ends_with(".m4s") || name.ends_with(".mp4");
     // The live window first; a DVR player rewinding past it reads the recording.
+    // On the HLS lane a live segment goes out with `sendfile` from its sealed memory file.
+    let mut sealed = None;
     let found = if fmp4 {
         state.live.hls.ll_media(slug, rendition, name).await
+    } else if actix_web::HttpMessage::extensions(&req).contains::<CanSendfile>() {
+        match state.live.hls.sealed_segment(slug, rendition, name) {
+            Some((bytes, file)) => {
+                sealed = file;
+                Some(bytes)
+            }
+            None => state.live.hls.recorded_segment(slug, rendition, name).await,
+        }
     } else {
         match state.live.hls.segment(slug, rendition, name) {
             Some(s) => Some(s),
@@ -353,7 +374,11 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let content_type = if fmp4 { FMP4 } else { SEGMENT };
     // Another node fetching for its viewer: that viewer was counted there. Init segments are
     // fetched once per run, not while watching.
-    if !req.headers().contains_key(crate::relay::RELAY_HEADER) && !name.starts_with("init-") {
+    // A HEAD is not watching either.
+    if !req.headers().contains_key(crate::relay::RELAY_HEADER)
+        && !name.starts_with("init-")
+        && req.method() == actix_web::http::Method::GET
+    {
         let mut buf = [0u8; 18];
         let (viewer, client) = viewer_key(&req, &state, &mut buf);
         state
@@ -367,7 +392,8 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
     else {
-        return ok(content_type, cache, body);
+        let len = body.len() as u64;
+        return sendfile(ok(content_type, cache, body), sealed, 0, len);
     };
     let len = body.len() as u64;
     match parse_range(range, len) {
@@ -377,6 +403,7 @@ async fn segment(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
                 cache,
                 body.slice(start as usize..=end as usize),
             );
+            res = sendfile(res, sealed, start, end + 1 - start);
             *res.status_mut() = StatusCode::PARTIAL_CONTENT;
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
                 res.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -397,6 +424,19 @@ fn ok(content_type: HeaderValue, cache: HeaderValue, body: Bytes) -> HttpRespons
     headers.insert(header::CACHE_CONTROL, cache);
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY);
     headers.insert(header::ACCEPT_RANGES, BYTES);
+    res
+}
+
+/// Marks `res` to be sent from `file` (the same bytes as its body) by the lane.
+fn sendfile(
+    mut res: HttpResponse,
+    file: Option<Arc<SealedFile>>,
+    offset: u64,
+    len: u64,
+) -> HttpResponse {
+    if let Some(file) = file {
+        res.extensions_mut().insert(Sendfile { file, offset, len });
+    }
     res
 }
 

@@ -23,8 +23,7 @@
 //! [`HttpServiceBuilder::upgrade`]: actix_http::HttpServiceBuilder::upgrade
 
 use std::convert::Infallible;
-use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
@@ -39,19 +38,19 @@ use actix_http::{
 };
 use actix_service::{Service, ServiceFactory, fn_factory, fn_service};
 use actix_web::{dev::ServiceResponse, rt::net::TcpStream};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
+
+use crate::socket::{Conn, pump, write_all};
 
 /// Bytes read from the socket at a time, into a buffer on the stack.
 const READ_CHUNK: usize = 8 * 1024;
-/// Frames written in one vectored write at most.
-const BATCH: usize = 64;
 
 /// The upgrade service: one per worker, calling its own instance of `app`.
 pub fn carrier<F, S, B>(
     app: F,
 ) -> impl ServiceFactory<
-    (Request, Framed<TcpStream, h1::Codec>),
+    (Request, Framed<Conn, h1::Codec>),
     Config = (),
     Response = (),
     Error = Infallible,
@@ -68,7 +67,7 @@ where
         async move {
             let app = Rc::new(created.await?);
             Ok(fn_service(
-                move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
+                move |(req, framed): (Request, Framed<Conn, h1::Codec>)| {
                     carry(Rc::clone(&app), req, framed)
                 },
             ))
@@ -81,7 +80,7 @@ where
 async fn carry<S, B>(
     app: Rc<S>,
     req: Request,
-    framed: Framed<TcpStream, h1::Codec>,
+    framed: Framed<Conn, h1::Codec>,
 ) -> Result<(), Infallible>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
@@ -94,11 +93,7 @@ where
     Ok(())
 }
 
-async fn answer<S, B>(
-    app: Rc<S>,
-    req: Request,
-    framed: Framed<TcpStream, h1::Codec>,
-) -> io::Result<()>
+async fn answer<S, B>(app: Rc<S>, req: Request, framed: Framed<Conn, h1::Codec>) -> io::Result<()>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
@@ -107,8 +102,14 @@ where
     // write buffer, and the read buffer unless it holds such bytes, are dropped here: they are
     // what this module exists to give back.
     let FramedParts { io, read_buf, .. } = framed.into_parts();
+    let (io, unread) = io.into_parts();
     let io = Rc::new(io);
-    let early = (!read_buf.is_empty()).then(|| Bytes::copy_from_slice(&read_buf));
+    let early = (!read_buf.is_empty() || !unread.is_empty()).then(|| {
+        let mut early = BytesMut::with_capacity(read_buf.len() + unread.len());
+        early.put_slice(&read_buf);
+        early.put_slice(&unread);
+        early.freeze()
+    });
     drop(read_buf);
     let payload: actix_http::BoxedPayloadStream = Box::pin(SocketPayload {
         io: Rc::clone(&io),
@@ -190,78 +191,6 @@ fn head(status: StatusCode, headers: &HeaderMap, framing: Framing) -> Bytes {
     }
     out.put_slice(b"\r\n");
     out.freeze()
-}
-
-/// Copies `body` to the socket until it ends: whatever it has ready, one vectored write.
-async fn pump<B: MessageBody>(io: &TcpStream, body: B) -> io::Result<()> {
-    let mut body = std::pin::pin!(body);
-    loop {
-        let (batch, end) = poll_fn(|cx| ready_frames(body.as_mut(), cx)).await?;
-        write_all(io, batch).await?;
-        if end {
-            return Ok(());
-        }
-    }
-}
-
-/// Every chunk `body` has ready now (at most [`BATCH`]), and whether it has ended; pending while
-/// it has nothing.
-fn ready_frames<B: MessageBody>(
-    mut body: Pin<&mut B>,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<(Vec<Bytes>, bool)>> {
-    let mut batch = Vec::new();
-    while batch.len() < BATCH {
-        match body.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                if !chunk.is_empty() {
-                    batch.push(chunk);
-                }
-            }
-            Poll::Ready(Some(Err(err))) => {
-                let err: Box<dyn std::error::Error> = err.into();
-                return Poll::Ready(Err(io::Error::other(err.to_string())));
-            }
-            Poll::Ready(None) => return Poll::Ready(Ok((batch, true))),
-            Poll::Pending => break,
-        }
-    }
-    if batch.is_empty() {
-        Poll::Pending
-    } else {
-        Poll::Ready(Ok((batch, false)))
-    }
-}
-
-/// Writes every byte of `bufs`, waiting for the socket when it is full.
-async fn write_all(io: &TcpStream, mut bufs: Vec<Bytes>) -> io::Result<()> {
-    let mut first = 0;
-    while first < bufs.len() {
-        let written = {
-            let slices: Vec<IoSlice<'_>> = bufs[first..].iter().map(|b| IoSlice::new(b)).collect();
-            match io.try_write_vectored(&slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    io.writable().await?;
-                    continue;
-                }
-                Err(err) => return Err(err),
-            }
-        };
-        let mut left = written;
-        while left > 0 {
-            let len = bufs[first].len();
-            if left >= len {
-                left -= len;
-                first += 1;
-            } else {
-                bufs[first].advance(left);
-                left = 0;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The request payload of an upgraded connection: the bytes read with the head, then the socket.

@@ -16,6 +16,7 @@ mod dmca;
 mod failure;
 mod ingest;
 mod jwt;
+mod lane;
 mod limits;
 mod live;
 mod load;

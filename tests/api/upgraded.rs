@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
-fn upgrade_request(app: &TestApp, path: &str) -> String {
+pub(crate) fn upgrade_request(app: &TestApp, path: &str) -> String {
     let host = app.url.trim_start_matches("http://");
     format!(
         "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\
@@ -33,14 +33,14 @@ fn masked_text(payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-async fn connect(app: &TestApp) -> TcpStream {
+pub(crate) async fn connect(app: &TestApp) -> TcpStream {
     TcpStream::connect(app.url.trim_start_matches("http://"))
         .await
         .expect("connect")
 }
 
 /// Reads until the end of the response head; returns the head and what came after it.
-async fn read_head(socket: &mut TcpStream) -> (String, Vec<u8>) {
+pub(crate) async fn read_head(socket: &mut TcpStream) -> (String, Vec<u8>) {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -57,7 +57,7 @@ async fn read_head(socket: &mut TcpStream) -> (String, Vec<u8>) {
     }
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().skip(1).find_map(|line| {
         let (n, v) = line.split_once(':')?;
         n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
@@ -65,7 +65,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The text of the next server frame (servers do not mask), reading more as needed.
-async fn next_text(socket: &mut TcpStream, pending: &mut Vec<u8>) -> String {
+pub(crate) async fn next_text(socket: &mut TcpStream, pending: &mut Vec<u8>) -> String {
     let mut buf = [0u8; 4096];
     loop {
         if pending.len() >= 2 {

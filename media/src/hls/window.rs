@@ -6,10 +6,13 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::sealed::{SEALED_MAX, SealedFile, SealedSlot};
 
 use crate::transcode::PlannedRendition;
 
@@ -34,6 +37,8 @@ pub struct SegmentRef {
     /// Preceded by `#EXT-X-DISCONTINUITY`: the source or ffmpeg was interrupted before it.
     pub discontinuity: bool,
     pub data: Bytes,
+    /// `data` in a sealed memory file, made when first sent from one.
+    pub sealed: SealedSlot,
 }
 
 /// The file name viewers use for segment `seq`.
@@ -178,6 +183,7 @@ impl LiveWindow {
             program_date_time,
             discontinuity: std::mem::take(&mut r.pending_discontinuity),
             data,
+            sealed: SealedSlot::default(),
         });
         while r.segments.len() > keep {
             if let Some(old) = r.segments.pop_front() {
@@ -309,6 +315,24 @@ impl LiveWindow {
         let first = r.segments.front()?.seq;
         let i = usize::try_from(seq.checked_sub(first)?).ok()?;
         r.segments.get(i).map(|s| s.data.clone())
+    }
+
+    /// A segment as [`segment`](Self::segment) finds it, with its sealed file (made now if it was
+    /// not yet; `None` if it cannot be), for a server that sends it with `sendfile`.
+    pub fn sealed_segment(
+        &self,
+        rendition: &str,
+        name: &str,
+    ) -> Option<(Bytes, Option<Arc<SealedFile>>)> {
+        let seq = parse_segment_name(name)?;
+        let r = self.find(rendition)?;
+        let first = r.segments.front()?.seq;
+        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+        let s = r.segments.get(i)?;
+        let sealed = (s.data.len() <= SEALED_MAX)
+            .then(|| s.sealed.get_or_seal(&s.data))
+            .flatten();
+        Some((s.data.clone(), sealed))
     }
 
     /// The newest segment of a rendition.
@@ -526,6 +550,24 @@ mod tests {
             assert_eq!(w.segment("720p", bad), None, "{bad}");
         }
         assert_eq!(w.media_playlist("1080p"), None);
+    }
+
+    #[test]
+    fn segments_up_to_the_limit_are_sealed_once_larger_ones_never() {
+        let mut w = LiveWindow::new(plan(1920, 1080), 10, 1);
+        w.push_segment("720p", 1.0, at(0), Bytes::from(vec![7u8; 1000]));
+        w.push_segment("720p", 1.0, at(1), Bytes::from(vec![8u8; SEALED_MAX + 1]));
+        let (bytes, file) = w.sealed_segment("720p", "seg-0.ts").unwrap();
+        assert_eq!(bytes, vec![7u8; 1000]);
+        let file = file.expect("a small segment is sealed");
+        assert_eq!(file.len(), 1000);
+        // The same file for every request of the segment.
+        let again = w.sealed_segment("720p", "seg-0.ts").unwrap().1.unwrap();
+        assert!(Arc::ptr_eq(&file, &again));
+        let (bytes, file) = w.sealed_segment("720p", "seg-1.ts").unwrap();
+        assert_eq!(bytes.len(), SEALED_MAX + 1);
+        assert!(file.is_none(), "a large segment goes out from its bytes");
+        assert!(w.sealed_segment("720p", "seg-2.ts").is_none());
     }
 
     #[test]
