@@ -15,12 +15,16 @@
 //! asked, and the owner does not count the relaying node. An owner that cannot be reached is a
 //! 502 (504 when slow), so players retry rather than give up.
 //!
+//! Requests that come by the [lane](crate::lane) (a connection that has carried only HLS) are
+//! marked [`CanSendfile`]: a live MPEG-TS segment is then answered with its sealed memory file
+//! ([`Sendfile`]), which the lane sends without copying.
+//!
 //! Names are looked up in the stream's in-memory window; nothing from the URL ever reaches
 //! the filesystem. Playlists may be cached for a second; segment names never repeat (each
 //! broadcast numbers them from its start time), so segments are immutable. CORS is open:
-//! players on any site may fetch. Each segment request counts the viewer (the player's `vid`
-//! query parameter, else a hash of address and user agent); playlists count nobody, so polling
-//! them is not watching. One client address adds at most `http.viewer_ids_per_address`
+//! players on any site may fetch. `HEAD` answers any of these with the head alone. Each
+//! segment `GET` counts the viewer (the player's `vid` query parameter, else a hash of address
+//! and user agent); playlists and `HEAD`s count nobody, so polling them is not watching. One client address adds at most `http.viewer_ids_per_address`
 //! viewers to a channel, so cycling random `vid`s is not a cheap way to inflate the count.
 //!
 //! A channel that is not public answers only requests with a valid playback token for it
