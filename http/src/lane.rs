@@ -42,6 +42,7 @@ use actix_service::Service;
 use actix_web::{dev::ServiceResponse, rt::net::TcpStream};
 use bytes::BytesMut;
 use streamhall_media::hls::SealedFile;
+use tokio::io::AsyncReadExt;
 
 use crate::socket::{Conn, pump, write_all, write_file};
 
@@ -160,14 +161,14 @@ impl Lane {
                 return Ok(next);
             }
             self.buf.reserve(READ_AHEAD);
-            self.io.readable().await?;
-            match self.io.try_read_buf(&mut self.buf) {
-                Ok(0) if self.buf.is_empty() => return Ok(Next::Closed),
+            // `read_buf` rather than `readable` and `try_read_buf`: a read that comes back short
+            // marks the socket drained, so the next request is not preceded by a read that
+            // finds nothing (which was one more syscall per request).
+            match self.io.read_buf(&mut self.buf).await? {
+                0 if self.buf.is_empty() => return Ok(Next::Closed),
                 // Closed within a head: the dispatcher answers (or drops) what was sent.
-                Ok(0) => return Ok(Next::Dispatcher),
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                Err(err) => return Err(err),
+                0 => return Ok(Next::Dispatcher),
+                _ => {}
             }
         }
     }
