@@ -30,20 +30,7 @@ for w in $workers; do
   start_streamhall 18620 19620 STREAMHALL_LIVE__GRACE_SECS=300 STREAMHALL_HTTP__WORKERS="$w" \
     STREAMHALL_LIVE__LADDER__RENDITIONS='[]' STREAMHALL_HTTP__MAX_REQUESTS_PER_IP=0 \
     STREAMHALL_HTTP__VIEWER_IDS_PER_ADDRESS=0
-  api=http://127.0.0.1:18620/api/v1
-  token=$(curl -sf -X POST "$api/auth/register" -H 'content-type: application/json' \
-    -d '{"username":"bench","email":"bench@example.com","password":"benchmark-password"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-  pushers=()
-  for s in $sizes; do
-    name=${s%%:*} rate=${s#*:}
-    key=$(curl -sf -X POST "$api/channels" -H "authorization: Bearer $token" \
-      -H 'content-type: application/json' -d "{\"slug\":\"$name\",\"title\":\"$name\"}" | sed -E 's/.*"stream_key":"([^"]+)".*/\1/')
-    ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine \
-      -c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 30 -b:v "$rate" -minrate "$rate" -maxrate "$rate" \
-      -bufsize "$rate" -x264-params nal-hrd=cbr -c:a aac -t 8 -f flv "rtmp://127.0.0.1:19620/live/$key" &
-    pushers+=($!)
-  done
-  wait "${pushers[@]}"
+  push_sized_channels 18620 19620 "$sizes"
   declare -A seg
   for s in $sizes; do
     name=${s%%:*} base=http://127.0.0.1:18620/hls/${s%%:*}/source

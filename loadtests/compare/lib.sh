@@ -33,3 +33,23 @@ start_streamhall() {
 stop_pid() { kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 machine() { echo "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")"; }
+
+# Registers a user on the server at PORT and pushes one channel per NAME:BITRATE for 8 s over
+# RTMP_PORT (720p30 testsrc2, constant bitrate, 1 s GOP: one segment of the copied source is
+# about BITRATE/8 bytes); returns once every push has ended.
+#   push_sized_channels PORT RTMP_PORT "NAME:BITRATE ..."
+push_sized_channels() {
+  local api=http://127.0.0.1:$1/api/v1 rport=$2 token s name rate key pushers=()
+  token=$(curl -sf -X POST "$api/auth/register" -H 'content-type: application/json' \
+    -d '{"username":"bench","email":"bench@example.com","password":"benchmark-password"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  for s in $3; do
+    name=${s%%:*} rate=${s#*:}
+    key=$(curl -sf -X POST "$api/channels" -H "authorization: Bearer $token" \
+      -H 'content-type: application/json' -d "{\"slug\":\"$name\",\"title\":\"$name\"}" | sed -E 's/.*"stream_key":"([^"]+)".*/\1/')
+    ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine \
+      -c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 30 -b:v "$rate" -minrate "$rate" -maxrate "$rate" \
+      -bufsize "$rate" -x264-params nal-hrd=cbr -c:a aac -t 8 -f flv "rtmp://127.0.0.1:$rport/live/$key" &
+    pushers+=($!)
+  done
+  wait "${pushers[@]}"
+}
