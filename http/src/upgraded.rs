@@ -16,12 +16,17 @@
 //!   when the previous batch has been written, so a client that stops reading stops its session
 //!   from taking more (as the dispatcher did: see [`chat_ws`](crate::api::chat_ws)'s gate).
 //!
+//! A handler may also hand its socket's stream over directly ([`DirectBody`]): the loop then
+//! pumps it, not the response body the middleware wrapped around it, so a frame does not pass
+//! through the request span and the body adapters on its way out.
+//!
 //! Nothing is buffered between reads or between writes, so an idle socket holds no buffer.
 //! A request that is not answered `101 Switching Protocols` (a refused handshake, or an upgrade
 //! header on a route that is not a socket) gets its response and the connection closes.
 //!
 //! [`HttpServiceBuilder::upgrade`]: actix_http::HttpServiceBuilder::upgrade
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
@@ -31,7 +36,7 @@ use std::task::{Context, Poll, ready};
 use actix_codec::{Framed, FramedParts};
 use actix_http::{
     Payload, Request, StatusCode,
-    body::{BodySize, MessageBody},
+    body::{BodySize, BodyStream, MessageBody},
     error::PayloadError,
     h1,
     header::{self, HeaderMap},
@@ -45,6 +50,35 @@ use crate::socket::{Conn, pump, write_all};
 
 /// Bytes read from the socket at a time, into a buffer on the stack.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// A socket's frames, as a stream.
+pub type Frames = Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>;
+
+/// A WebSocket handler's frames, handed to this loop directly: put it in the `101` response's
+/// extensions and answer with [`DirectBody::body`]. After the `101` the loop takes the frames
+/// from here and drops the response body, which only forwards to them (and is what a server
+/// without this loop would carry).
+#[derive(Clone)]
+pub struct DirectBody(Rc<RefCell<Option<Frames>>>);
+
+impl DirectBody {
+    pub fn new(frames: Frames) -> Self {
+        Self(Rc::new(RefCell::new(Some(frames))))
+    }
+
+    /// A response body yielding the frames, for as long as the loop has not taken them.
+    pub fn body(&self) -> impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
+        let slot = Rc::clone(&self.0);
+        futures_util::stream::poll_fn(move |cx| match slot.borrow_mut().as_mut() {
+            Some(frames) => frames.as_mut().poll_next(cx),
+            None => Poll::Ready(None),
+        })
+    }
+
+    fn take(&self) -> Option<Frames> {
+        self.0.borrow_mut().take()
+    }
+}
 
 /// The upgrade service: one per worker, calling its own instance of `app`.
 pub fn carrier<F, S, B>(
@@ -122,7 +156,8 @@ where
         Ok(res) => res.into_parts().1.map_into_boxed_body(),
         Err(err) => err.error_response(),
     };
-    let (res, body) = res.into_parts();
+    let (mut res, body) = res.into_parts();
+    let direct = res.extensions_mut().remove::<DirectBody>();
     let status = res.status();
     let framing = if status == StatusCode::SWITCHING_PROTOCOLS {
         Framing::Upgrade
@@ -143,8 +178,16 @@ where
     }
     // The socket's life goes on in a task of its own holding only the socket and the session,
     // so the HTTP/1 dispatcher's state (timers, codec, the request's slots) is freed now.
+    let frames = direct.and_then(|direct| direct.take());
     actix_web::rt::spawn(async move {
-        if let Err(err) = pump(&io, body).await {
+        let ended = match frames {
+            Some(frames) => {
+                drop(body);
+                pump(&io, BodyStream::new(frames)).await
+            }
+            None => pump(&io, body).await,
+        };
+        if let Err(err) = ended {
             tracing::debug!(error = %err, "websocket connection ended");
         }
     });

@@ -9,7 +9,7 @@ impl RoomCore {
         frames: Vec<ByteString>,
         max_id: Option<i64>,
     ) {
-        let batch = Outbound::Batch(Arc::new(Batch { frames, max_id }));
+        let batch = Outbound::Batch(Arc::new(Batch::new(frames, max_id)));
         let full = match self.members.get(&session) {
             Some(m) => match m.handle.tx.try_send(batch) {
                 Ok(()) => false,
@@ -56,10 +56,10 @@ impl RoomCore {
         let mut kicked = Vec::new();
         let mut closed = Vec::new();
         if !self.outbox.is_empty() {
-            let batch = Arc::new(Batch {
-                frames: std::mem::take(&mut self.outbox),
-                max_id: self.outbox_max_id.take(),
-            });
+            let batch = Arc::new(Batch::new(
+                std::mem::take(&mut self.outbox),
+                self.outbox_max_id.take(),
+            ));
             let n = batch.frames.len() as u64;
             for (id, m) in &self.members {
                 match m.handle.tx.try_send(Outbound::Batch(batch.clone())) {
@@ -73,10 +73,7 @@ impl RoomCore {
             let Some(m) = self.members.get(&id) else {
                 continue;
             };
-            let batch = Outbound::Batch(Arc::new(Batch {
-                frames,
-                max_id: None,
-            }));
+            let batch = Outbound::Batch(Arc::new(Batch::new(frames, None)));
             match m.handle.tx.try_send(batch) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => kicked.push(id),

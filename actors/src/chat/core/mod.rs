@@ -17,9 +17,10 @@
 //! [`policy`](super::policy)'s).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,20 @@ pub struct Batch {
     /// The highest message id among the frames, if any: the session remembers it so it can
     /// resume without a gap if its room restarts.
     pub max_id: Option<i64>,
+    /// The frames as the transport puts them on the wire, made once by the first member's
+    /// connection that writes them and shared by the others (the room does not know the
+    /// transport: WebSocket framing is the HTTP layer's).
+    pub encoded: OnceLock<Bytes>,
+}
+
+impl Batch {
+    pub fn new(frames: Vec<ByteString>, max_id: Option<i64>) -> Self {
+        Self {
+            frames,
+            max_id,
+            encoded: OnceLock::new(),
+        }
+    }
 }
 
 /// What a room sends a member.
