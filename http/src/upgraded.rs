@@ -14,7 +14,7 @@
 //! - the response head is written here, then the context's frames are copied to the socket, every
 //!   frame ready at that moment in one vectored write. A frame is taken from the context only
 //!   when the previous batch has been written, so a client that stops reading stops its session
-//!   from taking more (as the dispatcher did: see [`chat_ws`](crate::api::chat_ws)'s gate).
+//!   from taking more (see [`chat_ws`](crate::api::chat_ws)'s back-pressure).
 //!
 //! A handler may also hand its socket's stream over directly ([`DirectBody`]): the loop then
 //! pumps it, not the response body the middleware wrapped around it, so a frame does not pass
@@ -58,7 +58,6 @@ pub type Frames = Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>;
 /// extensions and answer with [`DirectBody::body`]. After the `101` the loop takes the frames
 /// from here and drops the response body, which only forwards to them (and is what a server
 /// without this loop would carry).
-#[derive(Clone)]
 pub struct DirectBody(Rc<RefCell<Option<Frames>>>);
 
 impl DirectBody {
